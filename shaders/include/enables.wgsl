@@ -1,0 +1,4 @@
+// Extensions a variant uses. Include first: `enable` must precede every declaration.
+#if SUBGROUPS
+enable subgroups;
+#endif

@@ -1,0 +1,56 @@
+// Sum of one f32 per invocation across a 1-D workgroup of WG invocations, returned to all of
+// them. Subgroup variant: subgroupAdd, then one partial per subgroup through workgroup memory
+// (subgroups are taken to be runs of consecutive local_invocation_index, as on every driver we
+// know). Workgroup variant: a tree over workgroup memory; WG must be a power of two.
+// Call from uniform control flow: it contains barriers.
+
+override WG: u32 = 256;
+
+struct Invocation {
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+#if SUBGROUPS
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+}
+
+// The flat workgroup index of a grid spread over x and y (see workgroupGrid in gpu/batch.ts).
+fn flat_workgroup(inv: Invocation) -> u32 {
+  return inv.wg.x + inv.wg.y * inv.nwg.x;
+}
+
+var<workgroup> reduce_scratch: array<f32, WG>;
+
+#if SUBGROUPS
+fn workgroup_sum(value: f32, inv: Invocation) -> f32 {
+  let partial = subgroupAdd(value);
+  if (inv.sg_lane == 0u) {
+    reduce_scratch[inv.lid / inv.sg_size] = partial;
+  }
+  workgroupBarrier();
+  var total = 0.0;
+  let subgroups = (WG + inv.sg_size - 1u) / inv.sg_size;
+  for (var i = 0u; i < subgroups; i++) {
+    total += reduce_scratch[i];
+  }
+  // Nobody may overwrite the partials before everyone has read them.
+  workgroupBarrier();
+  return total;
+}
+#else
+fn workgroup_sum(value: f32, inv: Invocation) -> f32 {
+  reduce_scratch[inv.lid] = value;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (inv.lid < stride) {
+      reduce_scratch[inv.lid] += reduce_scratch[inv.lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let total = reduce_scratch[0];
+  workgroupBarrier();
+  return total;
+}
+#endif

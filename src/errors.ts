@@ -1,0 +1,53 @@
+// The named errors agentgpu throws. Each message says what went wrong and what to do about it;
+// `name` is set so errors keep their class across the worker boundary (see worker/transfer.ts).
+
+export class AgentGpuError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** What was missing when no WebGPU device could be had. */
+export type WebGpuMissing =
+  | 'navigator.gpu' // the browser exposes no WebGPU at all
+  | 'adapter' // WebGPU exists but no adapter was offered
+  | 'dawn' // Node: the optional `webgpu` package is not installed or will not load
+  | 'vulkan' // Node: no Vulkan loader or driver was found
+  | 'device'; // an adapter was found but it refused to create a device
+
+export class WebGpuUnavailableError extends AgentGpuError {
+  readonly missing: WebGpuMissing;
+  constructor(missing: WebGpuMissing, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.missing = missing;
+  }
+}
+
+/** A buffer could not be allocated: too large for the adapter, or out of GPU memory. */
+export class GpuAllocationError extends AgentGpuError {}
+
+/** A WGSL shader failed to preprocess, compile or build into a pipeline. */
+export class ShaderError extends AgentGpuError {}
+
+/** The GPU device was lost (driver reset, destroyed, out of memory) while it was in use. */
+export class DeviceLostError extends AgentGpuError {
+  readonly reason: string;
+  constructor(reason: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+/** A validation error reported by WebGPU for something agentgpu dispatched. */
+export class GpuValidationError extends AgentGpuError {}
+
+/** Every error class by name, for rebuilding errors that crossed a worker boundary. */
+export const errorClasses = {
+  AgentGpuError,
+  WebGpuUnavailableError,
+  GpuAllocationError,
+  ShaderError,
+  DeviceLostError,
+  GpuValidationError,
+} as const;

@@ -1,0 +1,182 @@
+import { DeviceLostError, WebGpuUnavailableError } from '../errors.js';
+import { ComputeBatch } from './batch.js';
+import { allocateBuffer, BufferPool } from './buffer-pool.js';
+import { readLimits, requestedLimits, type GpuFacts } from './facts.js';
+import { PipelineCache } from './pipeline-cache.js';
+import type { ShaderSource } from './shader-library.js';
+
+export interface GpuContextOptions {
+  /** Turn an optional feature off even when the adapter has it (tests cover both paths). */
+  features?: { shaderF16?: boolean; subgroups?: boolean };
+  powerPreference?: GPUPowerPreference;
+  /** Notes gathered while finding the adapter (fallbacks taken), carried into facts.notes. */
+  notes?: string[];
+  label?: string;
+  /** Compile pipelines with createComputePipelineAsync (default true). */
+  asyncPipelines?: boolean;
+  /**
+   * The object that created the adapter (Dawn's GPU instance in Node), held for the device's
+   * lifetime: dawn.node crashes the process if its instance is collected while a device lives.
+   */
+  owner?: unknown;
+}
+
+/** Fired on the context when its device is lost; `reason` is GPUDeviceLostReason. */
+export class DeviceLostEvent extends Event {
+  constructor(
+    readonly reason: string,
+    readonly message: string,
+  ) {
+    super('devicelost');
+  }
+}
+
+/**
+ * One GPUDevice and what agentgpu keeps beside it: facts, buffer pool, pipeline cache, and
+ * helpers to upload, dispatch and read back. Emits `devicelost` (DeviceLostEvent).
+ */
+export class GpuContext extends EventTarget {
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+  /** Resolves when the device is lost; rejects never. */
+  readonly lost: Promise<DeviceLostEvent>;
+  private lostEvent: DeviceLostEvent | undefined;
+  private readonly owner: unknown;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly facts: GpuFacts,
+    shaders: ShaderSource,
+    options: GpuContextOptions,
+  ) {
+    super();
+    this.owner = options.owner;
+    this.pool = new BufferPool(device, facts.limits);
+    this.pipelines = new PipelineCache(device, shaders, options.asyncPipelines ?? true);
+    this.lost = device.lost.then((info) => {
+      const event = new DeviceLostEvent(info.reason, info.message);
+      this.lostEvent = event;
+      this.dispatchEvent(event);
+      return event;
+    });
+  }
+
+  static async fromAdapter(
+    adapter: GPUAdapter,
+    shaders: ShaderSource,
+    options: GpuContextOptions = {},
+  ): Promise<GpuContext> {
+    const want = options.features ?? {};
+    const shaderF16 = adapter.features.has('shader-f16') && want.shaderF16 !== false;
+    const subgroups = adapter.features.has('subgroups') && want.subgroups !== false;
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (shaderF16) requiredFeatures.push('shader-f16');
+    if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({
+        label: options.label ?? 'agentgpu',
+        requiredFeatures,
+        requiredLimits: requestedLimits(adapter),
+      });
+    } catch (cause) {
+      throw new WebGpuUnavailableError(
+        'device',
+        `the WebGPU adapter refused to create a device (${String(cause)}): ` +
+          'close other GPU-heavy tabs or apps and try again',
+        { cause },
+      );
+    }
+    const info = adapter.info;
+    const text = `${info.vendor} ${info.architecture} ${info.description}`.toLowerCase();
+    const facts: GpuFacts = {
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+      software: text.includes('swiftshader') || (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
+      features: { shaderF16, subgroups },
+      subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
+      subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
+      limits: readLimits(device.limits),
+      notes: options.notes ?? [],
+    };
+    return new GpuContext(device, facts, shaders, options);
+  }
+
+  /** Throws DeviceLostError when the device is gone, so work fails with the real reason. */
+  assertAlive(): void {
+    if (this.lostEvent) {
+      throw new DeviceLostError(
+        this.lostEvent.reason,
+        `the GPU device was lost (${this.lostEvent.reason}: ${this.lostEvent.message}): ` +
+          'create a new engine to continue',
+      );
+    }
+  }
+
+  createBuffer(size: number, usage: GPUBufferUsageFlags, label: string): Promise<GPUBuffer> {
+    this.assertAlive();
+    return allocateBuffer(this.device, this.facts.limits, { size, usage, label });
+  }
+
+  /** A storage buffer holding `data` (also usable as a copy source and destination). */
+  async upload(data: ArrayBufferView, label: string, usage = GPUBufferUsage.STORAGE): Promise<GPUBuffer> {
+    const buffer = await this.createBuffer(
+      alignTo(data.byteLength, 4),
+      usage | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+      label,
+    );
+    this.write(buffer, data);
+    return buffer;
+  }
+
+  /** Writes `data` into `buffer` at `offset` bytes (padded to a multiple of 4). */
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buffer, offset, bytes);
+    } else {
+      const padded = new Uint8Array(alignTo(bytes.byteLength, 4));
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buffer, offset, padded);
+    }
+  }
+
+  /** Records work for one command buffer; see ComputeBatch. */
+  batch(label: string): ComputeBatch {
+    this.assertAlive();
+    return new ComputeBatch(this.device, this.facts.limits, this.pool, label);
+  }
+
+  /** Copies `byteLength` bytes from `buffer` at `byteOffset` back to the CPU. */
+  async read(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): Promise<ArrayBuffer> {
+    this.assertAlive();
+    const size = alignTo(byteLength, 4);
+    const staging = await this.createBuffer(
+      size,
+      GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      `${buffer.label}:readback`,
+    );
+    try {
+      await this.batch('readback').copy(buffer, byteOffset, staging, 0, size).submit();
+      await Promise.race([
+        staging.mapAsync(GPUMapMode.READ),
+        this.lost.then(() => this.assertAlive()),
+      ]);
+      return staging.getMappedRange().slice(0, byteLength);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Releases every GPU resource; the context cannot be used afterwards. */
+  destroy(): void {
+    this.pool.trim();
+    this.device.destroy();
+  }
+}
+
+export function alignTo(value: number, alignment: number): number {
+  return Math.ceil(value / alignment) * alignment;
+}

@@ -1,0 +1,27 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../gpu/context.js';
+import { acquireNodeGpu } from '../node/gpu.js';
+import { kernelCases, runKernelCase } from './checks.js';
+
+// Every case on both reduction paths: subgroups (when the adapter has them) and workgroup memory.
+for (const subgroups of [true, false]) {
+  describe(`kernels, ${subgroups ? 'subgroup' : 'workgroup'} reduction`, () => {
+    let gpu: GpuContext;
+    beforeAll(async () => {
+      gpu = await acquireNodeGpu({ features: { subgroups } });
+    });
+    afterAll(() => gpu?.destroy());
+
+    for (const c of kernelCases()) {
+      it(`${c.kernel} ${c.shape.join('x')}`, async () => {
+        const result = await runKernelCase(gpu, c);
+        if (subgroups && gpu.facts.features.subgroups) expect(result.variant).toContain('_sg_');
+        if (!subgroups) expect(result.variant).toContain('_wg_');
+        expect(result.nonFinite).toBe(0);
+        expect(result.guardViolations).toBe(0);
+        expect(result.nmse).toBeLessThanOrEqual(result.limit);
+        expect(result.passed).toBe(true);
+      });
+    }
+  });
+}

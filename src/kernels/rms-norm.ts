@@ -1,0 +1,40 @@
+import type { Binding, ComputeBatch } from '../gpu/batch.js';
+import { workgroupGrid } from '../gpu/batch.js';
+import type { GpuContext } from '../gpu/context.js';
+import { ROW_REDUCE_WORKGROUP } from './tuning.js';
+import { loadRowReduce, type RowReducePipeline } from './variant.js';
+
+/** x (rows, n), weight (n,) f32 -> out (rows, n); out must not alias x. */
+export interface RmsNormArgs {
+  x: Binding;
+  weight: Binding;
+  out: Binding;
+  rows: number;
+  n: number;
+  /** Added to the mean square before the root (llama: 1e-5 or 1e-6, from the GGUF). */
+  eps: number;
+}
+
+/** shaders/rms_norm.wgsl: RMSNorm with a learned scale, one workgroup per row. */
+export class RmsNorm {
+  private constructor(readonly variant: RowReducePipeline) {}
+
+  static async load(gpu: GpuContext): Promise<RmsNorm> {
+    return new RmsNorm(await loadRowReduce(gpu, 'rms_norm', ROW_REDUCE_WORKGROUP));
+  }
+
+  /** Field for field with `struct Params` in rms_norm.wgsl. */
+  static params(rows: number, n: number, eps: number): Uint8Array {
+    const bytes = new ArrayBuffer(16);
+    const view = new DataView(bytes);
+    view.setUint32(0, rows, true);
+    view.setUint32(4, n, true);
+    view.setFloat32(8, eps, true);
+    return new Uint8Array(bytes);
+  }
+
+  encode(batch: ComputeBatch, { x, weight, out, rows, n, eps }: RmsNormArgs): void {
+    const { pipeline, maxWorkgroups } = this.variant;
+    batch.dispatch(pipeline, RmsNorm.params(rows, n, eps), [x, weight, out], workgroupGrid(rows, maxWorkgroups));
+  }
+}

@@ -1,0 +1,92 @@
+import type { GpuContext } from '../../gpu/context.js';
+
+/** How a kernel's output compared with its CPU reference. Plain data: crosses workers. */
+export interface Comparison {
+  /** Normalized mean squared error: sum((a - e)²) / sum(e²). 0 when both are all zero. */
+  nmse: number;
+  maxAbsError: number;
+  /** NaN or ±Inf values in the output where the reference is finite. */
+  nonFinite: number;
+  /** Guard elements around the output that the kernel overwrote (out-of-bounds writes). */
+  guardViolations: number;
+  /** The NMSE limit this comparison was held to. */
+  limit: number;
+  passed: boolean;
+}
+
+export function compareToReference(
+  actual: Float32Array,
+  expected: Float32Array,
+  limit: number,
+  guardViolations = 0,
+): Comparison {
+  if (actual.length !== expected.length) {
+    throw new Error(`output has ${actual.length} elements, reference ${expected.length}`);
+  }
+  let err = 0;
+  let ref = 0;
+  let maxAbsError = 0;
+  let nonFinite = 0;
+  for (let i = 0; i < actual.length; i++) {
+    if (!Number.isFinite(actual[i]) && Number.isFinite(expected[i])) {
+      nonFinite++;
+      continue;
+    }
+    const d = actual[i] - expected[i];
+    err += d * d;
+    ref += expected[i] * expected[i];
+    maxAbsError = Math.max(maxAbsError, Math.abs(d));
+  }
+  const nmse = ref === 0 ? (err === 0 ? 0 : Infinity) : err / ref;
+  return {
+    nmse,
+    maxAbsError,
+    nonFinite,
+    guardViolations,
+    limit,
+    passed: nmse <= limit && nonFinite === 0 && guardViolations === 0,
+  };
+}
+
+/** A bit pattern no kernel writes by accident: a quiet NaN with a payload. */
+const GUARD_BITS = 0x7fc0dead;
+
+/**
+ * An f32 output buffer with guard regions before and after it, filled with GUARD_BITS. Bind
+ * `binding`; after the kernel ran, read() returns the output and counts overwritten guards.
+ * The front guard is one storage-offset alignment long, so the binding offset stays aligned.
+ */
+export class GuardedOutput {
+  private constructor(
+    private readonly gpu: GpuContext,
+    readonly buffer: GPUBuffer,
+    readonly length: number,
+    private readonly guard: number,
+  ) {}
+
+  static async create(gpu: GpuContext, length: number, label: string): Promise<GuardedOutput> {
+    const guard = gpu.facts.limits.minStorageBufferOffsetAlignment / 4;
+    const init = new Uint32Array(guard + length + guard).fill(GUARD_BITS);
+    const buffer = await gpu.upload(init, label);
+    return new GuardedOutput(gpu, buffer, length, guard);
+  }
+
+  get binding(): { buffer: GPUBuffer; offset: number; size: number } {
+    return { buffer: this.buffer, offset: this.guard * 4, size: Math.max(this.length, 1) * 4 };
+  }
+
+  async read(): Promise<{ values: Float32Array; guardViolations: number }> {
+    const bits = new Uint32Array(await this.gpu.read(this.buffer));
+    let guardViolations = 0;
+    for (let i = 0; i < this.guard; i++) {
+      if (bits[i] !== GUARD_BITS) guardViolations++;
+      if (bits[this.guard + this.length + i] !== GUARD_BITS) guardViolations++;
+    }
+    const values = new Float32Array(bits.buffer, this.guard * 4, this.length).slice();
+    return { values, guardViolations };
+  }
+
+  destroy(): void {
+    this.buffer.destroy();
+  }
+}

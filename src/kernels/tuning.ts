@@ -1,0 +1,9 @@
+// Tuning constants, one place, a reason each. Change them with a benchmark in hand.
+
+/**
+ * Invocations per workgroup for the row-reduction kernels (matvec, RMSNorm). 256 is the
+ * WebGPU default limit for maxComputeInvocationsPerWorkgroup, so it runs everywhere, and it is
+ * 8 NVIDIA warps / 4 AMD wave64s: enough loads in flight to cover memory latency on one row.
+ * Must be a power of two for the workgroup-memory reduction.
+ */
+export const ROW_REDUCE_WORKGROUP = 256;
