@@ -20,7 +20,9 @@ export async function acquireBrowserGpu(
             'or enable WebGPU in Firefox/Safari; on Linux start Chromium with --enable-unsafe-webgpu',
     );
   }
-  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  const adapter = await gpu.requestAdapter({
+    powerPreference: options.powerPreference ?? 'high-performance',
+  });
   if (!adapter) {
     throw new WebGpuUnavailableError(
       'adapter',

@@ -13,7 +13,14 @@ type Op =
       bindings: readonly Binding[];
       grid: readonly [number, number, number];
     }
-  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number };
+  | {
+      kind: 'copy';
+      src: GPUBuffer;
+      srcOffset: number;
+      dst: GPUBuffer;
+      dstOffset: number;
+      size: number;
+    };
 
 /**
  * Records dispatches and copies, then submits them as one command buffer. Each dispatch's params
@@ -88,7 +95,10 @@ export class ComputeBatch {
         label: op.pipeline.label,
         layout: op.pipeline.getBindGroupLayout(0),
         entries: [
-          { binding: 0, resource: { buffer: uniform!, offset: offsets[index], size: op.params.byteLength } },
+          {
+            binding: 0,
+            resource: { buffer: uniform!, offset: offsets[index], size: op.params.byteLength },
+          },
           ...op.bindings.map((b, i) => ({
             binding: i + 1,
             resource: 'buffer' in b ? b : { buffer: b },
@@ -111,7 +121,8 @@ export class ComputeBatch {
         () => uniform.destroy(),
       );
     }
-    if (error) throw new GpuValidationError(`${this.label}: WebGPU rejected the work: ${error.message}`);
+    if (error)
+      throw new GpuValidationError(`${this.label}: WebGPU rejected the work: ${error.message}`);
   }
 }
 

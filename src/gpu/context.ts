@@ -94,7 +94,9 @@ export class GpuContext extends EventTarget {
       architecture: info.architecture,
       device: info.device,
       description: info.description,
-      software: text.includes('swiftshader') || (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
+      software:
+        text.includes('swiftshader') ||
+        (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
       features: { shaderF16, subgroups },
       subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
       subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
@@ -115,13 +117,17 @@ export class GpuContext extends EventTarget {
     }
   }
 
-  createBuffer(size: number, usage: GPUBufferUsageFlags, label: string): Promise<GPUBuffer> {
+  async createBuffer(size: number, usage: GPUBufferUsageFlags, label: string): Promise<GPUBuffer> {
     this.assertAlive();
     return allocateBuffer(this.device, this.facts.limits, { size, usage, label });
   }
 
   /** A storage buffer holding `data` (also usable as a copy source and destination). */
-  async upload(data: ArrayBufferView, label: string, usage = GPUBufferUsage.STORAGE): Promise<GPUBuffer> {
+  async upload(
+    data: ArrayBufferView,
+    label: string,
+    usage = GPUBufferUsage.STORAGE,
+  ): Promise<GPUBuffer> {
     const buffer = await this.createBuffer(
       alignTo(data.byteLength, 4),
       usage | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
@@ -150,7 +156,11 @@ export class GpuContext extends EventTarget {
   }
 
   /** Copies `byteLength` bytes from `buffer` at `byteOffset` back to the CPU. */
-  async read(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): Promise<ArrayBuffer> {
+  async read(
+    buffer: GPUBuffer,
+    byteOffset = 0,
+    byteLength = buffer.size - byteOffset,
+  ): Promise<ArrayBuffer> {
     this.assertAlive();
     const size = alignTo(byteLength, 4);
     const staging = await this.createBuffer(

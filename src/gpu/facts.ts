@@ -47,7 +47,9 @@ export const limitNames: readonly (keyof GpuLimits)[] = [
 ];
 
 export function readLimits(limits: GPUSupportedLimits): GpuLimits {
-  return Object.fromEntries(limitNames.map((name) => [name, limits[name]])) as GpuLimits;
+  const out = {} as GpuLimits;
+  for (const name of limitNames) out[name] = limits[name];
+  return out;
 }
 
 /** The requiredLimits that ask the device for everything the adapter offers. */

@@ -56,7 +56,9 @@ export class PipelineCache {
       const detail = errors
         .map((m) => `  line ${m.lineNum}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ''}`)
         .join('\n');
-      throw new ShaderError(`shader variant ${key.name} (${key.shader}) does not compile:\n${detail}`);
+      throw new ShaderError(
+        `shader variant ${key.name} (${key.shader}) does not compile:\n${detail}`,
+      );
     }
     const descriptor: GPUComputePipelineDescriptor = {
       label: key.name,
@@ -76,7 +78,9 @@ export class PipelineCache {
     const error = await this.device.popErrorScope();
     if (failure !== undefined || error || !pipeline) {
       const why = error?.message ?? String(failure);
-      throw new ShaderError(`pipeline ${key.name} could not be created: ${why}`, { cause: failure });
+      throw new ShaderError(`pipeline ${key.name} could not be created: ${why}`, {
+        cause: failure,
+      });
     }
     return pipeline;
   }

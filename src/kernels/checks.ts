@@ -4,6 +4,7 @@ import { Matvec } from './matvec.js';
 import { matvecReference } from './reference/matvec.js';
 import { rmsNormReference } from './reference/rms-norm.js';
 import { RmsNorm } from './rms-norm.js';
+import type { KernelOptions } from './variant.js';
 import { compareToReference, GuardedOutput, type Comparison } from './testing/compare.js';
 
 /**
@@ -20,11 +21,17 @@ export interface KernelCheckResult extends Comparison {
 /** NMSE limits for f32 kernels: f32 accumulation against an f64 reference over ≤ 4k terms. */
 const F32_NMSE_LIMIT = 1e-10;
 
-export async function checkMatvec(gpu: GpuContext, rows: number, cols: number, seed: number): Promise<KernelCheckResult> {
+export async function checkMatvec(
+  gpu: GpuContext,
+  rows: number,
+  cols: number,
+  seed: number,
+  options?: KernelOptions,
+): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
   const w = rng.floats(rows * cols);
   const x = rng.floats(cols);
-  const kernel = await Matvec.load(gpu);
+  const kernel = await Matvec.load(gpu, options);
   const wBuf = await gpu.upload(w, 'check:w');
   const xBuf = await gpu.upload(x, 'check:x');
   const out = await GuardedOutput.create(gpu, rows, 'check:out');
@@ -33,8 +40,18 @@ export async function checkMatvec(gpu: GpuContext, rows: number, cols: number, s
     kernel.encode(batch, { w: wBuf, x: xBuf, out: out.binding, rows, cols });
     await batch.submit();
     const { values, guardViolations } = await out.read();
-    const comparison = compareToReference(values, matvecReference(w, x, rows, cols), F32_NMSE_LIMIT, guardViolations);
-    return { kernel: 'matvec', variant: kernel.variant.key.name, shape: `${rows}x${cols}`, ...comparison };
+    const comparison = compareToReference(
+      values,
+      matvecReference(w, x, rows, cols),
+      F32_NMSE_LIMIT,
+      guardViolations,
+    );
+    return {
+      kernel: 'matvec',
+      variant: kernel.variant.key.name,
+      shape: `${rows}x${cols}`,
+      ...comparison,
+    };
   } finally {
     wBuf.destroy();
     xBuf.destroy();
@@ -42,12 +59,18 @@ export async function checkMatvec(gpu: GpuContext, rows: number, cols: number, s
   }
 }
 
-export async function checkRmsNorm(gpu: GpuContext, rows: number, n: number, seed: number): Promise<KernelCheckResult> {
+export async function checkRmsNorm(
+  gpu: GpuContext,
+  rows: number,
+  n: number,
+  seed: number,
+  options?: KernelOptions,
+): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
   const x = rng.floats(rows * n, 4);
   const weight = rng.floats(n);
   const eps = 1e-5;
-  const kernel = await RmsNorm.load(gpu);
+  const kernel = await RmsNorm.load(gpu, options);
   const xBuf = await gpu.upload(x, 'check:x');
   const wBuf = await gpu.upload(weight, 'check:weight');
   const out = await GuardedOutput.create(gpu, rows * n, 'check:out');
@@ -58,7 +81,12 @@ export async function checkRmsNorm(gpu: GpuContext, rows: number, n: number, see
     const { values, guardViolations } = await out.read();
     const expected = rmsNormReference(x, weight, rows, n, eps);
     const comparison = compareToReference(values, expected, F32_NMSE_LIMIT, guardViolations);
-    return { kernel: 'rms_norm', variant: kernel.variant.key.name, shape: `${rows}x${n}`, ...comparison };
+    return {
+      kernel: 'rms_norm',
+      variant: kernel.variant.key.name,
+      shape: `${rows}x${n}`,
+      ...comparison,
+    };
   } finally {
     xBuf.destroy();
     wBuf.destroy();
@@ -102,7 +130,10 @@ export function runKernelCase(gpu: GpuContext, c: KernelCase): Promise<KernelChe
   return c.kernel === 'matvec' ? checkMatvec(gpu, a, b, c.seed) : checkRmsNorm(gpu, a, b, c.seed);
 }
 
-export async function runKernelChecks(gpu: GpuContext, cases = kernelCases()): Promise<KernelCheckResult[]> {
+export async function runKernelChecks(
+  gpu: GpuContext,
+  cases = kernelCases(),
+): Promise<KernelCheckResult[]> {
   const results: KernelCheckResult[] = [];
   for (const c of cases) results.push(await runKernelCase(gpu, c));
   return results;

@@ -2,7 +2,7 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { ROW_REDUCE_WORKGROUP } from './tuning.js';
-import { loadRowReduce, type RowReducePipeline } from './variant.js';
+import { loadRowReduce, type KernelOptions, type RowReducePipeline } from './variant.js';
 
 /** x (cols,), w (rows, cols) row-major f32 -> out (rows,). */
 export interface MatvecArgs {
@@ -17,8 +17,8 @@ export interface MatvecArgs {
 export class Matvec {
   private constructor(readonly variant: RowReducePipeline) {}
 
-  static async load(gpu: GpuContext): Promise<Matvec> {
-    return new Matvec(await loadRowReduce(gpu, 'matvec', ROW_REDUCE_WORKGROUP));
+  static async load(gpu: GpuContext, options?: KernelOptions): Promise<Matvec> {
+    return new Matvec(await loadRowReduce(gpu, 'matvec', ROW_REDUCE_WORKGROUP, options));
   }
 
   /** Field for field with `struct Params` in matvec.wgsl. */
@@ -28,6 +28,11 @@ export class Matvec {
 
   encode(batch: ComputeBatch, { w, x, out, rows, cols }: MatvecArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
-    batch.dispatch(pipeline, Matvec.params(rows, cols), [w, x, out], workgroupGrid(rows, maxWorkgroups));
+    batch.dispatch(
+      pipeline,
+      Matvec.params(rows, cols),
+      [w, x, out],
+      workgroupGrid(rows, maxWorkgroups),
+    );
   }
 }

@@ -2,7 +2,7 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { ROW_REDUCE_WORKGROUP } from './tuning.js';
-import { loadRowReduce, type RowReducePipeline } from './variant.js';
+import { loadRowReduce, type KernelOptions, type RowReducePipeline } from './variant.js';
 
 /** x (rows, n), weight (n,) f32 -> out (rows, n); out must not alias x. */
 export interface RmsNormArgs {
@@ -19,8 +19,8 @@ export interface RmsNormArgs {
 export class RmsNorm {
   private constructor(readonly variant: RowReducePipeline) {}
 
-  static async load(gpu: GpuContext): Promise<RmsNorm> {
-    return new RmsNorm(await loadRowReduce(gpu, 'rms_norm', ROW_REDUCE_WORKGROUP));
+  static async load(gpu: GpuContext, options?: KernelOptions): Promise<RmsNorm> {
+    return new RmsNorm(await loadRowReduce(gpu, 'rms_norm', ROW_REDUCE_WORKGROUP, options));
   }
 
   /** Field for field with `struct Params` in rms_norm.wgsl. */
@@ -35,6 +35,11 @@ export class RmsNorm {
 
   encode(batch: ComputeBatch, { x, weight, out, rows, n, eps }: RmsNormArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
-    batch.dispatch(pipeline, RmsNorm.params(rows, n, eps), [x, weight, out], workgroupGrid(rows, maxWorkgroups));
+    batch.dispatch(
+      pipeline,
+      RmsNorm.params(rows, n, eps),
+      [x, weight, out],
+      workgroupGrid(rows, maxWorkgroups),
+    );
   }
 }

@@ -24,15 +24,26 @@ export interface RowReducePipeline {
   maxWorkgroups: number;
 }
 
+/** Options every kernel's load() takes. */
+export interface KernelOptions {
+  /**
+   * Workgroups per grid dimension before a dispatch is split over y; defaults to the device
+   * limit. Tests lower it to cover the split without dispatching 65536 workgroups on a CPU.
+   */
+  gridLimit?: number;
+}
+
 export async function loadRowReduce(
   gpu: GpuContext,
   family: string,
   workgroupSize: number,
+  { gridLimit }: KernelOptions = {},
 ): Promise<RowReducePipeline> {
   const key = rowReduceKey(family, gpu.facts, workgroupSize);
+  const deviceLimit = gpu.facts.limits.maxComputeWorkgroupsPerDimension;
   return {
     key,
     pipeline: await gpu.pipelines.get(key),
-    maxWorkgroups: gpu.facts.limits.maxComputeWorkgroupsPerDimension,
+    maxWorkgroups: Math.min(gridLimit ?? deviceLimit, deviceLimit),
   };
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
+import type * as Dawn from 'webgpu';
 import { WebGpuUnavailableError } from '../errors.js';
 import { GpuContext, type GpuContextOptions } from '../gpu/context.js';
 import { fileShaderSource } from './shader-files.js';
@@ -16,9 +17,7 @@ export interface NodeGpuOptions extends GpuContextOptions {
   forceSwiftShader?: boolean;
 }
 
-type Dawn = typeof import('webgpu');
-
-async function loadDawn(): Promise<Dawn> {
+async function loadDawn(): Promise<typeof Dawn> {
   try {
     const dawn = await import('webgpu');
     // GPUBufferUsage, GPUMapMode and the classes, as browsers have them.
@@ -40,7 +39,8 @@ async function loadDawn(): Promise<Dawn> {
  */
 function swiftShaderIcd(): string | undefined {
   const configured = process.env.AGENTGPU_SWIFTSHADER_ICD;
-  if (configured !== undefined) return configured && existsSync(configured) ? configured : undefined;
+  if (configured !== undefined)
+    return configured && existsSync(configured) ? configured : undefined;
   return swiftShaderIcdPaths.find((path) => existsSync(path));
 }
 
@@ -83,7 +83,7 @@ export async function acquireNodeGpu(options: NodeGpuOptions = {}): Promise<GpuC
       throw new WebGpuUnavailableError(
         'vulkan',
         'no WebGPU adapter: Vulkan found no GPU driver and SwiftShader (the CPU fallback) is not ' +
-          'installed. Install your GPU\'s Vulkan driver (mesa-vulkan-drivers, or the NVIDIA driver) ' +
+          "installed. Install your GPU's Vulkan driver (mesa-vulkan-drivers, or the NVIDIA driver) " +
           'with libvulkan1, or `apt-get install chromium` for SwiftShader',
       );
     }
@@ -104,5 +104,9 @@ export async function acquireNodeGpu(options: NodeGpuOptions = {}): Promise<GpuC
         '(on Linux, `apt-get install chromium` also provides the SwiftShader CPU driver)',
     );
   }
-  return GpuContext.fromAdapter(adapter, fileShaderSource(), { ...options, notes, owner: instance });
+  return GpuContext.fromAdapter(adapter, fileShaderSource(), {
+    ...options,
+    notes,
+    owner: instance,
+  });
 }

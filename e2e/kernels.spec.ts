@@ -1,0 +1,26 @@
+import { expect, test } from '@playwright/test';
+
+// The same kernel checks as the vitest suite, run by the demo page inside its model-host
+// Web Worker on Chromium's WebGPU, on both reduction paths.
+for (const subgroups of ['on', 'off']) {
+  test(`kernels pass in a Web Worker (subgroups ${subgroups})`, async ({ page }) => {
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`/?subgroups=${subgroups}`);
+
+    await expect(page.locator('#facts')).toContainText('architecture');
+    await expect(page.locator('#facts')).toContainText('swiftshader');
+    const selfCheck = page.locator('#self-check');
+    await expect(selfCheck).toHaveAttribute('data-passed', 'true');
+    await expect(selfCheck).toContainText(subgroups === 'on' ? 'matvec_f32_sg_' : 'matvec_f32_wg_');
+
+    await page.locator('#run-checks').click();
+    const summary = page.locator('#checks-summary');
+    await expect(summary).toHaveAttribute('data-failed', /\d+/, { timeout: 100_000 });
+    const failedRows = await page.locator('#checks tr:has(.fail)').allInnerTexts();
+    expect(failedRows).toEqual([]);
+    expect(Number(await summary.getAttribute('data-passed'))).toBeGreaterThanOrEqual(20);
+    await expect(page.locator('#error')).toBeHidden();
+    expect(errors).toEqual([]);
+  });
+}

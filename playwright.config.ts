@@ -1,0 +1,50 @@
+import { defineConfig } from '@playwright/test';
+
+// Debian's chromium, never a downloaded browser. WebGPU runs on SwiftShader (CPU Vulkan).
+const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const port = Number(process.env.E2E_PORT ?? 4173);
+
+// Flags that keep a headless chromium from reaching for the network at every start.
+const quiet = [
+  '--no-sandbox',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
+const swiftShaderWebGpu = [
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+  '--disable-vulkan-surface',
+];
+
+export default defineConfig({
+  testDir: 'e2e',
+  timeout: 120_000,
+  fullyParallel: false,
+  workers: 1,
+  reporter: [['list']],
+  use: { baseURL: `http://127.0.0.1:${port}` },
+  webServer: {
+    command: `npx vite --port ${port}`,
+    url: `http://127.0.0.1:${port}/`,
+    reuseExistingServer: !process.env.CI,
+    timeout: 120_000,
+  },
+  projects: [
+    {
+      name: 'webgpu-swiftshader',
+      testIgnore: /no-webgpu/,
+      use: { launchOptions: { executablePath: chromium, args: [...quiet, ...swiftShaderWebGpu] } },
+    },
+    {
+      // Plain headless chromium on a machine without a GPU: navigator.gpu exists, no adapter.
+      name: 'no-webgpu-adapter',
+      testMatch: /no-webgpu/,
+      use: { launchOptions: { executablePath: chromium, args: [...quiet, '--disable-gpu'] } },
+    },
+  ],
+});

@@ -1,0 +1,5 @@
+// agentgpu, browser entry: the runtime, navigator.gpu acquisition and the model-host worker.
+export * from './runtime.js';
+export { acquireBrowserGpu } from './gpu/acquire.js';
+export { connectModelHost, spawnModelHost, type ModelHostClient } from './worker/client.js';
+export type { ModelHostApi, ModelHostInitOptions, DeviceLostMessage } from './worker/protocol.js';

@@ -1,0 +1,4 @@
+// agentgpu, Node entry: the runtime on Dawn (the `webgpu` package), SwiftShader fallback included.
+export * from '../runtime.js';
+export { acquireNodeGpu, type NodeGpuOptions } from './gpu.js';
+export { fileShaderSource, packageShaderDir } from './shader-files.js';

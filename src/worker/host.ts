@@ -1,0 +1,42 @@
+import { acquireBrowserGpu } from '../gpu/acquire.js';
+import type { GpuContext } from '../gpu/context.js';
+import { checkMatvec, kernelCases, runKernelChecks, type KernelCase } from '../kernels/checks.js';
+import { AgentGpuError } from '../errors.js';
+import type { DeviceLostMessage, ModelHostApi, ModelHostInitOptions } from './protocol.js';
+
+/** The model-host worker's implementation of ModelHostApi, over one GpuContext. */
+export class ModelHost implements ModelHostApi {
+  private gpu: GpuContext | undefined;
+
+  constructor(private readonly post: (message: DeviceLostMessage) => void) {}
+
+  async init(options: ModelHostInitOptions = {}) {
+    this.gpu?.destroy();
+    const gpu = await acquireBrowserGpu(options);
+    gpu.addEventListener('devicelost', (event) => {
+      const { reason, message } = event as unknown as { reason: string; message: string };
+      this.post({ type: 'agentgpu:devicelost', reason, message });
+    });
+    this.gpu = gpu;
+    return gpu.facts;
+  }
+
+  selfCheck() {
+    return checkMatvec(this.context(), 256, 1024, 42);
+  }
+
+  runKernelChecks(cases: KernelCase[] = kernelCases()) {
+    return runKernelChecks(this.context(), cases);
+  }
+
+  async dispose() {
+    this.gpu?.destroy();
+    this.gpu = undefined;
+  }
+
+  private context(): GpuContext {
+    if (!this.gpu) throw new AgentGpuError('the model host has no GPU yet: call init() first');
+    this.gpu.assertAlive();
+    return this.gpu;
+  }
+}

@@ -1,0 +1,31 @@
+// Wire types between an app and the model-host worker (comlink). Everything here is plain,
+// structured-cloneable data; errors keep their class through worker/transfer.ts.
+import type { GpuFacts } from '../gpu/facts.js';
+import type { GpuContextOptions } from '../gpu/context.js';
+import type { KernelCase, KernelCheckResult } from '../kernels/checks.js';
+
+export type { GpuFacts, KernelCase, KernelCheckResult };
+
+export interface ModelHostInitOptions {
+  features?: GpuContextOptions['features'];
+  powerPreference?: GPUPowerPreference;
+}
+
+/** What the model-host worker serves. One GPUDevice per worker. */
+export interface ModelHostApi {
+  /** Acquires the worker's GPUDevice (again, after a loss) and returns its facts. */
+  init(options?: ModelHostInitOptions): Promise<GpuFacts>;
+  /** One matvec against the CPU reference: the quick "does this GPU compute right" check. */
+  selfCheck(): Promise<KernelCheckResult>;
+  /** Kernel checks against their CPU references; all of kernelCases() when none are given. */
+  runKernelChecks(cases?: KernelCase[]): Promise<KernelCheckResult[]>;
+  /** Destroys the device; the next call must be init(). */
+  dispose(): Promise<void>;
+}
+
+/** Posted on the worker's own port when its device is lost (outside any call). */
+export interface DeviceLostMessage {
+  type: 'agentgpu:devicelost';
+  reason: string;
+  message: string;
+}

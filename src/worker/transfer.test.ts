@@ -1,0 +1,45 @@
+import * as Comlink from 'comlink';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DeviceLostError, WebGpuUnavailableError } from '../errors.js';
+import { installErrorTransfer } from './transfer.js';
+
+// A real comlink round trip over a real MessageChannel: what a Worker boundary does to errors.
+describe('error transfer across comlink', () => {
+  const channels: MessageChannel[] = [];
+  afterEach(() => channels.splice(0).forEach((c) => (c.port1.close(), c.port2.close())));
+
+  function remote<T>(object: T): Comlink.Remote<T> {
+    installErrorTransfer();
+    const channel = new MessageChannel();
+    channels.push(channel);
+    Comlink.expose(object, channel.port1 as unknown as Comlink.Endpoint);
+    return Comlink.wrap<T>(channel.port2 as unknown as Comlink.Endpoint);
+  }
+
+  it('keeps the class, message and fields', async () => {
+    const api = remote({
+      async noGpu() {
+        throw new WebGpuUnavailableError('adapter', 'no adapter: do this');
+      },
+      async lost() {
+        throw new DeviceLostError('destroyed', 'device gone');
+      },
+      async plain() {
+        throw new TypeError('plain type error');
+      },
+    });
+    const noGpu = await api.noGpu().catch((e: unknown) => e);
+    expect(noGpu).toBeInstanceOf(WebGpuUnavailableError);
+    expect(noGpu).toMatchObject({
+      name: 'WebGpuUnavailableError',
+      missing: 'adapter',
+      message: 'no adapter: do this',
+    });
+    const lost = await api.lost().catch((e: unknown) => e);
+    expect(lost).toBeInstanceOf(DeviceLostError);
+    expect((lost as DeviceLostError).reason).toBe('destroyed');
+    const plain = await api.plain().catch((e: unknown) => e);
+    expect(plain).toBeInstanceOf(Error);
+    expect(plain).toMatchObject({ name: 'TypeError', message: 'plain type error' });
+  });
+});
