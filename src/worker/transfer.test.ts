@@ -18,13 +18,13 @@ describe('error transfer across comlink', () => {
 
   it('keeps the class, message and fields', async () => {
     const api = remote({
-      async noGpu() {
+      async noGpu(): Promise<void> {
         throw new WebGpuUnavailableError('adapter', 'no adapter: do this');
       },
-      async lost() {
+      async lost(): Promise<void> {
         throw new DeviceLostError('destroyed', 'device gone');
       },
-      async plain() {
+      async plain(): Promise<void> {
         throw new TypeError('plain type error');
       },
     });
