@@ -1,3 +1,4 @@
+import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { Rng } from '../util/rng.js';
 import { Matvec } from './matvec.js';
@@ -21,6 +22,38 @@ export interface KernelCheckResult extends Comparison {
 /** NMSE limits for f32 kernels: f32 accumulation against an f64 reference over ≤ 4k terms. */
 const F32_NMSE_LIMIT = 1e-10;
 
+/** One kernel run on uploaded inputs into a guarded output, compared with its reference. */
+interface CheckSpec {
+  kernel: string;
+  variant: string;
+  shape: string;
+  inputs: Float32Array[];
+  expected: Float32Array;
+  limit: number;
+  /** Records the kernel on `inputs` (uploaded, in order) writing to `out`. */
+  encode(batch: ComputeBatch, inputs: GPUBuffer[], out: Binding): void;
+}
+
+async function checkAgainstReference(gpu: GpuContext, spec: CheckSpec): Promise<KernelCheckResult> {
+  const buffers: GPUBuffer[] = [];
+  let out: GuardedOutput | undefined;
+  try {
+    for (const [i, input] of spec.inputs.entries()) {
+      buffers.push(await gpu.upload(input, `check:${spec.kernel}:in${i}`));
+    }
+    out = await GuardedOutput.create(gpu, spec.expected.length, `check:${spec.kernel}:out`);
+    const batch = gpu.batch(`check:${spec.kernel}`);
+    spec.encode(batch, buffers, out.binding);
+    await batch.submit();
+    const { values, guardViolations } = await out.read();
+    const comparison = compareToReference(values, spec.expected, spec.limit, guardViolations);
+    return { kernel: spec.kernel, variant: spec.variant, shape: spec.shape, ...comparison };
+  } finally {
+    for (const buffer of buffers) buffer.destroy();
+    out?.destroy();
+  }
+}
+
 export async function checkMatvec(
   gpu: GpuContext,
   rows: number,
@@ -32,31 +65,16 @@ export async function checkMatvec(
   const w = rng.floats(rows * cols);
   const x = rng.floats(cols);
   const kernel = await Matvec.load(gpu, options);
-  const wBuf = await gpu.upload(w, 'check:w');
-  const xBuf = await gpu.upload(x, 'check:x');
-  const out = await GuardedOutput.create(gpu, rows, 'check:out');
-  try {
-    const batch = gpu.batch('check:matvec');
-    kernel.encode(batch, { w: wBuf, x: xBuf, out: out.binding, rows, cols });
-    await batch.submit();
-    const { values, guardViolations } = await out.read();
-    const comparison = compareToReference(
-      values,
-      matvecReference(w, x, rows, cols),
-      F32_NMSE_LIMIT,
-      guardViolations,
-    );
-    return {
-      kernel: 'matvec',
-      variant: kernel.variant.key.name,
-      shape: `${rows}x${cols}`,
-      ...comparison,
-    };
-  } finally {
-    wBuf.destroy();
-    xBuf.destroy();
-    out.destroy();
-  }
+  return checkAgainstReference(gpu, {
+    kernel: 'matvec',
+    variant: kernel.variant.key.name,
+    shape: `${rows}x${cols}`,
+    inputs: [w, x],
+    expected: matvecReference(w, x, rows, cols),
+    limit: F32_NMSE_LIMIT,
+    encode: (batch, [wBuf, xBuf], out) =>
+      kernel.encode(batch, { w: wBuf, x: xBuf, out, rows, cols }),
+  });
 }
 
 export async function checkRmsNorm(
@@ -71,27 +89,16 @@ export async function checkRmsNorm(
   const weight = rng.floats(n);
   const eps = 1e-5;
   const kernel = await RmsNorm.load(gpu, options);
-  const xBuf = await gpu.upload(x, 'check:x');
-  const wBuf = await gpu.upload(weight, 'check:weight');
-  const out = await GuardedOutput.create(gpu, rows * n, 'check:out');
-  try {
-    const batch = gpu.batch('check:rms_norm');
-    kernel.encode(batch, { x: xBuf, weight: wBuf, out: out.binding, rows, n, eps });
-    await batch.submit();
-    const { values, guardViolations } = await out.read();
-    const expected = rmsNormReference(x, weight, rows, n, eps);
-    const comparison = compareToReference(values, expected, F32_NMSE_LIMIT, guardViolations);
-    return {
-      kernel: 'rms_norm',
-      variant: kernel.variant.key.name,
-      shape: `${rows}x${n}`,
-      ...comparison,
-    };
-  } finally {
-    xBuf.destroy();
-    wBuf.destroy();
-    out.destroy();
-  }
+  return checkAgainstReference(gpu, {
+    kernel: 'rms_norm',
+    variant: kernel.variant.key.name,
+    shape: `${rows}x${n}`,
+    inputs: [x, weight],
+    expected: rmsNormReference(x, weight, rows, n, eps),
+    limit: F32_NMSE_LIMIT,
+    encode: (batch, [xBuf, wBuf], out) =>
+      kernel.encode(batch, { x: xBuf, weight: wBuf, out, rows, n, eps }),
+  });
 }
 
 export interface KernelCase {
