@@ -29,6 +29,9 @@ fi
 
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "agentgpu setup: installing npm packages..."
-  npm ci --no-audit --no-fund
+  # Not `npm ci`: the registry reachable here serves node-llama-cpp's linux builds only, so the
+  # lockfile cannot list its mac/windows optional packages, and ci refuses such a lockfile.
+  # `npm install` follows the lockfile and skips the optional packages it cannot have.
+  npm install --no-audit --no-fund
 fi
 echo "agentgpu setup: ready ($(/usr/bin/chromium --version 2>/dev/null | head -1), node $(node --version))"
