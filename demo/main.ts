@@ -1,6 +1,9 @@
 import {
   formatBytes,
+  ModelHost,
   spawnModelHost,
+  type DeviceLostMessage,
+  type ModelHostApi,
   type GpuFacts,
   type KernelCheckResult,
 } from '../src/index.js';
@@ -63,15 +66,25 @@ function showError(error: unknown): void {
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const subgroups = params.get('subgroups') !== 'off';
-  const client = spawnModelHost();
-  client.onDeviceLost((lost) =>
-    showError(new Error(`GPU device lost (${lost.reason}): ${lost.message}`)),
-  );
-  const facts = await client.host.init({ features: { subgroups } });
+  // ?in=page runs the same host on the page's own device, to compare with the worker.
+  const inPage = params.get('in') === 'page';
+  const lostDevice = (lost: DeviceLostMessage) =>
+    showError(new Error(`GPU device lost (${lost.reason}): ${lost.message}`));
+  let host: ModelHostApi;
+  if (inPage) {
+    host = new ModelHost(lostDevice);
+  } else {
+    const client = spawnModelHost();
+    client.onDeviceLost(lostDevice);
+    host = client.host;
+  }
+  document.body.dataset.host = inPage ? 'page' : 'worker';
+  const facts = await host.init({ features: { subgroups } });
   showFacts(facts);
-  $('status').textContent = 'Worker ready; running the matvec self-check…';
+  $('status').textContent =
+    `GPU ready in the ${inPage ? 'page' : 'worker'}; running the matvec self-check…`;
 
-  const check = await client.host.selfCheck();
+  const check = await host.selfCheck();
   const selfCheck = $('self-check');
   selfCheck.replaceChildren(verdict(check.passed), ' ', describeCheck(check));
   selfCheck.dataset.passed = String(check.passed);
@@ -83,7 +96,7 @@ async function main(): Promise<void> {
     button.disabled = true;
     $('checks-summary').textContent = 'running…';
     try {
-      const results = await client.host.runKernelChecks();
+      const results = await host.runKernelChecks();
       const table = $('checks');
       table.replaceChildren(
         row(['', 'kernel', 'shape', 'variant', 'nmse', 'max |err|', 'guards'], true),

@@ -2,11 +2,18 @@ import { expect, test } from '@playwright/test';
 
 // The same kernel checks as the vitest suite, run by the demo page inside its model-host
 // Web Worker on Chromium's WebGPU, on both reduction paths.
-for (const subgroups of ['on', 'off']) {
-  test(`kernels pass in a Web Worker (subgroups ${subgroups})`, async ({ page }) => {
+// `?in=page` runs them once on the page's own device too.
+const runs = [
+  { where: 'worker', subgroups: 'on' },
+  { where: 'worker', subgroups: 'off' },
+  { where: 'page', subgroups: 'on' },
+];
+for (const { where, subgroups } of runs) {
+  test(`kernels pass in the ${where} (subgroups ${subgroups})`, async ({ page }) => {
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`/?subgroups=${subgroups}`);
+    await page.goto(`/?subgroups=${subgroups}&in=${where}`);
+    await expect(page.locator('body')).toHaveAttribute('data-host', where);
 
     await expect(page.locator('#facts')).toContainText('architecture');
     await expect(page.locator('#facts')).toContainText('swiftshader');

@@ -2,4 +2,5 @@
 export * from './runtime.js';
 export { acquireBrowserGpu } from './gpu/acquire.js';
 export { connectModelHost, spawnModelHost, type ModelHostClient } from './worker/client.js';
+export { ModelHost } from './worker/host.js';
 export type { ModelHostApi, ModelHostInitOptions, DeviceLostMessage } from './worker/protocol.js';
