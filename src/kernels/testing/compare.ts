@@ -55,6 +55,9 @@ const GUARD_BITS = 0x7fc0dead;
  * An f32 output buffer with guard regions before and after it, filled with GUARD_BITS. Bind
  * `binding`; after the kernel ran, read() returns the output and counts overwritten guards.
  * The front guard is one storage-offset alignment long, so the binding offset stays aligned.
+ * The binding runs on through the back guard: WebGPU's robust buffer access drops or clamps
+ * writes past the end of a binding, so a binding of exactly the output would hide the very
+ * out-of-bounds writes the guard is there to catch.
  */
 export class GuardedOutput {
   private constructor(
@@ -72,7 +75,7 @@ export class GuardedOutput {
   }
 
   get binding(): { buffer: GPUBuffer; offset: number; size: number } {
-    return { buffer: this.buffer, offset: this.guard * 4, size: Math.max(this.length, 1) * 4 };
+    return { buffer: this.buffer, offset: this.guard * 4, size: (this.length + this.guard) * 4 };
   }
 
   async read(): Promise<{ values: Float32Array; guardViolations: number }> {
