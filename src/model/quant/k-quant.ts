@@ -1,0 +1,67 @@
+import { f16ToF32, f32ToF16, roundToF16 } from '../../util/half.js';
+
+// What the K-quants share: 256-value super-blocks, and (Q4_K, Q5_K) eight 32-value sub-blocks
+// whose 6-bit scales and mins are packed into 12 bytes:
+//
+//   scales[0..3]  = sc[0..3] (6 bits) | top 2 bits of sc[4..7] << 6
+//   scales[4..7]  = m[0..3]  (6 bits) | top 2 bits of m[4..7]  << 6
+//   scales[8..11] = low 4 bits of sc[4..7] | low 4 bits of m[4..7] << 4
+export const QK_K = 256;
+export const K_SCALE_BYTES = 12;
+
+/** Sub-block j's 6-bit [scale, min] from the 12 packed bytes at `o` (GGML's get_scale_min_k4). */
+export function scaleMinK4(bytes: Uint8Array, o: number, j: number): [number, number] {
+  if (j < 4) return [bytes[o + j] & 63, bytes[o + j + 4] & 63];
+  const sc = (bytes[o + j + 4] & 0xf) | ((bytes[o + j - 4] >> 6) << 4);
+  const m = (bytes[o + j + 4] >> 4) | ((bytes[o + j] >> 6) << 4);
+  return [sc, m];
+}
+
+export function packScaleMinK4(sc: number[], m: number[], out: Uint8Array, o: number): void {
+  for (let j = 0; j < 4; j++) {
+    out[o + j] = sc[j] | ((sc[j + 4] >> 4) << 6);
+    out[o + j + 4] = m[j] | ((m[j + 4] >> 4) << 6);
+    out[o + j + 8] = (sc[j + 4] & 0xf) | ((m[j + 4] & 0xf) << 4);
+  }
+}
+
+export function readF16(bytes: Uint8Array, o: number): number {
+  return f16ToF32(bytes[o] | (bytes[o + 1] << 8));
+}
+
+export function writeF16(out: Uint8Array, o: number, value: number): void {
+  const h = f32ToF16(value);
+  out[o] = h & 0xff;
+  out[o + 1] = h >> 8;
+}
+
+/**
+ * Asymmetric quantization of one 256-value super-block (Q4_K: levels 15, Q5_K: 31): per
+ * 32-value sub-block a scale and a min, each 6 bits against the f16 super-scales d and dmin.
+ * Returns the codes (0..levels) and what goes in the header.
+ */
+export function quantizeScaleMinBlock(x: Float32Array, levels: number) {
+  const scales: number[] = [];
+  const mins: number[] = [];
+  for (let s = 0; s < 8; s++) {
+    const sub = x.subarray(s * 32, s * 32 + 32);
+    const lo = Math.min(0, ...sub);
+    const hi = Math.max(...sub);
+    scales.push((hi - lo) / levels);
+    mins.push(-lo);
+  }
+  const d = roundToF16(Math.max(...scales) / 63);
+  const dmin = roundToF16(Math.max(...mins) / 63);
+  const sc = scales.map((v) => (d ? Math.min(63, Math.round(v / d)) : 0));
+  const m = mins.map((v) => (dmin ? Math.min(63, Math.round(v / dmin)) : 0));
+  const codes = new Uint8Array(QK_K);
+  for (let s = 0; s < 8; s++) {
+    const scale = d * sc[s];
+    const min = dmin * m[s];
+    for (let l = 0; l < 32; l++) {
+      const q = scale ? Math.round((x[s * 32 + l] + min) / scale) : 0;
+      codes[s * 32 + l] = Math.min(levels, Math.max(0, q));
+    }
+  }
+  return { d, dmin, sc, m, codes };
+}

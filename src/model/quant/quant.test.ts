@@ -1,0 +1,181 @@
+import { describe, expect, it } from 'vitest';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../util/half.js';
+import { Rng } from '../../util/rng.js';
+import { Q4_K, Q5_K, Q6_K, quantFormats, rowBytes } from './index.js';
+
+function nmse(a: Float32Array, b: Float32Array): number {
+  let err = 0;
+  let ref = 0;
+  for (let i = 0; i < a.length; i++) {
+    err += (a[i] - b[i]) ** 2;
+    ref += b[i] ** 2;
+  }
+  return err / ref;
+}
+
+describe('f16 and bf16', () => {
+  it('round-trips every finite f16 exactly', () => {
+    for (let h = 0; h < 0x10000; h++) {
+      if ((h & 0x7c00) === 0x7c00) continue;
+      const back = f32ToF16(f16ToF32(h));
+      expect(back === h || (h === 0x8000 && back === 0x8000)).toBe(true);
+    }
+  });
+
+  it('rounds to nearest even and saturates to infinity', () => {
+    expect(f32ToF16(1)).toBe(0x3c00);
+    expect(f32ToF16(-2)).toBe(0xc000);
+    expect(f32ToF16(65504)).toBe(0x7bff);
+    expect(f32ToF16(65520)).toBe(0x7c00);
+    expect(f32ToF16(2 ** -24)).toBe(1);
+    expect(f32ToF16(1 + 2 ** -11)).toBe(0x3c00); // halfway: to even
+    expect(f32ToF16(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    expect(f32ToBf16(1)).toBe(0x3f80);
+    expect(bf16ToF32(0xc040)).toBe(-3);
+  });
+});
+
+// GGML's own dequantize loops, written as ggml-quants.c writes them (pointers that advance),
+// an oracle independent of the layout helpers in q4_k.ts / q5_k.ts / q6_k.ts.
+function ggmlScaleMin(j: number, q: Uint8Array): [number, number] {
+  if (j < 4) return [q[j] & 63, q[j + 4] & 63];
+  return [(q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4)];
+}
+const half = (b: Uint8Array, o: number) => f16ToF32(b[o] | (b[o + 1] << 8));
+
+function ggmlQ4K(block: Uint8Array): Float32Array {
+  const y = new Float32Array(256);
+  const d = half(block, 0);
+  const min = half(block, 2);
+  const scales = block.subarray(4, 16);
+  let q = 16;
+  let is = 0;
+  let yi = 0;
+  for (let j = 0; j < 256; j += 64) {
+    const [sc1, m1] = ggmlScaleMin(is + 0, scales);
+    const [sc2, m2] = ggmlScaleMin(is + 1, scales);
+    for (let l = 0; l < 32; ++l) y[yi++] = d * sc1 * (block[q + l] & 0xf) - min * m1;
+    for (let l = 0; l < 32; ++l) y[yi++] = d * sc2 * (block[q + l] >> 4) - min * m2;
+    q += 32;
+    is += 2;
+  }
+  return y;
+}
+
+function ggmlQ5K(block: Uint8Array): Float32Array {
+  const y = new Float32Array(256);
+  const d = half(block, 0);
+  const min = half(block, 2);
+  const scales = block.subarray(4, 16);
+  const qh = block.subarray(16, 48);
+  let ql = 48;
+  let is = 0;
+  let u1 = 1;
+  let u2 = 2;
+  let yi = 0;
+  for (let j = 0; j < 256; j += 64) {
+    const [sc1, m1] = ggmlScaleMin(is + 0, scales);
+    const [sc2, m2] = ggmlScaleMin(is + 1, scales);
+    for (let l = 0; l < 32; ++l)
+      y[yi++] = d * sc1 * ((block[ql + l] & 0xf) + (qh[l] & u1 ? 16 : 0)) - min * m1;
+    for (let l = 0; l < 32; ++l)
+      y[yi++] = d * sc2 * ((block[ql + l] >> 4) + (qh[l] & u2 ? 16 : 0)) - min * m2;
+    ql += 32;
+    is += 2;
+    u1 <<= 2;
+    u2 <<= 2;
+  }
+  return y;
+}
+
+function ggmlQ6K(block: Uint8Array): Float32Array {
+  const y = new Float32Array(256);
+  const d = half(block, 208);
+  let ql = 0;
+  let qh = 128;
+  let sc = 192;
+  const i8 = (v: number) => (v << 24) >> 24;
+  for (let n = 0; n < 256; n += 128) {
+    for (let l = 0; l < 32; ++l) {
+      const is = l >> 4;
+      const q1 = i8((block[ql + l] & 0xf) | (((block[qh + l] >> 0) & 3) << 4)) - 32;
+      const q2 = i8((block[ql + l + 32] & 0xf) | (((block[qh + l] >> 2) & 3) << 4)) - 32;
+      const q3 = i8((block[ql + l] >> 4) | (((block[qh + l] >> 4) & 3) << 4)) - 32;
+      const q4 = i8((block[ql + l + 32] >> 4) | (((block[qh + l] >> 6) & 3) << 4)) - 32;
+      y[n + l] = d * i8(block[sc + is]) * q1;
+      y[n + l + 32] = d * i8(block[sc + is + 2]) * q2;
+      y[n + l + 64] = d * i8(block[sc + is + 4]) * q3;
+      y[n + l + 96] = d * i8(block[sc + is + 6]) * q4;
+    }
+    ql += 64;
+    qh += 32;
+    sc += 8;
+  }
+  return y;
+}
+
+/** Random block bytes with sane f16 scales at the given offsets. */
+function randomBlock(rng: Rng, bytes: number, halfOffsets: number[]): Uint8Array {
+  const block = new Uint8Array(bytes).map(() => rng.int(0, 255));
+  for (const o of halfOffsets) {
+    const h = f32ToF16(rng.next() * 0.01 + 1e-4);
+    block[o] = h & 0xff;
+    block[o + 1] = h >> 8;
+  }
+  return block;
+}
+
+describe('quant formats', () => {
+  it('have the block sizes GGUF stores', () => {
+    const sizes = Object.values(quantFormats).map((f) => [f.name, f.blockValues, f.blockBytes]);
+    expect(sizes).toEqual([
+      ['F32', 1, 4],
+      ['F16', 1, 2],
+      ['BF16', 1, 2],
+      ['Q8_0', 32, 34],
+      ['Q4_0', 32, 18],
+      ['Q4_K', 256, 144],
+      ['Q5_K', 256, 176],
+      ['Q6_K', 256, 210],
+    ]);
+    expect(rowBytes(Q4_K, 4096)).toBe(16 * 144);
+    expect(() => rowBytes(Q4_K, 4000)).toThrow(/multiple of 256 values, got 4000/);
+  });
+
+  it('dequantize K-quant blocks exactly as GGML does', () => {
+    const rng = new Rng(5);
+    const cases = [
+      { format: Q4_K, oracle: ggmlQ4K, halves: [0, 2] },
+      { format: Q5_K, oracle: ggmlQ5K, halves: [0, 2] },
+      { format: Q6_K, oracle: ggmlQ6K, halves: [208] },
+    ];
+    for (const { format, oracle, halves } of cases) {
+      for (let t = 0; t < 20; t++) {
+        const block = randomBlock(rng, format.blockBytes, halves);
+        expect(format.dequantize(block, 256), format.name).toEqual(oracle(block));
+      }
+    }
+  });
+
+  // Error of our quantizers on uniform data, each near what the format's bits allow.
+  const limits: Record<string, number> = {
+    F32: 0,
+    F16: 1e-7,
+    BF16: 2e-5,
+    Q8_0: 5e-5,
+    Q6_K: 5e-4,
+    Q5_K: 3e-3,
+    Q4_0: 1e-2,
+    Q4_K: 1e-2,
+  };
+  for (const format of Object.values(quantFormats)) {
+    it(`${format.name}: quantize then dequantize stays within ${limits[format.name]} NMSE`, () => {
+      const rng = new Rng(11);
+      const x = rng.floats(4096, 2);
+      const q = format.quantize(x);
+      expect(q.length).toBe((x.length / format.blockValues) * format.blockBytes);
+      const back = format.dequantize(q, x.length);
+      expect(nmse(back, x)).toBeLessThanOrEqual(limits[format.name]);
+    });
+  }
+});
