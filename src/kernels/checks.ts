@@ -1,7 +1,8 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { Rng } from '../util/rng.js';
-import { Matvec } from './matvec.js';
+import { quantFormats, randomWeights, type QuantName } from '../model/quant/index.js';
+import { Matvec, type MatvecOptions } from './matvec.js';
 import { matvecReference } from './reference/matvec.js';
 import { rmsNormReference } from './reference/rms-norm.js';
 import { RmsNorm } from './rms-norm.js';
@@ -27,12 +28,14 @@ interface CheckSpec {
   kernel: string;
   variant: string;
   shape: string;
-  inputs: Float32Array[];
+  inputs: CheckInput[];
   expected: Float32Array;
   limit: number;
   /** Records the kernel on `inputs` (uploaded, in order) writing to `out`. */
   encode(batch: ComputeBatch, inputs: GPUBuffer[], out: Binding): void;
 }
+
+type CheckInput = Float32Array | Uint8Array;
 
 async function checkAgainstReference(gpu: GpuContext, spec: CheckSpec): Promise<KernelCheckResult> {
   const buffers: GPUBuffer[] = [];
@@ -54,26 +57,38 @@ async function checkAgainstReference(gpu: GpuContext, spec: CheckSpec): Promise<
   }
 }
 
+/**
+ * Matvec on `batch` random vectors against dequantize-then-f32: the reference multiplies the
+ * weights the kernel decodes (the format's CPU dequantize), never the floats they came from.
+ */
 export async function checkMatvec(
   gpu: GpuContext,
   rows: number,
   cols: number,
   seed: number,
-  options?: KernelOptions,
+  options: MatvecOptions = {},
 ): Promise<KernelCheckResult> {
+  const { format = 'F32', batch = 1 } = options;
   const rng = new Rng(seed);
-  const w = rng.floats(rows * cols);
-  const x = rng.floats(cols);
+  const weights = randomWeights(quantFormats[format], rng, rows * cols);
+  const x = rng.floats(batch * cols);
+  const dense = quantFormats[format].dequantize(weights, rows * cols);
+  const expected = new Float32Array(batch * rows);
+  for (let m = 0; m < batch; m++) {
+    expected.set(
+      matvecReference(dense, x.subarray(m * cols, (m + 1) * cols), rows, cols),
+      m * rows,
+    );
+  }
   const kernel = await Matvec.load(gpu, options);
   return checkAgainstReference(gpu, {
     kernel: 'matvec',
     variant: kernel.variant.key.name,
-    shape: `${rows}x${cols}`,
-    inputs: [w, x],
-    expected: matvecReference(w, x, rows, cols),
+    shape: batch > 1 ? `${batch}x${rows}x${cols}` : `${rows}x${cols}`,
+    inputs: [weights, x],
+    expected,
     limit: F32_NMSE_LIMIT,
-    encode: (batch, [wBuf, xBuf], out) =>
-      kernel.encode(batch, { w: wBuf, x: xBuf, out, rows, cols }),
+    encode: (b, [w, xBuf], out) => kernel.encode(b, { w, x: xBuf, out, rows, cols }),
   });
 }
 
@@ -101,19 +116,35 @@ export async function checkRmsNorm(
   });
 }
 
-export interface KernelCase {
-  kernel: 'matvec' | 'rms_norm';
-  /** (rows, cols) for matvec, (rows, n) for rms_norm. */
-  shape: [number, number];
-  seed: number;
-}
+export type KernelCase =
+  | {
+      kernel: 'matvec';
+      format: QuantName;
+      /** Vectors multiplied at once (1..8). */
+      batch: number;
+      /** (rows, cols) */
+      shape: [number, number];
+      seed: number;
+    }
+  | {
+      kernel: 'rms_norm';
+      /** (rows, n) */
+      shape: [number, number];
+      seed: number;
+    };
 
 /**
- * The fixed cases (edge sizes: 1, odd, not a multiple of the workgroup, longer than it) plus
- * `random` seeded random shapes per kernel. The same seed gives the same cases everywhere.
+ * The fixed cases (edge sizes: 1, odd, not a multiple of the workgroup or of 32, longer than a
+ * workgroup's stride) plus `random` seeded random shapes per kernel and format. The same seed
+ * gives the same cases everywhere.
  */
-export function kernelCases(seed = 1, random = 6): KernelCase[] {
-  const fixed: [number, number][] = [
+export function kernelCases(seed = 1, random = 3): KernelCase[] {
+  const rng = new Rng(seed);
+  const cases: KernelCase[] = [];
+  let n = 0;
+  const next = () => seed * 1000 + n++;
+
+  const denseShapes: [number, number][] = [
     [1, 1],
     [1, 7],
     [7, 13],
@@ -122,19 +153,53 @@ export function kernelCases(seed = 1, random = 6): KernelCase[] {
     [300, 257],
     [5, 4099],
   ];
-  const rng = new Rng(seed);
-  const cases: KernelCase[] = [];
-  for (const kernel of ['matvec', 'rms_norm'] as const) {
-    const shapes = [...fixed];
-    for (let i = 0; i < random; i++) shapes.push([rng.int(1, 200), rng.int(1, 3000)]);
-    shapes.forEach((shape, i) => cases.push({ kernel, shape, seed: seed * 1000 + i }));
+  for (const shape of denseShapes) cases.push({ kernel: 'rms_norm', shape, seed: next() });
+  for (let i = 0; i < random + 3; i++) {
+    cases.push({ kernel: 'rms_norm', shape: [rng.int(1, 200), rng.int(1, 3000)], seed: next() });
+  }
+
+  for (const format of Object.keys(quantFormats) as QuantName[]) {
+    const block = Math.max(32, quantFormats[format].blockValues);
+    const dense = quantFormats[format].blockValues === 1;
+    const shapes: [number, number][] = dense
+      ? [...denseShapes]
+      : [
+          [1, block],
+          [7, 2 * block],
+          [33, 3 * block],
+          [300, block],
+          [5, 17 * block],
+        ];
+    for (let i = 0; i < random; i++) {
+      const cols =
+        quantFormats[format].blockValues === 1 ? rng.int(1, 3000) : block * rng.int(1, 12);
+      shapes.push([rng.int(1, 200), cols]);
+    }
+    for (const shape of shapes)
+      cases.push({ kernel: 'matvec', format, batch: 1, shape, seed: next() });
+    // Several sub-agents decoding at once: odd and full batches.
+    cases.push({ kernel: 'matvec', format, batch: 3, shape: [37, 3 * block], seed: next() });
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch: 8,
+      shape: [19, 2 * block + (dense ? 5 : 0)],
+      seed: next(),
+    });
   }
   return cases;
 }
 
+export function caseName(c: KernelCase): string {
+  const shape = c.shape.join('x');
+  return c.kernel === 'matvec' ? `matvec ${c.format} m${c.batch} ${shape}` : `${c.kernel} ${shape}`;
+}
+
 export function runKernelCase(gpu: GpuContext, c: KernelCase): Promise<KernelCheckResult> {
   const [a, b] = c.shape;
-  return c.kernel === 'matvec' ? checkMatvec(gpu, a, b, c.seed) : checkRmsNorm(gpu, a, b, c.seed);
+  return c.kernel === 'matvec'
+    ? checkMatvec(gpu, a, b, c.seed, { format: c.format, batch: c.batch })
+    : checkRmsNorm(gpu, a, b, c.seed);
 }
 
 export async function runKernelChecks(

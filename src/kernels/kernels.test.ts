@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
 import { acquireNodeGpu } from '../node/gpu.js';
-import { kernelCases, runKernelCase } from './checks.js';
+import { caseName, kernelCases, runKernelCase } from './checks.js';
 
 // Every case on both reduction paths: subgroups (when the adapter has them) and workgroup memory.
 for (const subgroups of [true, false]) {
@@ -13,7 +13,7 @@ for (const subgroups of [true, false]) {
     afterAll(() => gpu?.destroy());
 
     for (const c of kernelCases()) {
-      it(`${c.kernel} ${c.shape.join('x')}`, async () => {
+      it(caseName(c), async () => {
         const result = await runKernelCase(gpu, c);
         if (subgroups && gpu.facts.features.subgroups) expect(result.variant).toContain('_sg_');
         if (!subgroups) expect(result.variant).toContain('_wg_');

@@ -1,20 +1,43 @@
 import type { GpuContext } from '../gpu/context.js';
 import type { GpuFacts } from '../gpu/facts.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
+import type { ShaderDefines } from '../gpu/shader-preprocess.js';
+import { quantFormats, type QuantName } from '../model/quant/index.js';
+
+/** What sets one variant of a family apart, beyond the reduction path and workgroup size. */
+export interface VariantSpec {
+  /** The variant's types and shape in its name, e.g. `q4_k_f32_m1` (weights, activations, M). */
+  tag: string;
+  defines?: ShaderDefines;
+  overrides?: Readonly<Record<string, number>>;
+}
 
 /**
  * The pipeline key of a row-reduction kernel (one workgroup per row, reduce.wgsl): subgroup
  * reduction when the device has subgroups, workgroup-memory reduction otherwise.
- * Name: `<family>_f32_<sg|wg>_wg<size>`, e.g. `matvec_f32_sg_wg256`.
+ * Name: `<family>_<tag>_<sg|wg>_wg<size>`, e.g. `matvec_q4_k_f32_m1_sg_wg256`.
  */
-export function rowReduceKey(family: string, facts: GpuFacts, workgroupSize: number): PipelineKey {
+export function rowReduceKey(
+  family: string,
+  facts: GpuFacts,
+  workgroupSize: number,
+  spec: VariantSpec = { tag: 'f32' },
+): PipelineKey {
   const subgroups = facts.features.subgroups;
   return {
-    name: `${family}_f32_${subgroups ? 'sg' : 'wg'}_wg${workgroupSize}`,
+    name: `${family}_${spec.tag}_${subgroups ? 'sg' : 'wg'}_wg${workgroupSize}`,
     shader: `${family}.wgsl`,
-    defines: { SUBGROUPS: subgroups },
-    overrides: { WG: workgroupSize },
+    defines: { ...spec.defines, SUBGROUPS: subgroups },
+    overrides: { ...spec.overrides, WG: workgroupSize },
   };
+}
+
+/** The defines of include/weights.wgsl for weights in `format`: its name true, the rest false. */
+export function weightDefines(format: QuantName): ShaderDefines {
+  const defines: Record<string, boolean> = {};
+  for (const name of Object.keys(quantFormats)) defines[name] = name === format;
+  defines.DENSE = quantFormats[format].blockValues === 1;
+  return defines;
 }
 
 /** A compiled row-reduction variant and the grid limit its dispatches are split by. */
@@ -38,8 +61,9 @@ export async function loadRowReduce(
   family: string,
   workgroupSize: number,
   { gridLimit }: KernelOptions = {},
+  spec?: VariantSpec,
 ): Promise<RowReducePipeline> {
-  const key = rowReduceKey(family, gpu.facts, workgroupSize);
+  const key = rowReduceKey(family, gpu.facts, workgroupSize, spec);
   const deviceLimit = gpu.facts.limits.maxComputeWorkgroupsPerDimension;
   return {
     key,

@@ -1,0 +1,192 @@
+// Weight decode, written once per format and shared by every kernel that reads weights.
+// Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q4_K Q5_K Q6_K is defined true; DENSE is true for the
+// three float formats. The including shader declares the weights as
+//   var<storage, read> w: array<u32>;   // GGUF bytes as they are, rows `row_bytes` apart
+//
+// A row is read in units of 32 values: unit_at(row_byte, u) finds unit u's bytes and scales,
+// unit_w4(unit, i) gives its values 4i .. 4i+3. Byte layouts: src/model/quant/*.ts.
+
+const UNIT_VALUES: u32 = 32u;
+
+struct Unit {
+  base: u32, // byte offset of the unit's low bits (or values)
+  hbase: u32, // byte offset of its high bits (Q5_K, Q6_K)
+  shift: u32, // bit shift of its nibble within each byte of `base`
+  hshift: u32, // bit shift of its high bits within each byte of `hbase`
+  scale: f32, // Q6_K: the scale of values 0..15
+  scale_hi: f32, // Q6_K: the scale of values 16..31
+  min: f32, // Q4_K, Q5_K: subtracted after scaling
+}
+
+fn load_u8(byte: u32) -> u32 {
+  return (w[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xffu;
+}
+
+// Four bytes starting at any byte offset, little-endian.
+fn load_u32_at(byte: u32) -> u32 {
+  let word = byte >> 2u;
+  let shift = (byte & 3u) * 8u;
+  if (shift == 0u) {
+    return w[word];
+  }
+  return (w[word] >> shift) | (w[word + 1u] << (32u - shift));
+}
+
+// An f16 at an even byte offset.
+fn load_f16(byte: u32) -> f32 {
+  return unpack2x16float(w[byte >> 2u] >> ((byte & 2u) * 8u)).x;
+}
+
+fn i8_at(byte: u32) -> f32 {
+  return f32(bitcast<i32>(load_u8(byte) << 24u) >> 24u);
+}
+
+// The four bytes of `v` as signed integers.
+fn unpack_i8x4(v: u32) -> vec4<f32> {
+  let s = bitcast<vec4<i32>>(vec4<u32>(v << 24u, v << 16u, v << 8u, v)) >> vec4<u32>(24u);
+  return vec4<f32>(s);
+}
+
+// The nibble at `shift` of each of the four bytes of `v`.
+fn nibbles(v: u32, shift: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(v) >> (vec4<u32>(0u, 8u, 16u, 24u) + shift)) & vec4<u32>(0xfu));
+}
+
+// Bits `shift`, `shift + 1` ... (`mask` wide) of each of the four bytes of `v`.
+fn byte_bits(v: u32, shift: u32, mask: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(v) >> (vec4<u32>(0u, 8u, 16u, 24u) + shift)) & vec4<u32>(mask));
+}
+
+// GGML's get_scale_min_k4: sub-block j's 6-bit scale and min from the 12 bytes at `o`.
+fn scale_min_k4(o: u32, j: u32) -> vec2<f32> {
+  if (j < 4u) {
+    return vec2<f32>(f32(load_u8(o + j) & 63u), f32(load_u8(o + j + 4u) & 63u));
+  }
+  let sc = (load_u8(o + j + 4u) & 0xfu) | ((load_u8(o + j - 4u) >> 6u) << 4u);
+  let m = (load_u8(o + j + 4u) >> 4u) | ((load_u8(o + j) >> 6u) << 4u);
+  return vec2<f32>(f32(sc), f32(m));
+}
+
+#if F32
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  return Unit(row_byte + 128u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let word = (unit.base >> 2u) + 4u * i;
+  return bitcast<vec4<f32>>(vec4<u32>(w[word], w[word + 1u], w[word + 2u], w[word + 3u]));
+}
+fn dense_weight(row_byte: u32, j: u32) -> f32 {
+  return bitcast<f32>(w[(row_byte >> 2u) + j]);
+}
+#endif
+
+#if F16
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let b = unit.base + 8u * i;
+  return vec4<f32>(unpack2x16float(load_u32_at(b)), unpack2x16float(load_u32_at(b + 4u)));
+}
+fn dense_weight(row_byte: u32, j: u32) -> f32 {
+  return load_f16(row_byte + 2u * j);
+}
+#endif
+
+#if BF16
+fn bf16_pair(v: u32) -> vec2<f32> {
+  return bitcast<vec2<f32>>(vec2<u32>(v << 16u, v & 0xffff0000u));
+}
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let b = unit.base + 8u * i;
+  return vec4<f32>(bf16_pair(load_u32_at(b)), bf16_pair(load_u32_at(b + 4u)));
+}
+fn dense_weight(row_byte: u32, j: u32) -> f32 {
+  let b = row_byte + 2u * j;
+  return bitcast<f32>(((w[b >> 2u] >> ((b & 2u) * 8u)) & 0xffffu) << 16u);
+}
+#endif
+
+#if Q8_0
+// 34-byte blocks of 32: d:f16, then 32 int8.
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 34u * u;
+  return Unit(b0 + 2u, 0u, 0u, 0u, load_f16(b0), 0.0, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  return unit.scale * unpack_i8x4(load_u32_at(unit.base + 4u * i));
+}
+#endif
+
+#if Q4_0
+// 18-byte blocks of 32: d:f16, then 16 bytes: values 0..15 in low nibbles, 16..31 in high.
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 18u * u;
+  return Unit(b0 + 2u, 0u, 0u, 0u, load_f16(b0), 0.0, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let v = load_u32_at(unit.base + 4u * (i & 3u));
+  return unit.scale * (nibbles(v, (i >> 2u) * 4u) - vec4<f32>(8.0));
+}
+#endif
+
+#if Q4_K
+// 144-byte super-blocks of 256 (8 units): d, dmin, 12 scale bytes, 128 bytes of nibbles.
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 144u * (u >> 3u);
+  let s = u & 7u;
+  let dm = unpack2x16float(w[b0 >> 2u]);
+  let sm = scale_min_k4(b0 + 4u, s);
+  return Unit(b0 + 16u + 32u * (s >> 1u), 0u, (s & 1u) * 4u, 0u, dm.x * sm.x, 0.0, dm.y * sm.y);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  return unit.scale * nibbles(w[(unit.base >> 2u) + i], unit.shift) - vec4<f32>(unit.min);
+}
+#endif
+
+#if Q5_K
+// 176-byte super-blocks of 256: d, dmin, 12 scale bytes, 32 bytes of fifth bits, 128 of nibbles.
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 176u * (u >> 3u);
+  let s = u & 7u;
+  let dm = unpack2x16float(w[b0 >> 2u]);
+  let sm = scale_min_k4(b0 + 4u, s);
+  return Unit(b0 + 48u + 32u * (s >> 1u), b0 + 16u, (s & 1u) * 4u, s, dm.x * sm.x, 0.0, dm.y * sm.y);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let low = nibbles(w[(unit.base >> 2u) + i], unit.shift);
+  let high = byte_bits(w[(unit.hbase >> 2u) + i], unit.hshift, 1u);
+  return unit.scale * (low + 16.0 * high) - vec4<f32>(unit.min);
+}
+#endif
+
+#if Q6_K
+// 210-byte super-blocks of 256: 128 bytes of low nibbles, 64 of 2-bit highs, 16 int8 scales,
+// d:f16. Blocks are not 4-byte aligned, so every read goes through load_u32_at.
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 210u * (u >> 3u);
+  let t = u & 7u;
+  let n = t >> 2u; // which 128-value half
+  let k = t & 3u; // which 32-value quarter of it
+  let d = load_f16(b0 + 208u);
+  let sc = b0 + 192u + 8u * n + 2u * k;
+  return Unit(
+    b0 + 64u * n + 32u * (k & 1u),
+    b0 + 128u + 32u * n,
+    4u * (k >> 1u),
+    2u * k,
+    d * i8_at(sc),
+    d * i8_at(sc + 1u),
+    0.0,
+  );
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let low = nibbles(load_u32_at(unit.base + 4u * i), unit.shift);
+  let high = byte_bits(load_u32_at(unit.hbase + 4u * i), unit.hshift, 3u);
+  let scale = select(unit.scale, unit.scale_hi, i >= 4u);
+  return scale * (low + 16.0 * high - vec4<f32>(32.0));
+}
+#endif

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../gpu/context.js';
+import { Q4_K, rowBytes } from '../model/quant/index.js';
+import { acquireNodeGpu } from '../node/gpu.js';
+import { f32ToF16 } from '../util/half.js';
+import { checkMatvec } from './checks.js';
+import { Matvec } from './matvec.js';
+import { matvecReference } from './reference/matvec.js';
+import { compareToReference } from './testing/compare.js';
+
+describe('matvec past one binding and one grid dimension', () => {
+  let gpu: GpuContext;
+  beforeAll(async () => {
+    gpu = await acquireNodeGpu();
+  });
+  afterAll(() => gpu?.destroy());
+
+  it('splits weights larger than a binding into aligned row ranges', async () => {
+    const kernel = await Matvec.load(gpu, { format: 'Q6_K', bindingLimit: 30_000 });
+    // 210-byte rows start 256-aligned only every 128 rows.
+    expect(kernel.chunks(300, 210, 0)).toEqual([
+      [0, 128],
+      [128, 128],
+      [256, 44],
+    ]);
+    const tiny = await Matvec.load(gpu, { format: 'Q6_K', bindingLimit: 20_000 });
+    expect(() => tiny.chunks(300, 210, 0)).toThrow(/does not fit a 20000-byte binding/);
+    // Every format through the split path, batch included.
+    const cases = [
+      { format: 'Q6_K', rows: 300, cols: 256, bindingLimit: 30_000 },
+      { format: 'Q4_K', rows: 77, cols: 512, bindingLimit: 3_000 },
+      { format: 'Q8_0', rows: 300, cols: 96, bindingLimit: 40_000 },
+      { format: 'F16', rows: 129, cols: 70, bindingLimit: 17_000 },
+    ] as const;
+    for (const { format, rows, cols, bindingLimit } of cases) {
+      for (const batch of [1, 4]) {
+        const result = await checkMatvec(gpu, rows, cols, 3, { format, batch, bindingLimit });
+        expect(result.passed, `${format} m${batch}`).toBe(true);
+      }
+    }
+  });
+
+  it('computes a 151936 x 4096 Q4_K output projection (rows sampled against the reference)', async () => {
+    const rows = 151_936;
+    const cols = 4096;
+    const bytesPerRow = rowBytes(Q4_K, cols);
+    // Random blocks with sane f16 scales, made fast: quantizing 622M floats in JS would not be.
+    const words = new Uint32Array((rows * bytesPerRow) / 4);
+    let state = 0x9e3779b9;
+    for (let i = 0; i < words.length; i++) {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      words[i] = state >>> 0;
+    }
+    const bytes = new Uint8Array(words.buffer);
+    const d = f32ToF16(1 / 512);
+    const dmin = f32ToF16(1 / 1024);
+    for (let o = 0; o < bytes.length; o += Q4_K.blockBytes) {
+      bytes[o] = d & 0xff;
+      bytes[o + 1] = d >> 8;
+      bytes[o + 2] = dmin & 0xff;
+      bytes[o + 3] = dmin >> 8;
+    }
+    const x = new Float32Array(cols).map((_, i) => Math.sin(i));
+    const kernel = await Matvec.load(gpu, { format: 'Q4_K' });
+    const w = await gpu.upload(bytes, 'lm_head');
+    const xBuf = await gpu.upload(x, 'x');
+    const out = await gpu.createBuffer(
+      rows * 4,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
+      'logits',
+    );
+    try {
+      const batch = gpu.batch('lm_head');
+      kernel.encode(batch, { w, x: xBuf, out, rows, cols });
+      await batch.submit();
+      const logits = new Float32Array(await gpu.read(out));
+      const sample = [0, 1, 65_534, 65_535, 65_536, 100_000, rows - 2, rows - 1];
+      for (let i = 0; i < 24; i++) sample.push((i * 6421 + 17) % rows);
+      const expected = new Float32Array(sample.length);
+      const actual = new Float32Array(sample.length);
+      sample.forEach((row, i) => {
+        const dense = Q4_K.dequantize(
+          bytes.subarray(row * bytesPerRow, (row + 1) * bytesPerRow),
+          cols,
+        );
+        expected[i] = matvecReference(dense, x, 1, cols)[0];
+        actual[i] = logits[row];
+      });
+      expect(compareToReference(actual, expected, 1e-10).passed).toBe(true);
+      expect(logits.every(Number.isFinite)).toBe(true);
+    } finally {
+      w.destroy();
+      xBuf.destroy();
+      out.destroy();
+    }
+  });
+});
