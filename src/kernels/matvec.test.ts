@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
-import { Q4_K, rowBytes } from '../model/quant/index.js';
+import { Q4_K, randomBlocks, rowBytes } from '../model/quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
-import { f32ToF16 } from '../util/half.js';
 import { checkMatvec } from './checks.js';
 import { Matvec } from './matvec.js';
 import { matvecReference } from './reference/matvec.js';
@@ -44,24 +43,8 @@ describe('matvec past one binding and one grid dimension', () => {
     const rows = 151_936;
     const cols = 4096;
     const bytesPerRow = rowBytes(Q4_K, cols);
-    // Random blocks with sane f16 scales, made fast: quantizing 622M floats in JS would not be.
-    const words = new Uint32Array((rows * bytesPerRow) / 4);
-    let state = 0x9e3779b9;
-    for (let i = 0; i < words.length; i++) {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      words[i] = state >>> 0;
-    }
-    const bytes = new Uint8Array(words.buffer);
-    const d = f32ToF16(1 / 512);
-    const dmin = f32ToF16(1 / 1024);
-    for (let o = 0; o < bytes.length; o += Q4_K.blockBytes) {
-      bytes[o] = d & 0xff;
-      bytes[o + 1] = d >> 8;
-      bytes[o + 2] = dmin & 0xff;
-      bytes[o + 3] = dmin >> 8;
-    }
+    // Random blocks with sane f16 scales: quantizing 622M floats in JS would take minutes.
+    const bytes = randomBlocks(Q4_K, rows * cols, 7);
     const x = new Float32Array(cols).map((_, i) => Math.sin(i));
     const kernel = await Matvec.load(gpu, { format: 'Q4_K' });
     const w = await gpu.upload(bytes, 'lm_head');

@@ -7,3 +7,12 @@
  * Must be a power of two for the workgroup-memory reduction.
  */
 export const ROW_REDUCE_WORKGROUP = 256;
+
+/** Invocations per workgroup of the copy kernel: the portable maximum, as for the reductions. */
+export const COPY_WORKGROUP = 256;
+
+/**
+ * Workgroups the copy kernel's grid-stride loop is spread over: 4096 x 256 invocations keeps
+ * every SM/CU of a large GPU busy with several waves, and the loop covers any size beyond.
+ */
+export const COPY_WORKGROUPS = 4096;

@@ -15,6 +15,7 @@ export const F32: QuantFormat = {
   ggmlType: GgmlType.F32,
   blockValues: 1,
   blockBytes: 4,
+  halfOffsets: [],
   dequantize(bytes, count) {
     const v = view(bytes);
     const out = new Float32Array(count);
@@ -36,6 +37,7 @@ function halfFormat(
     ggmlType: GgmlType[name],
     blockValues: 1,
     blockBytes: 2,
+    halfOffsets: [],
     dequantize(bytes, count) {
       const v = view(bytes);
       const out = new Float32Array(count);

@@ -1,3 +1,4 @@
+import { f32ToF16 } from '../../util/half.js';
 import type { Rng } from '../../util/rng.js';
 
 /** GGML's tensor type ids, as GGUF stores them. */
@@ -24,6 +25,8 @@ export interface QuantFormat {
   /** Values per block (1 for the plain float formats). */
   blockValues: number;
   blockBytes: number;
+  /** Byte offsets of the f16 scales inside a block (Q4_K: d at 0, dmin at 2). */
+  halfOffsets: readonly number[];
   /** `count` values (a multiple of blockValues) from their blocks. */
   dequantize(bytes: Uint8Array, count: number): Float32Array;
   /** Blocks for `values` (length a multiple of blockValues). Ours, not GGML's bit for bit. */
@@ -43,4 +46,51 @@ export function rowBytes(format: QuantFormat, values: number): number {
 /** Random weights in [-scale, scale) quantized to `format`: test and benchmark data. */
 export function randomWeights(format: QuantFormat, rng: Rng, count: number, scale = 1): Uint8Array {
   return format.quantize(rng.floats(count, scale));
+}
+
+/**
+ * Random blocks for `count` values, fast enough for hundreds of megabytes: random bits with
+ * every f16 scale set to `scale` (float formats: random values in [-1, 1)). For timing and for
+ * shapes too large to quantize in JS; the values are valid but not the quantization of anything.
+ */
+export function randomBlocks(
+  format: QuantFormat,
+  count: number,
+  seed: number,
+  scale = 1 / 512,
+): Uint8Array {
+  if (format.blockValues === 1) {
+    const rng = new XorShift(seed);
+    const values = new Float32Array(count);
+    for (let i = 0; i < count; i++) values[i] = rng.next() / 2 ** 31 - 1;
+    return format.quantize(values);
+  }
+  const bytes = new Uint8Array((count / format.blockValues) * format.blockBytes);
+  const words = new Uint32Array(bytes.buffer, 0, bytes.length >> 2);
+  const rng = new XorShift(seed);
+  for (let i = 0; i < words.length; i++) words[i] = rng.next();
+  const h = f32ToF16(scale);
+  for (let o = 0; o < bytes.length; o += format.blockBytes) {
+    for (const at of format.halfOffsets) {
+      bytes[o + at] = h & 0xff;
+      bytes[o + at + 1] = h >> 8;
+    }
+  }
+  return bytes;
+}
+
+/** xorshift32: a few instructions per word, for filling large buffers. */
+class XorShift {
+  private state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0 || 0x9e3779b9;
+  }
+  next(): number {
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x >>> 0;
+    return this.state;
+  }
 }

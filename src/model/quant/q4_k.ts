@@ -24,6 +24,7 @@ export const Q4_K: QuantFormat = {
   ggmlType: GgmlType.Q4_K,
   blockValues: QK_K,
   blockBytes: BLOCK_BYTES,
+  halfOffsets: [0, 2],
   dequantize(bytes, count) {
     const out = new Float32Array(count);
     for (let b = 0; b < count / QK_K; b++) {

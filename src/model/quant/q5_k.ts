@@ -25,6 +25,7 @@ export const Q5_K: QuantFormat = {
   ggmlType: GgmlType.Q5_K,
   blockValues: QK_K,
   blockBytes: BLOCK_BYTES,
+  halfOffsets: [0, 2],
   dequantize(bytes, count) {
     const out = new Float32Array(count);
     for (let b = 0; b < count / QK_K; b++) {

@@ -34,6 +34,7 @@ export const Q6_K: QuantFormat = {
   ggmlType: GgmlType.Q6_K,
   blockValues: QK_K,
   blockBytes: BLOCK_BYTES,
+  halfOffsets: [208],
   dequantize(bytes, count) {
     const out = new Float32Array(count);
     for (let b = 0; b < count / QK_K; b++) {

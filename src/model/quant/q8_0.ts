@@ -15,6 +15,7 @@ export const Q8_0: QuantFormat = {
   ggmlType: GgmlType.Q8_0,
   blockValues: BLOCK_VALUES,
   blockBytes: BLOCK_BYTES,
+  halfOffsets: [0],
   dequantize(bytes, count) {
     const out = new Float32Array(count);
     for (let b = 0; b < count / BLOCK_VALUES; b++) {

@@ -1,0 +1,205 @@
+// npm run bench:kernels [-- --quick] [--out FILE] [--swiftshader]
+//
+// Per kernel, variant and shape: time per dispatch, effective GB/s and GFLOP/s, and the share of
+// a ceiling measured on the same adapter in the same run (the copy kernel's bandwidth for the
+// memory-bound kernels). Prints a table and writes the rows as JSON.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ComputeBatch } from '../src/gpu/batch.js';
+import type { GpuContext } from '../src/gpu/context.js';
+import { Copy } from '../src/kernels/copy.js';
+import { Matvec } from '../src/kernels/matvec.js';
+import { RmsNorm } from '../src/kernels/rms-norm.js';
+import { quantFormats, randomBlocks, rowBytes, type QuantName } from '../src/model/quant/index.js';
+import { acquireNodeGpu } from '../src/node/gpu.js';
+import { Rng } from '../src/util/rng.js';
+
+interface BenchRow {
+  kernel: string;
+  variant: string;
+  shape: string;
+  ms: number;
+  gbPerS: number;
+  gflopPerS: number;
+  /** Percentage of the ceiling this kind of kernel is held to (copy bandwidth here). */
+  pctOfCeiling: number;
+}
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    out: { type: 'string', default: 'bench/results/kernels.json' },
+    swiftshader: { type: 'boolean' },
+  },
+});
+
+/**
+ * Milliseconds per call of `encode`: each submission records `perSubmit` calls, so submit and
+ * readiness overheads are spread thin; repeats until ~`budgetMs` of samples, keeps the median.
+ */
+async function timeKernel(
+  gpu: GpuContext,
+  label: string,
+  encode: (batch: ComputeBatch) => void,
+): Promise<number> {
+  const run = async (perSubmit: number) => {
+    const batch = gpu.batch(label);
+    for (let i = 0; i < perSubmit; i++) encode(batch);
+    const start = performance.now();
+    await batch.submit();
+    await gpu.device.queue.onSubmittedWorkDone();
+    return (performance.now() - start) / perSubmit;
+  };
+  const first = await run(1); // warm-up: pipeline and caches
+  const perSubmit = Math.max(1, Math.min(64, Math.round(20 / Math.max(first, 0.01))));
+  const samples: number[] = [];
+  const budgetMs = flags.quick ? 200 : 1000;
+  for (let spent = 0; samples.length < 3 || (spent < budgetMs && samples.length < 50);) {
+    const ms = await run(perSubmit);
+    samples.push(ms);
+    spent += ms * perSubmit;
+  }
+  samples.sort((a, b) => a - b);
+  return samples[samples.length >> 1];
+}
+
+async function copyCeiling(gpu: GpuContext, bytes: number): Promise<BenchRow> {
+  const copy = await Copy.load(gpu);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const src = await gpu.createBuffer(bytes, usage, 'bench:copy:src');
+  const dst = await gpu.createBuffer(bytes, usage, 'bench:copy:dst');
+  const ms = await timeKernel(gpu, 'copy', (b) => copy.encode(b, src, dst, bytes));
+  src.destroy();
+  dst.destroy();
+  const gbPerS = (2 * bytes) / (ms * 1e6);
+  return {
+    kernel: 'copy',
+    variant: 'copy_u32x4',
+    shape: `${bytes >> 20} MiB`,
+    ms,
+    gbPerS,
+    gflopPerS: 0,
+    pctOfCeiling: 100,
+  };
+}
+
+async function benchMatvec(
+  gpu: GpuContext,
+  format: QuantName,
+  batch: number,
+  rows: number,
+  cols: number,
+  ceiling: number,
+): Promise<BenchRow> {
+  const kernel = await Matvec.load(gpu, { format, batch });
+  const weights = randomBlocks(quantFormats[format], rows * cols, 1);
+  const w = await gpu.upload(weights, 'bench:w');
+  const x = await gpu.upload(new Rng(2).floats(batch * cols), 'bench:x');
+  const out = await gpu.createBuffer(batch * rows * 4, GPUBufferUsage.STORAGE, 'bench:out');
+  const ms = await timeKernel(gpu, 'matvec', (b) => kernel.encode(b, { w, x, out, rows, cols }));
+  w.destroy();
+  x.destroy();
+  out.destroy();
+  const bytes = rows * rowBytes(quantFormats[format], cols) + 4 * batch * (cols + rows);
+  const gbPerS = bytes / (ms * 1e6);
+  return {
+    kernel: `matvec ${format}`,
+    variant: kernel.variant.key.name,
+    shape: `${batch}x${rows}x${cols}`,
+    ms,
+    gbPerS,
+    gflopPerS: (2 * batch * rows * cols) / (ms * 1e6),
+    pctOfCeiling: (100 * gbPerS) / ceiling,
+  };
+}
+
+async function benchRmsNorm(
+  gpu: GpuContext,
+  rows: number,
+  n: number,
+  ceiling: number,
+): Promise<BenchRow> {
+  const kernel = await RmsNorm.load(gpu);
+  const x = await gpu.upload(new Rng(3).floats(rows * n), 'bench:x');
+  const weight = await gpu.upload(new Rng(4).floats(n), 'bench:weight');
+  const out = await gpu.createBuffer(rows * n * 4, GPUBufferUsage.STORAGE, 'bench:out');
+  const ms = await timeKernel(gpu, 'rms_norm', (b) =>
+    kernel.encode(b, { x, weight, out, rows, n, eps: 1e-5 }),
+  );
+  x.destroy();
+  weight.destroy();
+  out.destroy();
+  const bytes = 4 * (2 * rows * n + n);
+  const gbPerS = bytes / (ms * 1e6);
+  return {
+    kernel: 'rms_norm',
+    variant: kernel.variant.key.name,
+    shape: `${rows}x${n}`,
+    ms,
+    gbPerS,
+    gflopPerS: (4 * rows * n) / (ms * 1e6),
+    pctOfCeiling: (100 * gbPerS) / ceiling,
+  };
+}
+
+function table(rows: BenchRow[]): string {
+  const head = ['kernel', 'variant', 'shape', 'ms', 'GB/s', 'GFLOP/s', '% ceiling'];
+  const body = rows.map((r) => [
+    r.kernel,
+    r.variant,
+    r.shape,
+    r.ms.toFixed(3),
+    r.gbPerS.toFixed(2),
+    r.gflopPerS.toFixed(2),
+    r.pctOfCeiling.toFixed(1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const results: BenchRow[] = [];
+  let adapter = '';
+  for (const subgroups of [true, false]) {
+    const gpu = await acquireNodeGpu({
+      features: { subgroups },
+      forceSwiftShader: flags.swiftshader,
+    });
+    if (subgroups && !gpu.facts.features.subgroups) {
+      gpu.destroy();
+      continue; // no subgroups here: the workgroup pass below covers the adapter
+    }
+    adapter = `${gpu.facts.vendor} ${gpu.facts.architecture} (${gpu.facts.description})`;
+    const software = gpu.facts.software;
+    const big = software || flags.quick ? 4096 : 8192;
+    const copy = await copyCeiling(gpu, (software ? 64 : 512) << 20);
+    results.push(copy);
+    const formats: QuantName[] = flags.quick
+      ? ['F32', 'Q8_0', 'Q4_K', 'Q6_K']
+      : (Object.keys(quantFormats) as QuantName[]);
+    for (const format of formats)
+      results.push(await benchMatvec(gpu, format, 1, 4096, 4096, copy.gbPerS));
+    if (!software && !flags.quick) {
+      for (const format of ['Q4_K', 'Q8_0'] as const)
+        results.push(await benchMatvec(gpu, format, 1, big, big, copy.gbPerS));
+    }
+    for (const batch of [4, 8])
+      results.push(await benchMatvec(gpu, 'Q4_K', batch, 4096, 4096, copy.gbPerS));
+    results.push(await benchRmsNorm(gpu, 1, 4096, copy.gbPerS));
+    results.push(await benchRmsNorm(gpu, 64, 4096, copy.gbPerS));
+    gpu.destroy();
+  }
+  console.log(`agentgpu kernel benchmark on ${adapter}\n`);
+  console.log(table(results));
+  mkdirSync(dirname(flags.out!), { recursive: true });
+  writeFileSync(
+    flags.out!,
+    JSON.stringify({ adapter, date: new Date().toISOString(), results }, null, 2),
+  );
+  console.log(`\nwrote ${flags.out}`);
+}
+
+await main();
