@@ -1,6 +1,9 @@
 // Matrix-vector product for decode, for a batch of M ≤ 8 vectors (sub-agents decoding at once):
-// out[m] = W · x[m]. One workgroup per output row; its invocations stride over the row in
-// 32-value units, dequantizing in registers, and each weight is read once for all M vectors.
+// out[m] = W · x[m]. Each row belongs to a group of T invocations that stride over it in
+// 32-value units, dequantizing in registers; a workgroup holds WG / T rows, and every weight is
+// read once for all M vectors.
+//   SUBGROUPS: T is the subgroup size, so a row's sum is one subgroupAdd and no barrier.
+//   otherwise: partial sums meet in workgroup memory after a single barrier.
 // x (M, cols) f32, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
@@ -25,21 +28,29 @@ struct Params {
 // Batch size; the accumulators are sized for the largest.
 override M: u32 = 1u;
 const MAX_M: u32 = 8u;
+// Invocations per row: a power of two dividing WG (the subgroup size when SUBGROUPS).
+override T: u32 = 32u;
 
 fn x4(m: u32, k: u32) -> vec4<f32> {
   let b = m * params.cols + k;
   return vec4<f32>(x[b], x[b + 1u], x[b + 2u], x[b + 3u]);
 }
 
+#if !SUBGROUPS
+var<workgroup> partials: array<f32, WG * MAX_M>;
+#endif
+
 @compute @workgroup_size(WG)
 fn main(inv: Invocation) {
-  let row = flat_workgroup(inv);
+  let group = inv.lid / T;
+  let lane = inv.lid % T;
+  let row = flat_workgroup(inv) * (WG / T) + group;
   var acc: array<f32, MAX_M>;
-  // Rows past the end still reach the barriers in workgroup_sum; they just write nothing.
+  // Rows past the end still reach the reduction below; they just write nothing.
   if (row < params.rows) {
     let row_byte = row * params.row_bytes;
     let units = params.cols / UNIT_VALUES;
-    for (var u = inv.lid; u < units; u += WG) {
+    for (var u = lane; u < units; u += T) {
       let unit = unit_at(row_byte, u);
       for (var i = 0u; i < 8u; i++) {
         let wv = unit_w4(unit, i);
@@ -51,7 +62,7 @@ fn main(inv: Invocation) {
     }
 #if DENSE
     // Float rows need not be whole units: the tail, one value per invocation.
-    for (var j = units * UNIT_VALUES + inv.lid; j < params.cols; j += WG) {
+    for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
       let wj = dense_weight(row_byte, j);
       for (var m = 0u; m < M; m++) {
         acc[m] += wj * x[m * params.cols + j];
@@ -59,10 +70,26 @@ fn main(inv: Invocation) {
     }
 #endif
   }
+#if SUBGROUPS
   for (var m = 0u; m < M; m++) {
-    let total = workgroup_sum(acc[m], inv);
-    if (row < params.rows && inv.lid == 0u) {
+    let total = subgroupAdd(acc[m]);
+    if (row < params.rows && lane == 0u) {
       out[m * params.out_stride + params.row_offset + row] = total;
     }
   }
+#else
+  for (var m = 0u; m < M; m++) {
+    partials[m * WG + inv.lid] = acc[m];
+  }
+  workgroupBarrier();
+  if (row < params.rows && lane == 0u) {
+    for (var m = 0u; m < M; m++) {
+      var total = 0.0;
+      for (var i = 0u; i < T; i++) {
+        total += partials[m * WG + inv.lid + i];
+      }
+      out[m * params.out_stride + params.row_offset + row] = total;
+    }
+  }
+#endif
 }

@@ -3,7 +3,7 @@ import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { GpuValidationError } from '../errors.js';
 import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
-import { ROW_REDUCE_WORKGROUP } from './tuning.js';
+import { MATVEC_THREADS_PER_ROW, MATVEC_WORKGROUP } from './tuning.js';
 import {
   loadRowReduce,
   weightDefines,
@@ -46,6 +46,8 @@ export class Matvec {
     readonly variant: RowReducePipeline,
     readonly format: QuantName,
     readonly batch: number,
+    /** Output rows per workgroup. */
+    readonly rowsPerWorkgroup: number,
     private readonly bindingLimit: number,
     private readonly offsetAlignment: number,
   ) {}
@@ -55,17 +57,39 @@ export class Matvec {
     if (!Number.isInteger(batch) || batch < 1 || batch > MATVEC_MAX_BATCH) {
       throw new RangeError(`matvec batch must be 1..${MATVEC_MAX_BATCH}, got ${batch}`);
     }
-    const limits = gpu.facts.limits;
-    const variant = await loadRowReduce(gpu, 'matvec', ROW_REDUCE_WORKGROUP, options, {
-      tag: `${format.toLowerCase()}_f32_m${batch}`,
-      defines: weightDefines(format),
-      overrides: { M: batch },
-    });
+    const { limits, features, subgroupMinSize, subgroupMaxSize } = gpu.facts;
+    // A subgroup per row needs one fixed subgroup size that divides the workgroup.
+    const subgroupRows =
+      features.subgroups &&
+      subgroupMinSize === subgroupMaxSize &&
+      subgroupMinSize > 0 &&
+      MATVEC_WORKGROUP % subgroupMinSize === 0;
+    const perRow = subgroupRows ? subgroupMinSize : MATVEC_THREADS_PER_ROW;
+    const variant = await loadRowReduce(
+      gpu,
+      'matvec',
+      MATVEC_WORKGROUP,
+      options,
+      {
+        tag: `${format.toLowerCase()}_f32_m${batch}`,
+        suffix: `_r${perRow}`,
+        defines: weightDefines(format),
+        overrides: { M: batch, T: perRow },
+      },
+      subgroupRows,
+    );
     const bindingLimit = Math.min(
       options.bindingLimit ?? limits.maxStorageBufferBindingSize,
       limits.maxStorageBufferBindingSize,
     );
-    return new Matvec(variant, format, batch, bindingLimit, limits.minStorageBufferOffsetAlignment);
+    return new Matvec(
+      variant,
+      format,
+      batch,
+      MATVEC_WORKGROUP / perRow,
+      bindingLimit,
+      limits.minStorageBufferOffsetAlignment,
+    );
   }
 
   /** Field for field with `struct Params` in matvec.wgsl. */
@@ -116,7 +140,7 @@ export class Matvec {
         pipeline,
         Matvec.params(count, cols, bytesPerRow, start, rows),
         [{ buffer, offset, size }, x, out],
-        workgroupGrid(count, maxWorkgroups),
+        workgroupGrid(Math.ceil(count / this.rowsPerWorkgroup), maxWorkgroups),
       );
     }
   }

@@ -16,3 +16,14 @@ export const COPY_WORKGROUP = 256;
  * every SM/CU of a large GPU busy with several waves, and the loop covers any size beyond.
  */
 export const COPY_WORKGROUPS = 4096;
+
+/** Invocations per matvec workgroup: WG / T rows each; 256 runs everywhere (see above). */
+export const MATVEC_WORKGROUP = 256;
+
+/**
+ * Invocations per matvec row when a row cannot be exactly one subgroup (no subgroups, or a
+ * subgroup size that varies): 32 is a warp on NVIDIA/Apple and half a wave64 on AMD, and for a
+ * 4096-wide Q4_K row gives each invocation 4 units of 32 weights. Rows of one workgroup meet
+ * after a single barrier, which is what a CPU implementation (SwiftShader) pays most for.
+ */
+export const MATVEC_THREADS_PER_ROW = 32;

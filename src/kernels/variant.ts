@@ -10,22 +10,24 @@ export interface VariantSpec {
   tag: string;
   defines?: ShaderDefines;
   overrides?: Readonly<Record<string, number>>;
+  /** After the reduction path in the name, e.g. `_r32` for 32 invocations per row. */
+  suffix?: string;
 }
 
 /**
  * The pipeline key of a row-reduction kernel (one workgroup per row, reduce.wgsl): subgroup
  * reduction when the device has subgroups, workgroup-memory reduction otherwise.
- * Name: `<family>_<tag>_<sg|wg>_wg<size>`, e.g. `matvec_q4_k_f32_m1_sg_wg256`.
+ * Name: `<family>_<tag>_<sg|wg><suffix>_wg<size>`, e.g. `matvec_q4_k_f32_m1_sg_r32_wg256`.
  */
 export function rowReduceKey(
   family: string,
   facts: GpuFacts,
   workgroupSize: number,
   spec: VariantSpec = { tag: 'f32' },
+  subgroups = facts.features.subgroups,
 ): PipelineKey {
-  const subgroups = facts.features.subgroups;
   return {
-    name: `${family}_${spec.tag}_${subgroups ? 'sg' : 'wg'}_wg${workgroupSize}`,
+    name: `${family}_${spec.tag}_${subgroups ? 'sg' : 'wg'}${spec.suffix ?? ''}_wg${workgroupSize}`,
     shader: `${family}.wgsl`,
     defines: { ...spec.defines, SUBGROUPS: subgroups },
     overrides: { ...spec.overrides, WG: workgroupSize },
@@ -62,8 +64,9 @@ export async function loadRowReduce(
   workgroupSize: number,
   { gridLimit }: KernelOptions = {},
   spec?: VariantSpec,
+  subgroups?: boolean,
 ): Promise<RowReducePipeline> {
-  const key = rowReduceKey(family, gpu.facts, workgroupSize, spec);
+  const key = rowReduceKey(family, gpu.facts, workgroupSize, spec, subgroups);
   const deviceLimit = gpu.facts.limits.maxComputeWorkgroupsPerDimension;
   return {
     key,
