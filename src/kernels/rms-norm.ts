@@ -1,6 +1,7 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
+import { packParams } from '../gpu/params.js';
 import { ROW_REDUCE_WORKGROUP } from './tuning.js';
 import { loadRowReduce, type KernelOptions, type RowReducePipeline } from './variant.js';
 
@@ -25,12 +26,7 @@ export class RmsNorm {
 
   /** Field for field with `struct Params` in rms_norm.wgsl. */
   static params(rows: number, n: number, eps: number): Uint8Array {
-    const bytes = new ArrayBuffer(16);
-    const view = new DataView(bytes);
-    view.setUint32(0, rows, true);
-    view.setUint32(4, n, true);
-    view.setFloat32(8, eps, true);
-    return new Uint8Array(bytes);
+    return packParams([{ u32: rows }, { u32: n }, { f32: eps }]);
   }
 
   encode(batch: ComputeBatch, { x, weight, out, rows, n, eps }: RmsNormArgs): void {

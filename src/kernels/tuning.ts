@@ -27,3 +27,12 @@ export const MATVEC_WORKGROUP = 256;
  * after a single barrier, which is what a CPU implementation (SwiftShader) pays most for.
  */
 export const MATVEC_THREADS_PER_ROW = 32;
+
+/**
+ * Invocations per workgroup of the one-item-per-invocation kernels (elementwise, RoPE,
+ * embedding rows): enough for full occupancy, no shared memory, so the portable maximum.
+ */
+export const ELEMENTWISE_WORKGROUP = 256;
+
+/** Invocations per argmax row: one workgroup scans a whole vocabulary row. */
+export const ARGMAX_WORKGROUP = 256;

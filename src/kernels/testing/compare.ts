@@ -67,9 +67,16 @@ export class GuardedOutput {
     private readonly guard: number,
   ) {}
 
-  static async create(gpu: GpuContext, length: number, label: string): Promise<GuardedOutput> {
+  /** `initial` fills the output first (in-place kernels); guards are filled either way. */
+  static async create(
+    gpu: GpuContext,
+    length: number,
+    label: string,
+    initial?: Float32Array,
+  ): Promise<GuardedOutput> {
     const guard = gpu.facts.limits.minStorageBufferOffsetAlignment / 4;
     const init = new Uint32Array(guard + length + guard).fill(GUARD_BITS);
+    if (initial) init.set(new Uint32Array(initial.buffer, initial.byteOffset, length), guard);
     const buffer = await gpu.upload(init, label);
     return new GuardedOutput(gpu, buffer, length, guard);
   }

@@ -1,0 +1,40 @@
+// Elementwise kernels over n values, one entry point each; one invocation per value.
+//   silu_mul: out = silu(a) * b     the SwiGLU gate: a = gate projection, b = up projection
+//   add:      out = a + b           the residual connection
+// a (n,), b (n,) -> out (n,); out may not alias a or b (WebGPU forbids writable overlaps).
+#include "include/enables.wgsl"
+
+struct Params {
+  n: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+override WG: u32 = 256;
+
+fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
+}
+
+@compute @workgroup_size(WG)
+fn silu_mul(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg);
+  if (i < params.n) {
+    let g = a[i];
+    out[i] = g / (1.0 + exp(-g)) * b[i];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn add(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg);
+  if (i < params.n) {
+    out[i] = a[i] + b[i];
+  }
+}

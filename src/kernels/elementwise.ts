@@ -1,0 +1,63 @@
+import type { Binding, ComputeBatch } from '../gpu/batch.js';
+import { workgroupGrid } from '../gpu/batch.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { PipelineKey } from '../gpu/pipeline-cache.js';
+import { ELEMENTWISE_WORKGROUP } from './tuning.js';
+
+/** The grid for one invocation per item, `workgroupSize` items per workgroup. */
+export function itemGrid(gpu: GpuContext, items: number, workgroupSize: number): [number, number] {
+  return workgroupGrid(
+    Math.ceil(items / workgroupSize),
+    gpu.facts.limits.maxComputeWorkgroupsPerDimension,
+  );
+}
+
+/** A kernel with no reduction and no format: one plain variant, `<family>_f32_wg<size>`. */
+export function plainKey(
+  family: string,
+  shader: string,
+  workgroupSize: number,
+  entryPoint = 'main',
+): PipelineKey {
+  return {
+    name: `${family}_f32_wg${workgroupSize}`,
+    shader,
+    entryPoint,
+    // No subgroup operations: the variant is the same with or without them.
+    defines: { SUBGROUPS: false },
+    overrides: { WG: workgroupSize },
+  };
+}
+
+export type ElementwiseOp = 'silu_mul' | 'add';
+
+/** a (n,), b (n,) -> out (n,); out must not alias a or b. */
+export interface ElementwiseArgs {
+  a: Binding;
+  b: Binding;
+  out: Binding;
+  n: number;
+}
+
+/** shaders/elementwise.wgsl: silu_mul (SwiGLU gate: silu(a) * b) and add (residual: a + b). */
+export class Elementwise {
+  private constructor(
+    private readonly gpu: GpuContext,
+    readonly key: PipelineKey,
+    private readonly pipeline: GPUComputePipeline,
+  ) {}
+
+  static async load(gpu: GpuContext, op: ElementwiseOp): Promise<Elementwise> {
+    const key = plainKey(op, 'elementwise.wgsl', ELEMENTWISE_WORKGROUP, op);
+    return new Elementwise(gpu, key, await gpu.pipelines.get(key));
+  }
+
+  encode(batch: ComputeBatch, { a, b, out, n }: ElementwiseArgs): void {
+    batch.dispatch(
+      this.pipeline,
+      new Uint32Array([n, 0, 0, 0]),
+      [a, b, out],
+      itemGrid(this.gpu, n, ELEMENTWISE_WORKGROUP),
+    );
+  }
+}

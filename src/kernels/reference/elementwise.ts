@@ -1,0 +1,20 @@
+/** gate (n,), up (n,) -> silu(gate) * up (n,). */
+export function siluMulReference(gate: Float32Array, up: Float32Array): Float32Array {
+  return gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
+}
+
+/** a (n,), b (n,) -> a + b (n,). */
+export function addReference(a: Float32Array, b: Float32Array): Float32Array {
+  return a.map((v, i) => v + b[i]);
+}
+
+/** logits (rows, n) -> (rows,) index of each row's largest value, ties to the lowest. */
+export function argmaxReference(logits: Float32Array, rows: number, n: number): Uint32Array {
+  const ids = new Uint32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let i = 1; i < n; i++) if (logits[r * n + i] > logits[r * n + best]) best = i;
+    ids[r] = best;
+  }
+  return ids;
+}
