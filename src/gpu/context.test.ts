@@ -2,8 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceLostError, GpuAllocationError, ShaderError } from '../errors.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { checkMatvec, checkRmsNorm } from '../kernels/checks.js';
+import { weightDefines } from '../kernels/variant.js';
 import { workgroupGrid } from './batch.js';
 import { BufferPool } from './buffer-pool.js';
+import { PipelineCache } from './pipeline-cache.js';
+import { tableShaderSource } from './shader-library.js';
 import { DeviceLostEvent, type GpuContext } from './context.js';
 
 describe('GpuContext on Dawn', () => {
@@ -66,12 +69,12 @@ describe('GpuContext on Dawn', () => {
     ).rejects.toThrow(/could not allocate buffer "bad usage".*WebGPU rejected it/);
   });
 
-  it('caches pipelines by variant name and reports WGSL errors with the line', async () => {
+  it('caches pipelines by variant name and names a missing shader', async () => {
     const key = {
       name: 'matvec_f32_wg_wg64_test',
       shader: 'matvec.wgsl',
-      defines: { SUBGROUPS: false },
-      overrides: { WG: 64 },
+      defines: { ...weightDefines('F32'), SUBGROUPS: false },
+      overrides: { WG: 64, T: 16 },
     };
     const before = gpu.pipelines.size;
     const first = await gpu.pipelines.get(key);
@@ -91,6 +94,27 @@ describe('GpuContext on Dawn', () => {
     const gridLimit = 64;
     expect((await checkMatvec(gpu, 1000, 37, 7, { gridLimit })).passed).toBe(true);
     expect((await checkRmsNorm(gpu, 1000, 37, 7, { gridLimit })).passed).toBe(true);
+  });
+});
+
+describe('WGSL compile errors', () => {
+  it('name the variant, the line and its text', async () => {
+    const gpu = await acquireNodeGpu();
+    try {
+      const source = tableShaderSource({
+        'bad.wgsl': '@compute @workgroup_size(1)\nfn main() {\n  let x: f32 = 1u;\n}',
+      });
+      const cache = new PipelineCache(gpu.device, source);
+      const error = await cache
+        .get({ name: 'bad_variant', shader: 'bad.wgsl', defines: {} })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ShaderError);
+      expect((error as Error).message).toMatch(
+        /shader variant bad_variant \(bad.wgsl\) does not compile:\n {2}line 3: .*\n {4}let x: f32 = 1u;/,
+      );
+    } finally {
+      gpu.destroy();
+    }
   });
 });
 
