@@ -5,6 +5,8 @@ import { quantFormats, randomWeights, type QuantName } from '../model/quant/inde
 import { Argmax } from './argmax.js';
 import { Elementwise, type ElementwiseOp } from './elementwise.js';
 import { Embedding } from './embedding.js';
+import { Gemm, type GemmOptions } from './gemm.js';
+import { gemmReference } from './reference/gemm.js';
 import { Matvec, type MatvecOptions } from './matvec.js';
 import { addReference, argmaxReference, siluMulReference } from './reference/elementwise.js';
 import { embeddingReference } from './reference/embedding.js';
@@ -153,6 +155,32 @@ export async function checkRmsNorm(
   });
 }
 
+/** Prefill GEMM against dequantize-then-f32, weights past a binding split when asked. */
+export async function checkGemm(
+  gpu: GpuContext,
+  m: number,
+  n: number,
+  k: number,
+  seed: number,
+  options: GemmOptions = {},
+): Promise<KernelCheckResult> {
+  const { format = 'F32' } = options;
+  const rng = new Rng(seed);
+  const weights = randomWeights(quantFormats[format], rng, n * k);
+  const x = rng.floats(m * k);
+  const dense = quantFormats[format].dequantize(weights, n * k);
+  const kernel = await Gemm.load(gpu, options);
+  return checkAgainstReference(gpu, {
+    kernel: `gemm ${format}`,
+    variant: kernel.key.name,
+    shape: `${m}x${n}x${k}`,
+    inputs: [weights, x],
+    expected: gemmReference(x, dense, m, n, k),
+    limit: F32_NMSE_LIMIT,
+    encode: (b, [w, xBuf], out) => kernel.encode(b, { w, x: xBuf, out, m, n, k }),
+  });
+}
+
 /** RoPE in place on (tokens, heads, headDim) at random positions. */
 export async function checkRope(
   gpu: GpuContext,
@@ -268,6 +296,13 @@ export type KernelCase =
   | { kernel: 'silu_mul' | 'add'; shape: [number]; seed: number }
   | { kernel: 'rope'; shape: [number]; rope: RopeConfig; seed: number }
   | {
+      kernel: 'gemm';
+      format: QuantName;
+      /** (m, n, k) */
+      shape: [number, number, number];
+      seed: number;
+    }
+  | {
       kernel: 'embedding';
       format: QuantName;
       /** (vocab, dim, tokens) */
@@ -329,6 +364,15 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       seed: next(),
     });
     cases.push({ kernel: 'embedding', format, shape: [37, dense ? 45 : block, 5], seed: next() });
+    // Tiles are 32 x 32 over 32-value steps: shapes on, under and over the tile edges.
+    const gemmShapes: [number, number, number][] = [
+      [1, 1, block],
+      [5, 37, 2 * block],
+      [32, 32, block],
+      [33, 70, 3 * block],
+    ];
+    if (dense) gemmShapes.push([7, 45, 13], [40, 33, 100]);
+    for (const shape of gemmShapes) cases.push({ kernel: 'gemm', format, shape, seed: next() });
     cases.push({ kernel: 'embedding', format, shape: [300, 2 * block, 9], seed: next() });
   }
 
@@ -362,7 +406,8 @@ export function caseName(c: KernelCase): string {
     case 'matvec':
       return `matvec ${c.format} m${c.batch} ${shape}`;
     case 'embedding':
-      return `embedding ${c.format} ${shape}`;
+    case 'gemm':
+      return `${c.kernel} ${c.format} ${shape}`;
     case 'rope': {
       const r = c.rope;
       return `rope ${c.shape[0]}x${r.heads}x${r.headDim}/${r.ropeDims}${r.neox ? ' neox' : ''} scale ${r.freqScale}`;
@@ -387,6 +432,8 @@ export function runKernelCase(gpu: GpuContext, c: KernelCase): Promise<KernelChe
       return checkRope(gpu, c.shape[0], c.rope, c.seed);
     case 'embedding':
       return checkEmbedding(gpu, c.format, ...c.shape, c.seed);
+    case 'gemm':
+      return checkGemm(gpu, ...c.shape, c.seed, { format: c.format });
   }
 }
 

@@ -2,12 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
 import { Q4_K, randomBlocks, rowBytes } from '../model/quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
-import { checkMatvec } from './checks.js';
+import { checkGemm, checkMatvec } from './checks.js';
 import { Matvec } from './matvec.js';
+import { weightChunks } from './weight-binding.js';
 import { matvecReference } from './reference/matvec.js';
 import { compareToReference } from './testing/compare.js';
 
-describe('matvec past one binding and one grid dimension', () => {
+describe('matvec and gemm past one binding and one grid dimension', () => {
   let gpu: GpuContext;
   beforeAll(async () => {
     gpu = await acquireNodeGpu();
@@ -15,15 +16,21 @@ describe('matvec past one binding and one grid dimension', () => {
   afterAll(() => gpu?.destroy());
 
   it('splits weights larger than a binding into aligned row ranges', async () => {
-    const kernel = await Matvec.load(gpu, { format: 'Q6_K', bindingLimit: 30_000 });
+    const buffer = await gpu.createBuffer(300 * 210, GPUBufferUsage.STORAGE, 'q6_k');
     // 210-byte rows start 256-aligned only every 128 rows.
-    expect(kernel.chunks(300, 210, 0)).toEqual([
-      [0, 128],
-      [128, 128],
-      [256, 44],
+    const chunks = weightChunks(buffer, 300, 210, 30_000, 256);
+    expect(chunks.map((c) => [c.start, c.count, c.binding.offset, c.binding.size])).toEqual([
+      [0, 128, 0, 128 * 210],
+      [128, 128, 128 * 210, 128 * 210],
+      [256, 44, 256 * 210, 44 * 210],
     ]);
-    const tiny = await Matvec.load(gpu, { format: 'Q6_K', bindingLimit: 20_000 });
-    expect(() => tiny.chunks(300, 210, 0)).toThrow(/does not fit a 20000-byte binding/);
+    expect(() => weightChunks(buffer, 300, 210, 20_000, 256)).toThrow(
+      /does not fit a 20000-byte binding/,
+    );
+    expect(() => weightChunks({ buffer, offset: 4 }, 300, 210, 30_000, 256)).toThrow(
+      /256-byte aligned/,
+    );
+    buffer.destroy();
     // Every format through the split path, batch included.
     const cases = [
       { format: 'Q6_K', rows: 300, cols: 256, bindingLimit: 30_000 },
@@ -36,6 +43,11 @@ describe('matvec past one binding and one grid dimension', () => {
         const result = await checkMatvec(gpu, rows, cols, 3, { format, batch, bindingLimit });
         expect(result.passed, `${format} m${batch}`).toBe(true);
       }
+    }
+    // The prefill GEMM takes the same split.
+    for (const { format, rows, cols, bindingLimit } of cases) {
+      const result = await checkGemm(gpu, 35, rows, cols, 4, { format, bindingLimit });
+      expect(result.passed, `gemm ${format}`).toBe(true);
     }
   });
 

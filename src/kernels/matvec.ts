@@ -1,9 +1,9 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
-import { GpuValidationError } from '../errors.js';
 import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
 import { MATVEC_THREADS_PER_ROW, MATVEC_WORKGROUP } from './tuning.js';
+import { weightChunks, type WeightBinding } from './weight-binding.js';
 import {
   loadRowReduce,
   weightDefines,
@@ -20,7 +20,7 @@ export const MATVEC_MAX_BATCH = 8;
  */
 export interface MatvecArgs {
   /** The weights: a whole buffer, or a buffer and the byte offset the matrix starts at. */
-  w: GPUBuffer | { buffer: GPUBuffer; offset?: number };
+  w: WeightBinding;
   x: Binding;
   out: Binding;
   rows: number;
@@ -39,7 +39,7 @@ export interface MatvecOptions extends KernelOptions {
 /**
  * shaders/matvec.wgsl: decode-time matrix-vector product with weights dequantized in
  * registers. Matrices larger than one storage binding are split by rows over several
- * dispatches, each binding its own 256-byte-aligned slice of the weights.
+ * dispatches, each binding its own aligned slice of the weights (weightChunks).
  */
 export class Matvec {
   private constructor(
@@ -103,43 +103,15 @@ export class Matvec {
     return new Uint32Array([rows, cols, rowBytes, rowOffset, outStride, 0, 0, 0]);
   }
 
-  /**
-   * Row ranges whose weights each fit one binding, starting at offsets the device accepts.
-   * Chunk sizes are multiples of 256 / gcd(rowBytes, 256) rows, so every start is aligned.
-   */
-  chunks(rows: number, bytesPerRow: number, baseOffset: number): [start: number, count: number][] {
-    if (baseOffset % this.offsetAlignment !== 0) {
-      throw new GpuValidationError(
-        `matvec weights must start ${this.offsetAlignment}-byte aligned`,
-      );
-    }
-    const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
-    const step = this.offsetAlignment / gcd(bytesPerRow, this.offsetAlignment);
-    const fit = Math.floor(Math.floor(this.bindingLimit / bytesPerRow) / step) * step;
-    if (fit < 1) {
-      throw new GpuValidationError(
-        `one ${this.format} row of ${bytesPerRow} bytes does not fit a ${this.bindingLimit}-byte binding`,
-      );
-    }
-    const chunks: [number, number][] = [];
-    for (let start = 0; start < rows; start += fit)
-      chunks.push([start, Math.min(fit, rows - start)]);
-    return chunks;
-  }
-
   encode(batch: ComputeBatch, { w, x, out, rows, cols }: MatvecArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
     const bytesPerRow = rowBytes(quantFormats[this.format], cols);
-    const buffer = 'buffer' in w ? w.buffer : w;
-    const base = 'buffer' in w ? (w.offset ?? 0) : 0;
-    for (const [start, count] of this.chunks(rows, bytesPerRow, base)) {
-      const offset = base + start * bytesPerRow;
-      // Bindings are whole words; a matrix ending mid-word reads its last word's padding.
-      const size = Math.min(Math.ceil((count * bytesPerRow) / 4) * 4, buffer.size - offset);
+    const chunks = weightChunks(w, rows, bytesPerRow, this.bindingLimit, this.offsetAlignment);
+    for (const { start, count, binding } of chunks) {
       batch.dispatch(
         pipeline,
         Matvec.params(count, cols, bytesPerRow, start, rows),
-        [{ buffer, offset, size }, x, out],
+        [binding, x, out],
         workgroupGrid(Math.ceil(count / this.rowsPerWorkgroup), maxWorkgroups),
       );
     }

@@ -36,3 +36,11 @@ export const ELEMENTWISE_WORKGROUP = 256;
 
 /** Invocations per argmax row: one workgroup scans a whole vocabulary row. */
 export const ARGMAX_WORKGROUP = 256;
+
+/**
+ * Output tile of the prefill GEMM (gemm.wgsl hard-codes it with its 16 x 16 workgroup): 32 x 32
+ * outputs, 2 x 2 per invocation, 8 KiB of staged X and W per 32-value step, half the 16 KiB
+ * every adapter offers. First version: correct everywhere; larger register tiles come with a
+ * benchmark on a real GPU.
+ */
+export const GEMM_TILE = 32;

@@ -1,0 +1,100 @@
+import type { Binding, ComputeBatch } from '../gpu/batch.js';
+import type { GpuContext } from '../gpu/context.js';
+import { GpuValidationError } from '../errors.js';
+import type { PipelineKey } from '../gpu/pipeline-cache.js';
+import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
+import { GEMM_TILE } from './tuning.js';
+import { weightDefines } from './variant.js';
+import { weightChunks, type WeightBinding } from './weight-binding.js';
+
+/** x (m, k) f32, w (n, k) in the kernel's format -> out (m, n) f32 = x · wᵀ. */
+export interface GemmArgs {
+  w: WeightBinding;
+  x: Binding;
+  out: Binding;
+  m: number;
+  n: number;
+  k: number;
+}
+
+export interface GemmOptions {
+  /** Weight format as GGUF stores it (default F32). */
+  format?: QuantName;
+  /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
+  bindingLimit?: number;
+}
+
+/**
+ * shaders/gemm.wgsl: prefill matrix multiply, 32 x 32 output tiles staged through workgroup
+ * memory, weights dequantized once per tile. Weights past one binding split like matvec's.
+ */
+export class Gemm {
+  private constructor(
+    readonly key: PipelineKey,
+    private readonly pipeline: GPUComputePipeline,
+    readonly format: QuantName,
+    private readonly bindingLimit: number,
+    private readonly alignment: number,
+    private readonly maxWorkgroups: number,
+  ) {}
+
+  static async load(gpu: GpuContext, options: GemmOptions = {}): Promise<Gemm> {
+    const { format = 'F32' } = options;
+    const limits = gpu.facts.limits;
+    const key: PipelineKey = {
+      name: `gemm_${format.toLowerCase()}_f32_t${GEMM_TILE}`,
+      shader: 'gemm.wgsl',
+      defines: { ...weightDefines(format), SUBGROUPS: false },
+    };
+    return new Gemm(
+      key,
+      await gpu.pipelines.get(key),
+      format,
+      Math.min(options.bindingLimit ?? Infinity, limits.maxStorageBufferBindingSize),
+      limits.minStorageBufferOffsetAlignment,
+      limits.maxComputeWorkgroupsPerDimension,
+    );
+  }
+
+  /** Field for field with `struct Params` in gemm.wgsl. */
+  static params(
+    m: number,
+    n: number,
+    k: number,
+    rowBytes: number,
+    colOffset: number,
+    outStride: number,
+  ): Uint32Array {
+    return new Uint32Array([m, n, k, rowBytes, colOffset, outStride, 0, 0]);
+  }
+
+  encode(batch: ComputeBatch, { w, x, out, m, n, k }: GemmArgs): void {
+    const bytesPerRow = rowBytes(quantFormats[this.format], k);
+    const tilesM = Math.ceil(m / GEMM_TILE);
+    if (tilesM > this.maxWorkgroups) {
+      throw new GpuValidationError(
+        `gemm: ${m} rows of x need ${tilesM} tiles, over ${this.maxWorkgroups}`,
+      );
+    }
+    for (const { start, count, binding } of weightChunks(
+      w,
+      n,
+      bytesPerRow,
+      this.bindingLimit,
+      this.alignment,
+    )) {
+      const tilesN = Math.ceil(count / GEMM_TILE);
+      if (tilesN > this.maxWorkgroups) {
+        throw new GpuValidationError(
+          `gemm: ${count} weight rows need ${tilesN} tiles, over ${this.maxWorkgroups}`,
+        );
+      }
+      batch.dispatch(
+        this.pipeline,
+        Gemm.params(m, count, k, bytesPerRow, start, n),
+        [binding, x, out],
+        [tilesN, tilesM],
+      );
+    }
+  }
+}
