@@ -8,7 +8,8 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ComputeBatch } from '../src/gpu/batch.js';
 import type { GpuContext } from '../src/gpu/context.js';
-import { Copy } from '../src/kernels/copy.js';
+import { Copy, PeakFlops } from '../src/kernels/ceilings.js';
+import { Gemm } from '../src/kernels/gemm.js';
 import { Matvec } from '../src/kernels/matvec.js';
 import { RmsNorm } from '../src/kernels/rms-norm.js';
 import { quantFormats, randomBlocks, rowBytes, type QuantName } from '../src/model/quant/index.js';
@@ -22,7 +23,7 @@ interface BenchRow {
   ms: number;
   gbPerS: number;
   gflopPerS: number;
-  /** Percentage of the ceiling this kind of kernel is held to (copy bandwidth here). */
+  /** Percentage of this kind of kernel's ceiling: copy bandwidth (memory-bound), peak FLOP/s (GEMM). */
   pctOfCeiling: number;
 }
 
@@ -81,6 +82,56 @@ async function copyCeiling(gpu: GpuContext, bytes: number): Promise<BenchRow> {
     gbPerS,
     gflopPerS: 0,
     pctOfCeiling: 100,
+  };
+}
+
+async function flopCeiling(gpu: GpuContext): Promise<BenchRow> {
+  const kernel = await PeakFlops.load(gpu);
+  const workgroups = gpu.facts.software ? 64 : 4096;
+  const iterations = gpu.facts.software ? 256 : 4096;
+  const out = await gpu.createBuffer(workgroups * 256 * 4, GPUBufferUsage.STORAGE, 'bench:flops');
+  let flops = 0;
+  const ms = await timeKernel(gpu, 'flops', (b) => {
+    flops = kernel.encode(b, out, workgroups, iterations);
+  });
+  out.destroy();
+  const gflopPerS = flops / (ms * 1e6);
+  return {
+    kernel: 'peak fma',
+    variant: 'flops_f32',
+    shape: `${workgroups}x256x${iterations}`,
+    ms,
+    gbPerS: 0,
+    gflopPerS,
+    pctOfCeiling: 100,
+  };
+}
+
+async function benchGemm(
+  gpu: GpuContext,
+  format: QuantName,
+  m: number,
+  n: number,
+  k: number,
+  ceiling: number,
+): Promise<BenchRow> {
+  const kernel = await Gemm.load(gpu, { format });
+  const w = await gpu.upload(randomBlocks(quantFormats[format], n * k, 5), 'bench:w');
+  const x = await gpu.upload(new Rng(6).floats(m * k), 'bench:x');
+  const out = await gpu.createBuffer(m * n * 4, GPUBufferUsage.STORAGE, 'bench:out');
+  const ms = await timeKernel(gpu, 'gemm', (b) => kernel.encode(b, { w, x, out, m, n, k }));
+  w.destroy();
+  x.destroy();
+  out.destroy();
+  const gflopPerS = (2 * m * n * k) / (ms * 1e6);
+  return {
+    kernel: `gemm ${format}`,
+    variant: kernel.key.name,
+    shape: `${m}x${n}x${k}`,
+    ms,
+    gbPerS: (n * rowBytes(quantFormats[format], k) + 4 * m * (k + n)) / (ms * 1e6),
+    gflopPerS,
+    pctOfCeiling: (100 * gflopPerS) / ceiling,
   };
 }
 
@@ -163,6 +214,7 @@ function table(rows: BenchRow[]): string {
 async function main(): Promise<void> {
   const results: BenchRow[] = [];
   let adapter = '';
+  let gemmMeasured = false;
   for (const subgroups of [true, false]) {
     const gpu = await acquireNodeGpu({
       features: { subgroups },
@@ -188,6 +240,25 @@ async function main(): Promise<void> {
     }
     for (const batch of [4, 8])
       results.push(await benchMatvec(gpu, 'Q4_K', batch, 4096, 4096, copy.gbPerS));
+    if (!gemmMeasured) {
+      // The GEMM has no subgroup variant: once per adapter.
+      gemmMeasured = true;
+      const peak = await flopCeiling(gpu);
+      results.push(peak);
+      const m = software ? 64 : 512;
+      for (const format of ['F32', 'Q4_K', 'Q8_0'] as const) {
+        results.push(
+          await benchGemm(
+            gpu,
+            format,
+            m,
+            software ? 1024 : 4096,
+            software ? 1024 : 4096,
+            peak.gflopPerS,
+          ),
+        );
+      }
+    }
     results.push(await benchRmsNorm(gpu, 1, 4096, copy.gbPerS));
     results.push(await benchRmsNorm(gpu, 64, 4096, copy.gbPerS));
     gpu.destroy();
