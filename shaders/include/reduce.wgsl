@@ -1,5 +1,5 @@
-// Sum of one f32 per invocation across a 1-D workgroup of WG invocations, returned to all of
-// them. Subgroup variant: subgroupAdd, then one partial per subgroup through workgroup memory
+// Sum (and max) of one f32 per invocation across a 1-D workgroup of WG invocations, returned
+// to all of them. Subgroup variant: subgroupAdd, then one partial per subgroup through workgroup memory
 // (subgroups are taken to be runs of consecutive local_invocation_index, as on every driver we
 // know). Workgroup variant: a tree over workgroup memory; WG must be a power of two.
 // Call from uniform control flow: it contains barriers.
@@ -24,6 +24,21 @@ fn flat_workgroup(inv: Invocation) -> u32 {
 var<workgroup> reduce_scratch: array<f32, WG>;
 
 #if SUBGROUPS
+fn workgroup_max(value: f32, inv: Invocation) -> f32 {
+  let partial = subgroupMax(value);
+  if (inv.sg_lane == 0u) {
+    reduce_scratch[inv.lid / inv.sg_size] = partial;
+  }
+  workgroupBarrier();
+  var best = reduce_scratch[0];
+  let subgroups = (WG + inv.sg_size - 1u) / inv.sg_size;
+  for (var i = 1u; i < subgroups; i++) {
+    best = max(best, reduce_scratch[i]);
+  }
+  workgroupBarrier();
+  return best;
+}
+
 fn workgroup_sum(value: f32, inv: Invocation) -> f32 {
   let partial = subgroupAdd(value);
   if (inv.sg_lane == 0u) {
@@ -40,6 +55,20 @@ fn workgroup_sum(value: f32, inv: Invocation) -> f32 {
   return total;
 }
 #else
+fn workgroup_max(value: f32, inv: Invocation) -> f32 {
+  reduce_scratch[inv.lid] = value;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (inv.lid < stride) {
+      reduce_scratch[inv.lid] = max(reduce_scratch[inv.lid], reduce_scratch[inv.lid + stride]);
+    }
+    workgroupBarrier();
+  }
+  let best = reduce_scratch[0];
+  workgroupBarrier();
+  return best;
+}
+
 fn workgroup_sum(value: f32, inv: Invocation) -> f32 {
   reduce_scratch[inv.lid] = value;
   workgroupBarrier();

@@ -8,10 +8,16 @@ import { Embedding } from './embedding.js';
 import { Gemm, type GemmOptions } from './gemm.js';
 import { gemmReference } from './reference/gemm.js';
 import { Matvec, type MatvecOptions } from './matvec.js';
-import { addReference, argmaxReference, siluMulReference } from './reference/elementwise.js';
+import {
+  addReference,
+  argmaxReference,
+  siluMulReference,
+  softmaxReference,
+} from './reference/elementwise.js';
 import { embeddingReference } from './reference/embedding.js';
 import { ropeReference } from './reference/rope.js';
 import { Rope, type RopeConfig } from './rope.js';
+import { Softmax } from './softmax.js';
 import { matvecReference } from './reference/matvec.js';
 import { rmsNormReference } from './reference/rms-norm.js';
 import { RmsNorm } from './rms-norm.js';
@@ -181,6 +187,27 @@ export async function checkGemm(
   });
 }
 
+export async function checkSoftmax(
+  gpu: GpuContext,
+  rows: number,
+  n: number,
+  seed: number,
+): Promise<KernelCheckResult> {
+  const rng = new Rng(seed);
+  const x = rng.floats(rows * n, 20);
+  const scale = 0.7;
+  const kernel = await Softmax.load(gpu);
+  return checkAgainstReference(gpu, {
+    kernel: 'softmax',
+    variant: kernel.variant.key.name,
+    shape: `${rows}x${n}`,
+    inputs: [x],
+    expected: softmaxReference(x, rows, n, scale),
+    limit: F32_NMSE_LIMIT,
+    encode: (b, [xBuf], out) => kernel.encode(b, { x: xBuf, out, rows, n, scale }),
+  });
+}
+
 /** RoPE in place on (tokens, heads, headDim) at random positions. */
 export async function checkRope(
   gpu: GpuContext,
@@ -288,7 +315,7 @@ export type KernelCase =
       seed: number;
     }
   | {
-      kernel: 'rms_norm' | 'argmax';
+      kernel: 'rms_norm' | 'argmax' | 'softmax';
       /** (rows, n) */
       shape: [number, number];
       seed: number;
@@ -396,7 +423,10 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     [2, 32_000],
     [1, 151_936],
   ];
-  for (const shape of argmaxShapes) cases.push({ kernel: 'argmax', shape, seed: next() });
+  for (const shape of argmaxShapes) {
+    cases.push({ kernel: 'argmax', shape, seed: next() });
+    cases.push({ kernel: 'softmax', shape, seed: next() });
+  }
   return cases;
 }
 
@@ -425,6 +455,8 @@ export function runKernelCase(gpu: GpuContext, c: KernelCase): Promise<KernelChe
       return checkRmsNorm(gpu, c.shape[0], c.shape[1], c.seed);
     case 'argmax':
       return checkArgmax(gpu, c.shape[0], c.shape[1], c.seed);
+    case 'softmax':
+      return checkSoftmax(gpu, c.shape[0], c.shape[1], c.seed);
     case 'silu_mul':
     case 'add':
       return checkElementwise(gpu, c.kernel, c.shape[0], c.seed);

@@ -18,3 +18,21 @@ export function argmaxReference(logits: Float32Array, rows: number, n: number): 
   }
   return ids;
 }
+
+/** x (rows, n) -> softmax(scale * x) per row, in f64. */
+export function softmaxReference(
+  x: Float32Array,
+  rows: number,
+  n: number,
+  scale: number,
+): Float32Array {
+  const out = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    let top = -Infinity;
+    for (let i = 0; i < n; i++) top = Math.max(top, scale * x[r * n + i]);
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += Math.exp(scale * x[r * n + i] - top);
+    for (let i = 0; i < n; i++) out[r * n + i] = Math.exp(scale * x[r * n + i] - top) / sum;
+  }
+  return out;
+}

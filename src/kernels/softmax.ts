@@ -1,0 +1,31 @@
+import type { Binding, ComputeBatch } from '../gpu/batch.js';
+import { workgroupGrid } from '../gpu/batch.js';
+import type { GpuContext } from '../gpu/context.js';
+import { packParams } from '../gpu/params.js';
+import { ROW_REDUCE_WORKGROUP } from './tuning.js';
+import { loadRowReduce, type KernelOptions, type RowReducePipeline } from './variant.js';
+
+/** x (rows, n) -> out (rows, n) = softmax(scale * x) per row; out must not alias x. */
+export interface SoftmaxArgs {
+  x: Binding;
+  out: Binding;
+  rows: number;
+  n: number;
+  /** 1 / temperature for sampling, 1 / sqrt(head_dim) for attention scores. */
+  scale: number;
+}
+
+/** shaders/softmax.wgsl: numerically stable softmax (max subtracted), one workgroup per row. */
+export class Softmax {
+  private constructor(readonly variant: RowReducePipeline) {}
+
+  static async load(gpu: GpuContext, options?: KernelOptions): Promise<Softmax> {
+    return new Softmax(await loadRowReduce(gpu, 'softmax', ROW_REDUCE_WORKGROUP, options));
+  }
+
+  encode(batch: ComputeBatch, { x, out, rows, n, scale }: SoftmaxArgs): void {
+    const { pipeline, maxWorkgroups } = this.variant;
+    const params = packParams([{ u32: rows }, { u32: n }, { f32: scale }]);
+    batch.dispatch(pipeline, params, [x, out], workgroupGrid(rows, maxWorkgroups));
+  }
+}
