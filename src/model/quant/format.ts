@@ -1,4 +1,4 @@
-import { f32ToF16 } from '../../util/half.js';
+import { f16ToF32, f32ToF16 } from '../../util/half.js';
 import type { Rng } from '../../util/rng.js';
 
 /** GGML's tensor type ids, as GGUF stores them. */
@@ -31,6 +31,17 @@ export interface QuantFormat {
   dequantize(bytes: Uint8Array, count: number): Float32Array;
   /** Blocks for `values` (length a multiple of blockValues). Ours, not GGML's bit for bit. */
   quantize(values: Float32Array): Uint8Array;
+}
+
+/** The f16 at byte `o`, little-endian. */
+export function readF16(bytes: Uint8Array, o: number): number {
+  return f16ToF32(bytes[o] | (bytes[o + 1] << 8));
+}
+
+export function writeF16(out: Uint8Array, o: number, value: number): void {
+  const h = f32ToF16(value);
+  out[o] = h & 0xff;
+  out[o + 1] = h >> 8;
 }
 
 /** Bytes a row of `values` takes in `format`; throws if the row is not whole blocks. */
@@ -69,12 +80,8 @@ export function randomBlocks(
   const words = new Uint32Array(bytes.buffer, 0, bytes.length >> 2);
   const rng = new XorShift(seed);
   for (let i = 0; i < words.length; i++) words[i] = rng.next();
-  const h = f32ToF16(scale);
   for (let o = 0; o < bytes.length; o += format.blockBytes) {
-    for (const at of format.halfOffsets) {
-      bytes[o + at] = h & 0xff;
-      bytes[o + at + 1] = h >> 8;
-    }
+    for (const at of format.halfOffsets) writeF16(bytes, o + at, scale);
   }
   return bytes;
 }

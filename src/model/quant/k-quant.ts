@@ -1,4 +1,5 @@
-import { f16ToF32, f32ToF16, roundToF16 } from '../../util/half.js';
+import { roundToF16 } from '../../util/half.js';
+import { readF16, writeF16, type QuantFormat } from './format.js';
 
 // What the K-quants share: 256-value super-blocks, and (Q4_K, Q5_K) eight 32-value sub-blocks
 // whose 6-bit scales and mins are packed into 12 bytes:
@@ -23,16 +24,6 @@ export function packScaleMinK4(sc: number[], m: number[], out: Uint8Array, o: nu
     out[o + j + 4] = m[j] | ((m[j + 4] >> 4) << 6);
     out[o + j + 8] = (sc[j + 4] & 0xf) | ((m[j + 4] & 0xf) << 4);
   }
-}
-
-export function readF16(bytes: Uint8Array, o: number): number {
-  return f16ToF32(bytes[o] | (bytes[o + 1] << 8));
-}
-
-export function writeF16(out: Uint8Array, o: number, value: number): void {
-  const h = f32ToF16(value);
-  out[o] = h & 0xff;
-  out[o + 1] = h >> 8;
 }
 
 /**
@@ -64,4 +55,68 @@ export function quantizeScaleMinBlock(x: Float32Array, levels: number) {
     }
   }
   return { d, dmin, sc, m, codes };
+}
+
+/**
+ * Q4_K and Q5_K differ only in where a value's bits live: both have d, dmin and 12 scale bytes
+ * up front, low nibbles at `qsOffset` (sub-block s in qs[32*(s>>1) ..], low nibble for even s),
+ * and Q5_K a fifth bit per value at `qhOffset` ((qh[l] >> s) & 1).
+ */
+export function scaleMinFormat(layout: {
+  name: 'Q4_K' | 'Q5_K';
+  ggmlType: number;
+  blockBytes: number;
+  qsOffset: number;
+  qhOffset?: number;
+}): QuantFormat {
+  const { blockBytes, qsOffset, qhOffset } = layout;
+  const levels = qhOffset === undefined ? 15 : 31;
+  return {
+    name: layout.name,
+    ggmlType: layout.ggmlType,
+    blockValues: QK_K,
+    blockBytes,
+    halfOffsets: [0, 2],
+    dequantize(bytes, count) {
+      const out = new Float32Array(count);
+      for (let b = 0; b < count / QK_K; b++) {
+        const o = b * blockBytes;
+        const d = readF16(bytes, o);
+        const dmin = readF16(bytes, o + 2);
+        for (let s = 0; s < 8; s++) {
+          const [sc, m] = scaleMinK4(bytes, o + 4, s);
+          const qs = o + qsOffset + 32 * (s >> 1);
+          const shift = (s & 1) * 4;
+          for (let l = 0; l < 32; l++) {
+            let q = (bytes[qs + l] >> shift) & 0xf;
+            if (qhOffset !== undefined) q |= ((bytes[o + qhOffset + l] >> s) & 1) << 4;
+            out[b * QK_K + s * 32 + l] = d * sc * q - dmin * m;
+          }
+        }
+      }
+      return out;
+    },
+    quantize(values) {
+      const blocks = values.length / QK_K;
+      const out = new Uint8Array(blocks * blockBytes);
+      for (let b = 0; b < blocks; b++) {
+        const block = values.subarray(b * QK_K, (b + 1) * QK_K);
+        const { d, dmin, sc, m, codes } = quantizeScaleMinBlock(block, levels);
+        const o = b * blockBytes;
+        writeF16(out, o, d);
+        writeF16(out, o + 2, dmin);
+        packScaleMinK4(sc, m, out, o + 4);
+        for (let s = 0; s < 8; s++) {
+          const qs = o + qsOffset + 32 * (s >> 1);
+          const shift = (s & 1) * 4;
+          for (let l = 0; l < 32; l++) {
+            const q = codes[s * 32 + l];
+            out[qs + l] |= (q & 0xf) << shift;
+            if (qhOffset !== undefined) out[o + qhOffset + l] |= (q >> 4) << s;
+          }
+        }
+      }
+      return out;
+    },
+  };
 }

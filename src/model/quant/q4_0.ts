@@ -1,5 +1,4 @@
-import { f16ToF32, f32ToF16 } from '../../util/half.js';
-import { GgmlType, type QuantFormat } from './format.js';
+import { GgmlType, readF16, writeF16, type QuantFormat } from './format.js';
 
 // Q4_0: 32 values per block, 18 bytes.
 //
@@ -21,7 +20,7 @@ export const Q4_0: QuantFormat = {
     const out = new Float32Array(count);
     for (let b = 0; b < count / BLOCK_VALUES; b++) {
       const o = b * BLOCK_BYTES;
-      const d = f16ToF32(bytes[o] | (bytes[o + 1] << 8));
+      const d = readF16(bytes, o);
       for (let j = 0; j < 16; j++) {
         const q = bytes[o + 2 + j];
         out[b * BLOCK_VALUES + j] = d * ((q & 0xf) - 8);
@@ -41,9 +40,7 @@ export const Q4_0: QuantFormat = {
       const d = max / -8;
       const id = d ? 1 / d : 0;
       const o = b * BLOCK_BYTES;
-      const h = f32ToF16(d);
-      out[o] = h & 0xff;
-      out[o + 1] = h >> 8;
+      writeF16(out, o, d);
       const q = (v: number) => Math.min(15, Math.max(0, Math.floor(v * id + 8.5)));
       for (let j = 0; j < 16; j++) out[o + 2 + j] = q(x[j]) | (q(x[j + 16]) << 4);
     }

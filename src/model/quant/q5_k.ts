@@ -1,13 +1,5 @@
-import { GgmlType, type QuantFormat } from './format.js';
-import {
-  K_SCALE_BYTES,
-  packScaleMinK4,
-  QK_K,
-  quantizeScaleMinBlock,
-  readF16,
-  scaleMinK4,
-  writeF16,
-} from './k-quant.js';
+import { GgmlType } from './format.js';
+import { K_SCALE_BYTES, QK_K, scaleMinFormat } from './k-quant.js';
 
 // Q5_K: 256 values per super-block, 176 bytes; as Q4_K plus a fifth bit per value.
 //
@@ -20,52 +12,10 @@ import {
 const BLOCK_BYTES = 176;
 if (2 + 2 + K_SCALE_BYTES + QK_K / 8 + QK_K / 2 !== BLOCK_BYTES) throw new Error('Q5_K layout');
 
-export const Q5_K: QuantFormat = {
+export const Q5_K = scaleMinFormat({
   name: 'Q5_K',
   ggmlType: GgmlType.Q5_K,
-  blockValues: QK_K,
   blockBytes: BLOCK_BYTES,
-  halfOffsets: [0, 2],
-  dequantize(bytes, count) {
-    const out = new Float32Array(count);
-    for (let b = 0; b < count / QK_K; b++) {
-      const o = b * BLOCK_BYTES;
-      const d = readF16(bytes, o);
-      const dmin = readF16(bytes, o + 2);
-      for (let s = 0; s < 8; s++) {
-        const [sc, m] = scaleMinK4(bytes, o + 4, s);
-        const qs = o + 48 + 32 * (s >> 1);
-        const shift = (s & 1) * 4;
-        for (let l = 0; l < 32; l++) {
-          const q = ((bytes[qs + l] >> shift) & 0xf) | (((bytes[o + 16 + l] >> s) & 1) << 4);
-          out[b * QK_K + s * 32 + l] = d * sc * q - dmin * m;
-        }
-      }
-    }
-    return out;
-  },
-  quantize(values) {
-    const blocks = values.length / QK_K;
-    const out = new Uint8Array(blocks * BLOCK_BYTES);
-    for (let b = 0; b < blocks; b++) {
-      const { d, dmin, sc, m, codes } = quantizeScaleMinBlock(
-        values.subarray(b * QK_K, (b + 1) * QK_K),
-        31,
-      );
-      const o = b * BLOCK_BYTES;
-      writeF16(out, o, d);
-      writeF16(out, o + 2, dmin);
-      packScaleMinK4(sc, m, out, o + 4);
-      for (let s = 0; s < 8; s++) {
-        const qs = o + 48 + 32 * (s >> 1);
-        const shift = (s & 1) * 4;
-        for (let l = 0; l < 32; l++) {
-          const q = codes[s * 32 + l];
-          out[qs + l] |= (q & 0xf) << shift;
-          out[o + 16 + l] |= (q >> 4) << s;
-        }
-      }
-    }
-    return out;
-  },
-};
+  qhOffset: 16,
+  qsOffset: 48,
+});

@@ -1,6 +1,6 @@
 import { roundToF16 } from '../../util/half.js';
-import { GgmlType, type QuantFormat } from './format.js';
-import { QK_K, readF16, writeF16 } from './k-quant.js';
+import { GgmlType, readF16, writeF16, type QuantFormat } from './format.js';
+import { QK_K } from './k-quant.js';
 
 // Q6_K: 256 values per super-block, 210 bytes; 16 sub-blocks of 16 with int8 scales.
 //

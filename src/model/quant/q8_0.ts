@@ -1,5 +1,4 @@
-import { f16ToF32, f32ToF16 } from '../../util/half.js';
-import { GgmlType, type QuantFormat } from './format.js';
+import { GgmlType, readF16, writeF16, type QuantFormat } from './format.js';
 
 // Q8_0: 32 values per block, 34 bytes.
 //
@@ -20,7 +19,7 @@ export const Q8_0: QuantFormat = {
     const out = new Float32Array(count);
     for (let b = 0; b < count / BLOCK_VALUES; b++) {
       const o = b * BLOCK_BYTES;
-      const d = f16ToF32(bytes[o] | (bytes[o + 1] << 8));
+      const d = readF16(bytes, o);
       for (let i = 0; i < BLOCK_VALUES; i++) {
         out[b * BLOCK_VALUES + i] = d * ((bytes[o + 2 + i] << 24) >> 24);
       }
@@ -36,9 +35,7 @@ export const Q8_0: QuantFormat = {
       const d = amax / 127;
       const id = d ? 1 / d : 0;
       const o = b * BLOCK_BYTES;
-      const h = f32ToF16(d);
-      out[o] = h & 0xff;
-      out[o + 1] = h >> 8;
+      writeF16(out, o, d);
       for (let i = 0; i < BLOCK_VALUES; i++) out[o + 2 + i] = Math.round(x[i] * id) & 0xff;
     }
     return out;
