@@ -3,6 +3,8 @@ import type { GpuContext } from '../gpu/context.js';
 import { Rng } from '../util/rng.js';
 import { quantFormats, randomWeights, type QuantName } from '../model/quant/index.js';
 import { Argmax } from './argmax.js';
+import { Attention, KvWrite, type AttentionConfig, type AttentionQuery } from './attention.js';
+import { attentionReference, kvWriteReference } from './reference/attention.js';
 import { Elementwise, type ElementwiseOp } from './elementwise.js';
 import { Embedding } from './embedding.js';
 import { Gemm, type GemmOptions } from './gemm.js';
@@ -208,6 +210,151 @@ export async function checkSoftmax(
   });
 }
 
+/** A paged-cache attention test: sequences of given lengths, blocks in shuffled order. */
+export interface AttentionScenario {
+  config: AttentionConfig;
+  /** Cache length of each sequence. */
+  sequences: number[];
+  /** decode: one query per sequence, at its last token; prefill: sequence 0's tokens from `from` on. */
+  mode: 'decode' | { prefillFrom: number };
+  keysPerSplit?: number;
+}
+
+/** Block tables for `lengths`, with the physical blocks shuffled and a few spare ones unused. */
+function pagedLayout(rng: Rng, lengths: number[], blockTokens: number) {
+  const counts = lengths.map((n) => Math.ceil(n / blockTokens));
+  const blocks = counts.reduce((a, b) => a + b, 0) + 3;
+  const physical = Array.from({ length: blocks }, (_, i) => i);
+  for (let i = blocks - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [physical[i], physical[j]] = [physical[j], physical[i]];
+  }
+  const offsets: number[] = [];
+  let at = 0;
+  for (const count of counts) {
+    offsets.push(at);
+    at += count;
+  }
+  return { blocks, table: Uint32Array.from(physical.slice(0, at)), offsets };
+}
+
+export async function checkAttention(
+  gpu: GpuContext,
+  scenario: AttentionScenario,
+  seed: number,
+): Promise<KernelCheckResult> {
+  const { config, sequences, mode } = scenario;
+  const rng = new Rng(seed);
+  const { blocks, table, offsets } = pagedLayout(rng, sequences, config.blockTokens);
+  const cacheSize = blocks * config.kvHeads * config.blockTokens * config.headDim;
+  const kCache = rng.floats(cacheSize);
+  const vCache = rng.floats(cacheSize);
+  const queries: AttentionQuery[] =
+    mode === 'decode'
+      ? sequences.map((n, s) => ({ tableOffset: offsets[s], qIndex: n - 1 }))
+      : Array.from({ length: sequences[0] - mode.prefillFrom }, (_, i) => ({
+          tableOffset: offsets[0],
+          qIndex: mode.prefillFrom + i,
+        }));
+  const q = rng.floats(queries.length * config.heads * config.headDim, 2);
+  const kernel = await Attention.load(gpu, config, scenario.keysPerSplit);
+  const maxKeys = Math.max(...queries.map((x) => x.qIndex + 1));
+  const sizes = kernel.scratchBytes(queries.length, maxKeys);
+  const acc = await gpu.createBuffer(sizes.acc, GPUBufferUsage.STORAGE, 'check:attention:acc');
+  const ml = await gpu.createBuffer(sizes.ml, GPUBufferUsage.STORAGE, 'check:attention:ml');
+  const { window = 0, sinks = 0 } = config;
+  try {
+    return await checkAgainstReference(gpu, {
+      kernel: 'attention',
+      variant: kernel.splitKey.name,
+      shape:
+        `${typeof mode === 'string' ? 'decode' : 'prefill'} ${queries.length}q ` +
+        `${config.heads}/${config.kvHeads}x${config.headDim} kv[${sequences.join(',')}]` +
+        (window ? ` window ${window} sinks ${sinks}` : '') +
+        ` split ${kernel.keysPerSplit}`,
+      inputs: [q, kCache, vCache, table, Attention.queryInfo(queries)],
+      expected: attentionReference(config, q, kCache, vCache, table, queries),
+      limit: 1e-9,
+      encode: (batch, [qBuf, k, v, t, info], out) =>
+        kernel.encode(batch, {
+          q: qBuf,
+          kCache: k,
+          vCache: v,
+          table: t,
+          queries: info,
+          out,
+          scratch: { acc, ml },
+          queryCount: queries.length,
+          maxKeys,
+        }),
+    });
+  } finally {
+    acc.destroy();
+    ml.destroy();
+  }
+}
+
+/** New K and V for `tokens` tokens written at `start` of sequence 1 of three; the rest untouched. */
+export async function checkKvWrite(
+  gpu: GpuContext,
+  config: AttentionConfig,
+  start: number,
+  tokens: number,
+  seed: number,
+): Promise<KernelCheckResult> {
+  const rng = new Rng(seed);
+  const lengths = [20, start + tokens, 7];
+  const { blocks, table, offsets } = pagedLayout(rng, lengths, config.blockTokens);
+  const cacheSize = blocks * config.kvHeads * config.blockTokens * config.headDim;
+  const kCache = rng.floats(cacheSize);
+  const vCache = rng.floats(cacheSize);
+  const kNew = rng.floats(tokens * config.kvHeads * config.headDim);
+  const vNew = rng.floats(tokens * config.kvHeads * config.headDim);
+  const expected = kvWriteReference(config, kCache, vCache, table, offsets[1], start, kNew, vNew);
+  const kernel = await KvWrite.load(gpu, config);
+  const inputs = [
+    await gpu.upload(kNew, 'check:k_new'),
+    await gpu.upload(vNew, 'check:v_new'),
+    await gpu.upload(table, 'check:table'),
+  ];
+  const kOut = await GuardedOutput.create(gpu, cacheSize, 'check:k_cache', kCache);
+  const vOut = await GuardedOutput.create(gpu, cacheSize, 'check:v_cache', vCache);
+  try {
+    const batch = gpu.batch('check:kv_write');
+    kernel.encode(batch, {
+      kNew: inputs[0],
+      vNew: inputs[1],
+      table: inputs[2],
+      kCache: kOut.binding,
+      vCache: vOut.binding,
+      tokens,
+      start,
+      tableOffset: offsets[1],
+    });
+    await batch.submit();
+    const k = await kOut.read();
+    const v = await vOut.read();
+    const values = new Float32Array(2 * cacheSize);
+    values.set(k.values);
+    values.set(v.values, cacheSize);
+    const want = new Float32Array(2 * cacheSize);
+    want.set(expected.k);
+    want.set(expected.v, cacheSize);
+    // A copy: exact, and every other slot untouched.
+    const comparison = compareToReference(values, want, 0, k.guardViolations + v.guardViolations);
+    return {
+      kernel: 'kv_write',
+      variant: kernel.key.name,
+      shape: `${tokens} at ${start} ${config.kvHeads}x${config.headDim} bt${config.blockTokens}`,
+      ...comparison,
+    };
+  } finally {
+    for (const b of inputs) b.destroy();
+    kOut.destroy();
+    vOut.destroy();
+  }
+}
+
 /** RoPE in place on (tokens, heads, headDim) at random positions. */
 export async function checkRope(
   gpu: GpuContext,
@@ -322,6 +469,14 @@ export type KernelCase =
     }
   | { kernel: 'silu_mul' | 'add'; shape: [number]; seed: number }
   | { kernel: 'rope'; shape: [number]; rope: RopeConfig; seed: number }
+  | { kernel: 'attention'; scenario: AttentionScenario; seed: number }
+  | {
+      kernel: 'kv_write';
+      config: AttentionConfig;
+      /** (start, tokens) */
+      shape: [number, number];
+      seed: number;
+    }
   | {
       kernel: 'gemm';
       format: QuantName;
@@ -423,6 +578,45 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     [2, 32_000],
     [1, 151_936],
   ];
+  const gqa = { heads: 8, kvHeads: 2, headDim: 64, blockTokens: 16 };
+  const scenarios: AttentionScenario[] = [
+    {
+      config: { heads: 1, kvHeads: 1, headDim: 8, blockTokens: 4 },
+      sequences: [1],
+      mode: 'decode',
+    },
+    { config: gqa, sequences: [37, 300, 1], mode: 'decode', keysPerSplit: 128 },
+    { config: gqa, sequences: [700], mode: 'decode' },
+    { config: { ...gqa, headDim: 80 }, sequences: [150, 33], mode: 'decode', keysPerSplit: 128 },
+    {
+      config: { heads: 4, kvHeads: 4, headDim: 128, blockTokens: 32 },
+      sequences: [90],
+      mode: 'decode',
+    },
+    {
+      config: { heads: 6, kvHeads: 2, headDim: 256, blockTokens: 16 },
+      sequences: [45],
+      mode: 'decode',
+    },
+    { config: gqa, sequences: [61], mode: { prefillFrom: 0 } },
+    { config: gqa, sequences: [300, 20], mode: { prefillFrom: 263 }, keysPerSplit: 128 },
+    {
+      config: { ...gqa, window: 64, sinks: 4 },
+      sequences: [300, 50],
+      mode: 'decode',
+      keysPerSplit: 128,
+    },
+    { config: { ...gqa, window: 16, sinks: 2 }, sequences: [70], mode: { prefillFrom: 0 } },
+  ];
+  for (const scenario of scenarios) cases.push({ kernel: 'attention', scenario, seed: next() });
+  for (const [start, tokens] of [
+    [0, 1],
+    [0, 37],
+    [13, 5],
+    [40, 64],
+  ] as [number, number][]) {
+    cases.push({ kernel: 'kv_write', config: gqa, shape: [start, tokens], seed: next() });
+  }
   for (const shape of argmaxShapes) {
     cases.push({ kernel: 'argmax', shape, seed: next() });
     cases.push({ kernel: 'softmax', shape, seed: next() });
@@ -431,8 +625,16 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
 }
 
 export function caseName(c: KernelCase): string {
+  if (c.kernel === 'attention') {
+    const { config: a, sequences, mode, keysPerSplit } = c.scenario;
+    const kind = mode === 'decode' ? 'decode' : `prefill from ${mode.prefillFrom}`;
+    const extra = a.window ? ` window ${a.window} sinks ${a.sinks ?? 0}` : '';
+    return `attention ${kind} ${a.heads}/${a.kvHeads}x${a.headDim} bt${a.blockTokens} kv[${sequences}]${extra} split ${keysPerSplit ?? 'default'}`;
+  }
   const shape = c.shape.join('x');
   switch (c.kernel) {
+    case 'kv_write':
+      return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}`;
     case 'matvec':
       return `matvec ${c.format} m${c.batch} ${shape}`;
     case 'embedding':
@@ -466,6 +668,10 @@ export function runKernelCase(gpu: GpuContext, c: KernelCase): Promise<KernelChe
       return checkEmbedding(gpu, c.format, ...c.shape, c.seed);
     case 'gemm':
       return checkGemm(gpu, ...c.shape, c.seed, { format: c.format });
+    case 'attention':
+      return checkAttention(gpu, c.scenario, c.seed);
+    case 'kv_write':
+      return checkKvWrite(gpu, c.config, ...c.shape, c.seed);
   }
 }
 

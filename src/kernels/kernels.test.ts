@@ -16,7 +16,7 @@ for (const subgroups of [true, false]) {
       it(caseName(c), async () => {
         const result = await runKernelCase(gpu, c);
         // The reduction kernels pick their path from the device's features.
-        if (c.kernel === 'matvec' || c.kernel === 'rms_norm' || c.kernel === 'softmax') {
+        if (['matvec', 'rms_norm', 'softmax', 'attention'].includes(c.kernel)) {
           if (subgroups && gpu.facts.features.subgroups) expect(result.variant).toContain('_sg');
           if (!subgroups) expect(result.variant).toContain('_wg_');
         }

@@ -44,3 +44,16 @@ export const ARGMAX_WORKGROUP = 256;
  * benchmark on a real GPU.
  */
 export const GEMM_TILE = 32;
+
+/**
+ * Keys per step of the attention split pass, and its invocations: one key's score per
+ * invocation, then one or two output dims per invocation (head dims up to 256). 128 keeps the
+ * online-softmax step to a few barriers per 128 keys and fits every adapter.
+ */
+export const ATTENTION_WORKGROUP = 128;
+
+/**
+ * Keys one attention workgroup covers before the reduce pass merges: at 512, a 4k-token decode
+ * gives 8 workgroups per head (32 heads -> 256 in flight), enough to fill a GPU from one sequence.
+ */
+export const ATTENTION_KEYS_PER_SPLIT = 512;

@@ -1,0 +1,185 @@
+import type { Binding, ComputeBatch } from '../gpu/batch.js';
+import type { GpuContext } from '../gpu/context.js';
+import { packParams } from '../gpu/params.js';
+import type { PipelineKey } from '../gpu/pipeline-cache.js';
+import { itemGrid } from './elementwise.js';
+import type { AttentionConfig, AttentionQuery } from './reference/attention.js';
+import { ATTENTION_KEYS_PER_SPLIT, ATTENTION_WORKGROUP, ELEMENTWISE_WORKGROUP } from './tuning.js';
+import { rowReduceKey } from './variant.js';
+
+export type { AttentionConfig, AttentionQuery };
+
+/** Bytes of the partials one encode() needs, for the caller to allocate (or take from a pool). */
+export interface AttentionScratch {
+  /** (queries, heads, splits, headDim) f32 */
+  acc: Binding;
+  /** (queries, heads, splits, 2) f32 */
+  ml: Binding;
+}
+
+export interface AttentionArgs {
+  /** (queries, heads, headDim) f32 */
+  q: Binding;
+  kCache: Binding;
+  vCache: Binding;
+  /** Block tables of every sequence involved, back to back, u32. */
+  table: Binding;
+  /** AttentionQuery per query row, packed by Attention.queryInfo. */
+  queries: Binding;
+  /** (queries, heads, headDim) f32 */
+  out: Binding;
+  scratch: AttentionScratch;
+  queryCount: number;
+  /** The largest qIndex + 1 among the queries: how many keys the splits must cover. */
+  maxKeys: number;
+}
+
+/**
+ * shaders/attention.wgsl: causal, grouped-query attention over the paged KV cache, with an
+ * optional sliding window and attention sinks. Split-K (flash decoding): each query's keys are
+ * cut into ranges handled by separate workgroups, then merged by a reduce pass.
+ */
+export class Attention {
+  private constructor(
+    readonly config: Required<AttentionConfig>,
+    readonly keysPerSplit: number,
+    readonly splitKey: PipelineKey,
+    private readonly splitPipeline: GPUComputePipeline,
+    private readonly reducePipeline: GPUComputePipeline,
+  ) {}
+
+  static async load(
+    gpu: GpuContext,
+    config: AttentionConfig,
+    keysPerSplit = ATTENTION_KEYS_PER_SPLIT,
+  ): Promise<Attention> {
+    const { heads, kvHeads, headDim } = config;
+    if (heads % kvHeads !== 0)
+      throw new RangeError(`${heads} heads do not group over ${kvHeads} kv heads`);
+    if (headDim > Math.min(2 * ATTENTION_WORKGROUP, 512)) {
+      throw new RangeError(
+        `attention supports head dims up to ${2 * ATTENTION_WORKGROUP}, got ${headDim}`,
+      );
+    }
+    if (keysPerSplit % ATTENTION_WORKGROUP !== 0) {
+      throw new RangeError(`keys per split must be a multiple of ${ATTENTION_WORKGROUP}`);
+    }
+    const full: Required<AttentionConfig> = {
+      window: 0,
+      sinks: 0,
+      scale: 1 / Math.sqrt(headDim),
+      ...config,
+    };
+    const key = (entryPoint: string, tag: string): PipelineKey => ({
+      ...rowReduceKey('attention', gpu.facts, ATTENTION_WORKGROUP, { tag }),
+      entryPoint,
+    });
+    const splitKey = key('attend_split', 'split_f32');
+    const [split, reduce] = await Promise.all([
+      gpu.pipelines.get(splitKey),
+      gpu.pipelines.get(key('attend_reduce', 'reduce_f32')),
+    ]);
+    return new Attention(full, keysPerSplit, splitKey, split, reduce);
+  }
+
+  /** The QueryInfo array of attention.wgsl. */
+  static queryInfo(queries: readonly AttentionQuery[]): Uint32Array {
+    return Uint32Array.from(queries.flatMap((q) => [q.tableOffset, q.qIndex]));
+  }
+
+  splits(maxKeys: number): number {
+    return Math.max(1, Math.ceil(maxKeys / this.keysPerSplit));
+  }
+
+  /** Sizes in bytes of scratch.acc and scratch.ml for `queryCount` queries over `maxKeys` keys. */
+  scratchBytes(queryCount: number, maxKeys: number): { acc: number; ml: number } {
+    const parts = queryCount * this.config.heads * this.splits(maxKeys);
+    return { acc: parts * this.config.headDim * 4, ml: parts * 2 * 4 };
+  }
+
+  /** Field for field with `struct Params` in attention.wgsl. */
+  params(splits: number): Uint8Array {
+    const c = this.config;
+    return packParams([
+      { u32: c.heads },
+      { u32: c.kvHeads },
+      { u32: c.headDim },
+      { u32: c.blockTokens },
+      { u32: this.keysPerSplit },
+      { u32: splits },
+      { u32: c.window },
+      { u32: c.sinks },
+      { f32: c.scale },
+    ]);
+  }
+
+  encode(batch: ComputeBatch, a: AttentionArgs): void {
+    const splits = this.splits(a.maxKeys);
+    const params = this.params(splits);
+    batch.dispatch(
+      this.splitPipeline,
+      params,
+      [a.q, a.kCache, a.vCache, a.table, a.queries, a.scratch.acc, a.scratch.ml],
+      [splits, this.config.heads, a.queryCount],
+    );
+    batch.dispatch(
+      this.reducePipeline,
+      params,
+      [a.scratch.acc, a.scratch.ml, a.out],
+      [1, this.config.heads, a.queryCount],
+    );
+  }
+}
+
+/** New tokens' K and V (tokens, kvHeads, headDim) into their sequence's cache slots. */
+export interface KvWriteArgs {
+  kNew: Binding;
+  vNew: Binding;
+  table: Binding;
+  kCache: Binding;
+  vCache: Binding;
+  tokens: number;
+  /** Cache index of the first new token, and where the sequence's block table starts. */
+  start: number;
+  tableOffset: number;
+}
+
+/** shaders/kv_write.wgsl: f32 K/V into the paged cache through a block table. */
+export class KvWrite {
+  private constructor(
+    private readonly gpu: GpuContext,
+    readonly key: PipelineKey,
+    private readonly pipeline: GPUComputePipeline,
+    readonly config: AttentionConfig,
+  ) {}
+
+  static async load(gpu: GpuContext, config: AttentionConfig): Promise<KvWrite> {
+    const key: PipelineKey = {
+      name: `kv_write_f32_wg${ELEMENTWISE_WORKGROUP}`,
+      shader: 'kv_write.wgsl',
+      defines: { SUBGROUPS: false },
+      overrides: { WG: ELEMENTWISE_WORKGROUP },
+    };
+    return new KvWrite(gpu, key, await gpu.pipelines.get(key), config);
+  }
+
+  encode(batch: ComputeBatch, a: KvWriteArgs): void {
+    const { kvHeads, headDim, blockTokens } = this.config;
+    const params = new Uint32Array([
+      a.tokens,
+      kvHeads,
+      headDim,
+      blockTokens,
+      a.start,
+      a.tableOffset,
+      0,
+      0,
+    ]);
+    batch.dispatch(
+      this.pipeline,
+      params,
+      [a.kNew, a.vNew, a.table, a.kCache, a.vCache],
+      itemGrid(this.gpu, a.tokens * kvHeads * headDim, ELEMENTWISE_WORKGROUP),
+    );
+  }
+}
