@@ -1,6 +1,6 @@
 // Greedy sampling on the GPU: the index of the largest logit, ties to the lowest index (as
 // llama.cpp's greedy sampler), so only one u32 per sequence comes back to the CPU.
-// logits (rows, n) f32 -> ids (rows,) u32; one workgroup per row.
+// logits (rows, n) act -> ids (rows,) u32; one workgroup per row.
 #include "include/enables.wgsl"
 
 struct Params {
@@ -11,7 +11,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> logits: array<act>;
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;
 
 override WG: u32 = 256;
@@ -39,7 +39,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   var v = 0.0;
   var index = NONE;
   for (var i = lid; i < params.n; i += WG) {
-    let candidate = logits[base + i];
+    let candidate = f32(logits[base + i]);
     if (better(candidate, i, v, index)) {
       v = candidate;
       index = i;

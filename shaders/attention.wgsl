@@ -11,7 +11,8 @@
 //   cache[((block * kv_heads + kv_head) * BT + slot) * head_dim + d]
 // token j of a sequence lives in block table[table_offset + j / BT], slot j % BT.
 //
-// q (queries, heads, head_dim), queries: QueryInfo (queries,) -> out (queries, heads, head_dim)
+// q (queries, heads, head_dim) act, queries: QueryInfo (queries,) -> out (queries, heads, head_dim) act
+// K/V caches hold act values; the partials are f32.
 // Query i sees key j when j ≤ q_index and (window == 0 or q_index - j < window or j < sinks).
 // Grouped-query attention: head h reads kv head h / (heads / kv_heads).
 #include "include/enables.wgsl"
@@ -38,9 +39,9 @@ struct QueryInfo {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(3) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<act>;
+@group(0) @binding(2) var<storage, read> k_cache: array<act>;
+@group(0) @binding(3) var<storage, read> v_cache: array<act>;
 @group(0) @binding(4) var<storage, read> table: array<u32>;
 @group(0) @binding(5) var<storage, read> queries: array<QueryInfo>;
 // Partials: (queries, heads, splits) x head_dim weighted values, and x 2 (max, sum).
@@ -81,7 +82,7 @@ fn attend_split(inv: Invocation) {
   }
   let q_base = (query * params.heads + head) * params.head_dim;
   for (var d = inv.lid; d < params.head_dim; d += WG) {
-    q_shared[d] = q[q_base + d];
+    q_shared[d] = f32(q[q_base + d]);
   }
   // Uniform copies (the loop below holds barriers; the analysis counts everything reached
   // through `inv` as varying), and q_shared complete for everyone.
@@ -100,7 +101,7 @@ fn attend_split(inv: Invocation) {
       var dot_qk = 0.0;
       let k_base = cache_at(table_offset, j, kv_head, 0u);
       for (var d = 0u; d < params.head_dim; d++) {
-        dot_qk += q_shared[d] * k_cache[k_base + d];
+        dot_qk += q_shared[d] * f32(k_cache[k_base + d]);
       }
       s = params.scale * dot_qk;
     }
@@ -117,9 +118,9 @@ fn attend_split(inv: Invocation) {
       let w = weights[t];
       if (w != 0.0 && inv.lid < params.head_dim) {
         let v_base = cache_at(table_offset, chunk + t, kv_head, 0u);
-        acc.x += w * v_cache[v_base + inv.lid];
+        acc.x += w * f32(v_cache[v_base + inv.lid]);
         if (inv.lid + WG < params.head_dim) {
-          acc.y += w * v_cache[v_base + inv.lid + WG];
+          acc.y += w * f32(v_cache[v_base + inv.lid + WG]);
         }
       }
     }
@@ -142,7 +143,7 @@ fn attend_split(inv: Invocation) {
 // Reduce pass bindings: the partials, read, and the output.
 @group(0) @binding(1) var<storage, read> r_acc: array<f32>;
 @group(0) @binding(2) var<storage, read> r_ml: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
 
 @compute @workgroup_size(WG)
 fn attend_reduce(inv: Invocation) {
@@ -170,6 +171,6 @@ fn attend_reduce(inv: Invocation) {
       }
     }
     // A query that sees no key at all (cannot happen causally) gets zeros, not NaN.
-    out[out_base + d] = select(0.0, total / denominator, denominator > 0.0);
+    out[out_base + d] = act(select(0.0, total / denominator, denominator > 0.0));
   }
 }

@@ -12,9 +12,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<act>;
+@group(0) @binding(2) var<storage, read> b: array<act>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
 
 override WG: u32 = 256;
 
@@ -26,8 +26,8 @@ fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
 fn silu_mul(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat_index(gid, nwg);
   if (i < params.n) {
-    let g = a[i];
-    out[i] = g / (1.0 + exp(-g)) * b[i];
+    let g = f32(a[i]);
+    out[i] = act(g / (1.0 + exp(-g)) * f32(b[i]));
   }
 }
 
@@ -35,6 +35,6 @@ fn silu_mul(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 fn add(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat_index(gid, nwg);
   if (i < params.n) {
-    out[i] = a[i] + b[i];
+    out[i] = act(f32(a[i]) + f32(b[i]));
   }
 }

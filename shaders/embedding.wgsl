@@ -1,7 +1,7 @@
 // Embedding lookup: the rows of a (vocab, dim) table, in any weight format, for a list of token
 // ids, dequantized to f32. One invocation per 32-value unit of an output row (dense formats
 // also handle a tail of dim % 32 values one by one).
-// table (vocab, dim) weights, ids (tokens,) u32 -> out (tokens, dim) f32
+// table (vocab, dim) weights, ids (tokens,) u32 -> out (tokens, dim) act
 #include "include/enables.wgsl"
 #include "include/weights.wgsl"
 
@@ -15,7 +15,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> ids: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
 
 override WG: u32 = 256;
 
@@ -37,7 +37,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let dst = token * params.dim + u * UNIT_VALUES;
   if (id >= params.vocab) {
     for (var j = 0u; j < min(UNIT_VALUES, params.dim - u * UNIT_VALUES); j++) {
-      out[dst + j] = 0.0;
+      out[dst + j] = act(0.0);
     }
     return;
   }
@@ -46,16 +46,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     let unit = unit_at(row_byte, u);
     for (var i = 0u; i < 8u; i++) {
       let v = unit_w4(unit, i);
-      out[dst + 4u * i] = v.x;
-      out[dst + 4u * i + 1u] = v.y;
-      out[dst + 4u * i + 2u] = v.z;
-      out[dst + 4u * i + 3u] = v.w;
+      out[dst + 4u * i] = act(v.x);
+      out[dst + 4u * i + 1u] = act(v.y);
+      out[dst + 4u * i + 2u] = act(v.z);
+      out[dst + 4u * i + 3u] = act(v.w);
     }
     return;
   }
 #if DENSE
   for (var j = units * UNIT_VALUES; j < params.dim; j++) {
-    out[token * params.dim + j] = dense_weight(row_byte, j);
+    out[token * params.dim + j] = act(dense_weight(row_byte, j));
   }
 #endif
 }

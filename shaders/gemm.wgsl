@@ -1,5 +1,5 @@
 // Matrix multiply for prefill: out = X · Wᵀ, weights in any format of include/weights.wgsl.
-// X (M, K) f32, W (N, K) rows `row_bytes` apart -> out (M, out_stride) at column col_offset + n.
+// X (M, K) act, W (N, K) rows `row_bytes` apart -> out (M, out_stride) at column col_offset + n.
 // A workgroup of 16 x 16 invocations computes a 32 x 32 output tile, 2 x 2 per invocation,
 // stepping over K in 32-value units: each step stages 32 rows of X and 32 dequantized rows of
 // W in workgroup memory (8 KiB), so every weight is decoded once per tile, not once per output.
@@ -19,8 +19,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<act>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
 
 const TILE: u32 = 32u;
 var<workgroup> xs: array<array<f32, 32>, 32>; // [row of X][k]
@@ -43,7 +43,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     if (xm < params.m) {
       for (var j = 0u; j < 4u; j++) {
         if (k0 + c + j < params.k) {
-          xv[j] = x[xm * params.k + k0 + c + j];
+          xv[j] = f32(x[xm * params.k + k0 + c + j]);
         }
       }
     }
@@ -90,7 +90,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     for (var j = 0u; j < 2u; j++) {
       let n = n0 + 2u * lid.x + j;
       if (m < params.m && n < params.n) {
-        out[m * params.out_stride + params.col_offset + n] = acc[i][j];
+        out[m * params.out_stride + params.col_offset + n] = act(acc[i][j]);
       }
     }
   }

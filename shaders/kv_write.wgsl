@@ -15,11 +15,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> k_new: array<f32>;
-@group(0) @binding(2) var<storage, read> v_new: array<f32>;
+@group(0) @binding(1) var<storage, read> k_new: array<act>;
+@group(0) @binding(2) var<storage, read> v_new: array<act>;
 @group(0) @binding(3) var<storage, read> table: array<u32>;
-@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<act>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<act>;
 
 override WG: u32 = 256;
 

@@ -4,7 +4,7 @@
 // read once for all M vectors.
 //   SUBGROUPS: T is the subgroup size, so a row's sum is one subgroupAdd and no barrier.
 //   otherwise: partial sums meet in workgroup memory after a single barrier.
-// x (M, cols) f32, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
+// x (M, cols) act, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
 #include "include/weights.wgsl"
@@ -22,8 +22,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<act>;
+@group(0) @binding(3) var<storage, read_write> out: array<act>;
 
 // Batch size; the accumulators are sized for the largest.
 override M: u32 = 1u;
@@ -33,7 +33,7 @@ override T: u32 = 32u;
 
 fn x4(m: u32, k: u32) -> vec4<f32> {
   let b = m * params.cols + k;
-  return vec4<f32>(x[b], x[b + 1u], x[b + 2u], x[b + 3u]);
+  return vec4<f32>(f32(x[b]), f32(x[b + 1u]), f32(x[b + 2u]), f32(x[b + 3u]));
 }
 
 #if !SUBGROUPS
@@ -65,7 +65,7 @@ fn main(inv: Invocation) {
     for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
       let wj = dense_weight(row_byte, j);
       for (var m = 0u; m < M; m++) {
-        acc[m] += wj * x[m * params.cols + j];
+        acc[m] += wj * f32(x[m * params.cols + j]);
       }
     }
 #endif
@@ -74,7 +74,7 @@ fn main(inv: Invocation) {
   for (var m = 0u; m < M; m++) {
     let total = subgroupAdd(acc[m]);
     if (row < params.rows && lane == 0u) {
-      out[m * params.out_stride + params.row_offset + row] = total;
+      out[m * params.out_stride + params.row_offset + row] = act(total);
     }
   }
 #else
@@ -88,7 +88,7 @@ fn main(inv: Invocation) {
       for (var i = 0u; i < T; i++) {
         total += partials[m * WG + inv.lid + i];
       }
-      out[m * params.out_stride + params.row_offset + row] = total;
+      out[m * params.out_stride + params.row_offset + row] = act(total);
     }
   }
 #endif

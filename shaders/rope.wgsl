@@ -1,5 +1,5 @@
 // Rotary position embedding, in place, for every head of every token.
-// x (tokens, heads, head_dim) f32, positions (tokens,) u32 -> x rotated.
+// x (tokens, heads, head_dim) act, positions (tokens,) u32 -> x rotated.
 // Pair i (i < rope_dims / 2) turns by pos * freq_scale * freq_base^(-2i / rope_dims):
 //   normal (llama): the pair is (x[2i], x[2i + 1]);
 //   NeoX (qwen2, gpt-neox): the pair is (x[i], x[i + rope_dims / 2]).
@@ -18,7 +18,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> x: array<act>;
 @group(0) @binding(2) var<storage, read> positions: array<u32>;
 
 override WG: u32 = 256;
@@ -47,8 +47,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     a = base + 2u * i;
     b = a + 1u;
   }
-  let x0 = x[a];
-  let x1 = x[b];
-  x[a] = x0 * c - x1 * s;
-  x[b] = x0 * s + x1 * c;
+  let x0 = f32(x[a]);
+  let x1 = f32(x[b]);
+  x[a] = act(x0 * c - x1 * s);
+  x[b] = act(x0 * s + x1 * c);
 }

@@ -13,8 +13,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read_write> out: array<act>;
 
 @compute @workgroup_size(WG)
 fn main(inv: Invocation) {
@@ -24,21 +24,21 @@ fn main(inv: Invocation) {
   var top = bitcast<f32>(0xff7fffffu); // the lowest finite f32
   if (live) {
     for (var i = inv.lid; i < params.n; i += WG) {
-      top = max(top, params.scale * x[base + i]);
+      top = max(top, params.scale * f32(x[base + i]));
     }
   }
   top = workgroup_max(top, inv);
   var sum = 0.0;
   if (live) {
     for (var i = inv.lid; i < params.n; i += WG) {
-      sum += exp(params.scale * x[base + i] - top);
+      sum += exp(params.scale * f32(x[base + i]) - top);
     }
   }
   sum = workgroup_sum(sum, inv);
   if (live) {
     let inv_sum = 1.0 / sum;
     for (var i = inv.lid; i < params.n; i += WG) {
-      out[base + i] = exp(params.scale * x[base + i] - top) * inv_sum;
+      out[base + i] = act(exp(params.scale * f32(x[base + i]) - top) * inv_sum);
     }
   }
 }

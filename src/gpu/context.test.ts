@@ -73,7 +73,7 @@ describe('GpuContext on Dawn', () => {
     const key = {
       name: 'matvec_f32_wg_wg64_test',
       shader: 'matvec.wgsl',
-      defines: { ...weightDefines('F32'), SUBGROUPS: false },
+      defines: { ...weightDefines('F32'), SUBGROUPS: false, ACT_F16: false },
       overrides: { WG: 64, T: 16 },
     };
     const before = gpu.pipelines.size;
@@ -143,7 +143,7 @@ describe('device loss', () => {
         defines: { SUBGROUPS: false },
       };
       // reduce.wgsl alone has no entry point "main": the pipeline cannot be created.
-      await expect(gpu.pipelines.get(broken)).rejects.toThrow(ShaderError);
+      await expect(gpu.pipelines.get(broken)).rejects.toThrow(/pipeline broken could not be created/);
     } finally {
       gpu.destroy();
     }

@@ -1,7 +1,7 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
-import { plainKey } from './elementwise.js';
+import { pipelineKey, type KernelOptions } from './variant.js';
 import { ARGMAX_WORKGROUP } from './tuning.js';
 
 /** logits (rows, n) f32 -> ids (rows,) u32, the index of each row's largest logit. */
@@ -19,8 +19,12 @@ export class Argmax {
     private readonly pipeline: GPUComputePipeline,
   ) {}
 
-  static async load(gpu: GpuContext): Promise<Argmax> {
-    const key = plainKey('argmax', 'argmax.wgsl', ARGMAX_WORKGROUP);
+  static async load(gpu: GpuContext, options: KernelOptions = {}): Promise<Argmax> {
+    const key = pipelineKey(gpu.facts, {
+      family: 'argmax',
+      activations: options.activations,
+      workgroupSize: ARGMAX_WORKGROUP,
+    });
     return new Argmax(key, await gpu.pipelines.get(key));
   }
 

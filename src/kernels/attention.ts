@@ -5,7 +5,7 @@ import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { itemGrid } from './elementwise.js';
 import type { AttentionConfig, AttentionQuery } from './reference/attention.js';
 import { ATTENTION_KEYS_PER_SPLIT, ATTENTION_WORKGROUP, ELEMENTWISE_WORKGROUP } from './tuning.js';
-import { rowReduceKey } from './variant.js';
+import { pipelineKey, type KernelOptions } from './variant.js';
 
 export type { AttentionConfig, AttentionQuery };
 
@@ -52,6 +52,7 @@ export class Attention {
     gpu: GpuContext,
     config: AttentionConfig,
     keysPerSplit = ATTENTION_KEYS_PER_SPLIT,
+    options: KernelOptions = {},
   ): Promise<Attention> {
     const { heads, kvHeads, headDim } = config;
     if (heads % kvHeads !== 0)
@@ -70,14 +71,19 @@ export class Attention {
       scale: 1 / Math.sqrt(headDim),
       ...config,
     };
-    const key = (entryPoint: string, tag: string): PipelineKey => ({
-      ...rowReduceKey('attention', gpu.facts, ATTENTION_WORKGROUP, { tag }),
-      entryPoint,
-    });
-    const splitKey = key('attend_split', 'split_f32');
+    const key = (pass: 'split' | 'reduce'): PipelineKey =>
+      pipelineKey(gpu.facts, {
+        family: 'attention',
+        entryPoint: `attend_${pass}`,
+        activations: options.activations,
+        shape: pass,
+        subgroups: gpu.facts.features.subgroups,
+        workgroupSize: ATTENTION_WORKGROUP,
+      });
+    const splitKey = key('split');
     const [split, reduce] = await Promise.all([
       gpu.pipelines.get(splitKey),
-      gpu.pipelines.get(key('attend_reduce', 'reduce_f32')),
+      gpu.pipelines.get(key('reduce')),
     ]);
     return new Attention(full, keysPerSplit, splitKey, split, reduce);
   }
@@ -153,13 +159,16 @@ export class KvWrite {
     readonly config: AttentionConfig,
   ) {}
 
-  static async load(gpu: GpuContext, config: AttentionConfig): Promise<KvWrite> {
-    const key: PipelineKey = {
-      name: `kv_write_f32_wg${ELEMENTWISE_WORKGROUP}`,
-      shader: 'kv_write.wgsl',
-      defines: { SUBGROUPS: false },
-      overrides: { WG: ELEMENTWISE_WORKGROUP },
-    };
+  static async load(
+    gpu: GpuContext,
+    config: AttentionConfig,
+    options: KernelOptions = {},
+  ): Promise<KvWrite> {
+    const key = pipelineKey(gpu.facts, {
+      family: 'kv_write',
+      activations: options.activations,
+      workgroupSize: ELEMENTWISE_WORKGROUP,
+    });
     return new KvWrite(gpu, key, await gpu.pipelines.get(key), config);
   }
 

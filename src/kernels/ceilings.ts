@@ -1,7 +1,7 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
-import { plainKey } from './elementwise.js';
+import { pipelineKey } from './variant.js';
 import { COPY_WORKGROUP, COPY_WORKGROUPS } from './tuning.js';
 
 // The yardsticks bench/kernels.ts measures kernels against, on the same adapter in the same run.
@@ -11,7 +11,8 @@ export class Copy {
   private constructor(private readonly pipeline: GPUComputePipeline) {}
 
   static async load(gpu: GpuContext): Promise<Copy> {
-    return new Copy(await gpu.pipelines.get(plainKey('copy', 'copy.wgsl', COPY_WORKGROUP)));
+    const key = pipelineKey(gpu.facts, { family: 'copy', workgroupSize: COPY_WORKGROUP });
+    return new Copy(await gpu.pipelines.get(key));
   }
 
   encode(batch: ComputeBatch, src: Binding, dst: Binding, bytes: number): void {
@@ -36,7 +37,8 @@ export class PeakFlops {
   private constructor(private readonly pipeline: GPUComputePipeline) {}
 
   static async load(gpu: GpuContext): Promise<PeakFlops> {
-    return new PeakFlops(await gpu.pipelines.get(plainKey('flops', 'flops.wgsl', COPY_WORKGROUP)));
+    const key = pipelineKey(gpu.facts, { family: 'flops', workgroupSize: COPY_WORKGROUP });
+    return new PeakFlops(await gpu.pipelines.get(key));
   }
 
   /** Records `workgroups` x 256 invocations of `iterations` steps; returns the FLOPs done. */

@@ -3,6 +3,7 @@ import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
+import { pipelineKey, type KernelOptions } from './variant.js';
 
 /** The grid for one invocation per item, `workgroupSize` items per workgroup. */
 export function itemGrid(gpu: GpuContext, items: number, workgroupSize: number): [number, number] {
@@ -10,23 +11,6 @@ export function itemGrid(gpu: GpuContext, items: number, workgroupSize: number):
     Math.ceil(items / workgroupSize),
     gpu.facts.limits.maxComputeWorkgroupsPerDimension,
   );
-}
-
-/** A kernel with no reduction and no format: one plain variant, `<family>_f32_wg<size>`. */
-export function plainKey(
-  family: string,
-  shader: string,
-  workgroupSize: number,
-  entryPoint = 'main',
-): PipelineKey {
-  return {
-    name: `${family}_f32_wg${workgroupSize}`,
-    shader,
-    entryPoint,
-    // No subgroup operations: the variant is the same with or without them.
-    defines: { SUBGROUPS: false },
-    overrides: { WG: workgroupSize },
-  };
 }
 
 export type ElementwiseOp = 'silu_mul' | 'add';
@@ -47,8 +31,18 @@ export class Elementwise {
     private readonly pipeline: GPUComputePipeline,
   ) {}
 
-  static async load(gpu: GpuContext, op: ElementwiseOp): Promise<Elementwise> {
-    const key = plainKey(op, 'elementwise.wgsl', ELEMENTWISE_WORKGROUP, op);
+  static async load(
+    gpu: GpuContext,
+    op: ElementwiseOp,
+    options: KernelOptions = {},
+  ): Promise<Elementwise> {
+    const key = pipelineKey(gpu.facts, {
+      family: op,
+      shader: 'elementwise.wgsl',
+      entryPoint: op,
+      activations: options.activations,
+      workgroupSize: ELEMENTWISE_WORKGROUP,
+    });
     return new Elementwise(gpu, key, await gpu.pipelines.get(key));
   }
 

@@ -4,7 +4,7 @@ import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
 import { itemGrid } from './elementwise.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
-import { weightDefines } from './variant.js';
+import { pipelineKey, type KernelOptions } from './variant.js';
 
 /** table (vocab, dim) in the kernel's format, ids (tokens,) u32 -> out (tokens, dim) f32. */
 export interface EmbeddingArgs {
@@ -25,13 +25,17 @@ export class Embedding {
     readonly format: QuantName,
   ) {}
 
-  static async load(gpu: GpuContext, format: QuantName): Promise<Embedding> {
-    const key: PipelineKey = {
-      name: `embedding_${format.toLowerCase()}_f32_wg${ELEMENTWISE_WORKGROUP}`,
-      shader: 'embedding.wgsl',
-      defines: { ...weightDefines(format), SUBGROUPS: false },
-      overrides: { WG: ELEMENTWISE_WORKGROUP },
-    };
+  static async load(
+    gpu: GpuContext,
+    format: QuantName,
+    options: KernelOptions = {},
+  ): Promise<Embedding> {
+    const key = pipelineKey(gpu.facts, {
+      family: 'embedding',
+      weights: format,
+      activations: options.activations,
+      workgroupSize: ELEMENTWISE_WORKGROUP,
+    });
     return new Embedding(gpu, key, await gpu.pipelines.get(key), format);
   }
 

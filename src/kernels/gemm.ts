@@ -4,7 +4,7 @@ import { GpuValidationError } from '../errors.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
 import { GEMM_TILE } from './tuning.js';
-import { weightDefines } from './variant.js';
+import { pipelineKey, type KernelOptions } from './variant.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 
 /** x (m, k) f32, w (n, k) in the kernel's format -> out (m, n) f32 = x · wᵀ. */
@@ -17,7 +17,7 @@ export interface GemmArgs {
   k: number;
 }
 
-export interface GemmOptions {
+export interface GemmOptions extends KernelOptions {
   /** Weight format as GGUF stores it (default F32). */
   format?: QuantName;
   /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
@@ -41,11 +41,12 @@ export class Gemm {
   static async load(gpu: GpuContext, options: GemmOptions = {}): Promise<Gemm> {
     const { format = 'F32' } = options;
     const limits = gpu.facts.limits;
-    const key: PipelineKey = {
-      name: `gemm_${format.toLowerCase()}_f32_t${GEMM_TILE}`,
-      shader: 'gemm.wgsl',
-      defines: { ...weightDefines(format), SUBGROUPS: false },
-    };
+    const key = pipelineKey(gpu.facts, {
+      family: 'gemm',
+      weights: format,
+      activations: options.activations,
+      shape: `t${GEMM_TILE}`,
+    });
     return new Gemm(
       key,
       await gpu.pipelines.get(key),

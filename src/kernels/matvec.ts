@@ -4,12 +4,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
 import { MATVEC_THREADS_PER_ROW, MATVEC_WORKGROUP } from './tuning.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
-import {
-  loadRowReduce,
-  weightDefines,
-  type KernelOptions,
-  type RowReducePipeline,
-} from './variant.js';
+import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
 
 /** The largest batch one matvec dispatch serves (MAX_M in matvec.wgsl). */
 export const MATVEC_MAX_BATCH = 8;
@@ -43,7 +38,7 @@ export interface MatvecOptions extends KernelOptions {
  */
 export class Matvec {
   private constructor(
-    readonly variant: RowReducePipeline,
+    readonly variant: LoadedVariant,
     readonly format: QuantName,
     readonly batch: number,
     /** Output rows per workgroup. */
@@ -65,18 +60,18 @@ export class Matvec {
       subgroupMinSize > 0 &&
       MATVEC_WORKGROUP % subgroupMinSize === 0;
     const perRow = subgroupRows ? subgroupMinSize : MATVEC_THREADS_PER_ROW;
-    const variant = await loadRowReduce(
+    const variant = await loadVariant(
       gpu,
-      'matvec',
-      MATVEC_WORKGROUP,
-      options,
       {
-        tag: `${format.toLowerCase()}_f32_m${batch}`,
-        suffix: `_r${perRow}`,
-        defines: weightDefines(format),
+        family: 'matvec',
+        weights: format,
+        activations: options.activations,
+        shape: `m${batch}_r${perRow}`,
+        subgroups: subgroupRows,
+        workgroupSize: MATVEC_WORKGROUP,
         overrides: { M: batch, T: perRow },
       },
-      subgroupRows,
+      options,
     );
     const bindingLimit = Math.min(
       options.bindingLimit ?? limits.maxStorageBufferBindingSize,

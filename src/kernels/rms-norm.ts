@@ -3,7 +3,7 @@ import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
 import { ROW_REDUCE_WORKGROUP } from './tuning.js';
-import { loadRowReduce, type KernelOptions, type RowReducePipeline } from './variant.js';
+import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
 
 /** x (rows, n), weight (n,) f32 -> out (rows, n); out must not alias x. */
 export interface RmsNormArgs {
@@ -18,10 +18,16 @@ export interface RmsNormArgs {
 
 /** shaders/rms_norm.wgsl: RMSNorm with a learned scale, one workgroup per row. */
 export class RmsNorm {
-  private constructor(readonly variant: RowReducePipeline) {}
+  private constructor(readonly variant: LoadedVariant) {}
 
   static async load(gpu: GpuContext, options?: KernelOptions): Promise<RmsNorm> {
-    return new RmsNorm(await loadRowReduce(gpu, 'rms_norm', ROW_REDUCE_WORKGROUP, options));
+    const spec = {
+      family: 'rms_norm',
+      activations: options?.activations,
+      subgroups: gpu.facts.features.subgroups,
+      workgroupSize: ROW_REDUCE_WORKGROUP,
+    };
+    return new RmsNorm(await loadVariant(gpu, spec, options));
   }
 
   /** Field for field with `struct Params` in rms_norm.wgsl. */

@@ -2,9 +2,10 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
-import { itemGrid, plainKey } from './elementwise.js';
+import { itemGrid } from './elementwise.js';
 import type { RopeConfig } from './reference/rope.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
+import { pipelineKey, type KernelOptions } from './variant.js';
 
 export type { RopeConfig };
 
@@ -24,13 +25,21 @@ export class Rope {
     readonly config: RopeConfig,
   ) {}
 
-  static async load(gpu: GpuContext, config: RopeConfig): Promise<Rope> {
+  static async load(
+    gpu: GpuContext,
+    config: RopeConfig,
+    options: KernelOptions = {},
+  ): Promise<Rope> {
     if (config.ropeDims % 2 !== 0 || config.ropeDims > config.headDim) {
       throw new RangeError(
         `rope dims must be even and ≤ head dim ${config.headDim}, got ${config.ropeDims}`,
       );
     }
-    const key = plainKey('rope', 'rope.wgsl', ELEMENTWISE_WORKGROUP);
+    const key = pipelineKey(gpu.facts, {
+      family: 'rope',
+      activations: options.activations,
+      workgroupSize: ELEMENTWISE_WORKGROUP,
+    });
     return new Rope(gpu, key, await gpu.pipelines.get(key), config);
   }
 

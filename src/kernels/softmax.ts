@@ -3,7 +3,7 @@ import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
 import { ROW_REDUCE_WORKGROUP } from './tuning.js';
-import { loadRowReduce, type KernelOptions, type RowReducePipeline } from './variant.js';
+import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
 
 /** x (rows, n) -> out (rows, n) = softmax(scale * x) per row; out must not alias x. */
 export interface SoftmaxArgs {
@@ -17,10 +17,16 @@ export interface SoftmaxArgs {
 
 /** shaders/softmax.wgsl: numerically stable softmax (max subtracted), one workgroup per row. */
 export class Softmax {
-  private constructor(readonly variant: RowReducePipeline) {}
+  private constructor(readonly variant: LoadedVariant) {}
 
   static async load(gpu: GpuContext, options?: KernelOptions): Promise<Softmax> {
-    return new Softmax(await loadRowReduce(gpu, 'softmax', ROW_REDUCE_WORKGROUP, options));
+    const spec = {
+      family: 'softmax',
+      activations: options?.activations,
+      subgroups: gpu.facts.features.subgroups,
+      workgroupSize: ROW_REDUCE_WORKGROUP,
+    };
+    return new Softmax(await loadVariant(gpu, spec, options));
   }
 
   encode(batch: ComputeBatch, { x, out, rows, n, scale }: SoftmaxArgs): void {

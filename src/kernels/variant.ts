@@ -1,36 +1,78 @@
+import { ShaderError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { GpuFacts } from '../gpu/facts.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import type { ShaderDefines } from '../gpu/shader-preprocess.js';
 import { quantFormats, type QuantName } from '../model/quant/index.js';
 
-/** What sets one variant of a family apart, beyond the reduction path and workgroup size. */
+/**
+ * How activations (inputs, outputs, K/V) are stored: f32, or f16 where the adapter has
+ * shader-f16 (half the traffic). Arithmetic and accumulation stay f32 either way.
+ */
+export type Activations = 'f32' | 'f16';
+
+/** Options every kernel's load() takes. */
+export interface KernelOptions {
+  /** Activation storage (default f32); f16 needs the adapter's shader-f16. */
+  activations?: Activations;
+  /**
+   * Workgroups per grid dimension before a dispatch is split over y; defaults to the device
+   * limit. Tests lower it to cover the split without dispatching 65536 workgroups on a CPU.
+   */
+  gridLimit?: number;
+}
+
+/** What one pipeline variant is made of; pipelineKey() turns it into a name and defines. */
 export interface VariantSpec {
-  /** The variant's types and shape in its name, e.g. `q4_k_f32_m1` (weights, activations, M). */
-  tag: string;
+  family: string;
+  /** Default `<family>.wgsl`. */
+  shader?: string;
+  entryPoint?: string;
+  /** The weight format, for kernels that read weights (include/weights.wgsl). */
+  weights?: QuantName;
+  activations?: Activations;
+  /** The reduction path: subgroup operations or workgroup memory; absent when none. */
+  subgroups?: boolean;
+  workgroupSize?: number;
+  /** More of the variant's shape in its name, e.g. `m1_r32` (batch 1, 32 invocations a row). */
+  shape?: string;
   defines?: ShaderDefines;
   overrides?: Readonly<Record<string, number>>;
-  /** After the reduction path in the name, e.g. `_r32` for 32 invocations per row. */
-  suffix?: string;
 }
 
 /**
- * The pipeline key of a row-reduction kernel (one workgroup per row, reduce.wgsl): subgroup
- * reduction when the device has subgroups, workgroup-memory reduction otherwise.
- * Name: `<family>_<tag>_<sg|wg><suffix>_wg<size>`, e.g. `matvec_q4_k_f32_m1_sg_r32_wg256`.
+ * The pipeline key of one variant, named
+ * `<family>[_<weights>]_<f32|f16>[_<shape>][_<sg|wg>][_wg<size>]`, e.g.
+ * `matvec_q4_k_f16_m1_r32_sg_wg256`. Two specs with the same name build the same pipeline.
  */
-export function rowReduceKey(
-  family: string,
-  facts: GpuFacts,
-  workgroupSize: number,
-  spec: VariantSpec = { tag: 'f32' },
-  subgroups = facts.features.subgroups,
-): PipelineKey {
+export function pipelineKey(facts: GpuFacts, spec: VariantSpec): PipelineKey {
+  const activations = spec.activations ?? 'f32';
+  if (activations === 'f16' && !facts.features.shaderF16) {
+    throw new ShaderError(
+      `${spec.family}: f16 activations need the adapter's shader-f16 feature, which ` +
+        `${facts.vendor} ${facts.architecture} lacks: use activations 'f32'`,
+    );
+  }
+  const parts = [spec.family];
+  if (spec.weights) parts.push(spec.weights.toLowerCase());
+  parts.push(activations);
+  if (spec.shape) parts.push(spec.shape);
+  if (spec.subgroups !== undefined) parts.push(spec.subgroups ? 'sg' : 'wg');
+  if (spec.workgroupSize) parts.push(`wg${spec.workgroupSize}`);
   return {
-    name: `${family}_${spec.tag}_${subgroups ? 'sg' : 'wg'}${spec.suffix ?? ''}_wg${workgroupSize}`,
-    shader: `${family}.wgsl`,
-    defines: { ...spec.defines, SUBGROUPS: subgroups },
-    overrides: { ...spec.overrides, WG: workgroupSize },
+    name: parts.join('_'),
+    shader: spec.shader ?? `${spec.family}.wgsl`,
+    entryPoint: spec.entryPoint,
+    defines: {
+      ...(spec.weights ? weightDefines(spec.weights) : {}),
+      ...spec.defines,
+      SUBGROUPS: spec.subgroups ?? false,
+      ACT_F16: activations === 'f16',
+    },
+    overrides: {
+      ...spec.overrides,
+      ...(spec.workgroupSize ? { WG: spec.workgroupSize } : {}),
+    },
   };
 }
 
@@ -42,31 +84,20 @@ export function weightDefines(format: QuantName): ShaderDefines {
   return defines;
 }
 
-/** A compiled row-reduction variant and the grid limit its dispatches are split by. */
-export interface RowReducePipeline {
+/** A compiled variant and the grid limit its dispatches are split by. */
+export interface LoadedVariant {
   key: PipelineKey;
   pipeline: GPUComputePipeline;
   maxWorkgroups: number;
 }
 
-/** Options every kernel's load() takes. */
-export interface KernelOptions {
-  /**
-   * Workgroups per grid dimension before a dispatch is split over y; defaults to the device
-   * limit. Tests lower it to cover the split without dispatching 65536 workgroups on a CPU.
-   */
-  gridLimit?: number;
-}
-
-export async function loadRowReduce(
+/** Compiles (or finds cached) the variant; reduction kernels default to the device's path. */
+export async function loadVariant(
   gpu: GpuContext,
-  family: string,
-  workgroupSize: number,
+  spec: VariantSpec,
   { gridLimit }: KernelOptions = {},
-  spec?: VariantSpec,
-  subgroups?: boolean,
-): Promise<RowReducePipeline> {
-  const key = rowReduceKey(family, gpu.facts, workgroupSize, spec, subgroups);
+): Promise<LoadedVariant> {
+  const key = pipelineKey(gpu.facts, spec);
   const deviceLimit = gpu.facts.limits.maxComputeWorkgroupsPerDimension;
   return {
     key,
