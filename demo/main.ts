@@ -66,6 +66,8 @@ function showError(error: unknown): void {
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const subgroups = params.get('subgroups') !== 'off';
+  // ?activations=f16 runs the kernel checks on f16 activations (needs shader-f16).
+  const activations = params.get('activations') === 'f16' ? 'f16' : 'f32';
   // ?in=page runs the same host on the page's own device, to compare with the worker.
   const inPage = params.get('in') === 'page';
   const lostDevice = (lost: DeviceLostMessage) =>
@@ -96,7 +98,7 @@ async function main(): Promise<void> {
     button.disabled = true;
     $('checks-summary').textContent = 'running…';
     try {
-      const results = await host.runKernelChecks();
+      const results = await host.runKernelChecks(undefined, { activations });
       const table = $('checks');
       table.replaceChildren(
         row(['', 'kernel', 'shape', 'variant', 'nmse', 'max |err|', 'guards'], true),

@@ -5,13 +5,30 @@ export { ComputeBatch, workgroupGrid, type Binding } from './gpu/batch.js';
 export { BufferPool } from './gpu/buffer-pool.js';
 export { PipelineCache, type PipelineKey } from './gpu/pipeline-cache.js';
 export { formatBytes, type GpuFacts, type GpuLimits } from './gpu/facts.js';
-export { Matvec, type MatvecArgs } from './kernels/matvec.js';
+export { Matvec, MATVEC_MAX_BATCH, type MatvecArgs, type MatvecOptions } from './kernels/matvec.js';
+export { Gemm, type GemmArgs, type GemmOptions } from './kernels/gemm.js';
+export {
+  Attention,
+  KvWrite,
+  type AttentionArgs,
+  type AttentionConfig,
+  type AttentionQuery,
+  type KvWriteArgs,
+} from './kernels/attention.js';
+export { Rope, type RopeArgs, type RopeConfig } from './kernels/rope.js';
+export { Elementwise, type ElementwiseArgs, type ElementwiseOp } from './kernels/elementwise.js';
+export { Embedding, type EmbeddingArgs } from './kernels/embedding.js';
+export { Softmax, type SoftmaxArgs } from './kernels/softmax.js';
+export { Argmax, type ArgmaxArgs } from './kernels/argmax.js';
+export { pipelineKey, type Activations, type KernelOptions } from './kernels/variant.js';
+export * as quant from './model/quant/index.js';
 export { RmsNorm, type RmsNormArgs } from './kernels/rms-norm.js';
 export {
   checkMatvec,
   checkRmsNorm,
   kernelCases,
   runKernelChecks,
+  caseName,
   type KernelCase,
   type KernelCheckResult,
 } from './kernels/checks.js';

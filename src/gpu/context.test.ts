@@ -143,7 +143,9 @@ describe('device loss', () => {
         defines: { SUBGROUPS: false },
       };
       // reduce.wgsl alone has no entry point "main": the pipeline cannot be created.
-      await expect(gpu.pipelines.get(broken)).rejects.toThrow(/pipeline broken could not be created/);
+      await expect(gpu.pipelines.get(broken)).rejects.toThrow(
+        /pipeline broken could not be created/,
+      );
     } finally {
       gpu.destroy();
     }

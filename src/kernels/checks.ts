@@ -1,5 +1,6 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
+import { f32ToF16, roundToF16 } from '../util/half.js';
 import { Rng } from '../util/rng.js';
 import { quantFormats, randomWeights, type QuantName } from '../model/quant/index.js';
 import { Argmax } from './argmax.js';
@@ -23,7 +24,7 @@ import { Softmax } from './softmax.js';
 import { matvecReference } from './reference/matvec.js';
 import { rmsNormReference } from './reference/rms-norm.js';
 import { RmsNorm } from './rms-norm.js';
-import type { KernelOptions } from './variant.js';
+import type { Activations, KernelOptions } from './variant.js';
 import { compareToReference, GuardedOutput, type Comparison } from './testing/compare.js';
 
 /**
@@ -40,6 +41,17 @@ export interface KernelCheckResult extends Comparison {
 /** NMSE limits for f32 kernels: f32 accumulation against an f64 reference over ≤ 4k terms. */
 const F32_NMSE_LIMIT = 1e-10;
 
+/**
+ * The limit for f16 activations: inputs are f16 exactly (the reference sees the same values),
+ * math is f32, and each output is rounded once to f16 (relative error ≤ 2⁻¹¹, NMSE ~1e-7).
+ */
+const F16_NMSE_LIMIT = 1e-5;
+
+/** `values` as the kernel will see them: rounded to f16 for f16 activations. */
+function asActivations(values: Float32Array, activations: Activations = 'f32'): Float32Array {
+  return activations === 'f16' ? values.map(roundToF16) : values;
+}
+
 /** One kernel run on uploaded inputs into a guarded output, compared with its reference. */
 interface CheckSpec {
   kernel: string;
@@ -52,11 +64,14 @@ interface CheckSpec {
   initialOut?: Float32Array;
   /** Compare as u32 ids, exactly: nmse is then the share of ids that differ. */
   exactIds?: boolean;
+  /** How `{ act }` inputs and the output are stored (default f32). */
+  activations?: Activations;
   /** Records the kernel on `inputs` (uploaded, in order) writing to `out`. */
   encode(batch: ComputeBatch, inputs: GPUBuffer[], out: Binding): void;
 }
 
-type CheckInput = Float32Array | Uint8Array | Uint32Array;
+/** Raw bytes, or `{ act }`: activations, uploaded as f32 or f16 per the spec's activations. */
+type CheckInput = Float32Array | Uint8Array | Uint32Array | { act: Float32Array };
 
 /** Ids (as the bits of f32 arrays) must match exactly. */
 function compareIds(
@@ -81,14 +96,18 @@ async function checkAgainstReference(gpu: GpuContext, spec: CheckSpec): Promise<
   const buffers: GPUBuffer[] = [];
   let out: GuardedOutput | undefined;
   try {
+    const f16 = spec.activations === 'f16';
     for (const [i, input] of spec.inputs.entries()) {
-      buffers.push(await gpu.upload(input, `check:${spec.kernel}:in${i}`));
+      const data =
+        'act' in input ? (f16 ? Uint16Array.from(input.act, f32ToF16) : input.act) : input;
+      buffers.push(await gpu.upload(data, `check:${spec.kernel}:in${i}`));
     }
     out = await GuardedOutput.create(
       gpu,
       spec.expected.length,
       `check:${spec.kernel}:out`,
       spec.initialOut,
+      f16 && !spec.exactIds ? 2 : 4,
     );
     const batch = gpu.batch(`check:${spec.kernel}`);
     spec.encode(batch, buffers, out.binding);
@@ -96,7 +115,12 @@ async function checkAgainstReference(gpu: GpuContext, spec: CheckSpec): Promise<
     const { values, guardViolations } = await out.read();
     const comparison = spec.exactIds
       ? compareIds(values, spec.expected, guardViolations)
-      : compareToReference(values, spec.expected, spec.limit, guardViolations);
+      : compareToReference(
+          values,
+          spec.expected,
+          f16 ? Math.max(spec.limit, F16_NMSE_LIMIT) : spec.limit,
+          guardViolations,
+        );
     return { kernel: spec.kernel, variant: spec.variant, shape: spec.shape, ...comparison };
   } finally {
     for (const buffer of buffers) buffer.destroy();
@@ -118,7 +142,7 @@ export async function checkMatvec(
   const { format = 'F32', batch = 1 } = options;
   const rng = new Rng(seed);
   const weights = randomWeights(quantFormats[format], rng, rows * cols);
-  const x = rng.floats(batch * cols);
+  const x = asActivations(rng.floats(batch * cols), options.activations);
   const dense = quantFormats[format].dequantize(weights, rows * cols);
   const expected = new Float32Array(batch * rows);
   for (let m = 0; m < batch; m++) {
@@ -132,9 +156,10 @@ export async function checkMatvec(
     kernel: 'matvec',
     variant: kernel.variant.key.name,
     shape: batch > 1 ? `${batch}x${rows}x${cols}` : `${rows}x${cols}`,
-    inputs: [weights, x],
+    inputs: [weights, { act: x }],
     expected,
     limit: F32_NMSE_LIMIT,
+    activations: options.activations,
     encode: (b, [w, xBuf], out) => kernel.encode(b, { w, x: xBuf, out, rows, cols }),
   });
 }
@@ -144,10 +169,10 @@ export async function checkRmsNorm(
   rows: number,
   n: number,
   seed: number,
-  options?: KernelOptions,
+  options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
-  const x = rng.floats(rows * n, 4);
+  const x = asActivations(rng.floats(rows * n, 4), options.activations);
   const weight = rng.floats(n);
   const eps = 1e-5;
   const kernel = await RmsNorm.load(gpu, options);
@@ -155,9 +180,10 @@ export async function checkRmsNorm(
     kernel: 'rms_norm',
     variant: kernel.variant.key.name,
     shape: `${rows}x${n}`,
-    inputs: [x, weight],
+    inputs: [{ act: x }, weight],
     expected: rmsNormReference(x, weight, rows, n, eps),
     limit: F32_NMSE_LIMIT,
+    activations: options.activations,
     encode: (batch, [xBuf, wBuf], out) =>
       kernel.encode(batch, { x: xBuf, weight: wBuf, out, rows, n, eps }),
   });
@@ -175,16 +201,17 @@ export async function checkGemm(
   const { format = 'F32' } = options;
   const rng = new Rng(seed);
   const weights = randomWeights(quantFormats[format], rng, n * k);
-  const x = rng.floats(m * k);
+  const x = asActivations(rng.floats(m * k), options.activations);
   const dense = quantFormats[format].dequantize(weights, n * k);
   const kernel = await Gemm.load(gpu, options);
   return checkAgainstReference(gpu, {
     kernel: `gemm ${format}`,
     variant: kernel.key.name,
     shape: `${m}x${n}x${k}`,
-    inputs: [weights, x],
+    inputs: [weights, { act: x }],
     expected: gemmReference(x, dense, m, n, k),
     limit: F32_NMSE_LIMIT,
+    activations: options.activations,
     encode: (b, [w, xBuf], out) => kernel.encode(b, { w, x: xBuf, out, m, n, k }),
   });
 }
@@ -194,18 +221,20 @@ export async function checkSoftmax(
   rows: number,
   n: number,
   seed: number,
+  options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
-  const x = rng.floats(rows * n, 20);
+  const x = asActivations(rng.floats(rows * n, 20), options.activations);
   const scale = 0.7;
-  const kernel = await Softmax.load(gpu);
+  const kernel = await Softmax.load(gpu, options);
   return checkAgainstReference(gpu, {
     kernel: 'softmax',
     variant: kernel.variant.key.name,
     shape: `${rows}x${n}`,
-    inputs: [x],
+    inputs: [{ act: x }],
     expected: softmaxReference(x, rows, n, scale),
     limit: F32_NMSE_LIMIT,
+    activations: options.activations,
     encode: (b, [xBuf], out) => kernel.encode(b, { x: xBuf, out, rows, n, scale }),
   });
 }
@@ -242,13 +271,14 @@ export async function checkAttention(
   gpu: GpuContext,
   scenario: AttentionScenario,
   seed: number,
+  options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
   const { config, sequences, mode } = scenario;
   const rng = new Rng(seed);
   const { blocks, table, offsets } = pagedLayout(rng, sequences, config.blockTokens);
   const cacheSize = blocks * config.kvHeads * config.blockTokens * config.headDim;
-  const kCache = rng.floats(cacheSize);
-  const vCache = rng.floats(cacheSize);
+  const kCache = asActivations(rng.floats(cacheSize), options.activations);
+  const vCache = asActivations(rng.floats(cacheSize), options.activations);
   const queries: AttentionQuery[] =
     mode === 'decode'
       ? sequences.map((n, s) => ({ tableOffset: offsets[s], qIndex: n - 1 }))
@@ -256,8 +286,11 @@ export async function checkAttention(
           tableOffset: offsets[0],
           qIndex: mode.prefillFrom + i,
         }));
-  const q = rng.floats(queries.length * config.heads * config.headDim, 2);
-  const kernel = await Attention.load(gpu, config, scenario.keysPerSplit);
+  const q = asActivations(
+    rng.floats(queries.length * config.heads * config.headDim, 2),
+    options.activations,
+  );
+  const kernel = await Attention.load(gpu, config, scenario.keysPerSplit, options);
   const maxKeys = Math.max(...queries.map((x) => x.qIndex + 1));
   const sizes = kernel.scratchBytes(queries.length, maxKeys);
   const acc = await gpu.createBuffer(sizes.acc, GPUBufferUsage.STORAGE, 'check:attention:acc');
@@ -272,9 +305,10 @@ export async function checkAttention(
         `${config.heads}/${config.kvHeads}x${config.headDim} kv[${sequences.join(',')}]` +
         (window ? ` window ${window} sinks ${sinks}` : '') +
         ` split ${kernel.keysPerSplit}`,
-      inputs: [q, kCache, vCache, table, Attention.queryInfo(queries)],
+      inputs: [{ act: q }, { act: kCache }, { act: vCache }, table, Attention.queryInfo(queries)],
       expected: attentionReference(config, q, kCache, vCache, table, queries),
       limit: 1e-9,
+      activations: options.activations,
       encode: (batch, [qBuf, k, v, t, info], out) =>
         kernel.encode(batch, {
           q: qBuf,
@@ -301,24 +335,30 @@ export async function checkKvWrite(
   start: number,
   tokens: number,
   seed: number,
+  options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
+  const { activations = 'f32' } = options;
   const rng = new Rng(seed);
   const lengths = [20, start + tokens, 7];
   const { blocks, table, offsets } = pagedLayout(rng, lengths, config.blockTokens);
   const cacheSize = blocks * config.kvHeads * config.blockTokens * config.headDim;
-  const kCache = rng.floats(cacheSize);
-  const vCache = rng.floats(cacheSize);
-  const kNew = rng.floats(tokens * config.kvHeads * config.headDim);
-  const vNew = rng.floats(tokens * config.kvHeads * config.headDim);
+  const values = (n: number) => asActivations(rng.floats(n), activations);
+  const kCache = values(cacheSize);
+  const vCache = values(cacheSize);
+  const kNew = values(tokens * config.kvHeads * config.headDim);
+  const vNew = values(tokens * config.kvHeads * config.headDim);
   const expected = kvWriteReference(config, kCache, vCache, table, offsets[1], start, kNew, vNew);
-  const kernel = await KvWrite.load(gpu, config);
+  const kernel = await KvWrite.load(gpu, config, options);
+  const upload = (v: Float32Array, label: string) =>
+    gpu.upload(activations === 'f16' ? Uint16Array.from(v, f32ToF16) : v, label);
   const inputs = [
-    await gpu.upload(kNew, 'check:k_new'),
-    await gpu.upload(vNew, 'check:v_new'),
+    await upload(kNew, 'check:k_new'),
+    await upload(vNew, 'check:v_new'),
     await gpu.upload(table, 'check:table'),
   ];
-  const kOut = await GuardedOutput.create(gpu, cacheSize, 'check:k_cache', kCache);
-  const vOut = await GuardedOutput.create(gpu, cacheSize, 'check:v_cache', vCache);
+  const bytes = activations === 'f16' ? 2 : 4;
+  const kOut = await GuardedOutput.create(gpu, cacheSize, 'check:k_cache', kCache, bytes);
+  const vOut = await GuardedOutput.create(gpu, cacheSize, 'check:v_cache', vCache, bytes);
   try {
     const batch = gpu.batch('check:kv_write');
     kernel.encode(batch, {
@@ -334,14 +374,14 @@ export async function checkKvWrite(
     await batch.submit();
     const k = await kOut.read();
     const v = await vOut.read();
-    const values = new Float32Array(2 * cacheSize);
-    values.set(k.values);
-    values.set(v.values, cacheSize);
+    const actual = new Float32Array(2 * cacheSize);
+    actual.set(k.values);
+    actual.set(v.values, cacheSize);
     const want = new Float32Array(2 * cacheSize);
     want.set(expected.k);
     want.set(expected.v, cacheSize);
-    // A copy: exact, and every other slot untouched.
-    const comparison = compareToReference(values, want, 0, k.guardViolations + v.guardViolations);
+    // A copy of values the cache's type holds exactly: exact, and every other slot untouched.
+    const comparison = compareToReference(actual, want, 0, k.guardViolations + v.guardViolations);
     return {
       kernel: 'kv_write',
       variant: kernel.key.name,
@@ -361,11 +401,12 @@ export async function checkRope(
   tokens: number,
   config: RopeConfig,
   seed: number,
+  options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
-  const x = rng.floats(tokens * config.heads * config.headDim);
+  const x = asActivations(rng.floats(tokens * config.heads * config.headDim), options.activations);
   const positions = Uint32Array.from({ length: tokens }, () => rng.int(0, 4095));
-  const kernel = await Rope.load(gpu, config);
+  const kernel = await Rope.load(gpu, config, options);
   return checkAgainstReference(gpu, {
     kernel: 'rope',
     variant: kernel.key.name,
@@ -375,6 +416,7 @@ export async function checkRope(
     expected: ropeReference(x, positions, config),
     // Angles up to 4095 rad: f32 sin/cos of large arguments carry ~1e-4 relative error.
     limit: 1e-7,
+    activations: options.activations,
     encode: (b, [pos], out) => kernel.encode(b, { x: out, positions: pos, tokens }),
   });
 }
@@ -384,18 +426,20 @@ export async function checkElementwise(
   op: ElementwiseOp,
   n: number,
   seed: number,
+  options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
-  const a = rng.floats(n, 6);
-  const b = rng.floats(n, 2);
-  const kernel = await Elementwise.load(gpu, op);
+  const a = asActivations(rng.floats(n, 6), options.activations);
+  const b = asActivations(rng.floats(n, 2), options.activations);
+  const kernel = await Elementwise.load(gpu, op, options);
   return checkAgainstReference(gpu, {
     kernel: op,
     variant: kernel.key.name,
     shape: `${n}`,
-    inputs: [a, b],
+    inputs: [{ act: a }, { act: b }],
     expected: op === 'add' ? addReference(a, b) : siluMulReference(a, b),
     limit: 1e-12,
+    activations: options.activations,
     encode: (batch, [aBuf, bBuf], out) => kernel.encode(batch, { a: aBuf, b: bBuf, out, n }),
   });
 }
@@ -407,6 +451,7 @@ export async function checkEmbedding(
   dim: number,
   tokens: number,
   seed: number,
+  options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
   const table = randomWeights(quantFormats[format], rng, vocab * dim);
@@ -414,7 +459,7 @@ export async function checkEmbedding(
   const ids = Uint32Array.from({ length: tokens }, (_, t) =>
     t === 1 ? vocab + 3 : rng.int(0, vocab - 1),
   );
-  const kernel = await Embedding.load(gpu, format);
+  const kernel = await Embedding.load(gpu, format, options);
   return checkAgainstReference(gpu, {
     kernel: `embedding ${format}`,
     variant: kernel.key.name,
@@ -423,6 +468,7 @@ export async function checkEmbedding(
     expected: embeddingReference(quantFormats[format], table, vocab, dim, ids),
     // A gather: the kernel decodes exactly what the CPU decodes.
     limit: 1e-14,
+    activations: options.activations,
     encode: (batch, [t, i], out) =>
       kernel.encode(batch, { table: t, ids: i, out, tokens, vocab, dim }),
   });
@@ -433,20 +479,22 @@ export async function checkArgmax(
   rows: number,
   n: number,
   seed: number,
+  options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
-  // Coarse values, so ties happen and must go to the lowest index.
+  // Coarse values (exact in f16 too), so ties happen and must go to the lowest index.
   const logits = Float32Array.from({ length: rows * n }, () => rng.int(-50, 50) / 4);
-  const kernel = await Argmax.load(gpu);
+  const kernel = await Argmax.load(gpu, options);
   const expected = argmaxReference(logits, rows, n);
   return checkAgainstReference(gpu, {
     kernel: 'argmax',
     variant: kernel.key.name,
     shape: `${rows}x${n}`,
-    inputs: [logits],
+    inputs: [{ act: logits }],
     expected: new Float32Array(expected.buffer),
     limit: 0,
     exactIds: true,
+    activations: options.activations,
     encode: (batch, [l], ids) => kernel.encode(batch, { logits: l, ids, rows, n }),
   });
 }
@@ -649,37 +697,46 @@ export function caseName(c: KernelCase): string {
   }
 }
 
-export function runKernelCase(gpu: GpuContext, c: KernelCase): Promise<KernelCheckResult> {
+export function runKernelCase(
+  gpu: GpuContext,
+  c: KernelCase,
+  options: KernelOptions = {},
+): Promise<KernelCheckResult> {
   switch (c.kernel) {
     case 'matvec':
-      return checkMatvec(gpu, c.shape[0], c.shape[1], c.seed, { format: c.format, batch: c.batch });
+      return checkMatvec(gpu, c.shape[0], c.shape[1], c.seed, {
+        ...options,
+        format: c.format,
+        batch: c.batch,
+      });
     case 'rms_norm':
-      return checkRmsNorm(gpu, c.shape[0], c.shape[1], c.seed);
+      return checkRmsNorm(gpu, c.shape[0], c.shape[1], c.seed, options);
     case 'argmax':
-      return checkArgmax(gpu, c.shape[0], c.shape[1], c.seed);
+      return checkArgmax(gpu, c.shape[0], c.shape[1], c.seed, options);
     case 'softmax':
-      return checkSoftmax(gpu, c.shape[0], c.shape[1], c.seed);
+      return checkSoftmax(gpu, c.shape[0], c.shape[1], c.seed, options);
     case 'silu_mul':
     case 'add':
-      return checkElementwise(gpu, c.kernel, c.shape[0], c.seed);
+      return checkElementwise(gpu, c.kernel, c.shape[0], c.seed, options);
     case 'rope':
-      return checkRope(gpu, c.shape[0], c.rope, c.seed);
+      return checkRope(gpu, c.shape[0], c.rope, c.seed, options);
     case 'embedding':
-      return checkEmbedding(gpu, c.format, ...c.shape, c.seed);
+      return checkEmbedding(gpu, c.format, ...c.shape, c.seed, options);
     case 'gemm':
-      return checkGemm(gpu, ...c.shape, c.seed, { format: c.format });
+      return checkGemm(gpu, ...c.shape, c.seed, { ...options, format: c.format });
     case 'attention':
-      return checkAttention(gpu, c.scenario, c.seed);
+      return checkAttention(gpu, c.scenario, c.seed, options);
     case 'kv_write':
-      return checkKvWrite(gpu, c.config, ...c.shape, c.seed);
+      return checkKvWrite(gpu, c.config, ...c.shape, c.seed, options);
   }
 }
 
 export async function runKernelChecks(
   gpu: GpuContext,
   cases = kernelCases(),
+  options: KernelOptions = {},
 ): Promise<KernelCheckResult[]> {
   const results: KernelCheckResult[] = [];
-  for (const c of cases) results.push(await runKernelCase(gpu, c));
+  for (const c of cases) results.push(await runKernelCase(gpu, c, options));
   return results;
 }

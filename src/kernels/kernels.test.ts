@@ -2,10 +2,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { caseName, kernelCases, runKernelCase } from './checks.js';
+import type { Activations } from './variant.js';
 
-// Every case on both reduction paths: subgroups (when the adapter has them) and workgroup memory.
-for (const subgroups of [true, false]) {
-  describe(`kernels, ${subgroups ? 'subgroup' : 'workgroup'} reduction`, () => {
+// Every case on both reduction paths, subgroups (when the adapter has them) and workgroup
+// memory, with f32 activations and, where the adapter has shader-f16, f16 ones. SwiftShader has
+// no shader-f16: there the f16 cases are skipped, and f16.test.ts compiles them instead.
+const variants: [Activations, boolean][] = [
+  ['f32', true],
+  ['f32', false],
+  ['f16', true],
+  ['f16', false],
+];
+
+for (const [activations, subgroups] of variants) {
+  describe(`kernels, ${activations} activations, ${subgroups ? 'subgroup' : 'workgroup'} reduction`, () => {
     let gpu: GpuContext;
     beforeAll(async () => {
       gpu = await acquireNodeGpu({ features: { subgroups } });
@@ -13,13 +23,15 @@ for (const subgroups of [true, false]) {
     afterAll(() => gpu?.destroy());
 
     for (const c of kernelCases()) {
-      it(caseName(c), async () => {
-        const result = await runKernelCase(gpu, c);
+      it(caseName(c), async (ctx) => {
+        if (activations === 'f16' && !gpu.facts.features.shaderF16) ctx.skip();
+        const result = await runKernelCase(gpu, c, { activations });
         // The reduction kernels pick their path from the device's features.
         if (['matvec', 'rms_norm', 'softmax', 'attention'].includes(c.kernel)) {
           if (subgroups && gpu.facts.features.subgroups) expect(result.variant).toContain('_sg');
           if (!subgroups) expect(result.variant).toContain('_wg_');
         }
+        expect(result.variant).toContain(`_${activations}`);
         expect(result.nonFinite).toBe(0);
         expect(result.guardViolations).toBe(0);
         expect(result.nmse).toBeLessThanOrEqual(result.limit);

@@ -15,6 +15,11 @@ const swiftShaderIcdPaths = [
 export interface NodeGpuOptions extends GpuContextOptions {
   /** Skip hardware adapters and go straight to SwiftShader (deterministic tests). */
   forceSwiftShader?: boolean;
+  /**
+   * 'null': Dawn's null backend, which compiles and validates shaders (shader-f16 included)
+   * but runs nothing. For checking variants this machine's adapter cannot run.
+   */
+  backend?: 'null';
 }
 
 async function loadDawn(): Promise<typeof Dawn> {
@@ -71,6 +76,21 @@ export async function acquireNodeGpu(options: NodeGpuOptions = {}): Promise<GpuC
   const notes = [...(options.notes ?? [])];
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
+  if (options.backend === 'null') {
+    const instance = dawn.create(['backend=null']);
+    const adapter = await instance.requestAdapter();
+    if (!adapter)
+      throw new WebGpuUnavailableError(
+        'adapter',
+        "Dawn's null backend is not in this build of the webgpu package",
+      );
+    notes.push("Dawn's null backend: shaders compile and validate, nothing runs");
+    return GpuContext.fromAdapter(adapter, fileShaderSource(), {
+      ...options,
+      notes,
+      owner: instance,
+    });
+  }
   let instance: GPU | undefined;
   let adapter: GPUAdapter | null = null;
   if (!options.forceSwiftShader) {

@@ -2,6 +2,7 @@ import { acquireBrowserGpu } from '../gpu/acquire.js';
 import type { GpuContext } from '../gpu/context.js';
 import { checkMatvec, kernelCases, runKernelChecks, type KernelCase } from '../kernels/checks.js';
 import { AgentGpuError } from '../errors.js';
+import type { KernelOptions } from '../kernels/variant.js';
 import type { DeviceLostMessage, ModelHostApi, ModelHostInitOptions } from './protocol.js';
 
 /** The model-host worker's implementation of ModelHostApi, over one GpuContext. */
@@ -25,8 +26,8 @@ export class ModelHost implements ModelHostApi {
     return checkMatvec(this.context(), 256, 1024, 42);
   }
 
-  runKernelChecks(cases: KernelCase[] = kernelCases()) {
-    return runKernelChecks(this.context(), cases);
+  runKernelChecks(cases: KernelCase[] = kernelCases(), options: KernelOptions = {}) {
+    return runKernelChecks(this.context(), cases, options);
   }
 
   async dispose() {

@@ -3,8 +3,9 @@
 import type { GpuFacts } from '../gpu/facts.js';
 import type { GpuContextOptions } from '../gpu/context.js';
 import type { KernelCase, KernelCheckResult } from '../kernels/checks.js';
+import type { KernelOptions } from '../kernels/variant.js';
 
-export type { GpuFacts, KernelCase, KernelCheckResult };
+export type { GpuFacts, KernelCase, KernelCheckResult, KernelOptions };
 
 export interface ModelHostInitOptions {
   features?: GpuContextOptions['features'];
@@ -17,8 +18,11 @@ export interface ModelHostApi {
   init(options?: ModelHostInitOptions): Promise<GpuFacts>;
   /** One matvec against the CPU reference: the quick "does this GPU compute right" check. */
   selfCheck(): Promise<KernelCheckResult>;
-  /** Kernel checks against their CPU references; all of kernelCases() when none are given. */
-  runKernelChecks(cases?: KernelCase[]): Promise<KernelCheckResult[]>;
+  /**
+   * Kernel checks against their CPU references; all of kernelCases() when none are given,
+   * with f32 activations unless asked for f16 (which needs the adapter's shader-f16).
+   */
+  runKernelChecks(cases?: KernelCase[], options?: KernelOptions): Promise<KernelCheckResult[]>;
   /** Destroys the device; the next call must be init(). */
   dispose(): Promise<void>;
 }

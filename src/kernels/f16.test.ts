@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ShaderError } from '../errors.js';
+import type { GpuContext } from '../gpu/context.js';
+import { PipelineCache } from '../gpu/pipeline-cache.js';
+import { tableShaderSource } from '../gpu/shader-library.js';
+import { quantFormats, type QuantName } from '../model/quant/index.js';
+import { acquireNodeGpu } from '../node/gpu.js';
+import { Argmax } from './argmax.js';
+import { Attention, KvWrite } from './attention.js';
+import { Elementwise } from './elementwise.js';
+import { Embedding } from './embedding.js';
+import { Gemm } from './gemm.js';
+import { Matvec } from './matvec.js';
+import { RmsNorm } from './rms-norm.js';
+import { Rope } from './rope.js';
+import { Softmax } from './softmax.js';
+import type { Activations } from './variant.js';
+
+// SwiftShader cannot run shader-f16, so here every f16 variant (and every f32 one beside it) is
+// compiled and validated by Dawn on its null backend; a GPU with shader-f16 runs them against
+// the references in kernels.test.ts.
+const formats = Object.keys(quantFormats) as QuantName[];
+
+for (const subgroups of [true, false]) {
+  describe(`every variant compiles and validates (null backend, ${subgroups ? 'subgroups' : 'no subgroups'})`, () => {
+    let gpu: GpuContext;
+    beforeAll(async () => {
+      gpu = await acquireNodeGpu({ backend: 'null', features: { subgroups } });
+    });
+    afterAll(() => gpu?.destroy());
+
+    it('offers shader-f16', () => {
+      expect(gpu.facts.features.shaderF16).toBe(true);
+      expect(gpu.facts.notes.join(' ')).toMatch(/null backend/);
+    });
+
+    for (const activations of ['f16', 'f32'] as Activations[]) {
+      it(`${activations} activations: all kernels`, async () => {
+        const options = { activations };
+        const names = new Set<string>();
+        const add = (name: string) => names.add(name);
+        for (const format of formats) {
+          for (const batch of [1, 3, 8])
+            add((await Matvec.load(gpu, { format, batch, activations })).variant.key.name);
+          add((await Gemm.load(gpu, { format, activations })).key.name);
+          add((await Embedding.load(gpu, format, options)).key.name);
+        }
+        add((await RmsNorm.load(gpu, options)).variant.key.name);
+        add((await Softmax.load(gpu, options)).variant.key.name);
+        add((await Argmax.load(gpu, options)).key.name);
+        for (const op of ['silu_mul', 'add'] as const)
+          add((await Elementwise.load(gpu, op, options)).key.name);
+        const rope = {
+          heads: 4,
+          headDim: 64,
+          ropeDims: 64,
+          freqBase: 10000,
+          freqScale: 1,
+          neox: true,
+        };
+        add((await Rope.load(gpu, rope, options)).key.name);
+        const attention = { heads: 8, kvHeads: 2, headDim: 128, blockTokens: 16 };
+        add((await Attention.load(gpu, attention, undefined, options)).splitKey.name);
+        add((await KvWrite.load(gpu, attention, options)).key.name);
+        expect(names.size).toBe(formats.length * 5 + 8);
+        for (const name of names) expect(name).toContain(`_${activations}`);
+      });
+    }
+
+    it('rejects f16 code with a type error, so validation is real', async () => {
+      const cache = new PipelineCache(
+        gpu.device,
+        tableShaderSource({
+          'bad.wgsl':
+            'enable f16;\n@compute @workgroup_size(1)\nfn main() {\n  let h: f16 = 1.0f;\n}',
+        }),
+      );
+      await expect(cache.get({ name: 'bad_f16', shader: 'bad.wgsl', defines: {} })).rejects.toThrow(
+        ShaderError,
+      );
+    });
+  });
+}
+
+describe('f16 on an adapter without shader-f16', () => {
+  it('says what is missing and what to use instead', async () => {
+    const gpu = await acquireNodeGpu({ forceSwiftShader: true });
+    try {
+      expect(gpu.facts.features.shaderF16).toBe(false);
+      await expect(RmsNorm.load(gpu, { activations: 'f16' })).rejects.toThrow(
+        /f16 activations need the adapter's shader-f16 feature.*use activations 'f32'/,
+      );
+    } finally {
+      gpu.destroy();
+    }
+  });
+});
