@@ -402,22 +402,28 @@ export async function checkRope(
   config: RopeConfig,
   seed: number,
   options: KernelOptions = {},
+  withFactors = false,
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
   const x = asActivations(rng.floats(tokens * config.heads * config.headDim), options.activations);
   const positions = Uint32Array.from({ length: tokens }, () => rng.int(0, 4095));
+  // Llama 3.1-style per-pair frequency divisors for some configs.
+  const factors = withFactors
+    ? Float32Array.from({ length: config.ropeDims / 2 }, () => 1 + rng.next() * 7)
+    : undefined;
   const kernel = await Rope.load(gpu, config, options);
   return checkAgainstReference(gpu, {
     kernel: 'rope',
     variant: kernel.key.name,
     shape: `${tokens}x${config.heads}x${config.headDim}/${config.ropeDims}${config.neox ? ' neox' : ''}`,
-    inputs: [positions],
+    inputs: factors ? [positions, factors] : [positions],
     initialOut: x,
-    expected: ropeReference(x, positions, config),
+    expected: ropeReference(x, positions, config, factors),
     // Angles up to 4095 rad: f32 sin/cos of large arguments carry ~1e-4 relative error.
     limit: 1e-7,
     activations: options.activations,
-    encode: (b, [pos], out) => kernel.encode(b, { x: out, positions: pos, tokens }),
+    encode: (b, [pos, freqFactors], out) =>
+      kernel.encode(b, { x: out, positions: pos, tokens, freqFactors }),
   });
 }
 
@@ -516,7 +522,7 @@ export type KernelCase =
       seed: number;
     }
   | { kernel: 'silu_mul' | 'add'; shape: [number]; seed: number }
-  | { kernel: 'rope'; shape: [number]; rope: RopeConfig; seed: number }
+  | { kernel: 'rope'; shape: [number]; rope: RopeConfig; freqFactors?: boolean; seed: number }
   | { kernel: 'attention'; scenario: AttentionScenario; seed: number }
   | {
       kernel: 'kv_write';
@@ -619,6 +625,24 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   ];
   for (const [tokens, rope] of ropes)
     cases.push({ kernel: 'rope', shape: [tokens], rope, seed: next() });
+  // Qwen2-style YaRN (4x over a 32k training context) and Llama 3.1's frequency factors.
+  const yarn = { origContext: 32768, extFactor: 1, betaFast: 32, betaSlow: 1 };
+  const qwen = { heads: 4, headDim: 128, ropeDims: 128, freqBase: 1_000_000, neox: true };
+  cases.push({
+    kernel: 'rope',
+    shape: [6],
+    rope: { ...qwen, freqScale: 0.25, yarn },
+    seed: next(),
+  });
+  const llama = {
+    heads: 3,
+    headDim: 64,
+    ropeDims: 64,
+    freqBase: 500_000,
+    freqScale: 1,
+    neox: false,
+  };
+  cases.push({ kernel: 'rope', shape: [5], rope: llama, freqFactors: true, seed: next() });
   const argmaxShapes: [number, number][] = [
     [1, 1],
     [1, 7],
@@ -690,7 +714,8 @@ export function caseName(c: KernelCase): string {
       return `${c.kernel} ${c.format} ${shape}`;
     case 'rope': {
       const r = c.rope;
-      return `rope ${c.shape[0]}x${r.heads}x${r.headDim}/${r.ropeDims}${r.neox ? ' neox' : ''} scale ${r.freqScale}`;
+      const extra = (r.yarn ? ' yarn' : '') + (c.freqFactors ? ' freq-factors' : '');
+      return `rope ${c.shape[0]}x${r.heads}x${r.headDim}/${r.ropeDims}${r.neox ? ' neox' : ''} scale ${r.freqScale}${extra}`;
     }
     default:
       return `${c.kernel} ${shape}`;
@@ -719,7 +744,7 @@ export function runKernelCase(
     case 'add':
       return checkElementwise(gpu, c.kernel, c.shape[0], c.seed, options);
     case 'rope':
-      return checkRope(gpu, c.shape[0], c.rope, c.seed, options);
+      return checkRope(gpu, c.shape[0], c.rope, c.seed, options, c.freqFactors);
     case 'embedding':
       return checkEmbedding(gpu, c.format, ...c.shape, c.seed, options);
     case 'gemm':
