@@ -21,6 +21,8 @@ import { embeddingReference } from './reference/embedding.js';
 import { ropeReference } from './reference/rope.js';
 import { Rope, type RopeConfig } from './rope.js';
 import { Softmax } from './softmax.js';
+import { Sampler, type SamplingSettings } from './sample.js';
+import { keptTokens, sampleReference } from './reference/sample.js';
 import { matvecReference } from './reference/matvec.js';
 import { rmsNormReference } from './reference/rms-norm.js';
 import { RmsNorm } from './rms-norm.js';
@@ -505,6 +507,74 @@ export async function checkArgmax(
   });
 }
 
+/**
+ * GPU sampling against the reference: one row per draw, each u placed in the middle of a kept
+ * token's share of the running sum (so f32 and f64 agree on the answer), u = 0 included.
+ * Logits are drawn again (next seed) while a top-p boundary sits within rounding of its goal.
+ */
+export async function checkSample(
+  gpu: GpuContext,
+  n: number,
+  settings: SamplingSettings,
+  seed: number,
+  options: KernelOptions = {},
+): Promise<KernelCheckResult> {
+  let logits: Float32Array = new Float32Array(0);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const rng = new Rng(seed + attempt);
+    logits = asActivations(rng.floats(n, 8), options.activations);
+    if (topPMargin(logits, settings) > 1e-3) break;
+  }
+  const { ids, weights } = keptTokens(logits, settings);
+  const total = weights.reduce((a, b) => a + b, 0);
+  const draws: number[] = [0];
+  const step = Math.max(1, Math.floor(ids.length / 12));
+  let before = 0;
+  weights.forEach((w, t) => {
+    if (t % step === 0 && w / total > 1e-6) draws.push((before + w / 2) / total);
+    before += w;
+  });
+  const expected = Uint32Array.from(draws, (u) => sampleReference(logits, settings, u));
+  const rows = draws.length;
+  const repeated = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) repeated.set(logits, r * n);
+  const kernel = await Sampler.load(gpu, options);
+  const s = settings;
+  return checkAgainstReference(gpu, {
+    kernel: 'sample',
+    variant: kernel.key.name,
+    shape: `${rows}x${n} t${s.temperature} k${s.topK ?? 0} p${s.topP ?? 1} min${s.minP ?? 0}`,
+    inputs: [{ act: repeated }, Sampler.settings(draws.map((u) => ({ settings, u })))],
+    expected: new Float32Array(expected.buffer),
+    limit: 0,
+    exactIds: true,
+    activations: options.activations,
+    encode: (batch, [l, st], out) =>
+      kernel.encode(batch, { logits: l, settings: st, ids: out, rows, n }),
+  });
+}
+
+/** How far (relative) the top-p goal is from the running sums either side of it; ∞ if off. */
+function topPMargin(logits: Float32Array, s: SamplingSettings): number {
+  if (s.temperature <= 0 || s.topP === undefined || s.topP >= 1) return Infinity;
+  const top = logits.reduce((a, b) => Math.max(a, b), -Infinity);
+  const kth =
+    s.topK && s.topK < logits.length
+      ? Float32Array.from(logits).sort().reverse()[s.topK - 1]
+      : -Infinity;
+  const f = Array.from(logits)
+    .filter((x) => x >= kth)
+    .map((x) => Math.exp(x - top))
+    .sort((a, b) => b - a);
+  const goal = s.topP * f.reduce((a, b) => a + b, 0);
+  let cum = 0;
+  for (const v of f) {
+    if (cum + v >= goal) return Math.min(goal - cum, cum + v - goal) / goal;
+    cum += v;
+  }
+  return 0;
+}
+
 export type KernelCase =
   | {
       kernel: 'matvec';
@@ -524,6 +594,7 @@ export type KernelCase =
   | { kernel: 'silu_mul' | 'add'; shape: [number]; seed: number }
   | { kernel: 'rope'; shape: [number]; rope: RopeConfig; freqFactors?: boolean; seed: number }
   | { kernel: 'attention'; scenario: AttentionScenario; seed: number }
+  | { kernel: 'sample'; n: number; settings: SamplingSettings; seed: number }
   | {
       kernel: 'kv_write';
       config: AttentionConfig;
@@ -689,6 +760,18 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   ] as [number, number][]) {
     cases.push({ kernel: 'kv_write', config: gqa, shape: [start, tokens], seed: next() });
   }
+  const samplers: [number, SamplingSettings][] = [
+    [7, { temperature: 0 }],
+    [1000, { temperature: 0 }],
+    [1000, { temperature: 0.8 }],
+    [1000, { temperature: 1, topK: 40 }],
+    [1000, { temperature: 1, topK: 1 }],
+    [32_000, { temperature: 0.7, topP: 0.9 }],
+    [1000, { temperature: 1.2, minP: 0.05 }],
+    [5000, { temperature: 1, topK: 50, topP: 0.8, minP: 0.02 }],
+    [151_936, { temperature: 0.6, topK: 20, topP: 0.95 }],
+  ];
+  for (const [n, settings] of samplers) cases.push({ kernel: 'sample', n, settings, seed: next() });
   for (const shape of argmaxShapes) {
     cases.push({ kernel: 'argmax', shape, seed: next() });
     cases.push({ kernel: 'softmax', shape, seed: next() });
@@ -697,6 +780,10 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
 }
 
 export function caseName(c: KernelCase): string {
+  if (c.kernel === 'sample') {
+    const s = c.settings;
+    return `sample ${c.n} temperature ${s.temperature} top-k ${s.topK ?? 0} top-p ${s.topP ?? 1} min-p ${s.minP ?? 0}`;
+  }
   if (c.kernel === 'attention') {
     const { config: a, sequences, mode, keysPerSplit } = c.scenario;
     const kind = mode === 'decode' ? 'decode' : `prefill from ${mode.prefillFrom}`;
@@ -751,6 +838,8 @@ export function runKernelCase(
       return checkGemm(gpu, ...c.shape, c.seed, { ...options, format: c.format });
     case 'attention':
       return checkAttention(gpu, c.scenario, c.seed, options);
+    case 'sample':
+      return checkSample(gpu, c.n, c.settings, c.seed, options);
     case 'kv_write':
       return checkKvWrite(gpu, c.config, ...c.shape, c.seed, options);
   }

@@ -57,3 +57,9 @@ export const ATTENTION_WORKGROUP = 128;
  * gives 8 workgroups per head (32 heads -> 256 in flight), enough to fill a GPU from one sequence.
  */
 export const ATTENTION_KEYS_PER_SPLIT = 512;
+
+/**
+ * Invocations per sampled sequence: one workgroup scans the vocabulary 32 times per threshold;
+ * 256 keeps each pass at ~600 logits per invocation for a 152k vocabulary.
+ */
+export const SAMPLE_WORKGROUP = 256;
