@@ -20,6 +20,7 @@ export { Elementwise, type ElementwiseArgs, type ElementwiseOp } from './kernels
 export { Embedding, type EmbeddingArgs } from './kernels/embedding.js';
 export { Softmax, type SoftmaxArgs } from './kernels/softmax.js';
 export { Argmax, type ArgmaxArgs } from './kernels/argmax.js';
+export { Sampler, type SampleArgs, type SamplingSettings } from './kernels/sample.js';
 export { pipelineKey, type Activations, type KernelOptions } from './kernels/variant.js';
 export * as quant from './model/quant/index.js';
 export { RmsNorm, type RmsNormArgs } from './kernels/rms-norm.js';

@@ -13,6 +13,7 @@ import { Gemm } from './gemm.js';
 import { Matvec } from './matvec.js';
 import { RmsNorm } from './rms-norm.js';
 import { Rope } from './rope.js';
+import { Sampler } from './sample.js';
 import { Softmax } from './softmax.js';
 import type { Activations } from './variant.js';
 
@@ -48,6 +49,7 @@ for (const subgroups of [true, false]) {
         add((await RmsNorm.load(gpu, options)).variant.key.name);
         add((await Softmax.load(gpu, options)).variant.key.name);
         add((await Argmax.load(gpu, options)).key.name);
+        add((await Sampler.load(gpu, options)).key.name);
         for (const op of ['silu_mul', 'add'] as const)
           add((await Elementwise.load(gpu, op, options)).key.name);
         const rope = {
@@ -62,7 +64,7 @@ for (const subgroups of [true, false]) {
         const attention = { heads: 8, kvHeads: 2, headDim: 128, blockTokens: 16 };
         add((await Attention.load(gpu, attention, undefined, options)).splitKey.name);
         add((await KvWrite.load(gpu, attention, options)).key.name);
-        expect(names.size).toBe(formats.length * 5 + 8);
+        expect(names.size).toBe(formats.length * 5 + 9);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }
