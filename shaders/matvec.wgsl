@@ -4,6 +4,10 @@
 // read once for all M vectors.
 //   SUBGROUPS: T is the subgroup size, so a row's sum is one subgroupAdd and no barrier.
 //   otherwise: partial sums meet in workgroup memory after a single barrier.
+// Fused variants:
+//   BIAS:    out = W · x + bias                  (Qwen2's q/k/v projections)
+//   GATE_UP: out = silu(Wg · x) * (Wu · x)       (the SwiGLU feed-forward gate), with Wu's rows
+//            `up_offset` bytes after Wg's in the same binding: one pass, no intermediate.
 // x (M, cols) act, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
@@ -15,29 +19,78 @@ struct Params {
   row_bytes: u32, // bytes per weight row
   row_offset: u32, // the first output row of this dispatch (w is bound from that row on)
   out_stride: u32, // elements between the outputs of consecutive batch entries
+  up_offset: u32, // GATE_UP: bytes from a gate row to its up row
   _pad0: u32,
   _pad1: u32,
-  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<act>;
 @group(0) @binding(3) var<storage, read_write> out: array<act>;
+#if BIAS
+@group(0) @binding(4) var<storage, read> bias: array<f32>; // (all rows,)
+#endif
 
 // Batch size; the accumulators are sized for the largest.
 override M: u32 = 1u;
 const MAX_M: u32 = 8u;
 // Invocations per row: a power of two dividing WG (the subgroup size when SUBGROUPS).
 override T: u32 = 32u;
+// Dot products reduced per batch entry: 2 for GATE_UP (gate and up), else 1.
+#if GATE_UP
+const PARTS: u32 = 2u;
+#else
+const PARTS: u32 = 1u;
+#endif
 
 fn x4(m: u32, k: u32) -> vec4<f32> {
   let b = m * params.cols + k;
   return vec4<f32>(f32(x[b]), f32(x[b + 1u]), f32(x[b + 2u]), f32(x[b + 3u]));
 }
 
+// This invocation's share of the dot products of the row at `row_byte` with every x[m].
+fn row_dot(row_byte: u32, lane: u32) -> array<f32, MAX_M> {
+  var acc: array<f32, MAX_M>;
+  let units = params.cols / UNIT_VALUES;
+  for (var u = lane; u < units; u += T) {
+    let unit = unit_at(row_byte, u);
+    for (var i = 0u; i < 8u; i++) {
+      let wv = unit_w4(unit, i);
+      let k = u * UNIT_VALUES + 4u * i;
+      for (var m = 0u; m < M; m++) {
+        acc[m] += dot(wv, x4(m, k));
+      }
+    }
+  }
+#if DENSE
+  // Float rows need not be whole units: the tail, one value per invocation.
+  for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
+    let wj = dense_weight(row_byte, j);
+    for (var m = 0u; m < M; m++) {
+      acc[m] += wj * f32(x[m * params.cols + j]);
+    }
+  }
+#endif
+  return acc;
+}
+
+fn finish(m: u32, row: u32, dots: vec2<f32>) {
+  let at = params.row_offset + row;
+#if GATE_UP
+  let g = dots.x;
+  var value = g / (1.0 + exp(-g)) * dots.y;
+#else
+  var value = dots.x;
+#endif
+#if BIAS
+  value += bias[at];
+#endif
+  out[m * params.out_stride + at] = act(value);
+}
+
 #if !SUBGROUPS
-var<workgroup> partials: array<f32, WG * MAX_M>;
+var<workgroup> partials: array<f32, WG * MAX_M * PARTS>;
 #endif
 
 @compute @workgroup_size(WG)
@@ -45,50 +98,42 @@ fn main(inv: Invocation) {
   let group = inv.lid / T;
   let lane = inv.lid % T;
   let row = flat_workgroup(inv) * (WG / T) + group;
-  var acc: array<f32, MAX_M>;
+  // [0]: the row (the gate row for GATE_UP), [1]: the up row.
+  var acc: array<array<f32, MAX_M>, 2>;
   // Rows past the end still reach the reduction below; they just write nothing.
   if (row < params.rows) {
     let row_byte = row * params.row_bytes;
-    let units = params.cols / UNIT_VALUES;
-    for (var u = lane; u < units; u += T) {
-      let unit = unit_at(row_byte, u);
-      for (var i = 0u; i < 8u; i++) {
-        let wv = unit_w4(unit, i);
-        let k = u * UNIT_VALUES + 4u * i;
-        for (var m = 0u; m < M; m++) {
-          acc[m] += dot(wv, x4(m, k));
-        }
-      }
-    }
-#if DENSE
-    // Float rows need not be whole units: the tail, one value per invocation.
-    for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
-      let wj = dense_weight(row_byte, j);
-      for (var m = 0u; m < M; m++) {
-        acc[m] += wj * f32(x[m * params.cols + j]);
-      }
-    }
+    acc[0] = row_dot(row_byte, lane);
+#if GATE_UP
+    acc[1] = row_dot(params.up_offset + row_byte, lane);
 #endif
   }
 #if SUBGROUPS
   for (var m = 0u; m < M; m++) {
-    let total = subgroupAdd(acc[m]);
+    var dots = vec2<f32>(subgroupAdd(acc[0][m]), 0.0);
+#if GATE_UP
+    dots.y = subgroupAdd(acc[1][m]);
+#endif
     if (row < params.rows && lane == 0u) {
-      out[m * params.out_stride + params.row_offset + row] = act(total);
+      finish(m, row, dots);
     }
   }
 #else
-  for (var m = 0u; m < M; m++) {
-    partials[m * WG + inv.lid] = acc[m];
+  for (var p = 0u; p < PARTS; p++) {
+    for (var m = 0u; m < M; m++) {
+      partials[(p * MAX_M + m) * WG + inv.lid] = acc[p][m];
+    }
   }
   workgroupBarrier();
   if (row < params.rows && lane == 0u) {
     for (var m = 0u; m < M; m++) {
-      var total = 0.0;
-      for (var i = 0u; i < T; i++) {
-        total += partials[m * WG + inv.lid + i];
+      var dots = vec2<f32>(0.0);
+      for (var p = 0u; p < PARTS; p++) {
+        for (var i = 0u; i < T; i++) {
+          dots[p] += partials[(p * MAX_M + m) * WG + inv.lid + i];
+        }
       }
-      out[m * params.out_stride + params.row_offset + row] = act(total);
+      finish(m, row, dots);
     }
   }
 #endif

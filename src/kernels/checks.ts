@@ -10,7 +10,7 @@ import { Elementwise, type ElementwiseOp } from './elementwise.js';
 import { Embedding } from './embedding.js';
 import { Gemm, type GemmOptions } from './gemm.js';
 import { gemmReference } from './reference/gemm.js';
-import { Matvec, type MatvecOptions } from './matvec.js';
+import { Matvec, type MatvecFusion, type MatvecOptions } from './matvec.js';
 import {
   addReference,
   argmaxReference,
@@ -141,28 +141,35 @@ export async function checkMatvec(
   seed: number,
   options: MatvecOptions = {},
 ): Promise<KernelCheckResult> {
-  const { format = 'F32', batch = 1 } = options;
+  const { format = 'F32', batch = 1, fusion = 'none' } = options;
   const rng = new Rng(seed);
-  const weights = randomWeights(quantFormats[format], rng, rows * cols);
+  // gate_up: the gate rows, then the up rows, back to back.
+  const matrixRows = fusion === 'gate_up' ? 2 * rows : rows;
+  const weights = randomWeights(quantFormats[format], rng, matrixRows * cols);
   const x = asActivations(rng.floats(batch * cols), options.activations);
-  const dense = quantFormats[format].dequantize(weights, rows * cols);
+  const bias = fusion === 'bias' ? rng.floats(rows) : undefined;
+  const dense = quantFormats[format].dequantize(weights, matrixRows * cols);
   const expected = new Float32Array(batch * rows);
   for (let m = 0; m < batch; m++) {
-    expected.set(
-      matvecReference(dense, x.subarray(m * cols, (m + 1) * cols), rows, cols),
-      m * rows,
-    );
+    const xm = x.subarray(m * cols, (m + 1) * cols);
+    const y = matvecReference(dense, xm, matrixRows, cols);
+    for (let r = 0; r < rows; r++) {
+      const g = y[r];
+      expected[m * rows + r] =
+        fusion === 'gate_up' ? (g / (1 + Math.exp(-g))) * y[rows + r] : g + (bias?.[r] ?? 0);
+    }
   }
   const kernel = await Matvec.load(gpu, options);
   return checkAgainstReference(gpu, {
-    kernel: 'matvec',
+    kernel: fusion === 'none' ? 'matvec' : `matvec ${fusion}`,
     variant: kernel.variant.key.name,
     shape: batch > 1 ? `${batch}x${rows}x${cols}` : `${rows}x${cols}`,
-    inputs: [weights, { act: x }],
+    inputs: bias ? [weights, { act: x }, bias] : [weights, { act: x }],
     expected,
     limit: F32_NMSE_LIMIT,
     activations: options.activations,
-    encode: (b, [w, xBuf], out) => kernel.encode(b, { w, x: xBuf, out, rows, cols }),
+    encode: (b, [w, xBuf, biasBuf], out) =>
+      kernel.encode(b, { w, x: xBuf, out, rows, cols, bias: biasBuf }),
   });
 }
 
@@ -581,6 +588,7 @@ export type KernelCase =
       format: QuantName;
       /** Vectors multiplied at once (1..8). */
       batch: number;
+      fusion?: MatvecFusion;
       /** (rows, cols) */
       shape: [number, number];
       seed: number;
@@ -668,6 +676,23 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       format,
       batch: 8,
       shape: [19, 2 * block + (dense ? 5 : 0)],
+      seed: next(),
+    });
+    // Fused: q/k/v bias, and the SwiGLU gate over gate and up rows stored back to back.
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch: 1,
+      fusion: 'bias',
+      shape: [45, 2 * block],
+      seed: next(),
+    });
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch: 3,
+      fusion: 'gate_up',
+      shape: [70, 2 * block],
       seed: next(),
     });
     cases.push({ kernel: 'embedding', format, shape: [37, dense ? 45 : block, 5], seed: next() });
@@ -795,7 +820,7 @@ export function caseName(c: KernelCase): string {
     case 'kv_write':
       return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}`;
     case 'matvec':
-      return `matvec ${c.format} m${c.batch} ${shape}`;
+      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''} m${c.batch} ${shape}`;
     case 'embedding':
     case 'gemm':
       return `${c.kernel} ${c.format} ${shape}`;
@@ -820,6 +845,7 @@ export function runKernelCase(
         ...options,
         format: c.format,
         batch: c.batch,
+        fusion: c.fusion,
       });
     case 'rms_norm':
       return checkRmsNorm(gpu, c.shape[0], c.shape[1], c.seed, options);

@@ -64,7 +64,7 @@ for (const subgroups of [true, false]) {
         const attention = { heads: 8, kvHeads: 2, headDim: 128, blockTokens: 16 };
         add((await Attention.load(gpu, attention, undefined, options)).splitKey.name);
         add((await KvWrite.load(gpu, attention, options)).key.name);
-        expect(names.size).toBe(formats.length * 5 + 9);
+        expect(names.size).toBe(formats.length * 7 + 9);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }

@@ -3,6 +3,7 @@ import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
 import { MATVEC_THREADS_PER_ROW, MATVEC_WORKGROUP } from './tuning.js';
+import { GpuValidationError } from '../errors.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
 
@@ -10,8 +11,8 @@ import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.j
 export const MATVEC_MAX_BATCH = 8;
 
 /**
- * x (batch, cols) f32, w (rows, cols) in the kernel's format, rows `rowBytes(format, cols)`
- * apart -> out (batch, rows) f32.
+ * x (batch, cols), w (rows, cols) in the kernel's format, rows `rowBytes(format, cols)` apart
+ * -> out (batch, rows). For the gate-up variant w holds the gate rows, then the up rows.
  */
 export interface MatvecArgs {
   /** The weights: a whole buffer, or a buffer and the byte offset the matrix starts at. */
@@ -20,7 +21,15 @@ export interface MatvecArgs {
   out: Binding;
   rows: number;
   cols: number;
+  /** (rows,) f32, for the bias variant. */
+  bias?: Binding;
 }
+
+/**
+ * What the matvec fuses: 'bias' adds a bias vector (Qwen2's q/k/v); 'gate_up' computes
+ * silu(gate · x) * (up · x) from gate and up matrices stored back to back (SwiGLU).
+ */
+export type MatvecFusion = 'none' | 'bias' | 'gate_up';
 
 export interface MatvecOptions extends KernelOptions {
   /** Weight format as GGUF stores it (default F32). */
@@ -29,6 +38,7 @@ export interface MatvecOptions extends KernelOptions {
   batch?: number;
   /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
   bindingLimit?: number;
+  fusion?: MatvecFusion;
 }
 
 /**
@@ -41,6 +51,7 @@ export class Matvec {
     readonly variant: LoadedVariant,
     readonly format: QuantName,
     readonly batch: number,
+    readonly fusion: MatvecFusion,
     /** Output rows per workgroup. */
     readonly rowsPerWorkgroup: number,
     private readonly bindingLimit: number,
@@ -48,7 +59,7 @@ export class Matvec {
   ) {}
 
   static async load(gpu: GpuContext, options: MatvecOptions = {}): Promise<Matvec> {
-    const { format = 'F32', batch = 1 } = options;
+    const { format = 'F32', batch = 1, fusion = 'none' } = options;
     if (!Number.isInteger(batch) || batch < 1 || batch > MATVEC_MAX_BATCH) {
       throw new RangeError(`matvec batch must be 1..${MATVEC_MAX_BATCH}, got ${batch}`);
     }
@@ -66,9 +77,10 @@ export class Matvec {
         family: 'matvec',
         weights: format,
         activations: options.activations,
-        shape: `m${batch}_r${perRow}`,
+        shape: `m${batch}_r${perRow}` + (fusion === 'none' ? '' : `_${fusion.replace('_', '')}`),
         subgroups: subgroupRows,
         workgroupSize: MATVEC_WORKGROUP,
+        defines: { BIAS: fusion === 'bias', GATE_UP: fusion === 'gate_up' },
         overrides: { M: batch, T: perRow },
       },
       options,
@@ -81,6 +93,7 @@ export class Matvec {
       variant,
       format,
       batch,
+      fusion,
       MATVEC_WORKGROUP / perRow,
       bindingLimit,
       limits.minStorageBufferOffsetAlignment,
@@ -94,20 +107,39 @@ export class Matvec {
     rowBytes: number,
     rowOffset: number,
     outStride: number,
+    upOffset = 0,
   ): Uint32Array {
-    return new Uint32Array([rows, cols, rowBytes, rowOffset, outStride, 0, 0, 0]);
+    return new Uint32Array([rows, cols, rowBytes, rowOffset, outStride, upOffset, 0, 0]);
   }
 
-  encode(batch: ComputeBatch, { w, x, out, rows, cols }: MatvecArgs): void {
+  encode(batch: ComputeBatch, { w, x, out, rows, cols, bias }: MatvecArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
     const bytesPerRow = rowBytes(quantFormats[this.format], cols);
+    if (this.fusion === 'bias' && !bias)
+      throw new GpuValidationError('matvec: the bias variant needs args.bias');
+    const extra = bias && this.fusion === 'bias' ? [bias] : [];
+    const grid = (count: number) =>
+      workgroupGrid(Math.ceil(count / this.rowsPerWorkgroup), maxWorkgroups);
+    if (this.fusion === 'gate_up') {
+      // Gate and up rows sit in one binding, up `rows` rows after gate: no row split.
+      const [whole] = weightChunks(w, 2 * rows, bytesPerRow, Infinity, this.offsetAlignment);
+      if (whole.binding.size > this.bindingLimit) {
+        throw new GpuValidationError(
+          `matvec gate_up: gate and up weights take ${whole.binding.size} bytes, over one ` +
+            `${this.bindingLimit}-byte binding: run them as two matvecs and silu_mul`,
+        );
+      }
+      const params = Matvec.params(rows, cols, bytesPerRow, 0, rows, rows * bytesPerRow);
+      batch.dispatch(pipeline, params, [whole.binding, x, out], grid(rows));
+      return;
+    }
     const chunks = weightChunks(w, rows, bytesPerRow, this.bindingLimit, this.offsetAlignment);
     for (const { start, count, binding } of chunks) {
       batch.dispatch(
         pipeline,
         Matvec.params(count, cols, bytesPerRow, start, rows),
-        [binding, x, out],
-        workgroupGrid(Math.ceil(count / this.rowsPerWorkgroup), maxWorkgroups),
+        [binding, x, out, ...extra],
+        grid(count),
       );
     }
   }
