@@ -43,6 +43,11 @@ for (const subgroups of [true, false]) {
         for (const format of formats) {
           for (const batch of [1, 3, 8])
             add((await Matvec.load(gpu, { format, batch, activations })).variant.key.name);
+          for (const fusion of ['bias', 'gate_up'] as const) {
+            add(
+              (await Matvec.load(gpu, { format, batch: 8, fusion, activations })).variant.key.name,
+            );
+          }
           add((await Gemm.load(gpu, { format, activations })).key.name);
           add((await Embedding.load(gpu, format, options)).key.name);
         }
