@@ -1,6 +1,7 @@
 // Embedding lookup: the rows of a (vocab, dim) table, in any weight format, for a list of token
-// ids, dequantized to f32. One invocation per 32-value unit of an output row (dense formats
-// also handle a tail of dim % 32 values one by one).
+// ids, dequantized. One invocation per 32-value unit of an output row (dense formats also
+// handle a tail of dim % 32 values one by one). A table larger than one binding is bound a
+// slice of rows at a time; each dispatch writes the tokens whose ids fall in its slice.
 // table (vocab, dim) weights, ids (tokens,) u32 -> out (tokens, dim) act
 #include "include/enables.wgsl"
 #include "include/weights.wgsl"
@@ -9,7 +10,11 @@ struct Params {
   tokens: u32,
   dim: u32, // values per row
   row_bytes: u32, // bytes per table row
-  vocab: u32, // rows in the table; ids past it yield zeros
+  vocab: u32, // rows in the table; ids past it yield zeros (written by the last slice)
+  row_start: u32, // the first table row bound in this dispatch
+  slice_rows: u32, // rows bound in this dispatch
+  last: u32, // 1 for the dispatch holding the table's last rows
+  _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -36,12 +41,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let id = ids[token];
   let dst = token * params.dim + u * UNIT_VALUES;
   if (id >= params.vocab) {
-    for (var j = 0u; j < min(UNIT_VALUES, params.dim - u * UNIT_VALUES); j++) {
-      out[dst + j] = act(0.0);
+    if (params.last == 1u) {
+      for (var j = 0u; j < min(UNIT_VALUES, params.dim - u * UNIT_VALUES); j++) {
+        out[dst + j] = act(0.0);
+      }
     }
     return;
   }
-  let row_byte = id * params.row_bytes;
+  if (id < params.row_start || id - params.row_start >= params.slice_rows) {
+    return; // another dispatch's slice
+  }
+  let row_byte = (id - params.row_start) * params.row_bytes;
   if (u < units) {
     let unit = unit_at(row_byte, u);
     for (var i = 0u; i < 8u; i++) {

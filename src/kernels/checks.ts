@@ -466,7 +466,7 @@ export async function checkEmbedding(
   dim: number,
   tokens: number,
   seed: number,
-  options: KernelOptions = {},
+  options: KernelOptions & { bindingLimit?: number } = {},
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
   const table = randomWeights(quantFormats[format], rng, vocab * dim);

@@ -5,10 +5,11 @@ import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js'
 import { itemGrid } from './elementwise.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';
+import { weightChunks, type WeightBinding } from './weight-binding.js';
 
-/** table (vocab, dim) in the kernel's format, ids (tokens,) u32 -> out (tokens, dim) f32. */
+/** table (vocab, dim) in the kernel's format, ids (tokens,) u32 -> out (tokens, dim). */
 export interface EmbeddingArgs {
-  table: Binding;
+  table: WeightBinding;
   ids: Binding;
   out: Binding;
   tokens: number;
@@ -23,12 +24,13 @@ export class Embedding {
     readonly key: PipelineKey,
     private readonly pipeline: GPUComputePipeline,
     readonly format: QuantName,
+    private readonly bindingLimit: number,
   ) {}
 
   static async load(
     gpu: GpuContext,
     format: QuantName,
-    options: KernelOptions = {},
+    options: KernelOptions & { bindingLimit?: number } = {},
   ): Promise<Embedding> {
     const key = pipelineKey(gpu.facts, {
       family: 'embedding',
@@ -36,17 +38,24 @@ export class Embedding {
       activations: options.activations,
       workgroupSize: ELEMENTWISE_WORKGROUP,
     });
-    return new Embedding(gpu, key, await gpu.pipelines.get(key), format);
+    const limit = gpu.facts.limits.maxStorageBufferBindingSize;
+    const bindingLimit = Math.min(options.bindingLimit ?? limit, limit);
+    return new Embedding(gpu, key, await gpu.pipelines.get(key), format, bindingLimit);
   }
 
   encode(batch: ComputeBatch, { table, ids, out, tokens, vocab, dim }: EmbeddingArgs): void {
     const bytes = rowBytes(quantFormats[this.format], dim);
     const perRow = Math.ceil(dim / 32);
-    batch.dispatch(
-      this.pipeline,
-      new Uint32Array([tokens, dim, bytes, vocab]),
-      [table, ids, out],
-      itemGrid(this.gpu, tokens * perRow, ELEMENTWISE_WORKGROUP),
-    );
+    const alignment = this.gpu.facts.limits.minStorageBufferOffsetAlignment;
+    const slices = weightChunks(table, vocab, bytes, this.bindingLimit, alignment);
+    slices.forEach(({ start, count, binding }, i) => {
+      const last = i === slices.length - 1 ? 1 : 0;
+      batch.dispatch(
+        this.pipeline,
+        new Uint32Array([tokens, dim, bytes, vocab, start, count, last, 0]),
+        [binding, ids, out],
+        itemGrid(this.gpu, tokens * perRow, ELEMENTWISE_WORKGROUP),
+      );
+    });
   }
 }

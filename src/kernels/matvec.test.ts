@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
 import { Q4_K, randomBlocks, rowBytes } from '../model/quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
-import { checkGemm, checkMatvec } from './checks.js';
+import { checkEmbedding, checkGemm, checkMatvec } from './checks.js';
 import { Matvec } from './matvec.js';
 import { weightChunks } from './weight-binding.js';
 import { matvecReference } from './reference/matvec.js';
@@ -43,6 +43,12 @@ describe('matvec and gemm past one binding and one grid dimension', () => {
         const result = await checkMatvec(gpu, rows, cols, 3, { format, batch, bindingLimit });
         expect(result.passed, `${format} m${batch}`).toBe(true);
       }
+    }
+    // The embedding table too: each slice's dispatch writes the ids in its rows.
+    for (const format of ['Q6_K', 'F16', 'Q4_0'] as const) {
+      const dim = format === 'F16' ? 70 : 256;
+      const result = await checkEmbedding(gpu, format, 300, dim, 40, 5, { bindingLimit: 30_000 });
+      expect(result.passed, `embedding ${format}`).toBe(true);
     }
     // The prefill GEMM takes the same split.
     for (const { format, rows, cols, bindingLimit } of cases) {
