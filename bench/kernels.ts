@@ -10,7 +10,9 @@ import type { ComputeBatch } from '../src/gpu/batch.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import { Copy, PeakFlops } from '../src/kernels/ceilings.js';
 import { Gemm } from '../src/kernels/gemm.js';
-import { Matvec } from '../src/kernels/matvec.js';
+import { Matvec, type MatvecFusion } from '../src/kernels/matvec.js';
+import { Attention } from '../src/kernels/attention.js';
+import { Sampler } from '../src/kernels/sample.js';
 import { RmsNorm } from '../src/kernels/rms-norm.js';
 import { quantFormats, randomBlocks, rowBytes, type QuantName } from '../src/model/quant/index.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
@@ -142,9 +144,11 @@ async function benchMatvec(
   rows: number,
   cols: number,
   ceiling: number,
+  fusion: MatvecFusion = 'none',
 ): Promise<BenchRow> {
-  const kernel = await Matvec.load(gpu, { format, batch });
-  const weights = randomBlocks(quantFormats[format], rows * cols, 1);
+  const kernel = await Matvec.load(gpu, { format, batch, fusion });
+  const matrices = fusion === 'gate_up' ? 2 : 1;
+  const weights = randomBlocks(quantFormats[format], matrices * rows * cols, 1);
   const w = await gpu.upload(weights, 'bench:w');
   const x = await gpu.upload(new Rng(2).floats(batch * cols), 'bench:x');
   const out = await gpu.createBuffer(batch * rows * 4, GPUBufferUsage.STORAGE, 'bench:out');
@@ -152,15 +156,106 @@ async function benchMatvec(
   w.destroy();
   x.destroy();
   out.destroy();
-  const bytes = rows * rowBytes(quantFormats[format], cols) + 4 * batch * (cols + rows);
+  const bytes = matrices * rows * rowBytes(quantFormats[format], cols) + 4 * batch * (cols + rows);
   const gbPerS = bytes / (ms * 1e6);
   return {
-    kernel: `matvec ${format}`,
+    kernel: fusion === 'none' ? `matvec ${format}` : `matvec ${format} ${fusion}`,
     variant: kernel.variant.key.name,
     shape: `${batch}x${rows}x${cols}`,
     ms,
     gbPerS,
-    gflopPerS: (2 * batch * rows * cols) / (ms * 1e6),
+    gflopPerS: (2 * matrices * batch * rows * cols) / (ms * 1e6),
+    pctOfCeiling: (100 * gbPerS) / ceiling,
+  };
+}
+
+/**
+ * Decode attention for `sequences` sequences of `context` cached tokens each (Llama-3-8B's
+ * shape: 32 heads over 8 kv heads of 128): bytes are the K and V read.
+ */
+async function benchAttention(
+  gpu: GpuContext,
+  sequences: number,
+  context: number,
+  ceiling: number,
+): Promise<BenchRow> {
+  const config = { heads: 32, kvHeads: 8, headDim: 128, blockTokens: 16 };
+  const kernel = await Attention.load(gpu, config);
+  const blocksPer = Math.ceil(context / config.blockTokens);
+  const cacheFloats = sequences * blocksPer * config.kvHeads * config.blockTokens * config.headDim;
+  const usage = GPUBufferUsage.STORAGE;
+  const k = await gpu.createBuffer(cacheFloats * 4, usage, 'bench:k');
+  const v = await gpu.createBuffer(cacheFloats * 4, usage, 'bench:v');
+  const tableIds = Uint32Array.from({ length: sequences * blocksPer }, (_, i) => i);
+  const table = await gpu.upload(tableIds, 'bench:table');
+  const queries = Array.from({ length: sequences }, (_, s) => ({
+    tableOffset: s * blocksPer,
+    qIndex: context - 1,
+  }));
+  const info = await gpu.upload(Attention.queryInfo(queries), 'bench:queries');
+  const q = await gpu.upload(
+    new Rng(7).floats(sequences * config.heads * config.headDim),
+    'bench:q',
+  );
+  const out = await gpu.createBuffer(
+    sequences * config.heads * config.headDim * 4,
+    usage,
+    'bench:out',
+  );
+  const sizes = kernel.scratchBytes(sequences, context);
+  const acc = await gpu.createBuffer(sizes.acc, usage, 'bench:acc');
+  const ml = await gpu.createBuffer(sizes.ml, usage, 'bench:ml');
+  const args = {
+    q,
+    kCache: k,
+    vCache: v,
+    table,
+    queries: info,
+    out,
+    scratch: { acc, ml },
+    queryCount: sequences,
+    maxKeys: context,
+  };
+  const ms = await timeKernel(gpu, 'attention', (b) => kernel.encode(b, args));
+  for (const buffer of [k, v, table, info, q, out, acc, ml]) buffer.destroy();
+  const gbPerS = (2 * cacheFloats * 4) / (ms * 1e6);
+  return {
+    kernel: 'attention decode',
+    variant: kernel.splitKey.name,
+    shape: `${sequences}x${context} 32/8x128`,
+    ms,
+    gbPerS,
+    gflopPerS: (4 * sequences * config.heads * context * config.headDim) / (ms * 1e6),
+    pctOfCeiling: (100 * gbPerS) / ceiling,
+  };
+}
+
+/** Top-k/top-p sampling over an n-token vocabulary for `rows` sequences. */
+async function benchSample(
+  gpu: GpuContext,
+  rows: number,
+  n: number,
+  ceiling: number,
+): Promise<BenchRow> {
+  const kernel = await Sampler.load(gpu);
+  const logits = await gpu.upload(new Rng(8).floats(rows * n, 8), 'bench:logits');
+  const settings = { temperature: 0.7, topK: 40, topP: 0.9 };
+  const draws = Array.from({ length: rows }, () => ({ settings, u: 0.5 }));
+  const st = await gpu.upload(Sampler.settings(draws), 'bench:settings');
+  const ids = await gpu.createBuffer(rows * 4, GPUBufferUsage.STORAGE, 'bench:ids');
+  const ms = await timeKernel(gpu, 'sample', (b) =>
+    kernel.encode(b, { logits, settings: st, ids, rows, n }),
+  );
+  for (const buffer of [logits, st, ids]) buffer.destroy();
+  // 1 max pass, 32 top-k passes, 1 + 31 top-p passes, 2 for the draw: ~67 reads of the logits.
+  const gbPerS = (67 * rows * n * 4) / (ms * 1e6);
+  return {
+    kernel: 'sample top-k/top-p',
+    variant: kernel.key.name,
+    shape: `${rows}x${n}`,
+    ms,
+    gbPerS,
+    gflopPerS: 0,
     pctOfCeiling: (100 * gbPerS) / ceiling,
   };
 }
@@ -240,6 +335,8 @@ async function main(): Promise<void> {
     }
     for (const batch of [4, 8])
       results.push(await benchMatvec(gpu, 'Q4_K', batch, 4096, 4096, copy.gbPerS));
+    // The SwiGLU gate of a 4096 -> 11008 feed-forward: gate and up rows in one pass.
+    results.push(await benchMatvec(gpu, 'Q4_K', 1, 11008, 4096, copy.gbPerS, 'gate_up'));
     if (!gemmMeasured) {
       // The GEMM has no subgroup variant: once per adapter.
       gemmMeasured = true;
@@ -259,6 +356,11 @@ async function main(): Promise<void> {
         );
       }
     }
+    const context = software ? 1024 : 4096;
+    for (const sequences of [1, 4]) {
+      results.push(await benchAttention(gpu, sequences, context, copy.gbPerS));
+    }
+    results.push(await benchSample(gpu, 1, 151_936, copy.gbPerS));
     results.push(await benchRmsNorm(gpu, 1, 4096, copy.gbPerS));
     results.push(await benchRmsNorm(gpu, 64, 4096, copy.gbPerS));
     gpu.destroy();
