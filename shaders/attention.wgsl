@@ -7,9 +7,7 @@
 // sequence thus still fills the GPU, and a prompt's queries each run their own key loop.
 // Entry points: attend_split, then attend_reduce.
 //
-// Cache layout, per layer (K and V alike), blocks of BT tokens:
-//   cache[((block * kv_heads + kv_head) * BT + slot) * head_dim + d]
-// token j of a sequence lives in block table[table_offset + j / BT], slot j % BT.
+// Cache layout (K and V alike): include/kv_cache.wgsl, act values or KV_INT8 rows with scales.
 //
 // q (queries, heads, head_dim) act, queries: QueryInfo (queries,) -> out (queries, heads, head_dim) act
 // K/V caches hold act values; the partials are f32.
@@ -17,6 +15,7 @@
 // Grouped-query attention: head h reads kv head h / (heads / kv_heads).
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
+#include "include/kv_cache.wgsl"
 
 struct Params {
   heads: u32,
@@ -40,8 +39,13 @@ struct QueryInfo {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<act>;
+#if KV_INT8
+@group(0) @binding(2) var<storage, read> k_cache: array<u32>;
+@group(0) @binding(3) var<storage, read> v_cache: array<u32>;
+#else
 @group(0) @binding(2) var<storage, read> k_cache: array<act>;
 @group(0) @binding(3) var<storage, read> v_cache: array<act>;
+#endif
 @group(0) @binding(4) var<storage, read> table: array<u32>;
 @group(0) @binding(5) var<storage, read> queries: array<QueryInfo>;
 // Partials: (queries, heads, splits) x head_dim weighted values, and x 2 (max, sum).
@@ -58,11 +62,22 @@ var<workgroup> query_index: u32;
 var<workgroup> query_table: u32;
 var<workgroup> split_start: u32;
 
-fn cache_at(table_offset: u32, j: u32, kv_head: u32, d: u32) -> u32 {
-  let block = table[table_offset + j / params.block_tokens];
-  let slot = j % params.block_tokens;
-  return ((block * params.kv_heads + kv_head) * params.block_tokens + slot) * params.head_dim + d;
+// Element d of a cached K or V row.
+#if KV_INT8
+fn k_at(row: KvRow, d: u32) -> f32 {
+  return int8_of(k_cache[row.base + d / 4u], d) * bitcast<f32>(k_cache[row.scale]);
 }
+fn v_at(row: KvRow, d: u32) -> f32 {
+  return int8_of(v_cache[row.base + d / 4u], d) * bitcast<f32>(v_cache[row.scale]);
+}
+#else
+fn k_at(row: KvRow, d: u32) -> f32 {
+  return f32(k_cache[row.base + d]);
+}
+fn v_at(row: KvRow, d: u32) -> f32 {
+  return f32(v_cache[row.base + d]);
+}
+#endif
 
 fn visible(j: u32, q_index: u32) -> bool {
   return j <= q_index &&
@@ -99,9 +114,9 @@ fn attend_split(inv: Invocation) {
     var s = MASKED;
     if (j < end && visible(j, q_index)) {
       var dot_qk = 0.0;
-      let k_base = cache_at(table_offset, j, kv_head, 0u);
+      let k_row = kv_row(table_offset, j, kv_head);
       for (var d = 0u; d < params.head_dim; d++) {
-        dot_qk += q_shared[d] * f32(k_cache[k_base + d]);
+        dot_qk += q_shared[d] * k_at(k_row, d);
       }
       s = params.scale * dot_qk;
     }
@@ -117,10 +132,10 @@ fn attend_split(inv: Invocation) {
     for (var t = 0u; t < count; t++) {
       let w = weights[t];
       if (w != 0.0 && inv.lid < params.head_dim) {
-        let v_base = cache_at(table_offset, chunk + t, kv_head, 0u);
-        acc.x += w * f32(v_cache[v_base + inv.lid]);
+        let v_row = kv_row(table_offset, chunk + t, kv_head);
+        acc.x += w * v_at(v_row, inv.lid);
         if (inv.lid + WG < params.head_dim) {
-          acc.y += w * f32(v_cache[v_base + inv.lid + WG]);
+          acc.y += w * v_at(v_row, inv.lid + WG);
         }
       }
     }

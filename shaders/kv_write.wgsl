@@ -1,6 +1,8 @@
-// Writes new tokens' K and V into a paged cache (layout: attention.wgsl), one invocation per
-// element. k_new, v_new (tokens, kv_heads, head_dim) -> the sequence's cache slots
+// Writes new tokens' K and V into a paged cache (layout: include/kv_cache.wgsl).
+// k_new, v_new (tokens, kv_heads, head_dim) act -> the sequence's cache slots
 // start .. start + tokens - 1, through its block table.
+//   act cache: one invocation per element, a copy.
+//   KV_INT8: one invocation per (token, kv head) row: scale = max |x| / 127, values rounded.
 #include "include/enables.wgsl"
 
 struct Params {
@@ -18,11 +20,58 @@ struct Params {
 @group(0) @binding(1) var<storage, read> k_new: array<act>;
 @group(0) @binding(2) var<storage, read> v_new: array<act>;
 @group(0) @binding(3) var<storage, read> table: array<u32>;
+#if KV_INT8
+@group(0) @binding(4) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<u32>;
+#else
 @group(0) @binding(4) var<storage, read_write> k_cache: array<act>;
 @group(0) @binding(5) var<storage, read_write> v_cache: array<act>;
+#endif
+
+#include "include/kv_cache.wgsl"
 
 override WG: u32 = 256;
 
+#if KV_INT8
+// Row `src` (head_dim values from element src on) of k_new (is_k) or v_new, as int8.
+fn scale_of(is_k: bool, src: u32) -> f32 {
+  var amax = 0.0;
+  for (var d = 0u; d < params.head_dim; d++) {
+    amax = max(amax, abs(f32(select(v_new[src + d], k_new[src + d], is_k))));
+  }
+  return amax / 127.0;
+}
+
+fn packed(is_k: bool, src: u32, inv_scale: f32) -> u32 {
+  var word = 0u;
+  for (var b = 0u; b < 4u; b++) {
+    let x = f32(select(v_new[src + b], k_new[src + b], is_k));
+    let q = i32(round(clamp(x * inv_scale, -127.0, 127.0)));
+    word |= (bitcast<u32>(q) & 0xffu) << (8u * b);
+  }
+  return word;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = gid.x + gid.y * nwg.x * WG; // (token, kv head) row
+  if (r >= params.tokens * params.kv_heads) {
+    return;
+  }
+  let src = r * params.head_dim;
+  let row = kv_row(params.table_offset, params.start + r / params.kv_heads, r % params.kv_heads);
+  let k_scale = scale_of(true, src);
+  let v_scale = scale_of(false, src);
+  let k_inv = select(0.0, 1.0 / k_scale, k_scale > 0.0);
+  let v_inv = select(0.0, 1.0 / v_scale, v_scale > 0.0);
+  for (var w = 0u; w < params.head_dim / 4u; w++) {
+    k_cache[row.base + w] = packed(true, src + 4u * w, k_inv);
+    v_cache[row.base + w] = packed(false, src + 4u * w, v_inv);
+  }
+  k_cache[row.scale] = bitcast<u32>(k_scale);
+  v_cache[row.scale] = bitcast<u32>(v_scale);
+}
+#else
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
@@ -30,11 +79,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     return;
   }
   let d = i % params.head_dim;
-  let kv_head = (i / params.head_dim) % params.kv_heads;
-  let j = params.start + i / (params.head_dim * params.kv_heads);
-  let block = table[params.table_offset + j / params.block_tokens];
-  let slot = j % params.block_tokens;
-  let at = ((block * params.kv_heads + kv_head) * params.block_tokens + slot) * params.head_dim + d;
-  k_cache[at] = k_new[i];
-  v_cache[at] = v_new[i];
+  let r = i / params.head_dim; // (token, kv head) row
+  let row = kv_row(params.table_offset, params.start + r / params.kv_heads, r % params.kv_heads);
+  k_cache[row.base + d] = k_new[i];
+  v_cache[row.base + d] = v_new[i];
 }
+#endif

@@ -10,6 +10,7 @@ export { Gemm, type GemmArgs, type GemmOptions } from './kernels/gemm.js';
 export {
   Attention,
   KvWrite,
+  kvCacheBytes,
   type AttentionArgs,
   type AttentionConfig,
   type AttentionQuery,

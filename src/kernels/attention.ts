@@ -3,11 +3,20 @@ import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { itemGrid } from './elementwise.js';
-import type { AttentionConfig, AttentionQuery } from './reference/attention.js';
+import { kvCacheBytes, type AttentionConfig, type AttentionQuery } from './reference/attention.js';
 import { ATTENTION_KEYS_PER_SPLIT, ATTENTION_WORKGROUP, ELEMENTWISE_WORKGROUP } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';
 
 export type { AttentionConfig, AttentionQuery };
+export { kvCacheBytes };
+
+function checkKvLayout(c: AttentionConfig): void {
+  if (c.kvInt8 && c.headDim % 4 !== 0) {
+    throw new RangeError(
+      `an int8 KV cache packs 4 values a word: head dim ${c.headDim} is not a multiple of 4`,
+    );
+  }
+}
 
 /** Bytes of the partials one encode() needs, for the caller to allocate (or take from a pool). */
 export interface AttentionScratch {
@@ -65,10 +74,12 @@ export class Attention {
     if (keysPerSplit % ATTENTION_WORKGROUP !== 0) {
       throw new RangeError(`keys per split must be a multiple of ${ATTENTION_WORKGROUP}`);
     }
+    checkKvLayout(config);
     const full: Required<AttentionConfig> = {
       window: 0,
       sinks: 0,
       scale: 1 / Math.sqrt(headDim),
+      kvInt8: false,
       ...config,
     };
     const key = (pass: 'split' | 'reduce'): PipelineKey =>
@@ -76,9 +87,10 @@ export class Attention {
         family: 'attention',
         entryPoint: `attend_${pass}`,
         activations: options.activations,
-        shape: pass,
+        shape: pass + (full.kvInt8 ? '_kvi8' : ''),
         subgroups: gpu.facts.features.subgroups,
         workgroupSize: ATTENTION_WORKGROUP,
+        defines: { KV_INT8: full.kvInt8 },
       });
     const splitKey = key('split');
     const [split, reduce] = await Promise.all([
@@ -164,10 +176,13 @@ export class KvWrite {
     config: AttentionConfig,
     options: KernelOptions = {},
   ): Promise<KvWrite> {
+    checkKvLayout(config);
     const key = pipelineKey(gpu.facts, {
       family: 'kv_write',
       activations: options.activations,
+      shape: config.kvInt8 ? 'kvi8' : undefined,
       workgroupSize: ELEMENTWISE_WORKGROUP,
+      defines: { KV_INT8: config.kvInt8 ?? false },
     });
     return new KvWrite(gpu, key, await gpu.pipelines.get(key), config);
   }
@@ -188,7 +203,12 @@ export class KvWrite {
       this.pipeline,
       params,
       [a.kNew, a.vNew, a.table, a.kCache, a.vCache],
-      itemGrid(this.gpu, a.tokens * kvHeads * headDim, ELEMENTWISE_WORKGROUP),
+      // int8: one invocation per (token, kv head) row, which it scales and packs.
+      itemGrid(
+        this.gpu,
+        a.tokens * kvHeads * (this.config.kvInt8 ? 1 : headDim),
+        ELEMENTWISE_WORKGROUP,
+      ),
     );
   }
 }

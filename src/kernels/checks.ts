@@ -5,7 +5,12 @@ import { Rng } from '../util/rng.js';
 import { quantFormats, randomWeights, type QuantName } from '../model/quant/index.js';
 import { Argmax } from './argmax.js';
 import { Attention, KvWrite, type AttentionConfig, type AttentionQuery } from './attention.js';
-import { attentionReference, kvWriteReference } from './reference/attention.js';
+import {
+  attentionReference,
+  kvWriteReference,
+  packInt8Cache,
+  unpackInt8Cache,
+} from './reference/attention.js';
 import { Elementwise, type ElementwiseOp } from './elementwise.js';
 import { Embedding } from './embedding.js';
 import { Gemm, type GemmOptions } from './gemm.js';
@@ -286,8 +291,17 @@ export async function checkAttention(
   const rng = new Rng(seed);
   const { blocks, table, offsets } = pagedLayout(rng, sequences, config.blockTokens);
   const cacheSize = blocks * config.kvHeads * config.blockTokens * config.headDim;
-  const kCache = asActivations(rng.floats(cacheSize), options.activations);
-  const vCache = asActivations(rng.floats(cacheSize), options.activations);
+  // An int8 cache is uploaded packed; the reference reads the values it holds.
+  const cacheInput = (values: Float32Array): [CheckInput, Float32Array] => {
+    if (!config.kvInt8) {
+      const v = asActivations(values, options.activations);
+      return [{ act: v }, v];
+    }
+    const words = packInt8Cache(config, values);
+    return [words, unpackInt8Cache(config, words)];
+  };
+  const [kInput, kCache] = cacheInput(rng.floats(cacheSize));
+  const [vInput, vCache] = cacheInput(rng.floats(cacheSize));
   const queries: AttentionQuery[] =
     mode === 'decode'
       ? sequences.map((n, s) => ({ tableOffset: offsets[s], qIndex: n - 1 }))
@@ -313,8 +327,9 @@ export async function checkAttention(
         `${typeof mode === 'string' ? 'decode' : 'prefill'} ${queries.length}q ` +
         `${config.heads}/${config.kvHeads}x${config.headDim} kv[${sequences.join(',')}]` +
         (window ? ` window ${window} sinks ${sinks}` : '') +
+        (config.kvInt8 ? ' int8 kv' : '') +
         ` split ${kernel.keysPerSplit}`,
-      inputs: [{ act: q }, { act: kCache }, { act: vCache }, table, Attention.queryInfo(queries)],
+      inputs: [{ act: q }, kInput, vInput, table, Attention.queryInfo(queries)],
       expected: attentionReference(config, q, kCache, vCache, table, queries),
       limit: 1e-9,
       activations: options.activations,
@@ -365,9 +380,16 @@ export async function checkKvWrite(
     await upload(vNew, 'check:v_new'),
     await gpu.upload(table, 'check:table'),
   ];
-  const bytes = activations === 'f16' ? 2 : 4;
-  const kOut = await GuardedOutput.create(gpu, cacheSize, 'check:k_cache', kCache, bytes);
-  const vOut = await GuardedOutput.create(gpu, cacheSize, 'check:v_cache', vCache, bytes);
+  // The caches as stored: act values, or int8 words (held in f32 slots, bit for bit).
+  const stored = (floats: Float32Array): [Float32Array, number, 2 | 4] => {
+    if (!config.kvInt8) return [floats, floats.length, activations === 'f16' ? 2 : 4];
+    const words = packInt8Cache(config, floats);
+    return [new Float32Array(words.buffer), words.length, 4];
+  };
+  const [kInit, kLength, bytes] = stored(kCache);
+  const [vInit, vLength] = stored(vCache);
+  const kOut = await GuardedOutput.create(gpu, kLength, 'check:k_cache', kInit, bytes);
+  const vOut = await GuardedOutput.create(gpu, vLength, 'check:v_cache', vInit, bytes);
   try {
     const batch = gpu.batch('check:kv_write');
     kernel.encode(batch, {
@@ -383,18 +405,31 @@ export async function checkKvWrite(
     await batch.submit();
     const k = await kOut.read();
     const v = await vOut.read();
+    const held = (read: Float32Array) =>
+      config.kvInt8 ? unpackInt8Cache(config, new Uint32Array(read.buffer)) : read;
+    const wanted = (floats: Float32Array) =>
+      config.kvInt8 ? unpackInt8Cache(config, packInt8Cache(config, floats)) : floats;
     const actual = new Float32Array(2 * cacheSize);
-    actual.set(k.values);
-    actual.set(v.values, cacheSize);
+    actual.set(held(k.values));
+    actual.set(held(v.values), cacheSize);
     const want = new Float32Array(2 * cacheSize);
-    want.set(expected.k);
-    want.set(expected.v, cacheSize);
+    want.set(wanted(expected.k));
+    want.set(wanted(expected.v), cacheSize);
     // A copy of values the cache's type holds exactly: exact, and every other slot untouched.
-    const comparison = compareToReference(actual, want, 0, k.guardViolations + v.guardViolations);
+    // int8 rows are rounded on both sides; f32 vs f64 division may move one step.
+    const limit = config.kvInt8 ? 1e-6 : 0;
+    const comparison = compareToReference(
+      actual,
+      want,
+      limit,
+      k.guardViolations + v.guardViolations,
+    );
     return {
       kernel: 'kv_write',
       variant: kernel.key.name,
-      shape: `${tokens} at ${start} ${config.kvHeads}x${config.headDim} bt${config.blockTokens}`,
+      shape:
+        `${tokens} at ${start} ${config.kvHeads}x${config.headDim} bt${config.blockTokens}` +
+        (config.kvInt8 ? ' int8' : ''),
       ...comparison,
     };
   } finally {
@@ -775,6 +810,8 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       keysPerSplit: 128,
     },
     { config: { ...gqa, window: 16, sinks: 2 }, sequences: [70], mode: { prefillFrom: 0 } },
+    { config: { ...gqa, kvInt8: true }, sequences: [37, 300], mode: 'decode', keysPerSplit: 128 },
+    { config: { ...gqa, headDim: 128, kvInt8: true }, sequences: [90], mode: { prefillFrom: 60 } },
   ];
   for (const scenario of scenarios) cases.push({ kernel: 'attention', scenario, seed: next() });
   for (const [start, tokens] of [
@@ -784,6 +821,12 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     [40, 64],
   ] as [number, number][]) {
     cases.push({ kernel: 'kv_write', config: gqa, shape: [start, tokens], seed: next() });
+    cases.push({
+      kernel: 'kv_write',
+      config: { ...gqa, kvInt8: true },
+      shape: [start, tokens],
+      seed: next(),
+    });
   }
   const samplers: [number, SamplingSettings][] = [
     [7, { temperature: 0 }],
@@ -813,12 +856,13 @@ export function caseName(c: KernelCase): string {
     const { config: a, sequences, mode, keysPerSplit } = c.scenario;
     const kind = mode === 'decode' ? 'decode' : `prefill from ${mode.prefillFrom}`;
     const extra = a.window ? ` window ${a.window} sinks ${a.sinks ?? 0}` : '';
-    return `attention ${kind} ${a.heads}/${a.kvHeads}x${a.headDim} bt${a.blockTokens} kv[${sequences}]${extra} split ${keysPerSplit ?? 'default'}`;
+    const kv = a.kvInt8 ? ' int8 kv' : '';
+    return `attention ${kind} ${a.heads}/${a.kvHeads}x${a.headDim} bt${a.blockTokens} kv[${sequences}]${extra}${kv} split ${keysPerSplit ?? 'default'}`;
   }
   const shape = c.shape.join('x');
   switch (c.kernel) {
     case 'kv_write':
-      return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}`;
+      return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kvInt8 ? ' int8' : ''}`;
     case 'matvec':
       return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''} m${c.batch} ${shape}`;
     case 'embedding':

@@ -69,7 +69,10 @@ for (const subgroups of [true, false]) {
         const attention = { heads: 8, kvHeads: 2, headDim: 128, blockTokens: 16 };
         add((await Attention.load(gpu, attention, undefined, options)).splitKey.name);
         add((await KvWrite.load(gpu, attention, options)).key.name);
-        expect(names.size).toBe(formats.length * 7 + 9);
+        const int8 = { ...attention, kvInt8: true };
+        add((await Attention.load(gpu, int8, undefined, options)).splitKey.name);
+        add((await KvWrite.load(gpu, int8, options)).key.name);
+        expect(names.size).toBe(formats.length * 7 + 11);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }

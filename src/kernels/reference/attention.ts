@@ -11,6 +11,8 @@ export interface AttentionConfig {
   sinks?: number;
   /** Score scale; 1 / sqrt(headDim) when absent. */
   scale?: number;
+  /** Cache K and V as int8 rows with one f32 scale each (headDim a multiple of 4). */
+  kvInt8?: boolean;
 }
 
 /** One query row: which sequence (by the start of its block table) and its index in the cache. */
@@ -98,4 +100,71 @@ export function kvWriteReference(
     }
   }
   return { k, v };
+}
+
+/** Bytes of one layer's K (or V) cache of `blocks` blocks. */
+export function kvCacheBytes(
+  c: AttentionConfig,
+  blocks: number,
+  activationBytes: 2 | 4 = 4,
+): number {
+  const rows = blocks * c.kvHeads * c.blockTokens;
+  return c.kvInt8 ? rows * (c.headDim + 4) : rows * c.headDim * activationBytes;
+}
+
+/** Round half to even, as WGSL's round() does. */
+function roundEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * An f32-layout cache (blocks, kvHeads, blockTokens, headDim) as int8 pages: per (block, kv
+ * head), blockTokens rows of headDim int8 (4 per u32, little-endian), then blockTokens f32
+ * scales (max |x| / 127 of the row), as include/kv_cache.wgsl lays them out.
+ */
+export function packInt8Cache(c: AttentionConfig, floats: Float32Array): Uint32Array {
+  const rows = floats.length / c.headDim;
+  const rowWords = c.headDim / 4;
+  const out = new Uint32Array(rows * (rowWords + 1));
+  const scales = new Float32Array(1);
+  for (let r = 0; r < rows; r++) {
+    const page = Math.floor(r / c.blockTokens);
+    const slot = r % c.blockTokens;
+    const pageBase = page * c.blockTokens * (rowWords + 1);
+    const row = floats.subarray(r * c.headDim, (r + 1) * c.headDim);
+    const amax = row.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    scales[0] = amax / 127;
+    const scale = scales[0];
+    const inv = scale > 0 ? Math.fround(1 / scale) : 0;
+    for (let w = 0; w < rowWords; w++) {
+      let word = 0;
+      for (let b = 0; b < 4; b++) {
+        const q = roundEven(Math.min(127, Math.max(-127, Math.fround(row[4 * w + b] * inv))));
+        word |= (q & 0xff) << (8 * b);
+      }
+      out[pageBase + slot * rowWords + w] = word >>> 0;
+    }
+    out[pageBase + c.blockTokens * rowWords + slot] = new Uint32Array(scales.buffer)[0];
+  }
+  return out;
+}
+
+/** The f32-layout values an int8 cache holds (inverse of packInt8Cache, up to rounding). */
+export function unpackInt8Cache(c: AttentionConfig, words: Uint32Array): Float32Array {
+  const rowWords = c.headDim / 4;
+  const rows = words.length / (rowWords + 1);
+  const out = new Float32Array(rows * c.headDim);
+  const f = new Float32Array(words.buffer, words.byteOffset, words.length);
+  for (let r = 0; r < rows; r++) {
+    const page = Math.floor(r / c.blockTokens);
+    const slot = r % c.blockTokens;
+    const pageBase = page * c.blockTokens * (rowWords + 1);
+    const scale = f[pageBase + c.blockTokens * rowWords + slot];
+    for (let d = 0; d < c.headDim; d++) {
+      const word = words[pageBase + slot * rowWords + (d >> 2)];
+      out[r * c.headDim + d] = ((word << (24 - 8 * (d & 3))) >> 24) * scale;
+    }
+  }
+  return out;
 }
