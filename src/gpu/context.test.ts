@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceLostError, GpuAllocationError, ShaderError } from '../errors.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { checkMatvec, checkRmsNorm } from '../kernels/checks.js';
-import { weightDefines } from '../kernels/variant.js';
+import { pipelineKey } from '../kernels/variant.js';
 import { workgroupGrid } from './batch.js';
 import { BufferPool } from './buffer-pool.js';
 import { PipelineCache } from './pipeline-cache.js';
@@ -70,12 +70,8 @@ describe('GpuContext on Dawn', () => {
   });
 
   it('caches pipelines by variant name and names a missing shader', async () => {
-    const key = {
-      name: 'matvec_f32_wg_wg64_test',
-      shader: 'matvec.wgsl',
-      defines: { ...weightDefines('F32'), SUBGROUPS: false, ACT_F16: false },
-      overrides: { WG: 64, T: 16 },
-    };
+    const key = pipelineKey(gpu.facts, { family: 'copy', shape: 'cache_test', workgroupSize: 64 });
+    expect(key.name).toBe('copy_f32_cache_test_wg64');
     const before = gpu.pipelines.size;
     const first = await gpu.pipelines.get(key);
     expect(await gpu.pipelines.get(key)).toBe(first);
