@@ -23,7 +23,8 @@ const swiftShaderWebGpu = [
 
 export default defineConfig({
   testDir: 'e2e',
-  timeout: 120_000,
+  // The kernel checks run ~500 cases on SwiftShader in one page: minutes, not seconds.
+  timeout: 360_000,
   fullyParallel: false,
   workers: 1,
   reporter: [['list']],

@@ -23,7 +23,7 @@ for (const { where, subgroups } of runs) {
 
     await page.locator('#run-checks').click();
     const summary = page.locator('#checks-summary');
-    await expect(summary).toHaveAttribute('data-failed', /\d+/, { timeout: 100_000 });
+    await expect(summary).toHaveAttribute('data-failed', /\d+/, { timeout: 300_000 });
     const failedRows = await page.locator('#checks tr:has(.fail)').allInnerTexts();
     expect(failedRows).toEqual([]);
     expect(Number(await summary.getAttribute('data-passed'))).toBeGreaterThanOrEqual(20);
