@@ -39,6 +39,20 @@ export class DeviceLostError extends AgentGpuError {
   }
 }
 
+/**
+ * A GGUF file that is malformed or unsupported. `field` names what was being read and `offset`
+ * is its byte position in the file, so a bad file can be looked at with a hex dump.
+ */
+export class GgufError extends AgentGpuError {
+  readonly field: string;
+  readonly offset: number;
+  constructor(field: string, offset: number, problem: string, options?: ErrorOptions) {
+    super(`GGUF ${field} at byte ${offset}: ${problem}`, options);
+    this.field = field;
+    this.offset = offset;
+  }
+}
+
 /** A validation error reported by WebGPU for something agentgpu dispatched. */
 export class GpuValidationError extends AgentGpuError {}
 
@@ -50,4 +64,5 @@ export const errorClasses = {
   ShaderError,
   DeviceLostError,
   GpuValidationError,
+  GgufError,
 } as const;
