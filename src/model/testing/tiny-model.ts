@@ -1,0 +1,153 @@
+import { GgmlType, quantFormats, type QuantName } from '../quant/index.js';
+import { F32 } from '../quant/float.js';
+import { Rng } from '../../util/rng.js';
+import { writeGguf, type GgufWriteTensor, type GgufWriteValue } from '../gguf/writer.js';
+import { learnBpe } from './bpe-vocab.js';
+
+// Small seeded GGUF models for the tests: real architectures (llama, qwen2, qwen3) with random
+// weights and a byte-level BPE vocabulary, small enough to run on SwiftShader, and loadable by
+// llama.cpp (node-llama-cpp), which the runtime is checked against. Generated, never committed.
+
+export type TinyArchitecture = 'llama' | 'qwen2' | 'qwen3';
+
+export interface TinyModelOptions {
+  architecture?: TinyArchitecture;
+  /** Format of the 2-D weights (norms and biases stay F32). */
+  weights?: QuantName;
+  seed?: number;
+  layers?: number;
+  /** Model width; a multiple of 256 so every K-quant applies. */
+  embedding?: number;
+  feedForward?: number;
+  heads?: number;
+  kvHeads?: number;
+  /** No output.weight: the logits use token_embd (tied embeddings). */
+  tiedEmbeddings?: boolean;
+  merges?: number;
+}
+
+/** Special tokens by architecture family: llama 3's and Qwen's. */
+const SPECIALS: Record<
+  TinyArchitecture,
+  { tokens: string[]; bos: string; eos: string; pre: string }
+> = {
+  llama: {
+    tokens: [
+      '<|begin_of_text|>',
+      '<|end_of_text|>',
+      '<|start_header_id|>',
+      '<|end_header_id|>',
+      '<|eot_id|>',
+    ],
+    bos: '<|begin_of_text|>',
+    eos: '<|eot_id|>',
+    pre: 'llama-bpe',
+  },
+  qwen2: {
+    tokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+    bos: '<|endoftext|>',
+    eos: '<|im_end|>',
+    pre: 'qwen2',
+  },
+  qwen3: {
+    tokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+    bos: '<|endoftext|>',
+    eos: '<|im_end|>',
+    pre: 'qwen2',
+  },
+};
+
+/** GGUF bytes of a tiny model, and what it was made with. */
+export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; vocab: string[] } {
+  const {
+    architecture = 'llama',
+    weights = 'F32',
+    seed = 1,
+    layers = 2,
+    embedding = 256,
+    feedForward = 512,
+    heads = 4,
+    kvHeads = 2,
+    tiedEmbeddings = false,
+    merges: mergeCount = 400,
+  } = options;
+  const rng = new Rng(seed);
+  const headDim = embedding / heads;
+  const { tokens: bpeTokens, merges } = learnBpe(mergeCount);
+  const specials = SPECIALS[architecture];
+  const vocab = [...bpeTokens, ...specials.tokens];
+  const tokenType = vocab.map((_, i) => (i < bpeTokens.length ? 1 : 3));
+  const arch = architecture;
+  const u32 = (value: number): GgufWriteValue => ({ type: 'u32', value });
+  const f32 = (value: number): GgufWriteValue => ({ type: 'f32', value });
+  const metadata: Record<string, GgufWriteValue> = {
+    'general.architecture': { type: 'string', value: arch },
+    'general.name': { type: 'string', value: `agentgpu tiny ${arch} ${weights} seed ${seed}` },
+    [`${arch}.context_length`]: u32(512),
+    [`${arch}.embedding_length`]: u32(embedding),
+    [`${arch}.block_count`]: u32(layers),
+    [`${arch}.feed_forward_length`]: u32(feedForward),
+    [`${arch}.attention.head_count`]: u32(heads),
+    [`${arch}.attention.head_count_kv`]: u32(kvHeads),
+    [`${arch}.rope.freq_base`]: f32(arch === 'llama' ? 500000 : 1000000),
+    [`${arch}.attention.layer_norm_rms_epsilon`]: f32(1e-6),
+    'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
+    'tokenizer.ggml.pre': { type: 'string', value: specials.pre },
+    'tokenizer.ggml.tokens': { type: 'array', of: 'string', value: vocab },
+    'tokenizer.ggml.token_type': { type: 'array', of: 'i32', value: tokenType },
+    'tokenizer.ggml.merges': { type: 'array', of: 'string', value: merges },
+    'tokenizer.ggml.bos_token_id': u32(vocab.indexOf(specials.bos)),
+    'tokenizer.ggml.eos_token_id': u32(vocab.indexOf(specials.eos)),
+    'tokenizer.ggml.add_bos_token': { type: 'bool', value: arch === 'llama' },
+  };
+  if (arch === 'llama') metadata['llama.rope.dimension_count'] = u32(headDim);
+  if (arch === 'qwen3') {
+    metadata['qwen3.attention.key_length'] = u32(headDim);
+    metadata['qwen3.attention.value_length'] = u32(headDim);
+  }
+
+  const tensors: GgufWriteTensor[] = [];
+  // Uniform weights scaled by 1/sqrt(fan-in) keep activations O(1) through the layers.
+  const matrix = (name: string, cols: number, rows: number, format: QuantName = weights) => {
+    const values = rng.floats(rows * cols, Math.sqrt(3 / cols));
+    const q = quantFormats[format];
+    tensors.push({ name, dims: [cols, rows], type: GgmlType[format], data: q.quantize(values) });
+  };
+  const vector = (name: string, n: number, around: number, spread: number) => {
+    const values = Float32Array.from({ length: n }, () => around + (rng.next() * 2 - 1) * spread);
+    tensors.push({ name, dims: [n], type: GgmlType.F32, data: F32.quantize(values) });
+  };
+  const n = vocab.length;
+  // Embeddings of unit-ish scale, as trained models have.
+  const embd = rng.floats(n * embedding, 1);
+  tensors.push({
+    name: 'token_embd.weight',
+    dims: [embedding, n],
+    type: GgmlType[weights],
+    data: quantFormats[weights].quantize(embd),
+  });
+  for (let l = 0; l < layers; l++) {
+    const b = `blk.${l}`;
+    vector(`${b}.attn_norm.weight`, embedding, 1, 0.2);
+    matrix(`${b}.attn_q.weight`, embedding, heads * headDim);
+    matrix(`${b}.attn_k.weight`, embedding, kvHeads * headDim);
+    matrix(`${b}.attn_v.weight`, embedding, kvHeads * headDim);
+    if (arch === 'qwen2') {
+      vector(`${b}.attn_q.bias`, heads * headDim, 0, 0.1);
+      vector(`${b}.attn_k.bias`, kvHeads * headDim, 0, 0.1);
+      vector(`${b}.attn_v.bias`, kvHeads * headDim, 0, 0.1);
+    }
+    if (arch === 'qwen3') {
+      vector(`${b}.attn_q_norm.weight`, headDim, 1, 0.2);
+      vector(`${b}.attn_k_norm.weight`, headDim, 1, 0.2);
+    }
+    matrix(`${b}.attn_output.weight`, heads * headDim, embedding);
+    vector(`${b}.ffn_norm.weight`, embedding, 1, 0.2);
+    matrix(`${b}.ffn_gate.weight`, embedding, feedForward);
+    matrix(`${b}.ffn_up.weight`, embedding, feedForward);
+    matrix(`${b}.ffn_down.weight`, feedForward, embedding);
+  }
+  vector('output_norm.weight', embedding, 1, 0.2);
+  if (!tiedEmbeddings) matrix('output.weight', embedding, n);
+  return { bytes: writeGguf(metadata, tensors), vocab };
+}
