@@ -1,20 +1,8 @@
+import { byteToUnicode } from '../tokenizer/byte-unicode.js';
+
 // A small byte-level BPE vocabulary (GPT-2 style) learned, deterministically, from a built-in
 // corpus: what the generated test models carry, so tokenizers are tested against llama.cpp on
 // a real merge table rather than a hand-written one.
-
-/** GPT-2's bytes_to_unicode: every byte as a printable character. */
-export function byteToUnicode(): string[] {
-  const printable: number[] = [];
-  for (let b = 33; b <= 126; b++) printable.push(b);
-  for (let b = 161; b <= 172; b++) printable.push(b);
-  for (let b = 174; b <= 255; b++) printable.push(b);
-  const map: string[] = new Array(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    map[b] = printable.includes(b) ? String.fromCodePoint(b) : String.fromCodePoint(256 + extra++);
-  }
-  return map;
-}
 
 /** Text the merges are learned from: prose, code, numbers, whitespace runs, unicode. */
 export const BPE_CORPUS = [
@@ -82,4 +70,47 @@ export function learnBpe(mergeCount: number): { tokens: string[]; merges: string
     });
   }
   return { tokens, merges };
+}
+
+/**
+ * A SentencePiece-style vocabulary from the same corpus: <unk>, <s>, </s>, the 256 <0xXX> byte
+ * tokens, every character of the corpus, then the learned BPE pieces that are whole UTF-8
+ * (spaces as ▁), scored so earlier merges win. Returns tokens, scores and GGUF token types.
+ */
+export function learnSpm(mergeCount: number): {
+  tokens: string[];
+  scores: number[];
+  types: number[];
+} {
+  const { tokens: bpe } = learnBpe(mergeCount);
+  const bytes = byteToUnicode();
+  const charBytes = new Map(bytes.map((c, b) => [c, b]));
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  const tokens = ['<unk>', '<s>', '</s>'];
+  const types = [2, 3, 3];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+    types.push(6);
+  }
+  const pieces: string[] = [];
+  const add = (piece: string) => {
+    const p = piece.replaceAll(' ', '\u2581');
+    if (p && !pieces.includes(p)) pieces.push(p);
+  };
+  for (const c of new Set(Array.from(BPE_CORPUS))) if (c !== '\n' && c !== '\t') add(c);
+  for (const t of bpe.slice(256)) {
+    try {
+      add(strict.decode(Uint8Array.from(Array.from(t), (c) => charBytes.get(c) ?? 0)));
+    } catch {
+      // A merge that splits a multi-byte character is no SentencePiece piece.
+    }
+  }
+  const scores = tokens.map(() => 0);
+  pieces.forEach((p, i) => {
+    tokens.push(p);
+    types.push(1);
+    // Longer pieces (later merges) score lower, as SentencePiece's log-probabilities do.
+    scores.push(-i);
+  });
+  return { tokens, scores, types };
 }

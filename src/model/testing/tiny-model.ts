@@ -2,7 +2,7 @@ import { GgmlType, quantFormats, type QuantName } from '../quant/index.js';
 import { F32 } from '../quant/float.js';
 import { Rng } from '../../util/rng.js';
 import { writeGguf, type GgufWriteTensor, type GgufWriteValue } from '../gguf/writer.js';
-import { learnBpe } from './bpe-vocab.js';
+import { learnBpe, learnSpm } from './bpe-vocab.js';
 
 // Small seeded GGUF models for the tests: real architectures (llama, qwen2, qwen3) with random
 // weights and a byte-level BPE vocabulary, small enough to run on SwiftShader, and loadable by
@@ -24,6 +24,10 @@ export interface TinyModelOptions {
   /** No output.weight: the logits use token_embd (tied embeddings). */
   tiedEmbeddings?: boolean;
   merges?: number;
+  /** Byte-level BPE (default) or a SentencePiece-style vocabulary (llama only). */
+  tokenizer?: 'bpe' | 'spm';
+  /** Override the BPE pre-tokenizer name (tokenizer.ggml.pre). */
+  pre?: string;
 }
 
 /** Special tokens by architecture family: llama 3's and Qwen's. */
@@ -70,13 +74,44 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     kvHeads = 2,
     tiedEmbeddings = false,
     merges: mergeCount = 400,
+    tokenizer = 'bpe',
   } = options;
   const rng = new Rng(seed);
   const headDim = embedding / heads;
-  const { tokens: bpeTokens, merges } = learnBpe(mergeCount);
   const specials = SPECIALS[architecture];
-  const vocab = [...bpeTokens, ...specials.tokens];
-  const tokenType = vocab.map((_, i) => (i < bpeTokens.length ? 1 : 3));
+  let vocab: string[];
+  let tokenizerMetadata: Record<string, GgufWriteValue>;
+  if (tokenizer === 'spm') {
+    const spm = learnSpm(mergeCount);
+    vocab = spm.tokens;
+    tokenizerMetadata = {
+      'tokenizer.ggml.model': { type: 'string', value: 'llama' },
+      'tokenizer.ggml.tokens': { type: 'array', of: 'string', value: vocab },
+      'tokenizer.ggml.scores': { type: 'array', of: 'f32', value: spm.scores },
+      'tokenizer.ggml.token_type': { type: 'array', of: 'i32', value: spm.types },
+      'tokenizer.ggml.bos_token_id': { type: 'u32', value: 1 },
+      'tokenizer.ggml.eos_token_id': { type: 'u32', value: 2 },
+      'tokenizer.ggml.unknown_token_id': { type: 'u32', value: 0 },
+      'tokenizer.ggml.add_bos_token': { type: 'bool', value: true },
+    };
+  } else {
+    const { tokens: bpeTokens, merges } = learnBpe(mergeCount);
+    vocab = [...bpeTokens, ...specials.tokens];
+    tokenizerMetadata = {
+      'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
+      'tokenizer.ggml.pre': { type: 'string', value: options.pre ?? specials.pre },
+      'tokenizer.ggml.tokens': { type: 'array', of: 'string', value: vocab },
+      'tokenizer.ggml.token_type': {
+        type: 'array',
+        of: 'i32',
+        value: vocab.map((_, i) => (i < bpeTokens.length ? 1 : 3)),
+      },
+      'tokenizer.ggml.merges': { type: 'array', of: 'string', value: merges },
+      'tokenizer.ggml.bos_token_id': { type: 'u32', value: vocab.indexOf(specials.bos) },
+      'tokenizer.ggml.eos_token_id': { type: 'u32', value: vocab.indexOf(specials.eos) },
+      'tokenizer.ggml.add_bos_token': { type: 'bool', value: architecture === 'llama' },
+    };
+  }
   const arch = architecture;
   const u32 = (value: number): GgufWriteValue => ({ type: 'u32', value });
   const f32 = (value: number): GgufWriteValue => ({ type: 'f32', value });
@@ -91,14 +126,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     [`${arch}.attention.head_count_kv`]: u32(kvHeads),
     [`${arch}.rope.freq_base`]: f32(arch === 'llama' ? 500000 : 1000000),
     [`${arch}.attention.layer_norm_rms_epsilon`]: f32(1e-6),
-    'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
-    'tokenizer.ggml.pre': { type: 'string', value: specials.pre },
-    'tokenizer.ggml.tokens': { type: 'array', of: 'string', value: vocab },
-    'tokenizer.ggml.token_type': { type: 'array', of: 'i32', value: tokenType },
-    'tokenizer.ggml.merges': { type: 'array', of: 'string', value: merges },
-    'tokenizer.ggml.bos_token_id': u32(vocab.indexOf(specials.bos)),
-    'tokenizer.ggml.eos_token_id': u32(vocab.indexOf(specials.eos)),
-    'tokenizer.ggml.add_bos_token': { type: 'bool', value: arch === 'llama' },
+    ...tokenizerMetadata,
   };
   if (arch === 'llama') metadata['llama.rope.dimension_count'] = u32(headDim);
   if (arch === 'qwen3') {
