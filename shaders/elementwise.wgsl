@@ -1,12 +1,13 @@
 // Elementwise kernels over n values, one entry point each; one invocation per value.
 //   silu_mul: out = silu(a) * b     the SwiGLU gate: a = gate projection, b = up projection
 //   add:      out = a + b           the residual connection
+//   add_rows: out = a + b[i % b_len]  a bias added to every row of a (rows of b_len)
 // a (n,), b (n,) -> out (n,); out may not alias a or b (WebGPU forbids writable overlaps).
 #include "include/enables.wgsl"
 
 struct Params {
   n: u32,
-  _pad0: u32,
+  b_len: u32, // add_rows: the row length (b's size)
   _pad1: u32,
   _pad2: u32,
 }
@@ -36,5 +37,13 @@ fn add(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   let i = flat_index(gid, nwg);
   if (i < params.n) {
     out[i] = act(f32(a[i]) + f32(b[i]));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn add_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg);
+  if (i < params.n) {
+    out[i] = act(f32(a[i]) + f32(b[i % params.b_len]));
   }
 }

@@ -471,6 +471,12 @@ export async function checkRope(
   });
 }
 
+/** The largest divisor of n up to 257: a row length for add_rows cases. */
+function rowLength(n: number): number {
+  for (let d = Math.min(n, 257); d > 1; d--) if (n % d === 0) return d;
+  return 1;
+}
+
 export async function checkElementwise(
   gpu: GpuContext,
   op: ElementwiseOp,
@@ -480,17 +486,20 @@ export async function checkElementwise(
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
   const a = asActivations(rng.floats(n, 6), options.activations);
-  const b = asActivations(rng.floats(n, 2), options.activations);
+  // add_rows: a bias of a row's length (n must be a multiple of it), repeated over the rows.
+  const bLength = op === 'add_rows' ? rowLength(n) : n;
+  const b = asActivations(rng.floats(bLength, 2), options.activations);
   const kernel = await Elementwise.load(gpu, op, options);
   return checkAgainstReference(gpu, {
     kernel: op,
     variant: kernel.key.name,
     shape: `${n}`,
     inputs: [{ act: a }, { act: b }],
-    expected: op === 'add' ? addReference(a, b) : siluMulReference(a, b),
+    expected: op === 'silu_mul' ? siluMulReference(a, b) : addReference(a, b),
     limit: 1e-12,
     activations: options.activations,
-    encode: (batch, [aBuf, bBuf], out) => kernel.encode(batch, { a: aBuf, b: bBuf, out, n }),
+    encode: (batch, [aBuf, bBuf], out) =>
+      kernel.encode(batch, { a: aBuf, b: bBuf, out, n, bLength }),
   });
 }
 
@@ -634,7 +643,7 @@ export type KernelCase =
       shape: [number, number];
       seed: number;
     }
-  | { kernel: 'silu_mul' | 'add'; shape: [number]; seed: number }
+  | { kernel: ElementwiseOp; shape: [number]; seed: number }
   | { kernel: 'rope'; shape: [number]; rope: RopeConfig; freqFactors?: boolean; seed: number }
   | { kernel: 'attention'; scenario: AttentionScenario; seed: number }
   | { kernel: 'sample'; n: number; settings: SamplingSettings; seed: number }
@@ -746,6 +755,7 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   for (const n of [1, 7, 256, 1000, 4099, 70_001]) {
     cases.push({ kernel: 'silu_mul', shape: [n], seed: next() });
     cases.push({ kernel: 'add', shape: [n], seed: next() });
+    cases.push({ kernel: 'add_rows', shape: [n], seed: next() });
   }
   const ropes: [number, RopeConfig][] = [
     [1, { heads: 1, headDim: 2, ropeDims: 2, freqBase: 10000, freqScale: 1, neox: false }],
@@ -899,6 +909,7 @@ export function runKernelCase(
       return checkSoftmax(gpu, c.shape[0], c.shape[1], c.seed, options);
     case 'silu_mul':
     case 'add':
+    case 'add_rows':
       return checkElementwise(gpu, c.kernel, c.shape[0], c.seed, options);
     case 'rope':
       return checkRope(gpu, c.shape[0], c.rope, c.seed, options, c.freqFactors);

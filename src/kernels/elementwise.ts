@@ -13,14 +13,15 @@ export function itemGrid(gpu: GpuContext, items: number, workgroupSize: number):
   );
 }
 
-export type ElementwiseOp = 'silu_mul' | 'add';
+export type ElementwiseOp = 'silu_mul' | 'add' | 'add_rows';
 
-/** a (n,), b (n,) -> out (n,); out must not alias a or b. */
+/** a (n,), b (n,) -> out (n,); out must not alias a or b. add_rows: b (bLength,), repeated. */
 export interface ElementwiseArgs {
   a: Binding;
   b: Binding;
   out: Binding;
   n: number;
+  bLength?: number;
 }
 
 /** shaders/elementwise.wgsl: silu_mul (SwiGLU gate: silu(a) * b) and add (residual: a + b). */
@@ -46,10 +47,10 @@ export class Elementwise {
     return new Elementwise(gpu, key, await gpu.pipelines.get(key));
   }
 
-  encode(batch: ComputeBatch, { a, b, out, n }: ElementwiseArgs): void {
+  encode(batch: ComputeBatch, { a, b, out, n, bLength = n }: ElementwiseArgs): void {
     batch.dispatch(
       this.pipeline,
-      new Uint32Array([n, 0, 0, 0]),
+      new Uint32Array([n, bLength, 0, 0]),
       [a, b, out],
       itemGrid(this.gpu, n, ELEMENTWISE_WORKGROUP),
     );

@@ -55,7 +55,7 @@ for (const subgroups of [true, false]) {
         add((await Softmax.load(gpu, options)).variant.key.name);
         add((await Argmax.load(gpu, options)).key.name);
         add((await Sampler.load(gpu, options)).key.name);
-        for (const op of ['silu_mul', 'add'] as const)
+        for (const op of ['silu_mul', 'add', 'add_rows'] as const)
           add((await Elementwise.load(gpu, op, options)).key.name);
         const rope = {
           heads: 4,
@@ -72,7 +72,7 @@ for (const subgroups of [true, false]) {
         const int8 = { ...attention, kvInt8: true };
         add((await Attention.load(gpu, int8, undefined, options)).splitKey.name);
         add((await KvWrite.load(gpu, int8, options)).key.name);
-        expect(names.size).toBe(formats.length * 7 + 11);
+        expect(names.size).toBe(formats.length * 7 + 12);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }

@@ -3,9 +3,9 @@ export function siluMulReference(gate: Float32Array, up: Float32Array): Float32A
   return gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
 }
 
-/** a (n,), b (n,) -> a + b (n,). */
+/** a (n,), b (n,) -> a + b (n,); b shorter than a repeats (a bias over rows). */
 export function addReference(a: Float32Array, b: Float32Array): Float32Array {
-  return a.map((v, i) => v + b[i]);
+  return a.map((v, i) => v + b[i % b.length]);
 }
 
 /** logits (rows, n) -> (rows,) index of each row's largest value, ties to the lowest. */

@@ -1,0 +1,106 @@
+import { GgufError } from '../errors.js';
+import type { GgufFile, GgufValue } from './gguf/types.js';
+import type { YarnConfig } from '../kernels/reference/rope.js';
+
+/** The architectures agentgpu runs: Llama 2/3.x, SmolLM2, TinyLlama, Mistral; Qwen2/2.5; Qwen3. */
+export type Architecture = 'llama' | 'qwen2' | 'qwen3';
+const ARCHITECTURES: readonly string[] = ['llama', 'qwen2', 'qwen3'];
+
+/** A decoder's shape and constants, from GGUF metadata (`<arch>.*` keys). */
+export interface ModelConfig {
+  architecture: Architecture;
+  name: string;
+  vocabSize: number;
+  contextLength: number;
+  embedding: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  feedForward: number;
+  rmsEps: number;
+  ropeDims: number;
+  ropeBase: number;
+  /** Linear position scaling (1 / factor); 1 when none. */
+  ropeScale: number;
+  yarn?: YarnConfig;
+  /** NeoX-ordered RoPE pairs (qwen2, qwen3), or adjacent pairs (llama). */
+  ropeNeox: boolean;
+  /** No output.weight: logits use token_embd. */
+  tiedEmbeddings: boolean;
+  /** q/k/v biases (qwen2). */
+  qkvBias: boolean;
+  /** RMSNorm of q and k per head (qwen3). */
+  qkNorm: boolean;
+}
+
+function numberKey(m: ReadonlyMap<string, GgufValue>, key: string, fallback?: number): number {
+  const v = m.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new GgufError(`metadata "${key}"`, 0, 'missing, and the architecture needs it');
+  }
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new GgufError(`metadata "${key}"`, 0, `must be a number, got ${typeof v}`);
+  }
+  return v;
+}
+
+export function modelConfig(file: GgufFile): ModelConfig {
+  const m = file.metadata;
+  const arch = m.get('general.architecture');
+  if (typeof arch !== 'string' || !ARCHITECTURES.includes(arch)) {
+    throw new GgufError(
+      'metadata "general.architecture"',
+      0,
+      `architecture "${String(arch)}" is not supported (supported: ${ARCHITECTURES.join(', ')})`,
+    );
+  }
+  const a = arch as Architecture;
+  const tokens = m.get('tokenizer.ggml.tokens');
+  const embedding = numberKey(m, `${a}.embedding_length`);
+  const heads = numberKey(m, `${a}.attention.head_count`);
+  const headDim = numberKey(m, `${a}.attention.key_length`, embedding / heads);
+  const scalingType = m.get(`${a}.rope.scaling.type`);
+  const factor = numberKey(m, `${a}.rope.scaling.factor`, 0);
+  const scale = factor > 0 && scalingType !== 'none' ? 1 / factor : 1;
+  const yarn =
+    scalingType === 'yarn'
+      ? {
+          origContext: numberKey(m, `${a}.rope.scaling.original_context_length`),
+          extFactor: numberKey(m, `${a}.rope.scaling.yarn_ext_factor`, 1),
+          attnFactor: numberKey(m, `${a}.rope.scaling.attn_factor`, 1),
+          betaFast: numberKey(m, `${a}.rope.scaling.yarn_beta_fast`, 32),
+          betaSlow: numberKey(m, `${a}.rope.scaling.yarn_beta_slow`, 1),
+        }
+      : undefined;
+  const config: ModelConfig = {
+    architecture: a,
+    name: typeof m.get('general.name') === 'string' ? (m.get('general.name') as string) : a,
+    vocabSize: Array.isArray(tokens) ? tokens.length : numberKey(m, `${a}.vocab_size`),
+    contextLength: numberKey(m, `${a}.context_length`),
+    embedding,
+    layers: numberKey(m, `${a}.block_count`),
+    heads,
+    kvHeads: numberKey(m, `${a}.attention.head_count_kv`, heads),
+    headDim,
+    feedForward: numberKey(m, `${a}.feed_forward_length`),
+    rmsEps: numberKey(m, `${a}.attention.layer_norm_rms_epsilon`),
+    ropeDims: numberKey(m, `${a}.rope.dimension_count`, headDim),
+    ropeBase: numberKey(m, `${a}.rope.freq_base`, 10000),
+    ropeScale: scale,
+    yarn,
+    ropeNeox: a !== 'llama',
+    tiedEmbeddings: !file.tensors.some((t) => t.name === 'output.weight'),
+    qkvBias: file.tensors.some((t) => t.name === 'blk.0.attn_q.bias'),
+    qkNorm: file.tensors.some((t) => t.name === 'blk.0.attn_q_norm.weight'),
+  };
+  if (config.heads % config.kvHeads !== 0) {
+    throw new GgufError(
+      `metadata "${a}.attention.head_count_kv"`,
+      0,
+      `${config.kvHeads} does not divide ${heads} heads`,
+    );
+  }
+  return config;
+}

@@ -1,0 +1,454 @@
+import type { Binding, ComputeBatch } from '../gpu/batch.js';
+import type { GpuContext } from '../gpu/context.js';
+import { AgentGpuError } from '../errors.js';
+import { Argmax } from '../kernels/argmax.js';
+import { Attention, KvWrite } from '../kernels/attention.js';
+import { Elementwise } from '../kernels/elementwise.js';
+import { Embedding } from '../kernels/embedding.js';
+import { Gemm } from '../kernels/gemm.js';
+import { Matvec } from '../kernels/matvec.js';
+import { RmsNorm } from '../kernels/rms-norm.js';
+import { Rope } from '../kernels/rope.js';
+import { modelConfig, type ModelConfig } from './config.js';
+import { readGgufHeader, type ByteSource } from './gguf/reader.js';
+import type { QuantName } from './quant/index.js';
+import { WeightStore, type GpuTensor } from './weights.js';
+
+// A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: one sequence, its KV
+// cache in contiguous blocks (the paged, multi-sequence cache is the KV-cache issue's), f32
+// activations. forward() runs a chunk of tokens and leaves the last position's logits on the GPU.
+
+const BLOCK_TOKENS = 16;
+
+/** Every weight-reading kernel a layer needs, per format (layers may mix formats). */
+class KernelSet {
+  private readonly matvecs = new Map<string, Promise<Matvec>>();
+  private readonly gemms = new Map<string, Promise<Gemm>>();
+  constructor(private readonly gpu: GpuContext) {}
+
+  matvec(format: QuantName, fusion: 'none' | 'bias' | 'gate_up' = 'none'): Promise<Matvec> {
+    const key = `${format}:${fusion}`;
+    let k = this.matvecs.get(key);
+    if (!k) this.matvecs.set(key, (k = Matvec.load(this.gpu, { format, fusion })));
+    return k;
+  }
+
+  gemm(format: QuantName): Promise<Gemm> {
+    let k = this.gemms.get(format);
+    if (!k) this.gemms.set(format, (k = Gemm.load(this.gpu, { format })));
+    return k;
+  }
+}
+
+interface Layer {
+  attnNorm: GpuTensor;
+  q: GpuTensor;
+  k: GpuTensor;
+  v: GpuTensor;
+  qBias?: GpuTensor;
+  kBias?: GpuTensor;
+  vBias?: GpuTensor;
+  qNorm?: GpuTensor;
+  kNorm?: GpuTensor;
+  o: GpuTensor;
+  ffnNorm: GpuTensor;
+  gate: GpuTensor;
+  up: GpuTensor;
+  down: GpuTensor;
+  /** gate and up share a buffer, up right after gate: the fused matvec applies. */
+  gateUpFused: boolean;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+}
+
+const at = (t: GpuTensor): Binding => ({
+  buffer: t.buffer,
+  offset: t.offset,
+  size: t.info.byteSize,
+});
+
+export interface DecoderOptions {
+  /** Cache capacity in tokens (default: the model's context length, at most 4096). */
+  contextSize?: number;
+  /** Tokens one forward() may take (default 256): sizes the scratch buffers. */
+  maxBatch?: number;
+}
+
+export class Decoder {
+  /** Tokens in the cache. */
+  length = 0;
+  private scratch!: Record<string, GPUBuffer>;
+  private kernels!: {
+    embedding: Embedding;
+    norm: RmsNorm;
+    ropeQ: Rope;
+    ropeK: Rope;
+    add: Elementwise;
+    addRows: Elementwise;
+    siluMul: Elementwise;
+    attention: Attention;
+    kvWrite: KvWrite;
+    argmax: Argmax;
+    set: KernelSet;
+  };
+  private layers: Layer[] = [];
+  private table!: GPUBuffer;
+
+  private constructor(
+    readonly gpu: GpuContext,
+    readonly config: ModelConfig,
+    readonly weights: WeightStore,
+    readonly contextSize: number,
+    readonly maxBatch: number,
+  ) {}
+
+  static async load(
+    gpu: GpuContext,
+    source: ByteSource,
+    options: DecoderOptions = {},
+  ): Promise<Decoder> {
+    const file = await readGgufHeader(source);
+    const config = modelConfig(file);
+    const groups = Array.from({ length: config.layers }, (_, l) => [
+      `blk.${l}.ffn_gate.weight`,
+      `blk.${l}.ffn_up.weight`,
+    ]);
+    const weights = await WeightStore.load(gpu, file, source, {
+      groups,
+      f32: (name) => name.endsWith('norm.weight') || name.endsWith('.bias'),
+    });
+    const contextSize = Math.min(
+      options.contextSize ?? Math.min(config.contextLength, 4096),
+      config.contextLength,
+    );
+    const decoder = new Decoder(gpu, config, weights, contextSize, options.maxBatch ?? 256);
+    try {
+      await decoder.prepare();
+    } catch (error) {
+      decoder.destroy();
+      throw error;
+    }
+    return decoder;
+  }
+
+  private async prepare(): Promise<void> {
+    const { gpu, config: c, weights: w } = this;
+    const attention = {
+      heads: c.heads,
+      kvHeads: c.kvHeads,
+      headDim: c.headDim,
+      blockTokens: BLOCK_TOKENS,
+    };
+    const rope = {
+      heads: c.heads,
+      headDim: c.headDim,
+      ropeDims: c.ropeDims,
+      freqBase: c.ropeBase,
+      freqScale: c.ropeScale,
+      neox: c.ropeNeox,
+      yarn: c.yarn,
+    };
+    const set = new KernelSet(gpu);
+    this.kernels = {
+      embedding: await Embedding.load(gpu, w.get('token_embd.weight').format),
+      norm: await RmsNorm.load(gpu),
+      ropeQ: await Rope.load(gpu, rope),
+      ropeK: await Rope.load(gpu, { ...rope, heads: c.kvHeads }),
+      add: await Elementwise.load(gpu, 'add'),
+      addRows: await Elementwise.load(gpu, 'add_rows'),
+      siluMul: await Elementwise.load(gpu, 'silu_mul'),
+      attention: await Attention.load(gpu, attention),
+      kvWrite: await KvWrite.load(gpu, attention),
+      argmax: await Argmax.load(gpu),
+      set,
+    };
+    const blocks = Math.ceil(this.contextSize / BLOCK_TOKENS);
+    this.table = await gpu.upload(
+      Uint32Array.from({ length: blocks }, (_, i) => i),
+      'kv:table',
+    );
+    const cacheBytes = blocks * c.kvHeads * BLOCK_TOKENS * c.headDim * 4;
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    for (let l = 0; l < c.layers; l++) {
+      const b = `blk.${l}`;
+      const opt = (name: string) => (w.has(`${b}.${name}`) ? w.get(`${b}.${name}`) : undefined);
+      const gate = w.get(`${b}.ffn_gate.weight`);
+      const up = w.get(`${b}.ffn_up.weight`);
+      this.layers.push({
+        attnNorm: w.get(`${b}.attn_norm.weight`),
+        q: w.get(`${b}.attn_q.weight`),
+        k: w.get(`${b}.attn_k.weight`),
+        v: w.get(`${b}.attn_v.weight`),
+        qBias: opt('attn_q.bias'),
+        kBias: opt('attn_k.bias'),
+        vBias: opt('attn_v.bias'),
+        qNorm: opt('attn_q_norm.weight'),
+        kNorm: opt('attn_k_norm.weight'),
+        o: w.get(`${b}.attn_output.weight`),
+        ffnNorm: w.get(`${b}.ffn_norm.weight`),
+        gate,
+        up,
+        down: w.get(`${b}.ffn_down.weight`),
+        gateUpFused: gate.buffer === up.buffer && up.offset === gate.offset + gate.info.byteSize,
+        kCache: await gpu.createBuffer(cacheBytes, storage, `${b}.k_cache`),
+        vCache: await gpu.createBuffer(cacheBytes, storage, `${b}.v_cache`),
+      });
+    }
+    const T = this.maxBatch;
+    const E = c.embedding;
+    const scratch = async (label: string, floats: number) =>
+      gpu.createBuffer(Math.max(floats, 4) * 4, storage, `scratch:${label}`);
+    const sizes = this.kernels.attention.scratchBytes(T, this.contextSize);
+    this.scratch = {
+      x: await scratch('x', T * E),
+      x2: await scratch('x2', T * E),
+      h: await scratch('h', T * E),
+      q: await scratch('q', T * c.heads * c.headDim),
+      k: await scratch('k', T * c.kvHeads * c.headDim),
+      v: await scratch('v', T * c.kvHeads * c.headDim),
+      attn: await scratch('attn', T * c.heads * c.headDim),
+      gate: await scratch('gate', T * c.feedForward),
+      up: await scratch('up', T * c.feedForward),
+      act: await scratch('act', T * c.feedForward),
+      logits: await scratch('logits', c.vocabSize),
+      last: await scratch('last', E),
+      proj: await scratch('proj', T * Math.max(c.heads, c.kvHeads) * c.headDim),
+      ids: await gpu.createBuffer(T * 4, storage, 'scratch:ids'),
+      positions: await gpu.createBuffer(T * 4, storage, 'scratch:positions'),
+      queries: await gpu.createBuffer(T * 8, storage, 'scratch:queries'),
+      token: await gpu.createBuffer(16, storage, 'scratch:token'),
+      partAcc: await gpu.createBuffer(sizes.acc, storage, 'scratch:attn_acc'),
+      partMl: await gpu.createBuffer(sizes.ml, storage, 'scratch:attn_ml'),
+    };
+    // Compile every weight kernel up front, so the first token pays no compilation.
+    for (const layer of this.layers) {
+      for (const t of [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down]) {
+        await set.matvec(t.format);
+        await set.gemm(t.format);
+      }
+      if (layer.qBias) await set.matvec(layer.q.format, 'bias');
+      if (layer.gateUpFused) await set.matvec(layer.gate.format, 'gate_up');
+    }
+    await set.matvec(this.output.format);
+  }
+
+  private get output(): GpuTensor {
+    return this.weights.has('output.weight')
+      ? this.weights.get('output.weight')
+      : this.weights.get('token_embd.weight');
+  }
+
+  /** y (T, rows) = x (T, cols) · Wᵀ (+ bias), by matvec for one token, GEMM for more. */
+  private async project(
+    batch: ComputeBatch,
+    w: GpuTensor,
+    x: Binding,
+    out: Binding,
+    tokens: number,
+    bias?: GpuTensor,
+  ): Promise<void> {
+    const [cols, rows] = w.info.dims;
+    const set = this.kernels.set;
+    if (tokens === 1) {
+      const k = await set.matvec(w.format, bias ? 'bias' : 'none');
+      k.encode(batch, {
+        w: { buffer: w.buffer, offset: w.offset },
+        x,
+        out,
+        rows,
+        cols,
+        bias: bias && at(bias),
+      });
+      return;
+    }
+    const gemm = await set.gemm(w.format);
+    const weights = { buffer: w.buffer, offset: w.offset };
+    if (!bias) {
+      gemm.encode(batch, { w: weights, x, out, m: tokens, n: rows, k: cols });
+      return;
+    }
+    // GEMM has no bias variant: into scratch, then the bias added over the rows.
+    gemm.encode(batch, { w: weights, x, out: this.scratch.proj, m: tokens, n: rows, k: cols });
+    this.kernels.addRows.encode(batch, {
+      a: this.scratch.proj,
+      b: at(bias),
+      out,
+      n: tokens * rows,
+      bLength: rows,
+    });
+  }
+
+  /**
+   * Runs `tokens` (at most maxBatch) through the model at the cache's next positions; the last
+   * position's logits stay in the logits buffer. Returns nothing: read them with logits() or
+   * take the greedy token with argmax().
+   */
+  async forward(tokens: readonly number[]): Promise<void> {
+    const T = tokens.length;
+    const c = this.config;
+    if (T === 0 || T > this.maxBatch)
+      throw new RangeError(`forward takes 1..${this.maxBatch} tokens, got ${T}`);
+    if (this.length + T > this.contextSize) {
+      throw new AgentGpuError(
+        `the context is full (${this.length} + ${T} tokens > ${this.contextSize}): start a new sequence`,
+      );
+    }
+    const { gpu, scratch: s, kernels: k } = this;
+    const start = this.length;
+    gpu.write(s.ids, Uint32Array.from(tokens));
+    gpu.write(
+      s.positions,
+      Uint32Array.from(tokens, (_, i) => start + i),
+    );
+    gpu.write(
+      s.queries,
+      Attention.queryInfo(tokens.map((_, i) => ({ tableOffset: 0, qIndex: start + i }))),
+    );
+    const E = c.embedding;
+    const qDim = c.heads * c.headDim;
+    const kvDim = c.kvHeads * c.headDim;
+    const emb = this.weights.get('token_embd.weight');
+    const batch = gpu.batch('forward');
+    k.embedding.encode(batch, {
+      table: { buffer: emb.buffer, offset: emb.offset },
+      ids: s.ids,
+      out: s.x,
+      tokens: T,
+      vocab: c.vocabSize,
+      dim: E,
+    });
+    let x = s.x;
+    let other = s.x2;
+    for (const layer of this.layers) {
+      k.norm.encode(batch, {
+        x,
+        weight: at(layer.attnNorm),
+        out: s.h,
+        rows: T,
+        n: E,
+        eps: c.rmsEps,
+      });
+      await this.project(batch, layer.q, s.h, s.q, T, layer.qBias);
+      await this.project(batch, layer.k, s.h, s.k, T, layer.kBias);
+      await this.project(batch, layer.v, s.h, s.v, T, layer.vBias);
+      if (layer.qNorm && layer.kNorm) {
+        // Per-head RMSNorm of q and k (qwen3): rows are (token, head).
+        k.norm.encode(batch, {
+          x: s.q,
+          weight: at(layer.qNorm),
+          out: s.attn,
+          rows: T * c.heads,
+          n: c.headDim,
+          eps: c.rmsEps,
+        });
+        batch.copy(s.attn, 0, s.q, 0, T * qDim * 4);
+        k.norm.encode(batch, {
+          x: s.k,
+          weight: at(layer.kNorm),
+          out: s.attn,
+          rows: T * c.kvHeads,
+          n: c.headDim,
+          eps: c.rmsEps,
+        });
+        batch.copy(s.attn, 0, s.k, 0, T * kvDim * 4);
+      }
+      k.ropeQ.encode(batch, { x: s.q, positions: s.positions, tokens: T });
+      k.ropeK.encode(batch, { x: s.k, positions: s.positions, tokens: T });
+      k.kvWrite.encode(batch, {
+        kNew: s.k,
+        vNew: s.v,
+        table: this.table,
+        kCache: layer.kCache,
+        vCache: layer.vCache,
+        tokens: T,
+        start,
+        tableOffset: 0,
+      });
+      k.attention.encode(batch, {
+        q: s.q,
+        kCache: layer.kCache,
+        vCache: layer.vCache,
+        table: this.table,
+        queries: s.queries,
+        out: s.attn,
+        scratch: { acc: s.partAcc, ml: s.partMl },
+        queryCount: T,
+        maxKeys: start + T,
+      });
+      await this.project(batch, layer.o, s.attn, s.h, T);
+      k.add.encode(batch, { a: x, b: s.h, out: other, n: T * E });
+      [x, other] = [other, x];
+      k.norm.encode(batch, {
+        x,
+        weight: at(layer.ffnNorm),
+        out: s.h,
+        rows: T,
+        n: E,
+        eps: c.rmsEps,
+      });
+      if (T === 1 && layer.gateUpFused) {
+        const fused = await k.set.matvec(layer.gate.format, 'gate_up');
+        fused.encode(batch, {
+          w: { buffer: layer.gate.buffer, offset: layer.gate.offset },
+          x: s.h,
+          out: s.act,
+          rows: c.feedForward,
+          cols: E,
+        });
+      } else {
+        await this.project(batch, layer.gate, s.h, s.gate, T);
+        await this.project(batch, layer.up, s.h, s.up, T);
+        k.siluMul.encode(batch, { a: s.gate, b: s.up, out: s.act, n: T * c.feedForward });
+      }
+      await this.project(batch, layer.down, s.act, s.h, T);
+      k.add.encode(batch, { a: x, b: s.h, out: other, n: T * E });
+      [x, other] = [other, x];
+    }
+    // The last position only: norm, then the output projection.
+    batch.copy(x, (T - 1) * E * 4, s.last, 0, E * 4);
+    k.norm.encode(batch, {
+      x: s.last,
+      weight: at(this.weights.get('output_norm.weight')),
+      out: s.h,
+      rows: 1,
+      n: E,
+      eps: c.rmsEps,
+    });
+    await this.project(batch, this.output, s.h, s.logits, 1);
+    await batch.submit();
+    this.length += T;
+  }
+
+  /** The last forward()'s logits (vocabSize,). */
+  async logits(): Promise<Float32Array> {
+    return new Float32Array(await this.gpu.read(this.scratch.logits, 0, this.config.vocabSize * 4));
+  }
+
+  /** The greedy next token of the last forward(), computed on the GPU. */
+  async argmax(): Promise<number> {
+    const batch = this.gpu.batch('argmax');
+    this.kernels.argmax.encode(batch, {
+      logits: this.scratch.logits,
+      ids: this.scratch.token,
+      rows: 1,
+      n: this.config.vocabSize,
+    });
+    await batch.submit();
+    return new Uint32Array(await this.gpu.read(this.scratch.token, 0, 4))[0];
+  }
+
+  /** Forgets the cached tokens (the buffers stay). */
+  reset(): void {
+    this.length = 0;
+  }
+
+  destroy(): void {
+    this.weights.destroy();
+    for (const layer of this.layers) {
+      layer.kCache.destroy();
+      layer.vCache.destroy();
+    }
+    for (const b of Object.values(this.scratch ?? {})) b.destroy();
+    this.table?.destroy();
+  }
+}
