@@ -56,6 +56,20 @@ export class GgufError extends AgentGpuError {
 /** A validation error reported by WebGPU for something agentgpu dispatched. */
 export class GpuValidationError extends AgentGpuError {}
 
+/**
+ * A model file could not be read: not found, refused, cut off mid-way, or served without Range
+ * support. `source` is the URL or path; `status` the HTTP status when a server answered.
+ */
+export class ModelLoadError extends AgentGpuError {
+  readonly source: string;
+  readonly status: number | undefined;
+  constructor(source: string, message: string, options?: ErrorOptions & { status?: number }) {
+    super(message, options);
+    this.source = source;
+    this.status = options?.status;
+  }
+}
+
 /** Every error class by name, for rebuilding errors that crossed a worker boundary. */
 export const errorClasses = {
   AgentGpuError,
@@ -65,4 +79,5 @@ export const errorClasses = {
   DeviceLostError,
   GpuValidationError,
   GgufError,
+  ModelLoadError,
 } as const;

@@ -4,3 +4,4 @@ export { acquireBrowserGpu } from './gpu/acquire.js';
 export { connectModelHost, spawnModelHost, type ModelHostClient } from './worker/client.js';
 export { ModelHost } from './worker/host.js';
 export type { ModelHostApi, ModelHostInitOptions, DeviceLostMessage } from './worker/protocol.js';
+export * from './model/loader/index.js';

@@ -2,3 +2,4 @@
 export * from '../runtime.js';
 export { acquireNodeGpu, type NodeGpuOptions } from './gpu.js';
 export { fileShaderSource, packageShaderDir } from './shader-files.js';
+export * from '../model/loader/node.js';
