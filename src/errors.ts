@@ -70,6 +70,28 @@ export class ModelLoadError extends AgentGpuError {
   }
 }
 
+/** Where a chat template came from: the GGUF, the caller's override, or agentgpu's built-ins. */
+export type ChatTemplateOrigin = 'gguf' | 'override' | 'builtin';
+
+/**
+ * A chat template was missing, or failed to parse or to render (a Jinja error, or the template's
+ * own raise_exception). `origin` says whose template it was, `stage` which step failed.
+ */
+export class ChatTemplateError extends AgentGpuError {
+  readonly origin: ChatTemplateOrigin;
+  readonly stage: 'missing' | 'parse' | 'render';
+  constructor(
+    origin: ChatTemplateOrigin,
+    stage: 'missing' | 'parse' | 'render',
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.origin = origin;
+    this.stage = stage;
+  }
+}
+
 /** Every error class by name, for rebuilding errors that crossed a worker boundary. */
 export const errorClasses = {
   AgentGpuError,
@@ -79,5 +101,6 @@ export const errorClasses = {
   DeviceLostError,
   GpuValidationError,
   GgufError,
+  ChatTemplateError,
   ModelLoadError,
 } as const;
