@@ -22,6 +22,8 @@ export { Embedding, type EmbeddingArgs } from './kernels/embedding.js';
 export { Softmax, type SoftmaxArgs } from './kernels/softmax.js';
 export { Argmax, type ArgmaxArgs } from './kernels/argmax.js';
 export { Sampler, type SampleArgs, type SamplingSettings } from './kernels/sample.js';
+export { Penalties, type PenaltiesArgs, type PenaltySettings } from './kernels/penalties.js';
+export { DotInputRounding, type DotInputArgs } from './kernels/dot-input.js';
 export { pipelineKey, type Activations, type KernelOptions } from './kernels/variant.js';
 export * as quant from './model/quant/index.js';
 export { RmsNorm, type RmsNormArgs } from './kernels/rms-norm.js';

@@ -28,6 +28,11 @@ import { Rope, type RopeConfig } from './rope.js';
 import { Softmax } from './softmax.js';
 import { Sampler, type SamplingSettings } from './sample.js';
 import { keptTokens, sampleReference } from './reference/sample.js';
+import { Penalties, type PenaltySettings } from './penalties.js';
+import { DotInputRounding } from './dot-input.js';
+import { dotInputReference } from './reference/dot-input.js';
+import type { DotInput } from '../model/quant/dot-input.js';
+import { countTokens, penaltiesReference } from './reference/penalties.js';
 import { matvecReference } from './reference/matvec.js';
 import { rmsNormReference } from './reference/rms-norm.js';
 import { RmsNorm } from './rms-norm.js';
@@ -605,6 +610,78 @@ export async function checkSample(
   });
 }
 
+/**
+ * Penalties in place on logits (rows, n): each row's window is random recent tokens with
+ * repeats (so counts exceed 1) and one id past the vocabulary (skipped).
+ */
+export async function checkPenalties(
+  gpu: GpuContext,
+  rows: number,
+  n: number,
+  settings: PenaltySettings,
+  seed: number,
+  options: KernelOptions = {},
+): Promise<KernelCheckResult> {
+  const rng = new Rng(seed);
+  const logits = asActivations(rng.floats(rows * n, 8), options.activations);
+  const counts = Array.from({ length: rows }, () => {
+    const distinct = Array.from({ length: Math.min(n, 24) }, () => rng.int(0, n - 1));
+    const window = Array.from({ length: 64 }, () => distinct[rng.int(0, distinct.length - 1)]);
+    return countTokens([...window, n + 5]);
+  });
+  const expected = new Float32Array(rows * n);
+  counts.forEach((c, r) => {
+    const row = logits.subarray(r * n, (r + 1) * n);
+    expected.set(asActivations(penaltiesReference(row, c, settings), options.activations), r * n);
+  });
+  const entries = Penalties.entries(counts);
+  const kernel = await Penalties.load(gpu, options);
+  const s = settings;
+  return checkAgainstReference(gpu, {
+    kernel: 'penalties',
+    variant: kernel.key.name,
+    shape: `${rows}x${n} repeat ${s.repeat} freq ${s.frequency} presence ${s.presence}`,
+    inputs: [entries],
+    initialOut: logits,
+    expected,
+    limit: 1e-12,
+    activations: options.activations,
+    encode: (batch, [e], out) =>
+      kernel.encode(batch, { logits: out, entries: e, count: entries.length / 3, n, settings }),
+  });
+}
+
+/**
+ * A matmul input rounded as llama.cpp rounds it: random values at several scales, a block of
+ * zeros (scale 0) and blocks whose largest magnitude is negative (q8_k keys on its sign).
+ */
+export async function checkDotInput(
+  gpu: GpuContext,
+  kind: Exclude<DotInput, 'f32'>,
+  n: number,
+  seed: number,
+  options: KernelOptions = {},
+): Promise<KernelCheckResult> {
+  const rng = new Rng(seed);
+  const x = rng.floats(n, 3);
+  for (let i = 0; i < n; i++) x[i] *= 10 ** rng.int(-3, 2);
+  x.fill(0, 0, Math.min(n, 256));
+  for (let i = 256; i + 3 < n; i += 512) x[i + 3] = -50;
+  const input = asActivations(x, options.activations);
+  const kernel = await DotInputRounding.load(gpu, kind, options);
+  return checkAgainstReference(gpu, {
+    kernel: `dot_input ${kind}`,
+    variant: kernel.key.name,
+    shape: `${n}`,
+    inputs: [{ act: input }],
+    expected: asActivations(dotInputReference(input, kind), options.activations),
+    // The same roundings in f32; only a division's last bit may differ.
+    limit: 1e-12,
+    activations: options.activations,
+    encode: (batch, [xBuf], out) => kernel.encode(batch, { x: xBuf, out, n }),
+  });
+}
+
 /** How far (relative) the top-p goal is from the running sums either side of it; ∞ if off. */
 function topPMargin(logits: Float32Array, s: SamplingSettings): number {
   if (s.temperature <= 0 || s.topP === undefined || s.topP >= 1) return Infinity;
@@ -647,6 +724,14 @@ export type KernelCase =
   | { kernel: 'rope'; shape: [number]; rope: RopeConfig; freqFactors?: boolean; seed: number }
   | { kernel: 'attention'; scenario: AttentionScenario; seed: number }
   | { kernel: 'sample'; n: number; settings: SamplingSettings; seed: number }
+  | { kernel: 'dot_input'; kind: Exclude<DotInput, 'f32'>; shape: [number]; seed: number }
+  | {
+      kernel: 'penalties';
+      /** (rows, n) */
+      shape: [number, number];
+      settings: PenaltySettings;
+      seed: number;
+    }
   | {
       kernel: 'kv_write';
       config: AttentionConfig;
@@ -850,6 +935,28 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     [151_936, { temperature: 0.6, topK: 20, topP: 0.95 }],
   ];
   for (const [n, settings] of samplers) cases.push({ kernel: 'sample', n, settings, seed: next() });
+  const penalties: [[number, number], PenaltySettings][] = [
+    [[1, 7], { repeat: 1.1, frequency: 0, presence: 0 }],
+    [[1, 1000], { repeat: 1.3, frequency: 0.2, presence: 0.5 }],
+    [[3, 32_000], { repeat: 1, frequency: 0.1, presence: 0 }],
+    [[2, 151_936], { repeat: 0.9, frequency: 0, presence: 1.5 }],
+  ];
+  const dotInputs: [Exclude<DotInput, 'f32'>, number][] = [
+    ['q8_0', 32],
+    ['q8_0', 4096 + 32],
+    ['q8_k', 256],
+    ['q8_k', 13 * 256],
+    ['f16', 7],
+    ['f16', 5000],
+    ['bf16', 7],
+    ['bf16', 5000],
+  ];
+  for (const [kind, n] of dotInputs) {
+    cases.push({ kernel: 'dot_input', kind, shape: [n], seed: next() });
+  }
+  for (const [shape, settings] of penalties) {
+    cases.push({ kernel: 'penalties', shape, settings, seed: next() });
+  }
   for (const shape of argmaxShapes) {
     cases.push({ kernel: 'argmax', shape, seed: next() });
     cases.push({ kernel: 'softmax', shape, seed: next() });
@@ -871,6 +978,12 @@ export function caseName(c: KernelCase): string {
   }
   const shape = c.shape.join('x');
   switch (c.kernel) {
+    case 'dot_input':
+      return `dot_input ${c.kind} ${shape}`;
+    case 'penalties': {
+      const p = c.settings;
+      return `penalties ${shape} repeat ${p.repeat} freq ${p.frequency} presence ${p.presence}`;
+    }
     case 'kv_write':
       return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kvInt8 ? ' int8' : ''}`;
     case 'matvec':
@@ -921,6 +1034,10 @@ export function runKernelCase(
       return checkAttention(gpu, c.scenario, c.seed, options);
     case 'sample':
       return checkSample(gpu, c.n, c.settings, c.seed, options);
+    case 'dot_input':
+      return checkDotInput(gpu, c.kind, c.shape[0], c.seed, options);
+    case 'penalties':
+      return checkPenalties(gpu, ...c.shape, c.settings, c.seed, options);
     case 'kv_write':
       return checkKvWrite(gpu, c.config, ...c.shape, c.seed, options);
   }

@@ -14,6 +14,8 @@ import { Matvec } from './matvec.js';
 import { RmsNorm } from './rms-norm.js';
 import { Rope } from './rope.js';
 import { Sampler } from './sample.js';
+import { Penalties } from './penalties.js';
+import { DotInputRounding } from './dot-input.js';
 import { Softmax } from './softmax.js';
 import type { Activations } from './variant.js';
 
@@ -55,6 +57,9 @@ for (const subgroups of [true, false]) {
         add((await Softmax.load(gpu, options)).variant.key.name);
         add((await Argmax.load(gpu, options)).key.name);
         add((await Sampler.load(gpu, options)).key.name);
+        add((await Penalties.load(gpu, options)).key.name);
+        for (const kind of ['q8_0', 'q8_k', 'f16', 'bf16'] as const)
+          add((await DotInputRounding.load(gpu, kind, options)).key.name);
         for (const op of ['silu_mul', 'add', 'add_rows'] as const)
           add((await Elementwise.load(gpu, op, options)).key.name);
         const rope = {
@@ -72,7 +77,7 @@ for (const subgroups of [true, false]) {
         const int8 = { ...attention, kvInt8: true };
         add((await Attention.load(gpu, int8, undefined, options)).splitKey.name);
         add((await KvWrite.load(gpu, int8, options)).key.name);
-        expect(names.size).toBe(formats.length * 7 + 12);
+        expect(names.size).toBe(formats.length * 7 + 17);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }

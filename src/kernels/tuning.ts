@@ -63,3 +63,15 @@ export const ATTENTION_KEYS_PER_SPLIT = 512;
  * 256 keeps each pass at ~600 logits per invocation for a 152k vocabulary.
  */
 export const SAMPLE_WORKGROUP = 256;
+
+/**
+ * Invocations per workgroup of the penalties kernel: one per distinct recent token (64 by
+ * llama.cpp's default window), so one workgroup covers the usual case.
+ */
+export const PENALTIES_WORKGROUP = 64;
+
+/**
+ * Invocations per workgroup of the dot-input rounding: one per 8-bit block (32 or 256 values,
+ * scanned twice) or per value (f16, bf16); a small, memory-bound pass, so a modest size.
+ */
+export const DOT_INPUT_WORKGROUP = 64;

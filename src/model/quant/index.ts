@@ -7,6 +7,7 @@ import { Q6_K } from './q6_k.js';
 import { Q8_0 } from './q8_0.js';
 
 export * from './format.js';
+export { dotInput, DOT_INPUT_BLOCK, type DotInput } from './dot-input.js';
 export { BF16, F16, F32, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 };
 
 /** Every weight format agentgpu runs, by GGML name. */

@@ -1,0 +1,105 @@
+// Rounds a matmul's input the way llama.cpp's CPU backend does before its dot products with
+// weights of a given format (src/model/quant/dot-input.ts), so our logits and greedy tokens
+// match llama.cpp's. The output holds the rounded values as floats; the matvec and GEMM kernels
+// then run unchanged on it.
+//   q8_0: blocks of 32; id = 127 / amax, q = round(x * id) (half to even), value = f16(amax / 127) * q
+//   q8_k: blocks of 256; m = the value of largest |x|, iscale = -127 / m,
+//         q = min(127, round(iscale * x)), value = (1 / iscale) * q
+//   f16, bf16: each value rounded to nearest even in that format.
+// x (n,) act -> out (n,) act; n a multiple of the block (rows are whole blocks).
+#include "include/enables.wgsl"
+
+struct Params {
+  n: u32, // values
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read_write> out: array<act>;
+
+override WG: u32 = 64;
+
+fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
+}
+
+// The f32 nearest to v that an f16 holds, ties to even, by integer arithmetic: WGSL leaves the
+// rounding of f32 -> f16 conversions to the implementation.
+fn nearest_f16(v: f32) -> f32 {
+  let a = abs(v);
+  if (a >= 65520.0) {
+    return bitcast<f32>((bitcast<u32>(v) & 0x80000000u) | 0x7f800000u); // ±inf, as f16 holds
+  }
+  if (a < 6.103515625e-05) {
+    // f16 subnormals are multiples of 2^-24; scaling by a power of two is exact.
+    return round(v * 16777216.0) / 16777216.0;
+  }
+  let bits = bitcast<u32>(v);
+  return bitcast<f32>((bits + 0xfffu + ((bits >> 13u) & 1u)) & 0xffffe000u);
+}
+
+fn nearest_bf16(v: f32) -> f32 {
+  let bits = bitcast<u32>(v);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) {
+    return v;
+  }
+  return bitcast<f32>((bits + 0x7fffu + ((bits >> 16u) & 1u)) & 0xffff0000u);
+}
+
+@compute @workgroup_size(WG)
+fn dot_q8_0(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let start = flat_index(gid, nwg) * 32u;
+  if (start >= params.n) {
+    return;
+  }
+  var amax = 0.0;
+  for (var j = 0u; j < 32u; j++) {
+    amax = max(amax, abs(f32(x[start + j])));
+  }
+  let d = nearest_f16(amax / 127.0);
+  let id = select(0.0, 127.0 / amax, amax != 0.0);
+  for (var j = 0u; j < 32u; j++) {
+    out[start + j] = act(d * round(f32(x[start + j]) * id));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn dot_q8_k(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let start = flat_index(gid, nwg) * 256u;
+  if (start >= params.n) {
+    return;
+  }
+  var amax = 0.0;
+  var m = 0.0;
+  for (var j = 0u; j < 256u; j++) {
+    let v = f32(x[start + j]);
+    if (abs(v) > amax) {
+      amax = abs(v);
+      m = v;
+    }
+  }
+  let iscale = select(0.0, -127.0 / m, amax != 0.0);
+  let d = select(0.0, 1.0 / iscale, amax != 0.0);
+  for (var j = 0u; j < 256u; j++) {
+    out[start + j] = act(d * min(127.0, round(iscale * f32(x[start + j]))));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn dot_f16(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg);
+  if (i < params.n) {
+    out[i] = act(nearest_f16(f32(x[i])));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn dot_bf16(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat_index(gid, nwg);
+  if (i < params.n) {
+    out[i] = act(nearest_bf16(f32(x[i])));
+  }
+}

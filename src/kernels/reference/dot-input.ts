@@ -1,0 +1,58 @@
+import { DOT_INPUT_BLOCK, type DotInput } from '../../model/quant/dot-input.js';
+import { bf16ToF32, f32ToBf16, roundToF16 } from '../../util/half.js';
+
+const f = Math.fround;
+
+/** Round half to even, as llama.cpp's nearest_int and SIMD rounding do. */
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** x (n,) -> (n,): x as llama.cpp's dot products see it against weights of that input kind. */
+export function dotInputReference(x: Float32Array, kind: DotInput): Float32Array {
+  switch (kind) {
+    case 'f32':
+      return Float32Array.from(x);
+    case 'f16':
+      return x.map(roundToF16);
+    case 'bf16':
+      return x.map((v) => bf16ToF32(f32ToBf16(v)));
+    case 'q8_0':
+    case 'q8_k':
+      return blockwise(x, kind);
+  }
+}
+
+function blockwise(x: Float32Array, kind: 'q8_0' | 'q8_k'): Float32Array {
+  const block = DOT_INPUT_BLOCK[kind];
+  if (x.length % block !== 0) {
+    throw new RangeError(`${kind} rounds whole blocks of ${block} values, got ${x.length}`);
+  }
+  const out = new Float32Array(x.length);
+  for (let start = 0; start < x.length; start += block) {
+    let amax = 0;
+    let m = 0;
+    for (let j = start; j < start + block; j++) {
+      if (Math.abs(x[j]) > amax) {
+        amax = Math.abs(x[j]);
+        m = x[j];
+      }
+    }
+    if (amax === 0) continue;
+    if (kind === 'q8_0') {
+      // quantize_row_q8_0 (x86): d stored as f16, q from the unrounded 127 / amax.
+      const d = roundToF16(f(amax / 127));
+      const id = f(127 / amax);
+      for (let j = start; j < start + block; j++) out[j] = f(d * roundEven(f(x[j] * id)));
+    } else {
+      // quantize_row_q8_K: the largest-magnitude value maps to -127.
+      const iscale = f(-127 / m);
+      const d = f(1 / iscale);
+      for (let j = start; j < start + block; j++) {
+        out[j] = f(d * Math.min(127, roundEven(f(iscale * x[j]))));
+      }
+    }
+  }
+  return out;
+}
