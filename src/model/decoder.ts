@@ -2,6 +2,9 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { AgentGpuError } from '../errors.js';
 import { Argmax } from '../kernels/argmax.js';
+import { Penalties, PENALTY_ENTRY_BYTES, type PenaltySettings } from '../kernels/penalties.js';
+import { Sampler, type SamplingSettings } from '../kernels/sample.js';
+import { DotInputRounding } from '../kernels/dot-input.js';
 import { Attention, KvWrite } from '../kernels/attention.js';
 import { Elementwise } from '../kernels/elementwise.js';
 import { Embedding } from '../kernels/embedding.js';
@@ -11,7 +14,7 @@ import { RmsNorm } from '../kernels/rms-norm.js';
 import { Rope } from '../kernels/rope.js';
 import { modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
-import type { QuantName } from './quant/index.js';
+import { dotInput, type DotInput, type QuantName } from './quant/index.js';
 import { WeightStore, type GpuTensor } from './weights.js';
 
 // A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: one sequence, its KV
@@ -19,6 +22,8 @@ import { WeightStore, type GpuTensor } from './weights.js';
 // activations. forward() runs a chunk of tokens and leaves the last position's logits on the GPU.
 
 const BLOCK_TOKENS = 16;
+/** Distinct recent tokens the penalties can cover (llama.cpp's default window is 64). */
+const MAX_PENALTY_TOKENS = 4096;
 
 /** Every weight-reading kernel a layer needs, per format (layers may mix formats). */
 class KernelSet {
@@ -39,6 +44,9 @@ class KernelSet {
     return k;
   }
 }
+
+/** The weights a layer multiplies by. */
+const matmulWeights = (l: Layer): GpuTensor[] => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down];
 
 interface Layer {
   attnNorm: GpuTensor;
@@ -72,6 +80,13 @@ export interface DecoderOptions {
   contextSize?: number;
   /** Tokens one forward() may take (default 256): sizes the scratch buffers. */
   maxBatch?: number;
+  /**
+   * How matmul inputs meet the weights. 'llama.cpp' (default): rounded as llama.cpp rounds
+   * them for each weight format (8-bit blocks for quantized weights, f16 for F16; see
+   * quant/dot-input.ts), so tokens and logits are llama.cpp's; one small pass per input.
+   * 'f32': kept in f32, a little closer to exact math and no extra pass.
+   */
+  matmulInputs?: 'llama.cpp' | 'f32';
 }
 
 export class Decoder {
@@ -89,6 +104,9 @@ export class Decoder {
     attention: Attention;
     kvWrite: KvWrite;
     argmax: Argmax;
+    sampler: Sampler;
+    penalties: Penalties;
+    rounding: Map<DotInput, DotInputRounding>;
     set: KernelSet;
   };
   private layers: Layer[] = [];
@@ -100,6 +118,7 @@ export class Decoder {
     readonly weights: WeightStore,
     readonly contextSize: number,
     readonly maxBatch: number,
+    readonly matmulInputs: 'llama.cpp' | 'f32',
   ) {}
 
   static async load(
@@ -121,7 +140,14 @@ export class Decoder {
       options.contextSize ?? Math.min(config.contextLength, 4096),
       config.contextLength,
     );
-    const decoder = new Decoder(gpu, config, weights, contextSize, options.maxBatch ?? 256);
+    const decoder = new Decoder(
+      gpu,
+      config,
+      weights,
+      contextSize,
+      options.maxBatch ?? 256,
+      options.matmulInputs ?? 'llama.cpp',
+    );
     try {
       await decoder.prepare();
     } catch (error) {
@@ -160,6 +186,9 @@ export class Decoder {
       attention: await Attention.load(gpu, attention),
       kvWrite: await KvWrite.load(gpu, attention),
       argmax: await Argmax.load(gpu),
+      sampler: await Sampler.load(gpu),
+      penalties: await Penalties.load(gpu),
+      rounding: new Map(),
       set,
     };
     const blocks = Math.ceil(this.contextSize / BLOCK_TOKENS);
@@ -217,12 +246,26 @@ export class Decoder {
       positions: await gpu.createBuffer(T * 4, storage, 'scratch:positions'),
       queries: await gpu.createBuffer(T * 8, storage, 'scratch:queries'),
       token: await gpu.createBuffer(16, storage, 'scratch:token'),
+      settings: await gpu.createBuffer(64, storage, 'scratch:sample_settings'),
+      penaltyEntries: await gpu.createBuffer(
+        MAX_PENALTY_TOKENS * PENALTY_ENTRY_BYTES,
+        storage,
+        'scratch:penalty_entries',
+      ),
       partAcc: await gpu.createBuffer(sizes.acc, storage, 'scratch:attn_acc'),
       partMl: await gpu.createBuffer(sizes.ml, storage, 'scratch:attn_ml'),
     };
+    // A rounded copy of a matmul input per kind of dot input the weights need.
+    const inputFloats = T * Math.max(E, c.feedForward, c.heads * c.headDim);
+    for (const t of [...this.layers.flatMap(matmulWeights), this.output]) {
+      const kind = this.inputKind(t);
+      if (kind === 'f32' || this.kernels.rounding.has(kind)) continue;
+      this.kernels.rounding.set(kind, await DotInputRounding.load(gpu, kind));
+      this.scratch[`in_${kind}`] = await scratch(`in_${kind}`, inputFloats);
+    }
     // Compile every weight kernel up front, so the first token pays no compilation.
     for (const layer of this.layers) {
-      for (const t of [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down]) {
+      for (const t of matmulWeights(layer)) {
         await set.matvec(t.format);
         await set.gemm(t.format);
       }
@@ -230,6 +273,36 @@ export class Decoder {
       if (layer.gateUpFused) await set.matvec(layer.gate.format, 'gate_up');
     }
     await set.matvec(this.output.format);
+  }
+
+  /** What a matmul's input is rounded to before meeting `w` (f32: not rounded). */
+  private inputKind(w: GpuTensor): DotInput {
+    return this.matmulInputs === 'llama.cpp' ? dotInput[w.format] : 'f32';
+  }
+
+  /**
+   * x (n floats) as each of `weights` reads it: rounded once per distinct dot input into that
+   * kind's scratch. Returns the binding to pass for a given weight.
+   */
+  private roundInputs(
+    batch: ComputeBatch,
+    x: GPUBuffer,
+    n: number,
+    weights: readonly GpuTensor[],
+  ): (w: GpuTensor) => Binding {
+    const rounded = new Map<DotInput, GPUBuffer>();
+    for (const w of weights) {
+      const kind = this.inputKind(w);
+      if (rounded.has(kind)) continue;
+      if (kind === 'f32') {
+        rounded.set(kind, x);
+        continue;
+      }
+      const out = this.scratch[`in_${kind}`];
+      this.kernels.rounding.get(kind)!.encode(batch, { x, out, n });
+      rounded.set(kind, out);
+    }
+    return (w) => rounded.get(this.inputKind(w))!;
   }
 
   private get output(): GpuTensor {
@@ -328,9 +401,10 @@ export class Decoder {
         n: E,
         eps: c.rmsEps,
       });
-      await this.project(batch, layer.q, s.h, s.q, T, layer.qBias);
-      await this.project(batch, layer.k, s.h, s.k, T, layer.kBias);
-      await this.project(batch, layer.v, s.h, s.v, T, layer.vBias);
+      const qkvIn = this.roundInputs(batch, s.h, T * E, [layer.q, layer.k, layer.v]);
+      await this.project(batch, layer.q, qkvIn(layer.q), s.q, T, layer.qBias);
+      await this.project(batch, layer.k, qkvIn(layer.k), s.k, T, layer.kBias);
+      await this.project(batch, layer.v, qkvIn(layer.v), s.v, T, layer.vBias);
       if (layer.qNorm && layer.kNorm) {
         // Per-head RMSNorm of q and k (qwen3): rows are (token, head).
         k.norm.encode(batch, {
@@ -375,7 +449,8 @@ export class Decoder {
         queryCount: T,
         maxKeys: start + T,
       });
-      await this.project(batch, layer.o, s.attn, s.h, T);
+      const oIn = this.roundInputs(batch, s.attn, T * qDim, [layer.o]);
+      await this.project(batch, layer.o, oIn(layer.o), s.h, T);
       k.add.encode(batch, { a: x, b: s.h, out: other, n: T * E });
       [x, other] = [other, x];
       k.norm.encode(batch, {
@@ -386,21 +461,23 @@ export class Decoder {
         n: E,
         eps: c.rmsEps,
       });
+      const ffnIn = this.roundInputs(batch, s.h, T * E, [layer.gate, layer.up]);
       if (T === 1 && layer.gateUpFused) {
         const fused = await k.set.matvec(layer.gate.format, 'gate_up');
         fused.encode(batch, {
           w: { buffer: layer.gate.buffer, offset: layer.gate.offset },
-          x: s.h,
+          x: ffnIn(layer.gate),
           out: s.act,
           rows: c.feedForward,
           cols: E,
         });
       } else {
-        await this.project(batch, layer.gate, s.h, s.gate, T);
-        await this.project(batch, layer.up, s.h, s.up, T);
+        await this.project(batch, layer.gate, ffnIn(layer.gate), s.gate, T);
+        await this.project(batch, layer.up, ffnIn(layer.up), s.up, T);
         k.siluMul.encode(batch, { a: s.gate, b: s.up, out: s.act, n: T * c.feedForward });
       }
-      await this.project(batch, layer.down, s.act, s.h, T);
+      const downIn = this.roundInputs(batch, s.act, T * c.feedForward, [layer.down]);
+      await this.project(batch, layer.down, downIn(layer.down), s.h, T);
       k.add.encode(batch, { a: x, b: s.h, out: other, n: T * E });
       [x, other] = [other, x];
     }
@@ -414,7 +491,8 @@ export class Decoder {
       n: E,
       eps: c.rmsEps,
     });
-    await this.project(batch, this.output, s.h, s.logits, 1);
+    const outIn = this.roundInputs(batch, s.h, E, [this.output]);
+    await this.project(batch, this.output, outIn(this.output), s.logits, 1);
     await batch.submit();
     this.length += T;
   }
@@ -435,6 +513,47 @@ export class Decoder {
     });
     await batch.submit();
     return new Uint32Array(await this.gpu.read(this.scratch.token, 0, 4))[0];
+  }
+
+  /**
+   * The next token of the last forward(), drawn on the GPU: penalties applied to the logits in
+   * place (counts of the recent tokens), then `settings` with the uniform draw `u`. Only the
+   * id is read back.
+   */
+  async sample(
+    settings: SamplingSettings,
+    u: number,
+    penalties?: { settings: PenaltySettings; counts: ReadonlyMap<number, number> },
+  ): Promise<number> {
+    const { gpu, scratch: s, kernels: k } = this;
+    const batch = gpu.batch('sample');
+    if (penalties && penalties.counts.size > 0) {
+      const entries = Penalties.entries([penalties.counts]);
+      const count = entries.length / 3;
+      if (count > MAX_PENALTY_TOKENS) {
+        throw new RangeError(
+          `penalties cover ${count} distinct tokens, at most ${MAX_PENALTY_TOKENS}: shorten the penalty window`,
+        );
+      }
+      gpu.write(s.penaltyEntries, entries);
+      k.penalties.encode(batch, {
+        logits: s.logits,
+        entries: s.penaltyEntries,
+        count,
+        n: this.config.vocabSize,
+        settings: penalties.settings,
+      });
+    }
+    gpu.write(s.settings, Sampler.settings([{ settings, u }]));
+    k.sampler.encode(batch, {
+      logits: s.logits,
+      settings: s.settings,
+      ids: s.token,
+      rows: 1,
+      n: this.config.vocabSize,
+    });
+    await batch.submit();
+    return new Uint32Array(await gpu.read(s.token, 0, 4))[0];
   }
 
   /** Forgets the cached tokens (the buffers stay). */
