@@ -1,0 +1,158 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../gpu/context.js';
+import { acquireNodeGpu } from '../node/gpu.js';
+import { LanguageModel } from './language-model.js';
+import { tinyModel } from './testing/tiny-model.js';
+import { bytesSource } from './weights.js';
+
+// The in-thread generation API on a generated qwen2 model: greedy tokens as llama.cpp's
+// completion, seeded sampling, penalties, stop strings, limits, chat prompts, abort.
+
+const dir = mkdtempSync(join(tmpdir(), 'agentgpu-generate-'));
+const { bytes } = tinyModel({ architecture: 'qwen2', weights: 'F32', seed: 7 });
+const path = join(dir, 'tiny-qwen2.gguf');
+writeFileSync(path, bytes);
+const PROMPT = 'Once upon a time, the quick brown fox';
+
+let gpu: GpuContext;
+let model: LanguageModel;
+beforeAll(async () => {
+  gpu = await acquireNodeGpu();
+  model = await LanguageModel.load(gpu, bytesSource(bytes), { contextSize: 256, maxBatch: 32 });
+});
+afterAll(() => {
+  model?.destroy();
+  gpu?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function collect(generation: ReturnType<LanguageModel['generate']>) {
+  const pieces: string[] = [];
+  const tokens: number[] = [];
+  for await (const t of generation) {
+    pieces.push(t.text);
+    if (t.token !== undefined) tokens.push(t.token);
+  }
+  return { pieces, tokens, result: await generation.result };
+}
+
+describe('LanguageModel.generate', () => {
+  it("greedy: llama.cpp's tokens and text, streamed and in the result, with timings", async () => {
+    const { getLlama, LlamaCompletion } = await import('node-llama-cpp');
+    const llama = await getLlama({ gpu: false, build: 'never' });
+    const reference = await llama.loadModel({ modelPath: path });
+    const context = await reference.createContext({ contextSize: 256 });
+    const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
+    const expected = await completion.generateCompletion(PROMPT, {
+      maxTokens: 24,
+      temperature: 0,
+    });
+    await context.dispose();
+    await reference.dispose();
+
+    // A prompt longer than maxBatch runs in chunks.
+    const { pieces, tokens, result } = await collect(
+      model.generate(PROMPT, { temperature: 0, maxTokens: 24 }),
+    );
+    expect(result.tokens.length).toBeGreaterThan(3);
+    expect(pieces.join('')).toBe(result.text);
+    expect(tokens).toEqual(result.tokens);
+    expect(result.text).toBe(expected);
+    expect(result.timings.promptTokens).toBe(result.promptTokens.length);
+    expect(result.timings.prefillTokensPerSecond).toBeGreaterThan(0);
+    expect(result.timings.timeToFirstTokenMs).toBeGreaterThan(0);
+    if (result.tokens.length > 1) expect(result.timings.decodeTokensPerSecond).toBeGreaterThan(0);
+  });
+
+  it('a seed replays a sampled generation; another seed gives another', async () => {
+    const options = { temperature: 1.5, topK: 0, topP: 1, minP: 0, maxTokens: 16 };
+    const a = await model.generate(PROMPT, { ...options, seed: 11 }).result;
+    const b = await model.generate(PROMPT, { ...options, seed: 11 }).result;
+    const c = await model.generate(PROMPT, { ...options, seed: 12 }).result;
+    expect(b.tokens).toEqual(a.tokens);
+    expect(c.tokens).not.toEqual(a.tokens);
+  });
+
+  it('a presence penalty keeps greedy decoding off every recent token', async () => {
+    const plain = await model.generate(PROMPT, { temperature: 0, maxTokens: 40 }).result;
+    const penalized = await model.generate(PROMPT, {
+      temperature: 0,
+      maxTokens: 40,
+      presencePenalty: 1000,
+      penaltyLastN: 256,
+      ignoreEos: true,
+    }).result;
+    const seen = [...penalized.promptTokens];
+    for (const t of penalized.tokens) {
+      expect(seen).not.toContain(t);
+      seen.push(t);
+    }
+    expect(penalized.tokens).not.toEqual(plain.tokens);
+  });
+
+  it('maxTokens ends with "length"; a stop string ends with "stop" and is cut', async () => {
+    const long = await model.generate(PROMPT, {
+      temperature: 0,
+      maxTokens: 12,
+      ignoreEos: true,
+    }).result;
+    expect(long.tokens).toHaveLength(12);
+    expect(long.finishReason).toBe('length');
+    // Stop at the text of the fourth generated token onwards.
+    const cut = long.text.slice(0, -1);
+    const stop = long.text.slice(cut.length - 3, cut.length);
+    const stopped = await model.generate(PROMPT, {
+      temperature: 0,
+      maxTokens: 12,
+      ignoreEos: true,
+      stop: [stop],
+    }).result;
+    expect(stopped.finishReason).toBe('stop');
+    expect(stopped.text).toBe(long.text.slice(0, long.text.indexOf(stop)));
+  });
+
+  it('chat messages go through the template and the generation prompt', async () => {
+    const messages = [
+      { role: 'system' as const, content: 'You are terse.' },
+      { role: 'user' as const, content: 'Hello!' },
+    ];
+    const prompt = model.promptTokens(messages);
+    const text = model.tokenizer.decode(prompt, { special: true });
+    expect(text).toBe(
+      '<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n',
+    );
+    const r = await model.generate(messages, { temperature: 0, maxTokens: 4 }).result;
+    expect(r.promptTokens).toEqual(prompt);
+  });
+
+  it('an aborted generation rejects, and the model is free again', async () => {
+    const controller = new AbortController();
+    const generation = model.generate(PROMPT, {
+      temperature: 0,
+      maxTokens: 200,
+      ignoreEos: true,
+      signal: controller.signal,
+    });
+    let seen = 0;
+    await expect(
+      (async () => {
+        for await (const t of generation) {
+          void t;
+          if (++seen === 3) controller.abort();
+        }
+      })(),
+    ).rejects.toThrow(/abort/i);
+    const after = await model.generate(PROMPT, { temperature: 0, maxTokens: 2 }).result;
+    expect(after.tokens).toHaveLength(2);
+  });
+
+  it('a prompt longer than the context is a clear error', async () => {
+    const tooLong = 'fox '.repeat(400);
+    await expect(model.generate(tooLong).result).rejects.toThrow(
+      /the context holds 256: shorten it/,
+    );
+  });
+});
