@@ -1,16 +1,24 @@
 #!/usr/bin/env node
-// The agentgpu command line. `agentgpu info [--json]` for now; generate/serve come with the model runtime.
+// The agentgpu command line: info, generate, chat.
 import { parseArgs } from 'node:util';
 import { AgentGpuError } from '../errors.js';
 import { formatBytes, limitNames, type GpuFacts } from '../gpu/facts.js';
 import { checkMatvec, type KernelCheckResult } from '../kernels/checks.js';
 import { acquireNodeGpu } from './gpu.js';
+import { chatCommand, generateCommand, type ModelCommandOptions } from './cli-model.js';
 
 const usage = `usage: agentgpu <command> [options]
 
 commands:
   info [--json]   the WebGPU adapter (vendor, architecture, f16, subgroups, limits)
                   and a matvec self-check against the CPU reference
+  generate --model PATH_OR_URL --prompt TEXT [--max-tokens N] [--temperature T]
+           [--seed S] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
+           [--stop TEXT]... [--context-size N] [--json]
+                  a raw completion of TEXT (BOS as the model says); --temperature 0 is
+                  greedy; --json prints {"prompt_tokens","tokens","text","timings"}
+  chat --model PATH_OR_URL [--system TEXT]
+                  an interactive chat through the model's chat template
 
 options:
   --swiftshader   use SwiftShader (CPU Vulkan) even when a GPU adapter exists
@@ -56,6 +64,56 @@ async function info(json: boolean, forceSwiftShader: boolean): Promise<number> {
   }
 }
 
+/** A number flag, or an error message naming it. */
+function numberFlag(
+  values: Record<string, unknown>,
+  name: string,
+  integer: boolean,
+): number | undefined | string {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    return `--${name} must be ${integer ? 'an integer' : 'a number'}, got "${String(raw)}"`;
+  }
+  return n;
+}
+
+/** The model commands' options from the flags, or what is wrong with them. */
+function modelOptions(values: Record<string, unknown>): ModelCommandOptions | string {
+  if (typeof values.model !== 'string') return '--model PATH_OR_URL is required';
+  const flags: Record<string, number | undefined> = {};
+  for (const [name, integer] of [
+    ['max-tokens', true],
+    ['context-size', true],
+    ['temperature', false],
+    ['seed', true],
+    ['top-k', true],
+    ['top-p', false],
+    ['min-p', false],
+    ['repeat-penalty', false],
+  ] as const) {
+    const n = numberFlag(values, name, integer);
+    if (typeof n === 'string') return n;
+    flags[name] = n;
+  }
+  return {
+    model: values.model,
+    contextSize: flags['context-size'],
+    forceSwiftShader: values.swiftshader === true,
+    generate: {
+      maxTokens: flags['max-tokens'],
+      temperature: flags.temperature,
+      seed: flags.seed,
+      topK: flags['top-k'],
+      topP: flags['top-p'],
+      minP: flags['min-p'],
+      repeatPenalty: flags['repeat-penalty'],
+      stop: values.stop as string[] | undefined,
+    },
+  };
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -65,6 +123,18 @@ async function main(argv: string[]): Promise<number> {
       options: {
         json: { type: 'boolean' },
         swiftshader: { type: 'boolean' },
+        model: { type: 'string' },
+        prompt: { type: 'string' },
+        system: { type: 'string' },
+        'max-tokens': { type: 'string' },
+        'context-size': { type: 'string' },
+        temperature: { type: 'string' },
+        seed: { type: 'string' },
+        'top-k': { type: 'string' },
+        'top-p': { type: 'string' },
+        'min-p': { type: 'string' },
+        'repeat-penalty': { type: 'string' },
+        stop: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -80,6 +150,20 @@ async function main(argv: string[]): Promise<number> {
   switch (positionals[0]) {
     case 'info':
       return info(values.json === true, values.swiftshader === true);
+    case 'generate':
+    case 'chat': {
+      const options = modelOptions(values);
+      if (typeof options === 'string') {
+        console.error(`agentgpu ${positionals[0]}: ${options}\n\n${usage}`);
+        return 2;
+      }
+      if (positionals[0] === 'chat') return chatCommand(options, values.system);
+      if (values.prompt === undefined) {
+        console.error(`agentgpu generate: --prompt TEXT is required\n\n${usage}`);
+        return 2;
+      }
+      return generateCommand(options, values.prompt, values.json === true);
+    }
     case undefined:
       console.error(usage);
       return 2;
