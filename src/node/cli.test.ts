@@ -1,8 +1,13 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseGguf } from '../model/gguf/reader.js';
+import { tinyModel } from '../model/testing/tiny-model.js';
+import { tokenizerFromGguf } from '../model/tokenizer/index.js';
 
 // The CLI as users run it: the built package's bin, in a child process.
 const bin = fileURLToPath(new URL('../../bin/agentgpu.js', import.meta.url));
@@ -73,5 +78,67 @@ describe('agentgpu CLI', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/unknown command "frobnicate"/);
     expect(stderr).toMatch(/usage: agentgpu/);
+  });
+
+  describe('generate', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentgpu-cli-'));
+    const { bytes } = tinyModel({ architecture: 'llama', weights: 'Q8_0', seed: 3 });
+    const model = join(dir, 'tiny-llama.gguf');
+    writeFileSync(model, bytes);
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const prompt = 'The quick brown fox';
+
+    it('--json prints the prompt tokens as llama.cpp tokenizes a completion, tokens, text and timings', async () => {
+      const { code, stdout } = await agentgpu([
+        'generate',
+        '--model',
+        model,
+        '--prompt',
+        prompt,
+        '--max-tokens',
+        '8',
+        '--temperature',
+        '0',
+        '--json',
+      ]);
+      expect(code).toBe(0);
+      const out = JSON.parse(stdout);
+      const tokenizer = tokenizerFromGguf(parseGguf(bytes).metadata);
+      expect(out.prompt_tokens).toEqual(tokenizer.encode(prompt));
+      expect(out.prompt_tokens[0]).toBe(tokenizer.bos); // llama: BOS by the metadata
+      expect(out.tokens.length).toBeGreaterThan(0);
+      expect(out.tokens.length).toBeLessThanOrEqual(8);
+      expect(out.text).toBe(tokenizer.decode(out.tokens));
+      expect(out.timings).toMatchObject({
+        prompt_tokens: out.prompt_tokens.length,
+        prefill_tokens_per_second: expect.any(Number),
+        decode_tokens_per_second: expect.any(Number),
+        time_to_first_token_ms: expect.any(Number),
+      });
+    });
+
+    it('says which flag is wrong, and which file is missing', async () => {
+      const bad = await agentgpu([
+        'generate',
+        '--model',
+        model,
+        '--prompt',
+        'x',
+        '--max-tokens',
+        'ten',
+      ]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--max-tokens must be an integer, got "ten"/);
+      const missing = await agentgpu([
+        'generate',
+        '--model',
+        join(dir, 'nope.gguf'),
+        '--prompt',
+        'x',
+      ]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/^agentgpu: .*nope\.gguf/m);
+      expect(missing.stderr).not.toMatch(/^\s+at .*:\d+:\d+\)?$/m);
+    });
   });
 });

@@ -3,11 +3,21 @@ import type { GpuContext } from '../gpu/context.js';
 import { checkMatvec, kernelCases, runKernelChecks, type KernelCase } from '../kernels/checks.js';
 import { AgentGpuError } from '../errors.js';
 import type { KernelOptions } from '../kernels/variant.js';
-import type { DeviceLostMessage, ModelHostApi, ModelHostInitOptions } from './protocol.js';
+import { LanguageModel } from '../model/language-model.js';
+import { openModelSource } from '../model/loader/open.js';
+import type {
+  ChatMessage,
+  DeviceLostMessage,
+  LoadModelOptions,
+  ModelHostApi,
+  ModelHostInitOptions,
+  WorkerGenerateOptions,
+} from './protocol.js';
 
 /** The model-host worker's implementation of ModelHostApi, over one GpuContext. */
 export class ModelHost implements ModelHostApi {
   private gpu: GpuContext | undefined;
+  private model: LanguageModel | undefined;
 
   constructor(private readonly post: (message: DeviceLostMessage) => void) {}
 
@@ -30,7 +40,30 @@ export class ModelHost implements ModelHostApi {
     return runKernelChecks(this.context(), cases, options);
   }
 
+  async loadModel(source: string | Blob | Uint8Array, options: LoadModelOptions = {}) {
+    const gpu = this.context();
+    await this.unloadModel();
+    const bytes = await openModelSource(source, options.cache === false ? { cache: false } : {});
+    try {
+      this.model = await LanguageModel.load(gpu, bytes, options);
+    } finally {
+      await bytes.close();
+    }
+    return this.model.config;
+  }
+
+  generate(input: string | ChatMessage[], options: WorkerGenerateOptions = {}) {
+    if (!this.model) throw new AgentGpuError('no model is loaded: call loadModel() first');
+    return this.model.generate(input, options).result;
+  }
+
+  async unloadModel() {
+    this.model?.destroy();
+    this.model = undefined;
+  }
+
   async dispose() {
+    await this.unloadModel();
     this.gpu?.destroy();
     this.gpu = undefined;
   }

@@ -4,8 +4,24 @@ import type { GpuFacts } from '../gpu/facts.js';
 import type { GpuContextOptions } from '../gpu/context.js';
 import type { KernelCase, KernelCheckResult } from '../kernels/checks.js';
 import type { KernelOptions } from '../kernels/variant.js';
+import type { ChatMessage } from '../model/chat/index.js';
+import type { ModelConfig } from '../model/config.js';
+import type { GenerateOptions, GenerationResult } from '../model/language-model.js';
 
 export type { GpuFacts, KernelCase, KernelCheckResult, KernelOptions };
+export type { ChatMessage, GenerationResult, ModelConfig };
+
+/** Generation options that cross the boundary (an AbortSignal cannot). */
+export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal'>;
+
+export interface LoadModelOptions {
+  /** Cache capacity in tokens (default: the model's context length, at most 4096). */
+  contextSize?: number;
+  /** Tokens per forward pass (default 256). */
+  maxBatch?: number;
+  /** A URL's chunks in Cache Storage (default true), so the second load is local. */
+  cache?: boolean;
+}
 
 export interface ModelHostInitOptions {
   features?: GpuContextOptions['features'];
@@ -23,6 +39,17 @@ export interface ModelHostApi {
    * with f32 activations unless asked for f16 (which needs the adapter's shader-f16).
    */
   runKernelChecks(cases?: KernelCase[], options?: KernelOptions): Promise<KernelCheckResult[]>;
+  /**
+   * Loads a GGUF model (a URL fetched with Range requests and cached, a File/Blob, or bytes,
+   * transferred) in place of any loaded one. Returns its configuration.
+   */
+  loadModel(source: string | Blob | Uint8Array, options?: LoadModelOptions): Promise<ModelConfig>;
+  /** One generation with the loaded model, whole (streaming comes with the coordinator). */
+  generate(
+    input: string | ChatMessage[],
+    options?: WorkerGenerateOptions,
+  ): Promise<GenerationResult>;
+  unloadModel(): Promise<void>;
   /** Destroys the device; the next call must be init(). */
   dispose(): Promise<void>;
 }
