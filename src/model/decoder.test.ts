@@ -122,9 +122,13 @@ describe('greedy decoding matches llama.cpp', () => {
       expect(mine.tokens).toEqual(reference.tokens);
     });
   }
+  // Open: with 8-bit matmul inputs, llama.cpp's CPU attention (its own exp, f64 softmax sums,
+  // SIMD summation order) differs from ours by ~1e-7 relative, which is enough to flip a few
+  // 8-bit roundings downstream; each flip moves the logits by ~1e-4 NMSE. Single tokens and
+  // some prompts agree to 1e-14; others part by 6e-5..4e-4 and greedy tokens then diverge.
   it.todo(
-    'quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) on every architecture: logits NMSE 8e-5..4e-4 ' +
-      "from llama.cpp's CPU and greedy tokens that part within 64 steps, except in the cases below",
+    'quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) on every architecture: 64 greedy tokens and ' +
+      "logits NMSE <= 1e-4 against llama.cpp's CPU over multi-token prompts",
   );
 });
 
