@@ -1,26 +1,25 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
-import { packParams } from '../gpu/params.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { itemGrid } from './elementwise.js';
-import { ropeMscale, yarnCorrDims, type RopeConfig, type YarnConfig } from './reference/rope.js';
+import { ropeCache, type RopeConfig, type YarnConfig } from './reference/rope.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';
 
 export type { RopeConfig, YarnConfig };
 
-/** x (tokens, heads, headDim) rotated in place by positions (tokens,) u32. */
+/** x (tokens, heads, headDim) rotated in place by the angles of `cache` (Rope.cache). */
 export interface RopeArgs {
   x: Binding;
-  positions: Binding;
+  /** (tokens, ropeDims / 2, 2) f32: cos and sin per pair, from Rope.cache. */
+  cache: Binding;
   tokens: number;
-  /** (ropeDims / 2,) f32 divisors of each pair's frequency (Llama 3.1's rope_freqs), if any. */
-  freqFactors?: Binding;
 }
 
 /**
  * shaders/rope.wgsl: rotary embedding as llama.cpp computes it: normal or NeoX pairs, linear
- * scaling, YaRN, per-pair frequency factors.
+ * scaling, YaRN, per-pair frequency factors. The angles' cos and sin come from the host
+ * (Rope.cache), computed in llama.cpp's f32 steps, so positions rotate bit for bit alike.
  */
 export class Rope {
   private constructor(
@@ -28,8 +27,6 @@ export class Rope {
     readonly key: PipelineKey,
     private readonly pipeline: GPUComputePipeline,
     readonly config: RopeConfig,
-    /** Bound when a dispatch has no frequency factors (the shader reads them as 1). */
-    private readonly noFactors: GPUBuffer,
   ) {}
 
   static async load(
@@ -47,35 +44,21 @@ export class Rope {
       activations: options.activations,
       workgroupSize: ELEMENTWISE_WORKGROUP,
     });
-    const noFactors = await gpu.upload(new Float32Array([1]), 'rope:no_freq_factors');
-    return new Rope(gpu, key, await gpu.pipelines.get(key), config, noFactors);
+    return new Rope(gpu, key, await gpu.pipelines.get(key), config);
   }
 
-  /** Field for field with `struct Params` in rope.wgsl. */
-  static params(tokens: number, c: RopeConfig, hasFreqFactors: boolean): Uint8Array {
-    const [low, high] = c.yarn ? yarnCorrDims(c.ropeDims, c.freqBase, c.yarn) : [0, 0];
-    return packParams([
-      { u32: tokens },
-      { u32: c.heads },
-      { u32: c.headDim },
-      { u32: c.ropeDims },
-      { f32: c.freqBase },
-      { f32: c.freqScale },
-      { u32: c.neox ? 1 : 0 },
-      { u32: hasFreqFactors ? 1 : 0 },
-      { f32: c.yarn?.extFactor ?? 0 },
-      { f32: low },
-      { f32: high },
-      { f32: ropeMscale(c) },
-    ]);
+  /** The cos/sin table for `positions` (ropeCache): upload it and pass it to encode(). */
+  cache(positions: ArrayLike<number>, freqFactors?: Float32Array): Float32Array {
+    return ropeCache(positions, this.config, freqFactors);
   }
 
-  encode(batch: ComputeBatch, { x, positions, tokens, freqFactors }: RopeArgs): void {
-    const pairs = tokens * this.config.heads * (this.config.ropeDims / 2);
+  encode(batch: ComputeBatch, { x, cache, tokens }: RopeArgs): void {
+    const c = this.config;
+    const pairs = tokens * c.heads * (c.ropeDims / 2);
     batch.dispatch(
       this.pipeline,
-      Rope.params(tokens, this.config, freqFactors !== undefined),
-      [x, positions, freqFactors ?? this.noFactors],
+      new Uint32Array([tokens, c.heads, c.headDim, c.ropeDims, c.neox ? 1 : 0, 0, 0, 0]),
+      [x, cache],
       itemGrid(this.gpu, pairs, ELEMENTWISE_WORKGROUP),
     );
   }

@@ -14,8 +14,8 @@ import { RmsNorm } from '../kernels/rms-norm.js';
 import { Rope } from '../kernels/rope.js';
 import { modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
-import { dotInput, type DotInput, type QuantName } from './quant/index.js';
-import { WeightStore, type GpuTensor } from './weights.js';
+import { dotInput, quantFormats, type DotInput, type QuantName } from './quant/index.js';
+import { formatOfTensor, WeightStore, type GpuTensor } from './weights.js';
 
 // A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: one sequence, its KV
 // cache in contiguous blocks (the paged, multi-sequence cache is the KV-cache issue's), f32
@@ -119,6 +119,7 @@ export class Decoder {
     readonly contextSize: number,
     readonly maxBatch: number,
     readonly matmulInputs: 'llama.cpp' | 'f32',
+    private readonly freqFactors: Float32Array | undefined,
   ) {}
 
   static async load(
@@ -136,6 +137,14 @@ export class Decoder {
       groups,
       f32: (name) => name.endsWith('norm.weight') || name.endsWith('.bias'),
     });
+    // Llama 3.1's per-pair frequency divisors, read here: the host computes RoPE's angles.
+    const factorsInfo = file.tensors.find((t) => t.name === 'rope_freqs.weight');
+    const freqFactors = factorsInfo
+      ? quantFormats[formatOfTensor(factorsInfo)].dequantize(
+          await source.read(file.dataOffset + factorsInfo.offset, factorsInfo.byteSize),
+          factorsInfo.elements,
+        )
+      : undefined;
     const contextSize = Math.min(
       options.contextSize ?? Math.min(config.contextLength, 4096),
       config.contextLength,
@@ -147,6 +156,7 @@ export class Decoder {
       contextSize,
       options.maxBatch ?? 256,
       options.matmulInputs ?? 'llama.cpp',
+      freqFactors,
     );
     try {
       await decoder.prepare();
@@ -243,7 +253,7 @@ export class Decoder {
       last: await scratch('last', E),
       proj: await scratch('proj', T * Math.max(c.heads, c.kvHeads) * c.headDim),
       ids: await gpu.createBuffer(T * 4, storage, 'scratch:ids'),
-      positions: await gpu.createBuffer(T * 4, storage, 'scratch:positions'),
+      rope: await scratch('rope', T * c.ropeDims),
       queries: await gpu.createBuffer(T * 8, storage, 'scratch:queries'),
       token: await gpu.createBuffer(16, storage, 'scratch:token'),
       settings: await gpu.createBuffer(64, storage, 'scratch:sample_settings'),
@@ -370,8 +380,11 @@ export class Decoder {
     const start = this.length;
     gpu.write(s.ids, Uint32Array.from(tokens));
     gpu.write(
-      s.positions,
-      Uint32Array.from(tokens, (_, i) => start + i),
+      s.rope,
+      k.ropeQ.cache(
+        tokens.map((_, i) => start + i),
+        this.freqFactors,
+      ),
     );
     gpu.write(
       s.queries,
@@ -426,8 +439,8 @@ export class Decoder {
         });
         batch.copy(s.attn, 0, s.k, 0, T * kvDim * 4);
       }
-      k.ropeQ.encode(batch, { x: s.q, positions: s.positions, tokens: T });
-      k.ropeK.encode(batch, { x: s.k, positions: s.positions, tokens: T });
+      k.ropeQ.encode(batch, { x: s.q, cache: s.rope, tokens: T });
+      k.ropeK.encode(batch, { x: s.k, cache: s.rope, tokens: T });
       k.kvWrite.encode(batch, {
         kNew: s.k,
         vNew: s.v,

@@ -17,7 +17,7 @@ export interface GpuTensor {
 const STREAM_CHUNK = 16 << 20;
 
 /** The weight format a GGUF type id names, if agentgpu's kernels run it. */
-function formatOf(t: GgufTensorInfo): QuantName {
+export function formatOfTensor(t: GgufTensorInfo): QuantName {
   const name = ggmlTypes.get(t.type)?.name;
   if (!name || !(name in quantFormats)) {
     throw new GgufError(
@@ -112,7 +112,7 @@ export class WeightStore {
     for (const [i, t] of group.entries()) {
       const start = this.file.dataOffset + t.offset;
       if (toF32(t.name)) {
-        const format = quantFormats[formatOf(t)];
+        const format = quantFormats[formatOfTensor(t)];
         const values = format.dequantize(await source.read(start, t.byteSize), t.elements);
         this.gpu.write(buffer, F32.quantize(values), offset);
         this.tensors.set(t.name, { info: t, format: 'F32', buffer, offset });
@@ -121,7 +121,7 @@ export class WeightStore {
           const chunk = await source.read(start + done, Math.min(STREAM_CHUNK, t.byteSize - done));
           this.gpu.write(buffer, chunk, offset + done);
         }
-        this.tensors.set(t.name, { info: t, format: formatOf(t), buffer, offset });
+        this.tensors.set(t.name, { info: t, format: formatOfTensor(t), buffer, offset });
       }
       offset += sizes[i];
     }

@@ -45,40 +45,68 @@ export function ropeMscale(c: RopeConfig): number {
   return yarn && yarn.extFactor !== 0 ? attn * (1 + 0.1 * Math.log(1 / c.freqScale)) : attn;
 }
 
+const f32 = Math.fround;
+
 /**
- * x (tokens, heads, headDim), positions (tokens,), freqFactors (ropeDims / 2,) or none ->
- * rotated copy of x. Pair i turns by pos · freqBase^(-2i/ropeDims) / freqFactors[i], scaled
- * (linear) or blended (YaRN) as llama.cpp does.
+ * The cos and sin each pair turns by, as llama.cpp's CPU computes them (ggml_rope_cache_init
+ * and rope_yarn), in its f32 steps: theta starts at the position and is multiplied by
+ * freqBase^(-2 / ropeDims) pair after pair; cos and sin (correctly rounded, as glibc's cosf and
+ * sinf) are multiplied by the magnitude scale. positions (tokens,), freqFactors (ropeDims / 2,)
+ * -> (tokens, ropeDims / 2, 2): cos, sin.
  */
-export function ropeReference(
-  x: Float32Array,
-  positions: Uint32Array,
+export function ropeCache(
+  positions: ArrayLike<number>,
   c: RopeConfig,
   freqFactors?: Float32Array,
 ): Float32Array {
+  const half = c.ropeDims / 2;
+  const out = new Float32Array(positions.length * half * 2);
+  const thetaScale = f32(Math.pow(c.freqBase, f32(-2 / c.ropeDims)));
+  const [low, high] = c.yarn ? yarnCorrDims(c.ropeDims, c.freqBase, c.yarn) : [0, 0];
+  const ext = f32(c.yarn?.extFactor ?? 0);
+  const freqScale = f32(c.freqScale);
+  const attn = f32(c.yarn?.attnFactor ?? 1);
+  // rope_yarn's mscale *= 1 + 0.1 logf(1 / freq_scale) when it extrapolates.
+  const mscale =
+    ext !== 0 ? f32(attn * f32(1 + f32(0.1 * f32(Math.log(f32(1 / freqScale)))))) : attn;
+  for (let t = 0; t < positions.length; t++) {
+    let theta = f32(positions[t]);
+    for (let i = 0; i < half; i++) {
+      const extrap = f32(theta / f32(freqFactors?.[i] ?? 1));
+      const interp = f32(freqScale * extrap);
+      let angle = interp;
+      if (ext !== 0) {
+        const y = f32(f32(i - low) / Math.max(0.001, f32(high - low)));
+        const ramp = f32(f32(1 - Math.min(1, Math.max(0, y))) * ext);
+        angle = f32(f32(interp * f32(1 - ramp)) + f32(extrap * ramp));
+      }
+      out[(t * half + i) * 2] = f32(f32(Math.cos(angle)) * mscale);
+      out[(t * half + i) * 2 + 1] = f32(f32(Math.sin(angle)) * mscale);
+      theta = f32(theta * thetaScale);
+    }
+  }
+  return out;
+}
+
+/**
+ * x (tokens, heads, headDim), cache (tokens, ropeDims / 2, 2) from ropeCache -> rotated copy of
+ * x: pair i of every head of token t turns by the cache's cos and sin for (t, i).
+ */
+export function ropeReference(x: Float32Array, cache: Float32Array, c: RopeConfig): Float32Array {
   const out = x.slice();
   const half = c.ropeDims / 2;
-  const [low, high] = c.yarn ? yarnCorrDims(c.ropeDims, c.freqBase, c.yarn) : [0, 0];
-  const ext = c.yarn?.extFactor ?? 0;
-  const mscale = ropeMscale(c);
-  for (let t = 0; t < positions.length; t++) {
+  const tokens = x.length / (c.heads * c.headDim);
+  for (let t = 0; t < tokens; t++) {
     for (let h = 0; h < c.heads; h++) {
       const base = (t * c.heads + h) * c.headDim;
       for (let i = 0; i < half; i++) {
-        const extrap =
-          (positions[t] * c.freqBase ** ((-2 * i) / c.ropeDims)) / (freqFactors?.[i] ?? 1);
-        const interp = c.freqScale * extrap;
-        let theta = interp;
-        if (ext !== 0) {
-          const ramp =
-            (1 - Math.min(1, Math.max(0, (i - low) / Math.max(0.001, high - low)))) * ext;
-          theta = interp * (1 - ramp) + extrap * ramp;
-        }
+        const cos = cache[(t * half + i) * 2];
+        const sin = cache[(t * half + i) * 2 + 1];
         const [a, b] = c.neox ? [base + i, base + i + half] : [base + 2 * i, base + 2 * i + 1];
         const x0 = x[a];
         const x1 = x[b];
-        out[a] = (x0 * Math.cos(theta) - x1 * Math.sin(theta)) * mscale;
-        out[b] = (x0 * Math.sin(theta) + x1 * Math.cos(theta)) * mscale;
+        out[a] = x0 * cos - x1 * sin;
+        out[b] = x0 * sin + x1 * cos;
       }
     }
   }
