@@ -12,8 +12,14 @@ import { tinyModel, type TinyArchitecture } from './testing/tiny-model.js';
 import { tokenizerFromGguf } from './tokenizer/index.js';
 import { bytesSource } from './weights.js';
 
-// The golden check: a generated model gives llama.cpp's prompt tokens, last-position logits
-// (NMSE <= 1e-4) and greedy tokens (64 steps), for each architecture and weight format.
+// The golden check, for each architecture and weight format: a generated model gives llama.cpp's
+// prompt tokens, and along llama.cpp's 64 greedy steps our logits stay within NMSE 1e-4 of its
+// logits at every step and our argmax is its token.
+//
+// Ours runs teacher-forced on llama.cpp's tokens, so every step's logits are compared (not only
+// the prompt's last) and one early difference cannot hide the rest. Where llama.cpp's top two
+// logits are closer than NEAR_TIE (in units of that step's logit RMS), its own choice rests on
+// last-bit arithmetic and a different argmax is counted, not failed; none occurs on these models.
 
 const dir = mkdtempSync(join(tmpdir(), 'agentgpu-decoder-'));
 let gpu: GpuContext;
@@ -28,8 +34,17 @@ afterAll(() => {
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Hello, world!';
 const STEPS = 64;
 const LOGITS_NMSE = 1e-4;
+const NEAR_TIE = 1e-3;
 
-async function llamaCpp(path: string, vocabSize: number, steps: number) {
+interface Steps {
+  prompt: number[];
+  /** The greedy token of each step. */
+  tokens: number[];
+  /** (STEPS, vocab): the logits each token was chosen from. */
+  logits: Float32Array[];
+}
+
+async function llamaCpp(path: string, vocabSize: number, steps: number): Promise<Steps> {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never' });
   const model = await llama.loadModel({ modelPath: path });
@@ -41,6 +56,8 @@ async function llamaCpp(path: string, vocabSize: number, steps: number) {
         : prompt;
     const context = await model.createContext({
       contextSize: 256,
+      // One thread: llama.cpp's threads spin, and two of them on two cores beside Dawn crawl.
+      threads: 1,
       // f32 K/V and the plain attention path: llama.cpp's f16 cache rounds K and V.
       flashAttention: false,
       experimentalKvCacheKeyType: 'F32',
@@ -50,18 +67,19 @@ async function llamaCpp(path: string, vocabSize: number, steps: number) {
       // Greedy token by token, each argmax fed back: evaluate() would stop at an
       // end-of-generation token, and the check wants every step.
       const sequence = context.getSequence();
-      const next = { token: true, options: { temperature: 0 } };
-      const items = ids.map((t, i) =>
-        i === ids.length - 1 ? ([t, { generateNext: { ...next, logits: true } }] as const) : t,
-      );
-      const first = (await sequence.controlledEvaluate(items as never))[ids.length - 1]!.next;
-      const logits = new Float32Array(vocabSize);
-      for (const [token, value] of first.logits ?? []) logits[Number(token)] = value;
-      const tokens = [Number(first.token)];
-      while (tokens.length < steps) {
-        const item = [tokens[tokens.length - 1], { generateNext: next }];
-        const [out] = await sequence.controlledEvaluate([item] as never);
-        tokens.push(Number(out!.next.token));
+      const next = { generateNext: { token: true, logits: true, options: { temperature: 0 } } };
+      const items = ids.map((t, i) => (i === ids.length - 1 ? ([t, next] as const) : t));
+      const tokens: number[] = [];
+      const logits: Float32Array[] = [];
+      let out = (await sequence.controlledEvaluate(items as never))[ids.length - 1]!.next;
+      for (;;) {
+        const row = new Float32Array(vocabSize);
+        for (const [token, value] of out.logits ?? []) row[Number(token)] = value;
+        logits.push(row);
+        tokens.push(Number(out.token));
+        if (tokens.length === steps) break;
+        out = (await sequence.controlledEvaluate([[tokens[tokens.length - 1], next]] as never))[0]!
+          .next;
       }
       return { prompt: ids, tokens, logits };
     } finally {
@@ -72,17 +90,20 @@ async function llamaCpp(path: string, vocabSize: number, steps: number) {
   }
 }
 
-async function ours(bytes: Uint8Array, steps: number) {
+/** Ours along `forced`, llama.cpp's tokens: each step's logits and argmax. */
+async function ours(bytes: Uint8Array, forced: number[]): Promise<Steps> {
   const tokenizer = tokenizerFromGguf(parseGguf(bytes).metadata);
   const prompt = tokenizer.encode(PROMPT);
   const decoder = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 256, maxBatch: 64 });
   try {
+    const tokens: number[] = [];
+    const logits: Float32Array[] = [];
     await decoder.forward(prompt);
-    const logits = await decoder.logits();
-    const tokens = [await decoder.argmax()];
-    while (tokens.length < steps) {
-      await decoder.forward([tokens[tokens.length - 1]]);
+    for (let step = 0; ; step++) {
+      logits.push(await decoder.logits());
       tokens.push(await decoder.argmax());
+      if (step === forced.length - 1) break;
+      await decoder.forward([forced[step]]);
     }
     return { prompt, tokens, logits };
   } finally {
@@ -90,46 +111,69 @@ async function ours(bytes: Uint8Array, steps: number) {
   }
 }
 
-/** (architecture, weights, layers): the float formats on two layers, everything asserted. */
-const cases: [TinyArchitecture, QuantName, number][] = (
-  ['llama', 'qwen2', 'qwen3'] as const
-).flatMap((a) =>
-  (['F32', 'F16'] as const).map((f): [TinyArchitecture, QuantName, number] => [a, f, 2]),
+/** How far the logit of `token` is below the top one, in units of the logits' RMS. */
+function marginBelowTop(logits: Float32Array, token: number): number {
+  let top = -Infinity;
+  let squares = 0;
+  for (const v of logits) {
+    top = Math.max(top, v);
+    squares += v * v;
+  }
+  return (top - logits[token]) / Math.sqrt(squares / logits.length);
+}
+
+// Float weights on the models as generated. Quantized weights on models whose residual branches
+// (attn_output, ffn_down) are drawn at a tenth of the scale, and untied: 8-bit matmul inputs
+// turn any last-bit difference into a rounding flip, and on the unscaled models the flips
+// cascade through the layers so far that llama.cpp's own two attention paths (flash and plain)
+// part by 2e-4..5e-4 NMSE and diverge within 64 greedy steps on 7 of the 12 quantized models.
+// With small residual branches a flip stays local: llama.cpp agrees with itself to <= 5e-5
+// (seeds 1..3), and a flip still moves the logits by ~1e-5, far above our 1e-14 elsewhere.
+const FLOAT_FORMATS = ['F32', 'F16'] as const;
+const QUANT_FORMATS = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const;
+const cases: [TinyArchitecture, QuantName][] = (['llama', 'qwen2', 'qwen3'] as const).flatMap((a) =>
+  [...FLOAT_FORMATS, ...QUANT_FORMATS].map((f): [TinyArchitecture, QuantName] => [a, f]),
 );
 
-describe('greedy decoding matches llama.cpp', () => {
-  for (const [architecture, weights, layers] of cases) {
-    it(`${architecture} ${weights} (${layers} layers)`, async () => {
+describe('decoding matches llama.cpp', () => {
+  for (const [architecture, weights] of cases) {
+    const float = (FLOAT_FORMATS as readonly string[]).includes(weights);
+    it(`${architecture} ${weights} (2 layers)`, async () => {
       const { bytes, vocab } = tinyModel({
         architecture,
         weights,
-        layers,
-        tiedEmbeddings: architecture === 'qwen3',
+        layers: 2,
+        tiedEmbeddings: float && architecture === 'qwen3',
+        residualScale: float ? 1 : 0.1,
       });
       const path = join(dir, `${architecture}-${weights}.gguf`);
       writeFileSync(path, bytes);
       const reference = await llamaCpp(path, vocab.length, STEPS);
-      const mine = await ours(bytes, STEPS);
+      const mine = await ours(bytes, reference.tokens);
       expect(mine.prompt).toEqual(reference.prompt);
-      const logits = compareToReference(mine.logits, reference.logits, LOGITS_NMSE);
+      let worst = compareToReference(mine.logits[0], reference.logits[0], LOGITS_NMSE);
+      const nearTies: number[] = [];
+      for (let step = 0; step < STEPS; step++) {
+        const logits = compareToReference(mine.logits[step], reference.logits[step], LOGITS_NMSE);
+        expect(logits.nonFinite, `step ${step}`).toBe(0);
+        expect(logits.nmse, `logits NMSE at step ${step}`).toBeLessThanOrEqual(LOGITS_NMSE);
+        if (logits.nmse > worst.nmse) worst = logits;
+        if (mine.tokens[step] !== reference.tokens[step]) {
+          const margin = marginBelowTop(reference.logits[step], mine.tokens[step]);
+          expect(margin, `step ${step}: llama.cpp chose ${reference.tokens[step]}`).toBeLessThan(
+            NEAR_TIE,
+          );
+          nearTies.push(step);
+        }
+      }
+      const last = compareToReference(mine.logits[0], reference.logits[0], LOGITS_NMSE);
       console.log(
-        `${architecture} ${weights}: logits NMSE ${logits.nmse.toExponential(2)}, ` +
-          `max |err| ${logits.maxAbsError.toExponential(2)}, ` +
-          `first differing step ${mine.tokens.findIndex((t, i) => t !== reference.tokens[i])}`,
+        `${architecture} ${weights}: prompt logits NMSE ${last.nmse.toExponential(2)}, ` +
+          `worst step ${worst.nmse.toExponential(2)} (max |err| ${worst.maxAbsError.toExponential(2)}), ` +
+          `${new Set(reference.tokens).size} distinct tokens, near ties at [${nearTies.join(', ')}]`,
       );
-      expect(logits.nonFinite).toBe(0);
-      expect(logits.nmse).toBeLessThanOrEqual(LOGITS_NMSE);
-      expect(mine.tokens).toEqual(reference.tokens);
     });
   }
-  // Open: with 8-bit matmul inputs, llama.cpp's CPU attention (its own exp, f64 softmax sums,
-  // SIMD summation order) differs from ours by ~1e-7 relative, which is enough to flip a few
-  // 8-bit roundings downstream; each flip moves the logits by ~1e-4 NMSE. Single tokens and
-  // some prompts agree to 1e-14; others part by 6e-5..4e-4 and greedy tokens then diverge.
-  it.todo(
-    'quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) on every architecture: 64 greedy tokens and ' +
-      "logits NMSE <= 1e-4 against llama.cpp's CPU over multi-token prompts",
-  );
 });
 
 // Inputs rounded as llama.cpp rounds them for 8-bit dot products (quant/dot-input.ts): on a
@@ -142,8 +186,8 @@ describe("matmul inputs rounded as llama.cpp's", () => {
       const path = join(dir, `llama-${weights}-1.gguf`);
       writeFileSync(path, bytes);
       const reference = await llamaCpp(path, vocab.length, 1);
-      const mine = await ours(bytes, 1);
-      const logits = compareToReference(mine.logits, reference.logits, 1e-9);
+      const mine = await ours(bytes, reference.tokens);
+      const logits = compareToReference(mine.logits[0], reference.logits[0], 1e-9);
       console.log(`llama ${weights} (1 layer): logits NMSE ${logits.nmse.toExponential(2)}`);
       expect(logits.passed).toBe(true);
     });

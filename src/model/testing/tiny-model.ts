@@ -24,6 +24,12 @@ export interface TinyModelOptions {
   /** No output.weight: the logits use token_embd (tied embeddings). */
   tiedEmbeddings?: boolean;
   merges?: number;
+  /**
+   * Scale of the residual branches' output projections (attn_output, ffn_down), 1 by default.
+   * Small branches keep a last-bit difference from cascading through 8-bit matmul inputs (the
+   * quantized parity checks against llama.cpp use 0.1).
+   */
+  residualScale?: number;
   /** Byte-level BPE (default) or a SentencePiece-style vocabulary (llama only). */
   tokenizer?: 'bpe' | 'spm';
   /** Override the BPE pre-tokenizer name (tokenizer.ggml.pre). */
@@ -75,6 +81,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     tiedEmbeddings = false,
     merges: mergeCount = 400,
     tokenizer = 'bpe',
+    residualScale = 1,
   } = options;
   const rng = new Rng(seed);
   const headDim = embedding / heads;
@@ -136,10 +143,10 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
 
   const tensors: GgufWriteTensor[] = [];
   // Uniform weights scaled by 1/sqrt(fan-in) keep activations O(1) through the layers.
-  const matrix = (name: string, cols: number, rows: number, format: QuantName = weights) => {
-    const values = rng.floats(rows * cols, Math.sqrt(3 / cols));
-    const q = quantFormats[format];
-    tensors.push({ name, dims: [cols, rows], type: GgmlType[format], data: q.quantize(values) });
+  const matrix = (name: string, cols: number, rows: number, scale = 1) => {
+    const values = rng.floats(rows * cols, scale * Math.sqrt(3 / cols));
+    const data = quantFormats[weights].quantize(values);
+    tensors.push({ name, dims: [cols, rows], type: GgmlType[weights], data });
   };
   const vector = (name: string, n: number, around: number, spread: number) => {
     const values = Float32Array.from({ length: n }, () => around + (rng.next() * 2 - 1) * spread);
@@ -169,11 +176,11 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
       vector(`${b}.attn_q_norm.weight`, headDim, 1, 0.2);
       vector(`${b}.attn_k_norm.weight`, headDim, 1, 0.2);
     }
-    matrix(`${b}.attn_output.weight`, heads * headDim, embedding);
+    matrix(`${b}.attn_output.weight`, heads * headDim, embedding, residualScale);
     vector(`${b}.ffn_norm.weight`, embedding, 1, 0.2);
     matrix(`${b}.ffn_gate.weight`, embedding, feedForward);
     matrix(`${b}.ffn_up.weight`, embedding, feedForward);
-    matrix(`${b}.ffn_down.weight`, feedForward, embedding);
+    matrix(`${b}.ffn_down.weight`, feedForward, embedding, residualScale);
   }
   vector('output_norm.weight', embedding, 1, 0.2);
   if (!tiedEmbeddings) matrix('output.weight', embedding, n);
