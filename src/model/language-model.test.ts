@@ -44,7 +44,7 @@ describe('LanguageModel.generate', () => {
     const { getLlama, LlamaCompletion } = await import('node-llama-cpp');
     const llama = await getLlama({ gpu: false, build: 'never' });
     const reference = await llama.loadModel({ modelPath: path });
-    const context = await reference.createContext({ contextSize: 256 });
+    const context = await reference.createContext({ contextSize: 256, threads: 1 });
     const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
     const expected = await completion.generateCompletion(PROMPT, {
       maxTokens: 24,

@@ -44,7 +44,7 @@ describe('generated test models', () => {
         const ids = model.tokenize('Hello, world! The quick brown fox.');
         expect(ids.length).toBeGreaterThan(3);
         expect(ids.every((id) => Number(id) < vocab.length)).toBe(true);
-        const context = await model.createContext({ contextSize: 128 });
+        const context = await model.createContext({ contextSize: 128, threads: 1 });
         const generated: number[] = [];
         for await (const token of context.getSequence().evaluate(ids, { temperature: 0 })) {
           generated.push(Number(token));
