@@ -16,12 +16,19 @@ import { modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { dotInput, quantFormats, type DotInput, type QuantName } from './quant/index.js';
 import { formatOfTensor, WeightStore, type GpuTensor } from './weights.js';
+import {
+  BLOCK_TOKENS,
+  checkPlan,
+  explain,
+  kvCacheBufferBytes,
+  memoryPlan,
+  type MemoryPlan,
+} from './memory-plan.js';
 
 // A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: one sequence, its KV
 // cache in contiguous blocks (the paged, multi-sequence cache is the KV-cache issue's), f32
 // activations. forward() runs a chunk of tokens and leaves the last position's logits on the GPU.
 
-const BLOCK_TOKENS = 16;
 /** Distinct recent tokens the penalties can cover (llama.cpp's default window is 64). */
 const MAX_PENALTY_TOKENS = 4096;
 
@@ -119,7 +126,9 @@ export class Decoder {
     readonly contextSize: number,
     readonly maxBatch: number,
     readonly matmulInputs: 'llama.cpp' | 'f32',
-    private readonly freqFactors: Float32Array | undefined,
+    private freqFactors: Float32Array | undefined,
+    /** The GPU bytes this decoder holds, by kind. */
+    readonly memory: MemoryPlan,
   ) {}
 
   static async load(
@@ -129,40 +138,47 @@ export class Decoder {
   ): Promise<Decoder> {
     const file = await readGgufHeader(source);
     const config = modelConfig(file);
-    const groups = Array.from({ length: config.layers }, (_, l) => [
-      `blk.${l}.ffn_gate.weight`,
-      `blk.${l}.ffn_up.weight`,
-    ]);
-    const weights = await WeightStore.load(gpu, file, source, {
-      groups,
-      f32: (name) => name.endsWith('norm.weight') || name.endsWith('.bias'),
-    });
-    // Llama 3.1's per-pair frequency divisors, read here: the host computes RoPE's angles.
-    const factorsInfo = file.tensors.find((t) => t.name === 'rope_freqs.weight');
-    const freqFactors = factorsInfo
-      ? quantFormats[formatOfTensor(factorsInfo)].dequantize(
-          await source.read(file.dataOffset + factorsInfo.offset, factorsInfo.byteSize),
-          factorsInfo.elements,
-        )
-      : undefined;
     const contextSize = Math.min(
       options.contextSize ?? Math.min(config.contextLength, 4096),
       config.contextLength,
     );
+    const maxBatch = options.maxBatch ?? 256;
+    const widened = (name: string) => name.endsWith('norm.weight') || name.endsWith('.bias');
+    const plan = memoryPlan(file, config, contextSize, maxBatch, widened);
+    checkPlan(plan, config, contextSize, gpu.facts.limits);
+    const groups = Array.from({ length: config.layers }, (_, l) => [
+      `blk.${l}.ffn_gate.weight`,
+      `blk.${l}.ffn_up.weight`,
+    ]);
+    let weights: WeightStore;
+    try {
+      weights = await WeightStore.load(gpu, file, source, { groups, f32: widened });
+    } catch (error) {
+      throw explain(error, plan, contextSize);
+    }
     const decoder = new Decoder(
       gpu,
       config,
       weights,
       contextSize,
-      options.maxBatch ?? 256,
+      maxBatch,
       options.matmulInputs ?? 'llama.cpp',
-      freqFactors,
+      undefined,
+      plan,
     );
     try {
+      // Llama 3.1's per-pair frequency divisors, read here: the host computes RoPE's angles.
+      const factorsInfo = file.tensors.find((t) => t.name === 'rope_freqs.weight');
+      if (factorsInfo) {
+        decoder.freqFactors = quantFormats[formatOfTensor(factorsInfo)].dequantize(
+          await source.read(file.dataOffset + factorsInfo.offset, factorsInfo.byteSize),
+          factorsInfo.elements,
+        );
+      }
       await decoder.prepare();
     } catch (error) {
       decoder.destroy();
-      throw error;
+      throw explain(error, plan, contextSize);
     }
     return decoder;
   }
@@ -206,7 +222,7 @@ export class Decoder {
       Uint32Array.from({ length: blocks }, (_, i) => i),
       'kv:table',
     );
-    const cacheBytes = blocks * c.kvHeads * BLOCK_TOKENS * c.headDim * 4;
+    const cacheBytes = kvCacheBufferBytes(c, this.contextSize);
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     for (let l = 0; l < c.layers; l++) {
       const b = `blk.${l}`;
