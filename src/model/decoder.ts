@@ -245,8 +245,7 @@ export class Decoder {
         up,
         down: w.get(`${b}.ffn_down.weight`),
         gateUpFused: gate.buffer === up.buffer && up.offset === gate.offset + gate.info.byteSize,
-        kCache: await gpu.createBuffer(cacheBytes, storage, `${b}.k_cache`),
-        vCache: await gpu.createBuffer(cacheBytes, storage, `${b}.v_cache`),
+        ...(await this.cachePair(cacheBytes, b)),
       });
     }
     const T = this.maxBatch;
@@ -299,6 +298,18 @@ export class Decoder {
       if (layer.gateUpFused) await set.matvec(layer.gate.format, 'gate_up');
     }
     await set.matvec(this.output.format);
+  }
+
+  /** A layer's K and V cache buffers: both, or neither when the second cannot be had. */
+  private async cachePair(bytes: number, layer: string) {
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const kCache = await this.gpu.createBuffer(bytes, storage, `${layer}.k_cache`);
+    try {
+      return { kCache, vCache: await this.gpu.createBuffer(bytes, storage, `${layer}.v_cache`) };
+    } catch (error) {
+      kCache.destroy();
+      throw error;
+    }
   }
 
   /** What a matmul's input is rounded to before meeting `w` (f32: not rounded). */
