@@ -92,6 +92,9 @@ export class ChatTemplateError extends AgentGpuError {
   }
 }
 
+/** A sequence's context, or the KV cache's blocks, are full: end a sequence or use a window. */
+export class KvCacheFullError extends AgentGpuError {}
+
 /** Every error class by name, for rebuilding errors that crossed a worker boundary. */
 export const errorClasses = {
   AgentGpuError,
@@ -103,4 +106,5 @@ export const errorClasses = {
   GgufError,
   ChatTemplateError,
   ModelLoadError,
+  KvCacheFullError,
 } as const;

@@ -1,0 +1,273 @@
+import { KvCacheFullError } from '../errors.js';
+
+// The host side of the paged KV cache: which physical blocks of the GPU's K/V buffers each
+// sequence's tokens live in (its block table), who shares which block, and the sliding window
+// with attention sinks that keeps a long-running agent's context bounded.
+//
+// A sequence's cache index i lives in block table[i / BT], slot i % BT (include/kv_cache.wgsl).
+// Positions are cache indices: when the window is full, whole blocks after the sinks leave the
+// table, the later blocks move up, and their keys are rotated back by the evicted count (the
+// KvShift the caller applies on the GPU) — llama.cpp's context shift, StreamingLLM's window.
+
+/** Keep the first `sinks` tokens and the latest `window` tokens; both round up to whole blocks. */
+export interface SlidingWindow {
+  window: number;
+  sinks: number;
+}
+
+/** Tokens that left a sequence's window, for the coordinator to summarize into memory. */
+export interface KvOverflow {
+  sequence: number;
+  /** [start, end) in the sequence's whole history (0 = its first token ever). */
+  start: number;
+  end: number;
+  tokens: number[];
+}
+
+/** Keys the caller must rotate back by `delta` positions: every layer's K in `blocks`. */
+export interface KvShift {
+  delta: number;
+  blocks: number[];
+}
+
+/** What reserve() made room for. */
+export interface KvReservation {
+  /** Cache index (= position) of the first new token. */
+  start: number;
+  shift?: KvShift;
+  overflow?: KvOverflow;
+}
+
+/** Fixed-size blocks with reference counts (shared prefixes hold one block for many). */
+export class BlockPool {
+  private readonly free: number[];
+  private readonly refs: Uint32Array;
+
+  constructor(
+    readonly blocks: number,
+    /** Bytes one block holds across every layer's K and V (for accounting). */
+    readonly blockBytes: number,
+  ) {
+    this.refs = new Uint32Array(blocks);
+    // Popped from the end: block 0 first.
+    this.free = Array.from({ length: blocks }, (_, i) => blocks - 1 - i);
+  }
+
+  get used(): number {
+    return this.blocks - this.free.length;
+  }
+
+  get available(): number {
+    return this.free.length;
+  }
+
+  allocate(): number {
+    const block = this.free.pop();
+    if (block === undefined) {
+      throw new KvCacheFullError(
+        `all ${this.blocks} KV-cache blocks are in use: end a sequence, or load the model ` +
+          'with a larger contextSize or a sliding window',
+      );
+    }
+    this.refs[block] = 1;
+    return block;
+  }
+
+  retain(block: number): void {
+    if (this.refs[block] === 0) throw new RangeError(`block ${block} is not allocated`);
+    this.refs[block]++;
+  }
+
+  release(block: number): void {
+    if (this.refs[block] === 0) throw new RangeError(`block ${block} is not allocated`);
+    if (--this.refs[block] === 0) this.free.push(block);
+  }
+
+  shared(block: number): boolean {
+    return this.refs[block] > 1;
+  }
+}
+
+export class KvSequence {
+  /** Physical block of each logical block: the sequence's block table. */
+  readonly blocks: number[] = [];
+  /** Token id at each cache index. */
+  readonly tokens: number[] = [];
+  /** Tokens evicted so far: a cache index past the sinks is history index - evicted. */
+  evicted = 0;
+  constructor(readonly id: number) {}
+
+  get length(): number {
+    return this.tokens.length;
+  }
+}
+
+export interface KvCacheStats {
+  blocks: number;
+  usedBlocks: number;
+  freeBlocks: number;
+  bytesInUse: number;
+  sequences: number;
+  evictedTokens: number;
+}
+
+export class PagedKvCache {
+  private readonly sequences = new Map<number, KvSequence>();
+  private nextId = 0;
+  private evictedTokens = 0;
+  /** Tokens one sequence may hold: the window plus sinks, or `maxTokens` without a window. */
+  readonly capacity: number;
+  readonly sinkBlocks: number;
+
+  constructor(
+    readonly pool: BlockPool,
+    readonly blockTokens: number,
+    maxTokens: number,
+    readonly window?: SlidingWindow,
+  ) {
+    const blocksOf = (tokens: number) => Math.ceil(tokens / blockTokens);
+    this.sinkBlocks = window ? blocksOf(window.sinks) : 0;
+    this.capacity = window
+      ? (this.sinkBlocks + blocksOf(window.window)) * blockTokens
+      : blocksOf(maxTokens) * blockTokens;
+    if (window && window.window < 2 * blockTokens) {
+      throw new RangeError(
+        `a sliding window keeps whole blocks of ${blockTokens} tokens: ` +
+          `pass a window of at least ${2 * blockTokens}, got ${window.window}`,
+      );
+    }
+  }
+
+  /** The most tokens one reserve() always takes (a window keeps a block to fill). */
+  get maxStep(): number {
+    return this.window ? this.capacity - (this.sinkBlocks + 1) * this.blockTokens : this.capacity;
+  }
+
+  /** Blocks one sequence's table can hold. */
+  get maxBlocks(): number {
+    return this.capacity / this.blockTokens;
+  }
+
+  create(): KvSequence {
+    const seq = new KvSequence(this.nextId++);
+    this.sequences.set(seq.id, seq);
+    return seq;
+  }
+
+  /**
+   * A new sequence holding `parent`'s tokens. Full blocks are shared, not copied; a partly
+   * filled last block is copied (`copies`: [from, to] physical blocks, every layer's K and V),
+   * since the child's next token would write into it.
+   */
+  fork(parent: KvSequence): { child: KvSequence; copies: [number, number][] } {
+    const child = this.create();
+    const copies: [number, number][] = [];
+    try {
+      parent.blocks.forEach((block, i) => {
+        const full = (i + 1) * this.blockTokens <= parent.length;
+        if (full) {
+          this.pool.retain(block);
+          child.blocks.push(block);
+        } else {
+          const copy = this.pool.allocate();
+          child.blocks.push(copy);
+          copies.push([block, copy]);
+        }
+      });
+    } catch (error) {
+      this.remove(child);
+      throw error;
+    }
+    child.tokens.push(...parent.tokens);
+    child.evicted = parent.evicted;
+    return { child, copies };
+  }
+
+  remove(seq: KvSequence): void {
+    for (const block of seq.blocks) this.pool.release(block);
+    seq.blocks.length = 0;
+    seq.tokens.length = 0;
+    this.sequences.delete(seq.id);
+  }
+
+  /**
+   * Makes room for `count` new tokens after `seq`'s cached ones: evicts whole blocks after the
+   * sinks when the window is full, then allocates blocks. The tokens are recorded by append()
+   * once their K and V are written.
+   */
+  reserve(seq: KvSequence, count: number): KvReservation {
+    const BT = this.blockTokens;
+    const reservation: KvReservation = { start: seq.length };
+    const over = seq.length + count - this.capacity;
+    if (over > 0) {
+      if (!this.window) {
+        throw new KvCacheFullError(
+          `the context is full (${seq.length} + ${count} tokens > ${this.capacity}): ` +
+            'start a new sequence, or load the model with a larger contextSize or a sliding window',
+        );
+      }
+      const evict = Math.ceil(over / BT);
+      // Only whole blocks between the sinks and the block being filled may go.
+      const fullAfterSinks = Math.floor(seq.length / BT) - this.sinkBlocks;
+      if (evict > fullAfterSinks) {
+        throw new RangeError(
+          `${count} tokens at once do not fit a window of ${this.capacity} tokens ` +
+            `with ${seq.length} cached: pass at most ${this.maxStep} tokens a step`,
+        );
+      }
+      const first = this.sinkBlocks * BT;
+      const gone = seq.blocks.splice(this.sinkBlocks, evict);
+      const tokens = seq.tokens.splice(first, evict * BT);
+      for (const block of gone) this.pool.release(block);
+      const start = first + seq.evicted;
+      seq.evicted += tokens.length;
+      this.evictedTokens += tokens.length;
+      reservation.start = seq.length;
+      reservation.overflow = { sequence: seq.id, start, end: start + tokens.length, tokens };
+      reservation.shift = { delta: tokens.length, blocks: seq.blocks.slice(this.sinkBlocks) };
+    }
+    const needed = Math.ceil((seq.length + count) / BT) - seq.blocks.length;
+    const added: number[] = [];
+    try {
+      for (let i = 0; i < needed; i++) added.push(this.pool.allocate());
+    } catch (error) {
+      for (const block of added) this.pool.release(block);
+      throw error;
+    }
+    seq.blocks.push(...added);
+    return reservation;
+  }
+
+  /** Records tokens whose K and V are now in the cache, at the indices reserve() gave. */
+  append(seq: KvSequence, tokens: readonly number[]): void {
+    if (seq.length + tokens.length > seq.blocks.length * this.blockTokens) {
+      throw new RangeError(`append of ${tokens.length} tokens past what reserve() made room for`);
+    }
+    seq.tokens.push(...tokens);
+  }
+
+  /** Drops `seq`'s tokens from cache index `from` on (a rejected or rolled-back step). */
+  truncate(seq: KvSequence, from: number): void {
+    seq.tokens.length = Math.min(seq.tokens.length, from);
+    const keep = Math.ceil(seq.tokens.length / this.blockTokens);
+    for (const block of seq.blocks.splice(keep)) this.pool.release(block);
+  }
+
+  /** The block table, padded to maxBlocks entries. */
+  table(seq: KvSequence): Uint32Array {
+    const table = new Uint32Array(this.maxBlocks);
+    table.set(seq.blocks);
+    return table;
+  }
+
+  stats(): KvCacheStats {
+    return {
+      blocks: this.pool.blocks,
+      usedBlocks: this.pool.used,
+      freeBlocks: this.pool.available,
+      bytesInUse: this.pool.used * this.pool.blockBytes,
+      sequences: this.sequences.size,
+      evictedTokens: this.evictedTokens,
+    };
+  }
+}
