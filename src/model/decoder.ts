@@ -1,6 +1,5 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
-import { AgentGpuError } from '../errors.js';
 import { Argmax } from '../kernels/argmax.js';
 import { Penalties, PENALTY_ENTRY_BYTES, type PenaltySettings } from '../kernels/penalties.js';
 import { Sampler, type SamplingSettings } from '../kernels/sample.js';
@@ -17,6 +16,14 @@ import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { dotInput, quantFormats, type DotInput, type QuantName } from './quant/index.js';
 import { formatOfTensor, WeightStore, type GpuTensor } from './weights.js';
 import {
+  BlockPool,
+  PagedKvCache,
+  type KvOverflow,
+  type KvSequence,
+  type KvShift,
+  type SlidingWindow,
+} from '../kv/paged-kv-cache.js';
+import {
   BLOCK_TOKENS,
   checkPlan,
   explain,
@@ -25,9 +32,8 @@ import {
   type MemoryPlan,
 } from './memory-plan.js';
 
-// A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: one sequence, its KV
-// cache in contiguous blocks (the paged, multi-sequence cache is the KV-cache issue's), f32
-// activations. forward() runs a chunk of tokens and leaves the last position's logits on the GPU.
+// A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: one sequence in a paged
+// KV cache (src/kv), optionally a sliding window with attention sinks, f32 activations. forward() runs a chunk of tokens and leaves the last position's logits on the GPU.
 
 /** Distinct recent tokens the penalties can cover (llama.cpp's default window is 64). */
 const MAX_PENALTY_TOKENS = 4096;
@@ -94,11 +100,19 @@ export interface DecoderOptions {
    * 'f32': kept in f32, a little closer to exact math and no extra pass.
    */
   matmulInputs?: 'llama.cpp' | 'f32';
+  /**
+   * Keep the first `sinks` and the latest `window` tokens (whole blocks of 16), so generation
+   * runs on past contextSize in constant memory; positions are cache indices, and the kept keys
+   * are rotated back when older ones leave (llama.cpp's context shift).
+   */
+  window?: SlidingWindow;
+  /** Tokens that left the window, after the step that evicted them ran. */
+  onOverflow?: (overflow: KvOverflow) => void;
 }
 
 export class Decoder {
-  /** Tokens in the cache. */
-  length = 0;
+  private readonly kv: PagedKvCache;
+  private sequence: KvSequence;
   private scratch!: Record<string, GPUBuffer>;
   private kernels!: {
     embedding: Embedding;
@@ -118,6 +132,8 @@ export class Decoder {
   };
   private layers: Layer[] = [];
   private table!: GPUBuffer;
+  private shiftRope?: Rope;
+  private shiftAngles?: GPUBuffer;
 
   private constructor(
     readonly gpu: GpuContext,
@@ -129,7 +145,44 @@ export class Decoder {
     private freqFactors: Float32Array | undefined,
     /** The GPU bytes this decoder holds, by kind. */
     readonly memory: MemoryPlan,
-  ) {}
+    readonly window: SlidingWindow | undefined,
+    private readonly onOverflow: ((overflow: KvOverflow) => void) | undefined,
+  ) {
+    const c = config;
+    const blockBytes = 2 * c.layers * kvCacheBufferBytes(c, BLOCK_TOKENS);
+    this.kv = new PagedKvCache(
+      new BlockPool(Math.ceil(contextSize / BLOCK_TOKENS), blockBytes),
+      BLOCK_TOKENS,
+      contextSize,
+      window,
+    );
+    this.sequence = this.kv.create();
+  }
+
+  /** Tokens in the cache. */
+  get length(): number {
+    return this.sequence.length;
+  }
+
+  /** The token ids in the cache, in cache order (the sinks, then the window). */
+  get cachedTokens(): readonly number[] {
+    return this.sequence.tokens;
+  }
+
+  /** Tokens that left the window so far. */
+  get evicted(): number {
+    return this.sequence.evicted;
+  }
+
+  /** Blocks and bytes of the KV cache in use. */
+  kvStats() {
+    return this.kv.stats();
+  }
+
+  /** The most tokens one forward() takes: maxBatch, or less in a window. */
+  get maxStep(): number {
+    return Math.min(this.maxBatch, this.kv.maxStep);
+  }
 
   static async load(
     gpu: GpuContext,
@@ -138,10 +191,12 @@ export class Decoder {
   ): Promise<Decoder> {
     const file = await readGgufHeader(source);
     const config = modelConfig(file);
-    const contextSize = Math.min(
-      options.contextSize ?? Math.min(config.contextLength, 4096),
-      config.contextLength,
-    );
+    const window = options.window;
+    // With a window the cache holds the sinks and the window, whole blocks of each.
+    const blocksOf = (n: number) => Math.ceil(n / BLOCK_TOKENS) * BLOCK_TOKENS;
+    const contextSize = window
+      ? blocksOf(window.sinks) + blocksOf(window.window)
+      : Math.min(options.contextSize ?? Math.min(config.contextLength, 4096), config.contextLength);
     const maxBatch = options.maxBatch ?? 256;
     const widened = (name: string) => name.endsWith('norm.weight') || name.endsWith('.bias');
     const plan = memoryPlan(file, config, contextSize, maxBatch, widened);
@@ -165,6 +220,8 @@ export class Decoder {
       options.matmulInputs ?? 'llama.cpp',
       undefined,
       plan,
+      window,
+      options.onOverflow,
     );
     try {
       // Llama 3.1's per-pair frequency divisors, read here: the host computes RoPE's angles.
@@ -217,11 +274,16 @@ export class Decoder {
       rounding: new Map(),
       set,
     };
-    const blocks = Math.ceil(this.contextSize / BLOCK_TOKENS);
-    this.table = await gpu.upload(
-      Uint32Array.from({ length: blocks }, (_, i) => i),
-      'kv:table',
-    );
+    this.table = await gpu.upload(this.kv.table(this.sequence), 'kv:table');
+    if (this.window) {
+      // Rotates a whole block's K rows (kvHeads × BT of them) back by the evicted count.
+      this.shiftRope = await Rope.load(gpu, { ...rope, heads: c.kvHeads * BLOCK_TOKENS });
+      this.shiftAngles = await gpu.createBuffer(
+        c.ropeDims * 4,
+        GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+        'kv:shift_angles',
+      );
+    }
     const cacheBytes = kvCacheBufferBytes(c, this.contextSize);
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     for (let l = 0; l < c.layers; l++) {
@@ -395,16 +457,25 @@ export class Decoder {
    */
   async forward(tokens: readonly number[]): Promise<void> {
     const T = tokens.length;
-    const c = this.config;
     if (T === 0 || T > this.maxBatch)
       throw new RangeError(`forward takes 1..${this.maxBatch} tokens, got ${T}`);
-    if (this.length + T > this.contextSize) {
-      throw new AgentGpuError(
-        `the context is full (${this.length} + ${T} tokens > ${this.contextSize}): start a new sequence`,
-      );
+    const { start, shift, overflow } = this.kv.reserve(this.sequence, T);
+    try {
+      await this.run(tokens, start, shift);
+    } catch (error) {
+      this.kv.truncate(this.sequence, start);
+      throw error;
     }
+    this.kv.append(this.sequence, tokens);
+    if (overflow) this.onOverflow?.(overflow);
+  }
+
+  /** Encodes and submits one forward step of `tokens` at cache index `start`. */
+  private async run(tokens: readonly number[], start: number, shift?: KvShift): Promise<void> {
+    const T = tokens.length;
+    const c = this.config;
     const { gpu, scratch: s, kernels: k } = this;
-    const start = this.length;
+    gpu.write(this.table, this.kv.table(this.sequence));
     gpu.write(s.ids, Uint32Array.from(tokens));
     gpu.write(
       s.rope,
@@ -422,6 +493,7 @@ export class Decoder {
     const kvDim = c.kvHeads * c.headDim;
     const emb = this.weights.get('token_embd.weight');
     const batch = gpu.batch('forward');
+    if (shift) this.encodeShift(batch, shift.delta, shift.blocks);
     k.embedding.encode(batch, {
       table: { buffer: emb.buffer, offset: emb.offset },
       ids: s.ids,
@@ -534,7 +606,26 @@ export class Decoder {
     const outIn = this.roundInputs(batch, s.h, E, [this.output]);
     await this.project(batch, this.output, outIn(this.output), s.logits, 1);
     await batch.submit();
-    this.length += T;
+  }
+
+  /** Every layer's cached K in `blocks` rotated back by `delta` positions. */
+  private encodeShift(batch: ComputeBatch, delta: number, blocks: readonly number[]): void {
+    const rope = this.shiftRope!;
+    // A pure rotation by -delta: the angles' cos and sin without YaRN's magnitude scale.
+    const angles = rope.cache([-delta], this.freqFactors);
+    for (let i = 0; i < angles.length; i += 2) {
+      const norm = Math.hypot(angles[i], angles[i + 1]);
+      angles[i] /= norm;
+      angles[i + 1] /= norm;
+    }
+    this.gpu.write(this.shiftAngles!, angles);
+    const bytes = kvCacheBufferBytes(this.config, BLOCK_TOKENS);
+    for (const layer of this.layers) {
+      for (const block of blocks) {
+        const x = { buffer: layer.kCache, offset: block * bytes, size: bytes };
+        rope.encode(batch, { x, cache: this.shiftAngles!, tokens: 1 });
+      }
+    }
   }
 
   /** The last forward()'s logits (vocabSize,). */
@@ -598,7 +689,8 @@ export class Decoder {
 
   /** Forgets the cached tokens (the buffers stay). */
   reset(): void {
-    this.length = 0;
+    this.kv.remove(this.sequence);
+    this.sequence = this.kv.create();
   }
 
   destroy(): void {
@@ -609,5 +701,6 @@ export class Decoder {
     }
     for (const b of Object.values(this.scratch ?? {})) b.destroy();
     this.table?.destroy();
+    this.shiftAngles?.destroy();
   }
 }

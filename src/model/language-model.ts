@@ -164,7 +164,7 @@ export class LanguageModel {
     const d = this.decoder;
     const maxTokens = o.maxTokens ?? 256;
     if (prompt.length === 0) throw new RangeError('the prompt has no tokens');
-    if (prompt.length >= d.contextSize) {
+    if (!d.window && prompt.length >= d.contextSize) {
       throw new AgentGpuError(
         `the prompt has ${prompt.length} tokens but the context holds ${d.contextSize}: ` +
           'shorten it or load the model with a larger contextSize',
@@ -190,9 +190,9 @@ export class LanguageModel {
 
     const started = performance.now();
     d.reset();
-    for (let i = 0; i < prompt.length; i += d.maxBatch) {
+    for (let i = 0; i < prompt.length; i += d.maxStep) {
       o.signal?.throwIfAborted();
-      await d.forward(prompt.slice(i, i + d.maxBatch));
+      await d.forward(prompt.slice(i, i + d.maxStep));
     }
     const history = [...prompt];
     const tokens: number[] = [];
@@ -215,7 +215,7 @@ export class LanguageModel {
         finishReason = 'stop';
         break;
       }
-      if (tokens.length === maxTokens || d.length === d.contextSize) break;
+      if (tokens.length === maxTokens || (!d.window && d.length === d.contextSize)) break;
       await d.forward([token]);
     }
     const tail = filter.push(bytes.decode()) + filter.flush();
