@@ -687,6 +687,11 @@ export class Decoder {
     return new Uint32Array(await gpu.read(s.token, 0, 4))[0];
   }
 
+  /** Keeps the first `length` cached tokens and forgets the rest (a reused prefix). */
+  truncate(length: number): void {
+    this.kv.truncate(this.sequence, length);
+  }
+
   /** Forgets the cached tokens (the buffers stay). */
   reset(): void {
     this.kv.remove(this.sequence);

@@ -156,3 +156,44 @@ describe('LanguageModel.generate', () => {
     );
   });
 });
+
+describe('prefix reuse', () => {
+  it('a second turn sharing a 500-token prefix prefills only its new tokens, and matches a cold run', async () => {
+    const long = tinyModel({
+      architecture: 'llama',
+      weights: 'Q8_0',
+      seed: 8,
+      contextLength: 1024,
+    });
+    const warm = await LanguageModel.load(gpu, bytesSource(long.bytes), { contextSize: 1024 });
+    const cold = await LanguageModel.load(gpu, bytesSource(long.bytes), { contextSize: 1024 });
+    try {
+      const words = 'the quick brown fox jumps over the lazy dog while agents plan their day. ';
+      let first = '';
+      while (warm.promptTokens(first).length < 520) first += words;
+      const one = await warm.generate(first, { temperature: 0, maxTokens: 8 }).result;
+      expect(one.timings.reusedPromptTokens).toBe(0);
+      const second = `${first}${one.text} And then, a new question for the team?`;
+      const two = await warm.generate(second, { temperature: 0, maxTokens: 16 }).result;
+      const { reusedPromptTokens, promptTokens } = two.timings;
+      // Everything the cache held that the new prompt starts with: the first prompt and the
+      // reply fed back (all but its last token), up to where the tokenizations part.
+      const held = [...warm.promptTokens(first), ...one.tokens.slice(0, -1)];
+      const ids = warm.promptTokens(second);
+      let shared = 0;
+      while (shared < held.length && held[shared] === ids[shared]) shared++;
+      expect(reusedPromptTokens).toBe(shared);
+      expect(reusedPromptTokens).toBeGreaterThanOrEqual(500);
+      expect(promptTokens).toBe(ids.length);
+      const reference = await cold.generate(second, { temperature: 0, maxTokens: 16 }).result;
+      expect(reference.timings.reusedPromptTokens).toBe(0);
+      expect(two.tokens).toEqual(reference.tokens);
+      // Another prompt shares only the BOS token.
+      const other = await warm.generate('Hello there', { temperature: 0, maxTokens: 2 }).result;
+      expect(other.timings.reusedPromptTokens).toBe(1);
+    } finally {
+      warm.destroy();
+      cold.destroy();
+    }
+  });
+});

@@ -35,6 +35,11 @@ export interface GenerateOptions {
   stop?: readonly string[];
   /** Keep going past end-of-generation tokens. */
   ignoreEos?: boolean;
+  /**
+   * Skip the prefill of the prompt's first tokens when the cache already holds them from the
+   * previous generation (multi-turn chat). Default true.
+   */
+  reusePrefix?: boolean;
   signal?: AbortSignal;
 }
 
@@ -49,6 +54,8 @@ export interface GeneratedToken {
 
 export interface GenerationTimings {
   promptTokens: number;
+  /** Prompt tokens whose K and V the cache already held: no prefill for them. */
+  reusedPromptTokens: number;
   prefillMs: number;
   prefillTokensPerSecond: number;
   /** Tokens after the first, each one decode step. */
@@ -189,8 +196,10 @@ export class LanguageModel {
     const bytes = new TextDecoder('utf-8', { fatal: false });
 
     const started = performance.now();
-    d.reset();
-    for (let i = 0; i < prompt.length; i += d.maxStep) {
+    const reused = o.reusePrefix === false ? 0 : this.cachedPrefix(prompt);
+    if (reused === 0) d.reset();
+    else d.truncate(reused);
+    for (let i = reused; i < prompt.length; i += d.maxStep) {
       o.signal?.throwIfAborted();
       await d.forward(prompt.slice(i, i + d.maxStep));
     }
@@ -231,14 +240,30 @@ export class LanguageModel {
       finishReason,
       timings: {
         promptTokens: prompt.length,
+        reusedPromptTokens: reused,
         prefillMs,
-        prefillTokensPerSecond: (prompt.length / prefillMs) * 1000,
+        prefillTokensPerSecond: ((prompt.length - reused) / prefillMs) * 1000,
         decodeTokens,
         decodeMs,
         decodeTokensPerSecond: decodeTokens > 0 ? (decodeTokens / decodeMs) * 1000 : 0,
         timeToFirstTokenMs: prefillMs,
       },
     };
+  }
+
+  /**
+   * How many of `prompt`'s first tokens the cache holds at the same positions, leaving at least
+   * one to run (its logits pick the first new token). None once a window has evicted tokens:
+   * cache indices are no longer positions in the conversation.
+   */
+  private cachedPrefix(prompt: readonly number[]): number {
+    const d = this.decoder;
+    if (d.evicted > 0) return 0;
+    const cached = d.cachedTokens;
+    const limit = Math.min(cached.length, prompt.length - 1);
+    let n = 0;
+    while (n < limit && cached[n] === prompt[n]) n++;
+    return n;
   }
 
   destroy(): void {

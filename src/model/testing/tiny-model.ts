@@ -30,6 +30,8 @@ export interface TinyModelOptions {
    * quantized parity checks against llama.cpp use 0.1).
    */
   residualScale?: number;
+  /** The context length the metadata states (default 512). */
+  contextLength?: number;
   /** Byte-level BPE (default) or a SentencePiece-style vocabulary (llama only). */
   tokenizer?: 'bpe' | 'spm';
   /** Override the BPE pre-tokenizer name (tokenizer.ggml.pre). */
@@ -82,6 +84,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     merges: mergeCount = 400,
     tokenizer = 'bpe',
     residualScale = 1,
+    contextLength = 512,
   } = options;
   const rng = new Rng(seed);
   const headDim = embedding / heads;
@@ -125,7 +128,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
   const metadata: Record<string, GgufWriteValue> = {
     'general.architecture': { type: 'string', value: arch },
     'general.name': { type: 'string', value: `agentgpu tiny ${arch} ${weights} seed ${seed}` },
-    [`${arch}.context_length`]: u32(512),
+    [`${arch}.context_length`]: u32(contextLength),
     [`${arch}.embedding_length`]: u32(embedding),
     [`${arch}.block_count`]: u32(layers),
     [`${arch}.feed_forward_length`]: u32(feedForward),
