@@ -5,11 +5,13 @@ import type { ChatMessage } from '../model/chat/index.js';
 import { LanguageModel, type GenerateOptions } from '../model/language-model.js';
 import { openModelSource } from '../model/loader/node.js';
 import type { LoadProgress } from '../model/loader/source.js';
+import type { SlidingWindow } from '../kv/paged-kv-cache.js';
 import { acquireNodeGpu } from './gpu.js';
 
 export interface ModelCommandOptions {
   model: string;
   contextSize?: number;
+  window?: SlidingWindow;
   forceSwiftShader: boolean;
   generate: GenerateOptions;
 }
@@ -35,7 +37,10 @@ async function withModel<T>(
   let model: LanguageModel | undefined;
   try {
     gpu = await acquireNodeGpu({ forceSwiftShader: o.forceSwiftShader });
-    model = await LanguageModel.load(gpu, source, { contextSize: o.contextSize });
+    model = await LanguageModel.load(gpu, source, {
+      contextSize: o.contextSize,
+      window: o.window,
+    });
     return await body(model, gpu);
   } finally {
     model?.destroy();
@@ -50,6 +55,7 @@ export function generateCommand(o: ModelCommandOptions, prompt: string, json: bo
     const generation = model.generate(prompt, o.generate);
     if (!json) for await (const { text } of generation) process.stdout.write(text);
     const r = await generation.result;
+    const kv = model.decoder.kvStats();
     if (json) {
       console.log(
         JSON.stringify({
@@ -65,6 +71,12 @@ export function generateCommand(o: ModelCommandOptions, prompt: string, json: bo
             decode_ms: r.timings.decodeMs,
             decode_tokens_per_second: r.timings.decodeTokensPerSecond,
             time_to_first_token_ms: r.timings.timeToFirstTokenMs,
+          },
+          kv: {
+            bytes_in_use: kv.bytesInUse,
+            blocks_used: kv.usedBlocks,
+            blocks: kv.blocks,
+            evicted_tokens: model.decoder.evicted,
           },
         }),
       );

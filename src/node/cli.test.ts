@@ -117,6 +117,35 @@ describe('agentgpu CLI', () => {
       });
     });
 
+    it('--window runs past the cache in constant memory and reports the KV cache', async () => {
+      const run = (window: string[]) =>
+        agentgpu([
+          'generate',
+          '--model',
+          model,
+          '--prompt',
+          prompt,
+          '--max-tokens',
+          '70',
+          '--temperature',
+          '0',
+          ...window,
+          '--json',
+        ]);
+      const windowed = await run(['--window', '32', '--sinks', '4']);
+      expect(windowed.code).toBe(0);
+      const out = JSON.parse(windowed.stdout);
+      // A sink block and two window blocks of 16 tokens, each 2 layers x K and V x 2 kv heads x 64
+      // dims x 4 bytes a token.
+      expect(out.kv).toMatchObject({ blocks: 3, blocks_used: 3, bytes_in_use: 3 * 16 * 2048 });
+      const total = out.prompt_tokens.length + out.tokens.length - 1;
+      expect(out.kv.evicted_tokens).toBe(total > 48 ? Math.ceil((total - 48) / 16) * 16 : 0);
+      expect(out.tokens.length).toBe(70);
+      const bad = await run(['--sinks', '4']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--sinks goes with --window/);
+    });
+
     it('says which flag is wrong, and which file is missing', async () => {
       const bad = await agentgpu([
         'generate',

@@ -14,9 +14,11 @@ commands:
                   and a matvec self-check against the CPU reference
   generate --model PATH_OR_URL --prompt TEXT [--max-tokens N] [--temperature T]
            [--seed S] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
-           [--stop TEXT]... [--context-size N] [--json]
+           [--stop TEXT]... [--context-size N] [--window W [--sinks S]] [--json]
                   a raw completion of TEXT (BOS as the model says); --temperature 0 is
-                  greedy; --json prints {"prompt_tokens","tokens","text","timings"}
+                  greedy; --window keeps the first S (default 4) and the latest W tokens,
+                  so generation runs on in constant memory; --json prints
+                  {"prompt_tokens","tokens","text","timings","kv"}
   chat --model PATH_OR_URL [--system TEXT]
                   an interactive chat through the model's chat template
 
@@ -92,14 +94,23 @@ function modelOptions(values: Record<string, unknown>): ModelCommandOptions | st
     ['top-p', false],
     ['min-p', false],
     ['repeat-penalty', false],
+    ['window', true],
+    ['sinks', true],
   ] as const) {
     const n = numberFlag(values, name, integer);
     if (typeof n === 'string') return n;
     flags[name] = n;
   }
+  const { window, sinks } = flags;
+  if (sinks !== undefined && window === undefined) return '--sinks goes with --window';
+  if (window !== undefined && window < 32) {
+    return `--window keeps whole blocks of 16 tokens: pass at least 32, got ${window}`;
+  }
+  if (sinks !== undefined && sinks < 0) return `--sinks must be 0 or more, got ${sinks}`;
   return {
     model: values.model,
     contextSize: flags['context-size'],
+    window: window === undefined ? undefined : { window, sinks: sinks ?? 4 },
     forceSwiftShader: values.swiftshader === true,
     generate: {
       maxTokens: flags['max-tokens'],
@@ -134,6 +145,8 @@ async function main(argv: string[]): Promise<number> {
         'top-p': { type: 'string' },
         'min-p': { type: 'string' },
         'repeat-penalty': { type: 'string' },
+        window: { type: 'string' },
+        sinks: { type: 'string' },
         stop: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
