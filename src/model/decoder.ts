@@ -20,7 +20,7 @@ import {
   PagedKvCache,
   type KvOverflow,
   type KvSequence,
-  type KvShift,
+  type KvReservation,
   type SlidingWindow,
 } from '../kv/paged-kv-cache.js';
 import {
@@ -108,10 +108,30 @@ export interface DecoderOptions {
   window?: SlidingWindow;
   /** Tokens that left the window, after the step that evicted them ran. */
   onOverflow?: (overflow: KvOverflow) => void;
+  /**
+   * Sequences the cache holds at once (default 1), each up to contextSize tokens: one per
+   * sub-agent conversation; forwardBatch() advances several in one step.
+   */
+  sequences?: number;
+}
+
+/** One sequence's tokens in a forwardBatch() step. */
+export interface SequenceStep {
+  /** From addSequence(); 0 is the decoder's own sequence. */
+  sequence: number;
+  tokens: readonly number[];
+}
+
+/** A step's entry once its cache room is reserved. */
+interface StepEntry extends KvReservation {
+  seq: KvSequence;
+  tokens: readonly number[];
 }
 
 export class Decoder {
   private readonly kv: PagedKvCache;
+  /** Live sequences by id; `sequence` (id 0 at first) is the one forward() and reads use. */
+  private readonly sequences = new Map<number, KvSequence>();
   private sequence: KvSequence;
   private scratch!: Record<string, GPUBuffer>;
   private kernels!: {
@@ -147,16 +167,46 @@ export class Decoder {
     readonly memory: MemoryPlan,
     readonly window: SlidingWindow | undefined,
     private readonly onOverflow: ((overflow: KvOverflow) => void) | undefined,
+    /** Sequences the cache holds at once. */
+    readonly maxSequences: number,
   ) {
     const c = config;
     const blockBytes = 2 * c.layers * kvCacheBufferBytes(c, BLOCK_TOKENS);
     this.kv = new PagedKvCache(
-      new BlockPool(Math.ceil(contextSize / BLOCK_TOKENS), blockBytes),
+      new BlockPool(maxSequences * Math.ceil(contextSize / BLOCK_TOKENS), blockBytes),
       BLOCK_TOKENS,
       contextSize,
       window,
     );
     this.sequence = this.kv.create();
+    this.sequences.set(this.sequence.id, this.sequence);
+  }
+
+  /** A new, empty sequence (another agent's conversation); its id for forwardBatch(). */
+  addSequence(): number {
+    if (this.sequences.size >= this.maxSequences) {
+      throw new RangeError(
+        `this decoder holds ${this.maxSequences} sequences: remove one, or load it with more`,
+      );
+    }
+    const seq = this.kv.create();
+    this.sequences.set(seq.id, seq);
+    return seq.id;
+  }
+
+  /** Frees a sequence's blocks (not the decoder's own, which reset() empties). */
+  removeSequence(id: number): void {
+    const seq = this.live(id);
+    if (seq === this.sequence)
+      throw new RangeError('the decoder keeps its own sequence: reset() it');
+    this.kv.remove(seq);
+    this.sequences.delete(id);
+  }
+
+  private live(id: number): KvSequence {
+    const seq = this.sequences.get(id);
+    if (!seq) throw new RangeError(`no sequence ${id}: it was removed, or never added`);
+    return seq;
   }
 
   /** Tokens in the cache. */
@@ -199,7 +249,8 @@ export class Decoder {
       : Math.min(options.contextSize ?? Math.min(config.contextLength, 4096), config.contextLength);
     const maxBatch = options.maxBatch ?? 256;
     const widened = (name: string) => name.endsWith('norm.weight') || name.endsWith('.bias');
-    const plan = memoryPlan(file, config, contextSize, maxBatch, widened);
+    const sequences = options.sequences ?? 1;
+    const plan = memoryPlan(file, config, contextSize, maxBatch, widened, sequences);
     checkPlan(plan, config, contextSize, gpu.facts.limits);
     const groups = Array.from({ length: config.layers }, (_, l) => [
       `blk.${l}.ffn_gate.weight`,
@@ -222,6 +273,7 @@ export class Decoder {
       plan,
       window,
       options.onOverflow,
+      sequences,
     );
     try {
       // Llama 3.1's per-pair frequency divisors, read here: the host computes RoPE's angles.
@@ -274,17 +326,21 @@ export class Decoder {
       rounding: new Map(),
       set,
     };
-    this.table = await gpu.upload(this.kv.table(this.sequence), 'kv:table');
+    this.table = await gpu.createBuffer(
+      this.maxSequences * this.kv.maxBlocks * 4,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+      'kv:table',
+    );
     if (this.window) {
       // Rotates a whole block's K rows (kvHeads × BT of them) back by the evicted count.
       this.shiftRope = await Rope.load(gpu, { ...rope, heads: c.kvHeads * BLOCK_TOKENS });
       this.shiftAngles = await gpu.createBuffer(
-        c.ropeDims * 4,
+        this.maxSequences * this.shiftStride,
         GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
         'kv:shift_angles',
       );
     }
-    const cacheBytes = kvCacheBufferBytes(c, this.contextSize);
+    const cacheBytes = this.memory.kvCachePerBuffer; // every sequence's blocks
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     for (let l = 0; l < c.layers; l++) {
       const b = `blk.${l}`;
@@ -326,13 +382,13 @@ export class Decoder {
       gate: await scratch('gate', T * c.feedForward),
       up: await scratch('up', T * c.feedForward),
       act: await scratch('act', T * c.feedForward),
-      logits: await scratch('logits', c.vocabSize),
-      last: await scratch('last', E),
+      logits: await scratch('logits', this.maxSequences * c.vocabSize),
+      last: await scratch('last', this.maxSequences * E),
       proj: await scratch('proj', T * Math.max(c.heads, c.kvHeads) * c.headDim),
       ids: await gpu.createBuffer(T * 4, storage, 'scratch:ids'),
       rope: await scratch('rope', T * c.ropeDims),
       queries: await gpu.createBuffer(T * 8, storage, 'scratch:queries'),
-      token: await gpu.createBuffer(16, storage, 'scratch:token'),
+      token: await gpu.createBuffer(Math.max(16, 4 * this.maxSequences), storage, 'scratch:token'),
       settings: await gpu.createBuffer(64, storage, 'scratch:sample_settings'),
       penaltyEntries: await gpu.createBuffer(
         MAX_PENALTY_TOKENS * PENALTY_ENTRY_BYTES,
@@ -456,44 +512,94 @@ export class Decoder {
    * take the greedy token with argmax().
    */
   async forward(tokens: readonly number[]): Promise<void> {
-    const T = tokens.length;
-    if (T === 0 || T > this.maxBatch)
-      throw new RangeError(`forward takes 1..${this.maxBatch} tokens, got ${T}`);
-    const { start, shift, overflow } = this.kv.reserve(this.sequence, T);
-    try {
-      await this.run(tokens, start, shift);
-    } catch (error) {
-      this.kv.truncate(this.sequence, start);
-      throw error;
-    }
-    this.kv.append(this.sequence, tokens);
-    if (overflow) this.onOverflow?.(overflow);
+    await this.forwardBatch([{ sequence: this.sequence.id, tokens }]);
   }
 
-  /** Encodes and submits one forward step of `tokens` at cache index `start`. */
-  private async run(tokens: readonly number[], start: number, shift?: KvShift): Promise<void> {
-    const T = tokens.length;
+  /**
+   * One step for several sequences together (their decode tokens, or a chunk of one's prompt
+   * beside the others' decode): every weight is read once for all of them. Each step's last
+   * position's logits land in row i of the logits (logits(i), argmaxRows()).
+   */
+  async forwardBatch(steps: readonly SequenceStep[]): Promise<void> {
+    const rows = steps.reduce((n, st) => n + st.tokens.length, 0);
+    if (steps.length === 0 || steps.some((st) => st.tokens.length === 0) || rows > this.maxBatch) {
+      throw new RangeError(
+        `a step takes 1..${this.maxBatch} tokens in all, at least one a sequence; got ${steps.map((st) => st.tokens.length).join(' + ') || 'none'}`,
+      );
+    }
+    const seqs = steps.map((st) => this.live(st.sequence));
+    if (new Set(seqs).size !== seqs.length)
+      throw new RangeError('a sequence appears twice in one step');
+    const kvRowBytes = this.config.kvHeads * this.config.headDim * 4;
+    if (
+      steps.length > 1 &&
+      kvRowBytes % this.gpu.facts.limits.minStorageBufferOffsetAlignment !== 0
+    ) {
+      throw new RangeError(
+        `batched steps bind each sequence's K/V rows at an offset, and ${kvRowBytes}-byte rows ` +
+          'do not align: step the sequences one at a time',
+      );
+    }
+    const entries: StepEntry[] = [];
+    try {
+      for (const [i, st] of steps.entries()) {
+        entries.push({
+          seq: seqs[i],
+          tokens: st.tokens,
+          ...this.kv.reserve(seqs[i], st.tokens.length),
+        });
+      }
+      await this.run(entries);
+    } catch (error) {
+      for (const e of entries) this.kv.truncate(e.seq, e.start);
+      throw error;
+    }
+    for (const e of entries) {
+      this.kv.append(e.seq, e.tokens);
+      if (e.overflow) this.onOverflow?.(e.overflow);
+    }
+  }
+
+  /** Encodes and submits one step: each entry's tokens at its cache indices from `start`. */
+  private async run(entries: readonly StepEntry[]): Promise<void> {
     const c = this.config;
     const { gpu, scratch: s, kernels: k } = this;
-    gpu.write(this.table, this.kv.table(this.sequence));
-    gpu.write(s.ids, Uint32Array.from(tokens));
+    const maxBlocks = this.kv.maxBlocks;
+    // Row r of the step: entry e's token i. Entry e's block table sits at e * maxBlocks.
+    const rows = entries.flatMap((e, index) =>
+      e.tokens.map((token, i) => ({
+        token,
+        position: e.start + i,
+        tableOffset: index * maxBlocks,
+      })),
+    );
+    const T = rows.length;
+    const tables = new Uint32Array(entries.length * maxBlocks);
+    entries.forEach((e, index) => tables.set(this.kv.table(e.seq), index * maxBlocks));
+    gpu.write(this.table, tables);
+    gpu.write(
+      s.ids,
+      Uint32Array.from(rows, (r) => r.token),
+    );
     gpu.write(
       s.rope,
       k.ropeQ.cache(
-        tokens.map((_, i) => start + i),
+        rows.map((r) => r.position),
         this.freqFactors,
       ),
     );
     gpu.write(
       s.queries,
-      Attention.queryInfo(tokens.map((_, i) => ({ tableOffset: 0, qIndex: start + i }))),
+      Attention.queryInfo(rows.map((r) => ({ tableOffset: r.tableOffset, qIndex: r.position }))),
     );
     const E = c.embedding;
     const qDim = c.heads * c.headDim;
     const kvDim = c.kvHeads * c.headDim;
     const emb = this.weights.get('token_embd.weight');
     const batch = gpu.batch('forward');
-    if (shift) this.encodeShift(batch, shift.delta, shift.blocks);
+    entries.forEach((e, index) => {
+      if (e.shift) this.encodeShift(batch, index, e.shift.delta, e.shift.blocks);
+    });
     k.embedding.encode(batch, {
       table: { buffer: emb.buffer, offset: emb.offset },
       ids: s.ids,
@@ -540,16 +646,25 @@ export class Decoder {
       }
       k.ropeQ.encode(batch, { x: s.q, cache: s.rope, tokens: T });
       k.ropeK.encode(batch, { x: s.k, cache: s.rope, tokens: T });
-      k.kvWrite.encode(batch, {
-        kNew: s.k,
-        vNew: s.v,
-        table: this.table,
-        kCache: layer.kCache,
-        vCache: layer.vCache,
-        tokens: T,
-        start,
-        tableOffset: 0,
-      });
+      let row = 0;
+      for (const [index, e] of entries.entries()) {
+        const rowsOf = (buffer: GPUBuffer) => ({
+          buffer,
+          offset: row * kvDim * 4,
+          size: e.tokens.length * kvDim * 4,
+        });
+        k.kvWrite.encode(batch, {
+          kNew: rowsOf(s.k),
+          vNew: rowsOf(s.v),
+          table: this.table,
+          kCache: layer.kCache,
+          vCache: layer.vCache,
+          tokens: e.tokens.length,
+          start: e.start,
+          tableOffset: index * maxBlocks,
+        });
+        row += e.tokens.length;
+      }
       k.attention.encode(batch, {
         q: s.q,
         kCache: layer.kCache,
@@ -559,7 +674,7 @@ export class Decoder {
         out: s.attn,
         scratch: { acc: s.partAcc, ml: s.partMl },
         queryCount: T,
-        maxKeys: start + T,
+        maxKeys: Math.max(...entries.map((e) => e.start + e.tokens.length)),
       });
       const oIn = this.roundInputs(batch, s.attn, T * qDim, [layer.o]);
       await this.project(batch, layer.o, oIn(layer.o), s.h, T);
@@ -593,23 +708,39 @@ export class Decoder {
       k.add.encode(batch, { a: x, b: s.h, out: other, n: T * E });
       [x, other] = [other, x];
     }
-    // The last position only: norm, then the output projection.
-    batch.copy(x, (T - 1) * E * 4, s.last, 0, E * 4);
+    // Each entry's last position only: norm, then the output projection.
+    const M = entries.length;
+    let end = 0;
+    entries.forEach((e, index) => {
+      end += e.tokens.length;
+      batch.copy(x, (end - 1) * E * 4, s.last, index * E * 4, E * 4);
+    });
     k.norm.encode(batch, {
       x: s.last,
       weight: at(this.weights.get('output_norm.weight')),
       out: s.h,
-      rows: 1,
+      rows: M,
       n: E,
       eps: c.rmsEps,
     });
-    const outIn = this.roundInputs(batch, s.h, E, [this.output]);
-    await this.project(batch, this.output, outIn(this.output), s.logits, 1);
+    const outIn = this.roundInputs(batch, s.h, M * E, [this.output]);
+    await this.project(batch, this.output, outIn(this.output), s.logits, M);
     await batch.submit();
   }
 
-  /** Every layer's cached K in `blocks` rotated back by `delta` positions. */
-  private encodeShift(batch: ComputeBatch, delta: number, blocks: readonly number[]): void {
+  /** Bytes between step entries' rows of shift angles: storage offsets must align. */
+  private get shiftStride(): number {
+    const align = this.gpu.facts.limits.minStorageBufferOffsetAlignment;
+    return Math.ceil((this.config.ropeDims * 4) / align) * align;
+  }
+
+  /** Every layer's cached K in `blocks` rotated back by `delta` positions (angles row `slot`). */
+  private encodeShift(
+    batch: ComputeBatch,
+    slot: number,
+    delta: number,
+    blocks: readonly number[],
+  ): void {
     const rope = this.shiftRope!;
     // A pure rotation by -delta: the angles' cos and sin without YaRN's magnitude scale.
     const angles = rope.cache([-delta], this.freqFactors);
@@ -618,32 +749,43 @@ export class Decoder {
       angles[i] /= norm;
       angles[i + 1] /= norm;
     }
-    this.gpu.write(this.shiftAngles!, angles);
+    const cache = {
+      buffer: this.shiftAngles!,
+      offset: slot * this.shiftStride,
+      size: angles.byteLength,
+    };
+    this.gpu.write(this.shiftAngles!, angles, cache.offset);
     const bytes = kvCacheBufferBytes(this.config, BLOCK_TOKENS);
     for (const layer of this.layers) {
       for (const block of blocks) {
         const x = { buffer: layer.kCache, offset: block * bytes, size: bytes };
-        rope.encode(batch, { x, cache: this.shiftAngles!, tokens: 1 });
+        rope.encode(batch, { x, cache, tokens: 1 });
       }
     }
   }
 
-  /** The last forward()'s logits (vocabSize,). */
-  async logits(): Promise<Float32Array> {
-    return new Float32Array(await this.gpu.read(this.scratch.logits, 0, this.config.vocabSize * 4));
+  /** The last step's logits (vocabSize,): of its entry `row` (forwardBatch's order). */
+  async logits(row = 0): Promise<Float32Array> {
+    const bytes = this.config.vocabSize * 4;
+    return new Float32Array(await this.gpu.read(this.scratch.logits, row * bytes, bytes));
   }
 
-  /** The greedy next token of the last forward(), computed on the GPU. */
-  async argmax(): Promise<number> {
+  /** The greedy next token of each of the last step's `count` entries, computed on the GPU. */
+  async argmaxRows(count: number): Promise<number[]> {
     const batch = this.gpu.batch('argmax');
     this.kernels.argmax.encode(batch, {
       logits: this.scratch.logits,
       ids: this.scratch.token,
-      rows: 1,
+      rows: count,
       n: this.config.vocabSize,
     });
     await batch.submit();
-    return new Uint32Array(await this.gpu.read(this.scratch.token, 0, 4))[0];
+    return Array.from(new Uint32Array(await this.gpu.read(this.scratch.token, 0, count * 4)));
+  }
+
+  /** The greedy next token of the last forward(), computed on the GPU. */
+  async argmax(): Promise<number> {
+    return (await this.argmaxRows(1))[0];
   }
 
   /**
@@ -694,8 +836,8 @@ export class Decoder {
 
   /** Forgets the cached tokens (the buffers stay). */
   reset(): void {
-    this.kv.remove(this.sequence);
-    this.sequence = this.kv.create();
+    this.kv.truncate(this.sequence, 0);
+    this.sequence.evicted = 0;
   }
 
   destroy(): void {

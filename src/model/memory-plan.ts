@@ -13,7 +13,7 @@ export const BLOCK_TOKENS = 16;
 export interface MemoryPlan {
   /** Weight buffers (norms and biases widened to f32). */
   weights: number;
-  /** Every layer's K and V cache, f32, for `contextSize` tokens. */
+  /** Every layer's K and V cache, f32, for `contextSize` tokens of each sequence. */
   kvCache: number;
   /** One layer's K (or V) cache buffer, which the attention kernels bind whole. */
   kvCachePerBuffer: number;
@@ -33,19 +33,22 @@ export function memoryPlan(
   contextSize: number,
   maxBatch: number,
   widened: (name: string) => boolean,
+  sequences = 1,
 ): MemoryPlan {
   const weights = file.tensors.reduce(
     (n, t) => n + (widened(t.name) ? t.elements * 4 : t.byteSize),
     0,
   );
-  const kvCachePerBuffer = kvCacheBufferBytes(c, contextSize);
+  const kvCachePerBuffer = sequences * kvCacheBufferBytes(c, contextSize);
   const kvCache = 2 * c.layers * kvCachePerBuffer;
   const q = c.heads * c.headDim;
   const kv = c.kvHeads * c.headDim;
   // x, x2, h; q, k, v, attn, proj; gate, up, act; a rounded input copy; logits.
   const perToken = 3 * c.embedding + 3 * q + 2 * kv + 3 * c.feedForward;
   const activations =
-    4 * (maxBatch * (perToken + Math.max(c.embedding, c.feedForward, q)) + c.vocabSize);
+    4 *
+    (maxBatch * (perToken + Math.max(c.embedding, c.feedForward, q)) +
+      sequences * (c.vocabSize + c.embedding));
   return {
     weights,
     kvCache,
@@ -68,9 +71,12 @@ export function checkPlan(
 ): void {
   const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
   if (plan.kvCachePerBuffer > perBuffer) {
-    const fits = Math.floor(perBuffer / kvCacheBufferBytes(c, BLOCK_TOKENS)) * BLOCK_TOKENS;
+    const sequences = plan.kvCachePerBuffer / kvCacheBufferBytes(c, contextSize);
+    const perSequence = Math.floor(perBuffer / sequences);
+    const fits = Math.floor(perSequence / kvCacheBufferBytes(c, BLOCK_TOKENS)) * BLOCK_TOKENS;
+    const each = sequences > 1 ? ` for each of ${sequences} sequences` : '';
     throw new GpuAllocationError(
-      `a ${contextSize}-token context needs ${formatBytes(plan.kvCachePerBuffer)} of KV cache ` +
+      `a ${contextSize}-token context${each} needs ${formatBytes(plan.kvCachePerBuffer)} of KV cache ` +
         `per layer, but this adapter binds at most ${formatBytes(perBuffer)}: ` +
         `pass a contextSize of at most ${fits}`,
     );
