@@ -40,12 +40,17 @@ describe('batched decode', () => {
         alone.push(out);
         aloneLast.push(await decoder.logits());
       }
-      // Together: four sequences, the prompts in one step, then one token each per step.
+      // Together: four sequences, one token each per step.
       decoder.reset();
       const ids = [0, decoder.addSequence(), decoder.addSequence(), decoder.addSequence()];
       expect(() => decoder.addSequence()).toThrow(/holds 4 sequences/);
-      await decoder.forwardBatch(prompts.map((tokens, i) => ({ sequence: ids[i], tokens })));
-      const together = (await decoder.argmaxRows(4)).map((t) => [t]);
+      // Prompts one sequence at a time (a step's rows go through the same kernels alone and
+      // together only when the step has the same number of rows), then decode together.
+      const together: number[][] = [];
+      for (const [i, tokens] of prompts.entries()) {
+        await decoder.forwardBatch([{ sequence: ids[i], tokens }]);
+        together.push([await decoder.argmax()]);
+      }
       while (together[0].length < STEPS) {
         await decoder.forwardBatch(
           together.map((out, i) => ({ sequence: ids[i], tokens: [out[out.length - 1]] })),

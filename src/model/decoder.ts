@@ -8,7 +8,7 @@ import { Attention, KvWrite } from '../kernels/attention.js';
 import { Elementwise } from '../kernels/elementwise.js';
 import { Embedding } from '../kernels/embedding.js';
 import { Gemm } from '../kernels/gemm.js';
-import { Matvec } from '../kernels/matvec.js';
+import { Matvec, MATVEC_MAX_BATCH } from '../kernels/matvec.js';
 import { RmsNorm } from '../kernels/rms-norm.js';
 import { Rope } from '../kernels/rope.js';
 import { modelConfig, type ModelConfig } from './config.js';
@@ -44,10 +44,14 @@ class KernelSet {
   private readonly gemms = new Map<string, Promise<Gemm>>();
   constructor(private readonly gpu: GpuContext) {}
 
-  matvec(format: QuantName, fusion: 'none' | 'bias' | 'gate_up' = 'none'): Promise<Matvec> {
-    const key = `${format}:${fusion}`;
+  matvec(
+    format: QuantName,
+    fusion: 'none' | 'bias' | 'gate_up' = 'none',
+    batch = 1,
+  ): Promise<Matvec> {
+    const key = `${format}:${fusion}:${batch}`;
     let k = this.matvecs.get(key);
-    if (!k) this.matvecs.set(key, (k = Matvec.load(this.gpu, { format, fusion })));
+    if (!k) this.matvecs.set(key, (k = Matvec.load(this.gpu, { format, fusion, batch })));
     return k;
   }
 
@@ -477,8 +481,9 @@ export class Decoder {
   ): Promise<void> {
     const [cols, rows] = w.info.dims;
     const set = this.kernels.set;
-    if (tokens === 1) {
-      const k = await set.matvec(w.format, bias ? 'bias' : 'none');
+    // Up to MATVEC_MAX_BATCH rows (decode steps of several sequences): one pass over the weights.
+    if (tokens <= MATVEC_MAX_BATCH) {
+      const k = await set.matvec(w.format, bias ? 'bias' : 'none', tokens);
       k.encode(batch, {
         w: { buffer: w.buffer, offset: w.offset },
         x,
@@ -689,8 +694,8 @@ export class Decoder {
         eps: c.rmsEps,
       });
       const ffnIn = this.roundInputs(batch, s.h, T * E, [layer.gate, layer.up]);
-      if (T === 1 && layer.gateUpFused) {
-        const fused = await k.set.matvec(layer.gate.format, 'gate_up');
+      if (T <= MATVEC_MAX_BATCH && layer.gateUpFused) {
+        const fused = await k.set.matvec(layer.gate.format, 'gate_up', T);
         fused.encode(batch, {
           w: { buffer: layer.gate.buffer, offset: layer.gate.offset },
           x: ffnIn(layer.gate),
