@@ -105,4 +105,48 @@ describe('paged KV cache', () => {
     expect(pool.used).toBe(2);
     expect(seq.length).toBe(20);
   });
+
+  it('lends full blocks to a sequence whose prompt starts the same, and copies before writing', () => {
+    const pool = new BlockPool(12, 1024);
+    const cache = new PagedKvCache(pool, BT, 160);
+    const { seq: a } = feed(cache, undefined, 40, 40);
+    const b = cache.create();
+    // Two full blocks match; the third is a's partial one, never lent.
+    expect(cache.adopt(b, [...ids(0, 40), 99, 98, 97, 96, 95])).toBe(32);
+    expect(b.blocks).toEqual(a.blocks.slice(0, 2));
+    expect(pool.used).toBe(3);
+    expect(cache.stats()).toMatchObject({ prefixLookups: 2, prefixHits: 2 });
+    // Another start: nothing to lend.
+    expect(cache.adopt(cache.create(), [5, ...ids(1, 40)])).toBe(0);
+    // b rolls back into a shared block: writing there copies it first.
+    cache.truncate(b, 20);
+    const r = cache.reserve(b, 4);
+    expect(r.copies).toEqual([[a.blocks[1], b.blocks[1]]]);
+    expect(b.blocks[1]).not.toBe(a.blocks[1]);
+    cache.append(b, [7, 7, 7, 7]);
+    expect(a.tokens).toEqual(ids(0, 40));
+  });
+
+  it('forgets a prefix once its blocks are freed or rotated', () => {
+    const pool = new BlockPool(12, 1024);
+    const cache = new PagedKvCache(pool, BT, 160);
+    const { seq: a } = feed(cache, undefined, 48, 16);
+    cache.remove(a);
+    expect(cache.adopt(cache.create(), ids(0, 60))).toBe(0);
+    const windowed = new PagedKvCache(new BlockPool(12, 1024), BT, 0, { window: 32, sinks: 1 });
+    const { seq: w } = feed(windowed, undefined, 48, 16);
+    const shared = windowed.fork(w).child;
+    // w's window shifts: the blocks it rotates are copied away from its fork first.
+    const r = windowed.reserve(w, 16);
+    expect(r.shift?.blocks).toHaveLength(1);
+    expect(r.copies).toHaveLength(1);
+    expect(r.copies[0][0]).toBe(shared.blocks[2]);
+    // The fork still holds all three blocks as they were: a prefix for the next sequence.
+    const adopter = windowed.create();
+    expect(windowed.adopt(adopter, ids(0, 60))).toBe(48);
+    // Once they are gone, only the sink block is still a prefix: w rotated the rest.
+    windowed.remove(shared);
+    windowed.remove(adopter);
+    expect(windowed.adopt(windowed.create(), ids(0, 60))).toBe(16);
+  });
 });

@@ -34,6 +34,11 @@ export interface KvShift {
 export interface KvReservation {
   /** Cache index (= position) of the first new token. */
   start: number;
+  /**
+   * Blocks to copy on the GPU before the step, every layer's K and V: [from, to]. A block that
+   * other sequences share is copied before this one writes into it or rotates it.
+   */
+  copies: [number, number][];
   shift?: KvShift;
   overflow?: KvOverflow;
 }
@@ -86,6 +91,10 @@ export class BlockPool {
   shared(block: number): boolean {
     return this.refs[block] > 1;
   }
+
+  allocated(block: number): boolean {
+    return this.refs[block] > 0;
+  }
 }
 
 export class KvSequence {
@@ -103,6 +112,9 @@ export class KvSequence {
 }
 
 export interface KvCacheStats {
+  /** Blocks looked up in the prefix cache, and found there. */
+  prefixLookups: number;
+  prefixHits: number;
   blocks: number;
   usedBlocks: number;
   freeBlocks: number;
@@ -115,6 +127,15 @@ export class PagedKvCache {
   private readonly sequences = new Map<number, KvSequence>();
   private nextId = 0;
   private evictedTokens = 0;
+  /**
+   * The prefix cache: a full block's key -> the block. A key is the block before it in its
+   * sequence (or "root") and the block's tokens, so equal keys mean equal token prefixes at
+   * equal positions; blocks leave when freed, rewritten or rotated.
+   */
+  private readonly prefixes = new Map<string, number>();
+  private readonly keyOf = new Map<number, string>();
+  private prefixLookups = 0;
+  private prefixHits = 0;
   /** Tokens one sequence may hold: the window plus sinks, or `maxTokens` without a window. */
   readonly capacity: number;
   readonly sinkBlocks: number;
@@ -169,6 +190,7 @@ export class PagedKvCache {
           this.pool.retain(block);
           child.blocks.push(block);
         } else {
+          // The child's next token writes into this block: its own copy.
           const copy = this.pool.allocate();
           child.blocks.push(copy);
           copies.push([block, copy]);
@@ -184,7 +206,7 @@ export class PagedKvCache {
   }
 
   remove(seq: KvSequence): void {
-    for (const block of seq.blocks) this.pool.release(block);
+    for (const block of seq.blocks) this.release(block);
     seq.blocks.length = 0;
     seq.tokens.length = 0;
     this.sequences.delete(seq.id);
@@ -197,7 +219,7 @@ export class PagedKvCache {
    */
   reserve(seq: KvSequence, count: number): KvReservation {
     const BT = this.blockTokens;
-    const reservation: KvReservation = { start: seq.length };
+    const reservation: KvReservation = { start: seq.length, copies: [] };
     const over = seq.length + count - this.capacity;
     if (over > 0) {
       if (!this.window) {
@@ -218,7 +240,11 @@ export class PagedKvCache {
       const first = this.sinkBlocks * BT;
       const gone = seq.blocks.splice(this.sinkBlocks, evict);
       const tokens = seq.tokens.splice(first, evict * BT);
-      for (const block of gone) this.pool.release(block);
+      for (const block of gone) this.release(block);
+      // The kept blocks are rotated: shared ones are copied first, and none stays a prefix.
+      for (let i = this.sinkBlocks; i < seq.blocks.length; i++) {
+        seq.blocks[i] = this.own(seq.blocks[i], reservation.copies);
+      }
       const start = first + seq.evicted;
       seq.evicted += tokens.length;
       this.evictedTokens += tokens.length;
@@ -226,12 +252,17 @@ export class PagedKvCache {
       reservation.overflow = { sequence: seq.id, start, end: start + tokens.length, tokens };
       reservation.shift = { delta: tokens.length, blocks: seq.blocks.slice(this.sinkBlocks) };
     }
+    // The block the first new token lands in, when it is partly filled, must be this one's.
+    const partial = Math.floor(seq.length / BT);
+    if (seq.length % BT !== 0 && partial < seq.blocks.length) {
+      seq.blocks[partial] = this.own(seq.blocks[partial], reservation.copies);
+    }
     const needed = Math.ceil((seq.length + count) / BT) - seq.blocks.length;
     const added: number[] = [];
     try {
       for (let i = 0; i < needed; i++) added.push(this.pool.allocate());
     } catch (error) {
-      for (const block of added) this.pool.release(block);
+      for (const block of added) this.release(block);
       throw error;
     }
     seq.blocks.push(...added);
@@ -240,17 +271,94 @@ export class PagedKvCache {
 
   /** Records tokens whose K and V are now in the cache, at the indices reserve() gave. */
   append(seq: KvSequence, tokens: readonly number[]): void {
-    if (seq.length + tokens.length > seq.blocks.length * this.blockTokens) {
+    const BT = this.blockTokens;
+    if (seq.length + tokens.length > seq.blocks.length * BT) {
       throw new RangeError(`append of ${tokens.length} tokens past what reserve() made room for`);
     }
+    const before = Math.floor(seq.length / BT);
     seq.tokens.push(...tokens);
+    // Blocks this filled become prefixes others may reuse, while positions are history's.
+    if (seq.evicted > 0) return;
+    for (let b = before; b < Math.floor(seq.length / BT); b++) {
+      const key = this.key(seq, b);
+      if (!this.prefixes.has(key) && !this.keyOf.has(seq.blocks[b])) {
+        this.prefixes.set(key, seq.blocks[b]);
+        this.keyOf.set(seq.blocks[b], key);
+      }
+    }
+  }
+
+  /**
+   * Takes blocks other sequences filled with the same tokens at the same positions, for as much
+   * of `prompt` as whole blocks cover past `seq`'s cached tokens (leaving at least one token to
+   * run). `seq` must end on a block boundary and hold the start of `prompt`. Returns the tokens
+   * now cached.
+   */
+  adopt(seq: KvSequence, prompt: readonly number[]): number {
+    const BT = this.blockTokens;
+    if (seq.evicted > 0 || seq.length % BT !== 0) return seq.length;
+    for (let b = seq.length / BT; (b + 1) * BT < prompt.length; b++) {
+      this.prefixLookups++;
+      const tokens = prompt.slice(b * BT, (b + 1) * BT);
+      const block = this.prefixes.get(
+        `${b === 0 ? 'root' : seq.blocks[b - 1]}|${tokens.join(',')}`,
+      );
+      if (block === undefined) break;
+      this.prefixHits++;
+      this.pool.retain(block);
+      seq.blocks.push(block);
+      seq.tokens.push(...tokens);
+    }
+    return seq.length;
+  }
+
+  private key(seq: KvSequence, b: number): string {
+    const BT = this.blockTokens;
+    const before = b === 0 ? 'root' : String(seq.blocks[b - 1]);
+    return `${before}|${seq.tokens.slice(b * BT, (b + 1) * BT).join(',')}`;
+  }
+
+  private unregister(block: number): void {
+    const key = this.keyOf.get(block);
+    if (key === undefined) return;
+    this.keyOf.delete(block);
+    this.prefixes.delete(key);
+  }
+
+  /**
+   * A block this sequence is about to change: `block` itself when no one else holds it (and it
+   * stops being a prefix), else a new block to copy it into (the others keep the original).
+   */
+  private own(block: number, copies: [number, number][]): number {
+    if (!this.pool.shared(block)) {
+      this.unregister(block);
+      return block;
+    }
+    const copy = this.pool.allocate();
+    copies.push([block, copy]);
+    this.pool.release(block);
+    return copy;
+  }
+
+  private release(block: number): void {
+    this.pool.release(block);
+    if (this.pool.allocated(block)) return;
+    this.unregister(block);
+    // Keys that name the freed block as their predecessor would mean another one once it is
+    // reused.
+    for (const [key, next] of this.prefixes) {
+      if (key.startsWith(`${block}|`)) {
+        this.prefixes.delete(key);
+        this.keyOf.delete(next);
+      }
+    }
   }
 
   /** Drops `seq`'s tokens from cache index `from` on (a rejected or rolled-back step). */
   truncate(seq: KvSequence, from: number): void {
     seq.tokens.length = Math.min(seq.tokens.length, from);
     const keep = Math.ceil(seq.tokens.length / this.blockTokens);
-    for (const block of seq.blocks.splice(keep)) this.pool.release(block);
+    for (const block of seq.blocks.splice(keep)) this.release(block);
   }
 
   /** The block table, padded to maxBlocks entries. */
@@ -262,6 +370,8 @@ export class PagedKvCache {
 
   stats(): KvCacheStats {
     return {
+      prefixLookups: this.prefixLookups,
+      prefixHits: this.prefixHits,
       blocks: this.pool.blocks,
       usedBlocks: this.pool.used,
       freeBlocks: this.pool.available,

@@ -69,4 +69,41 @@ describe('batched decode', () => {
       decoder.destroy();
     }
   });
+
+  it('a shared prefix (adopted or forked) gives what a sequence of its own gives', async () => {
+    const { bytes } = tinyModel({ architecture: 'llama', weights: 'Q8_0', layers: 2, seed: 9 });
+    const decoder = await Decoder.load(gpu, bytesSource(bytes), {
+      contextSize: 96,
+      sequences: 4,
+    });
+    try {
+      const system = Array.from({ length: 40 }, (_, i) => (i * 13 + 5) % 300);
+      const question = [11, 12, 13, 14, 15];
+      // Cold: the whole prompt through a sequence of its own.
+      await decoder.forward([...system, ...question]);
+      const cold = await decoder.logits();
+      // Another sequence runs the system prompt; a third adopts its two full blocks.
+      decoder.reset();
+      await decoder.forward(system);
+      const b = decoder.addSequence();
+      expect(decoder.adoptPrefix(b, [...system, ...question])).toBe(32);
+      expect(decoder.kvStats()).toMatchObject({ prefixHits: 2, usedBlocks: 3 });
+      await decoder.forwardBatch([{ sequence: b, tokens: [...system.slice(32), ...question] }]);
+      expect(decoder.sequenceLength(b)).toBe(45);
+      const warm = compareToReference(await decoder.logits(), cold, 1e-12);
+      expect(warm.nmse).toBeLessThanOrEqual(1e-12);
+      // A fork of the system prompt (its partial third block copied) asks the same question.
+      const c = await decoder.forkSequence(0);
+      await decoder.forwardBatch([{ sequence: c, tokens: question }]);
+      const forked = compareToReference(await decoder.logits(), cold, 1e-12);
+      expect(forked.nmse).toBeLessThanOrEqual(1e-12);
+      // The original is untouched by either: it asks too, and gets the same.
+      await decoder.forward(question);
+      expect(compareToReference(await decoder.logits(), cold, 1e-12).nmse).toBeLessThanOrEqual(
+        1e-12,
+      );
+    } finally {
+      decoder.destroy();
+    }
+  });
 });

@@ -400,6 +400,11 @@ export class Decoder {
         'scratch:penalty_entries',
       ),
       partAcc: await gpu.createBuffer(sizes.acc, storage, 'scratch:attn_acc'),
+      block: await gpu.createBuffer(
+        kvCacheBufferBytes(c, BLOCK_TOKENS),
+        storage,
+        'scratch:kv_block',
+      ),
       partMl: await gpu.createBuffer(sizes.ml, storage, 'scratch:attn_ml'),
     };
     // A rounded copy of a matmul input per kind of dot input the weights need.
@@ -602,6 +607,7 @@ export class Decoder {
     const kvDim = c.kvHeads * c.headDim;
     const emb = this.weights.get('token_embd.weight');
     const batch = gpu.batch('forward');
+    for (const e of entries) this.encodeCopies(batch, e.copies);
     entries.forEach((e, index) => {
       if (e.shift) this.encodeShift(batch, index, e.shift.delta, e.shift.blocks);
     });
@@ -731,6 +737,53 @@ export class Decoder {
     const outIn = this.roundInputs(batch, s.h, M * E, [this.output]);
     await this.project(batch, this.output, outIn(this.output), s.logits, M);
     await batch.submit();
+  }
+
+  /** Every layer's K and V of block `from` into block `to` (through scratch: a buffer cannot
+   * copy into itself). */
+  private encodeCopies(batch: ComputeBatch, copies: readonly [number, number][]): void {
+    const bytes = kvCacheBufferBytes(this.config, BLOCK_TOKENS);
+    for (const [from, to] of copies) {
+      for (const layer of this.layers) {
+        for (const cache of [layer.kCache, layer.vCache]) {
+          batch.copy(cache, from * bytes, this.scratch.block, 0, bytes);
+          batch.copy(this.scratch.block, 0, cache, to * bytes, bytes);
+        }
+      }
+    }
+  }
+
+  /**
+   * A new sequence holding `id`'s tokens: full blocks shared, a partly filled one copied, so a
+   * system prompt several agents start from is stored once. Returns the new sequence's id.
+   */
+  async forkSequence(id: number): Promise<number> {
+    if (this.sequences.size >= this.maxSequences) {
+      throw new RangeError(
+        `this decoder holds ${this.maxSequences} sequences: remove one, or load it with more`,
+      );
+    }
+    const { child, copies } = this.kv.fork(this.live(id));
+    this.sequences.set(child.id, child);
+    if (copies.length > 0) {
+      const batch = this.gpu.batch('kv:fork');
+      this.encodeCopies(batch, copies);
+      await batch.submit();
+    }
+    return child.id;
+  }
+
+  /**
+   * Reuses blocks another sequence filled with the same prompt tokens (the prefix cache): the
+   * returned count of `prompt`'s first tokens is cached in sequence `id`; run the rest.
+   */
+  adoptPrefix(id: number, prompt: readonly number[]): number {
+    return this.kv.adopt(this.live(id), prompt);
+  }
+
+  /** Tokens in sequence `id`'s cache. */
+  sequenceLength(id: number): number {
+    return this.live(id).length;
   }
 
   /** Bytes between step entries' rows of shift angles: storage offsets must align. */
