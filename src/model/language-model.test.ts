@@ -197,3 +197,27 @@ describe('prefix reuse', () => {
     }
   });
 });
+
+describe('sliding window', () => {
+  it('generates past the cache, telling what left it with its text', async () => {
+    const overflows: { start: number; end: number; tokens: number[]; text: string }[] = [];
+    const windowed = await LanguageModel.load(gpu, bytesSource(bytes), {
+      window: { window: 32, sinks: 4 },
+      onOverflow: (o) => overflows.push(o),
+    });
+    try {
+      const r = await windowed.generate(PROMPT, { temperature: 0, maxTokens: 60, ignoreEos: true })
+        .result;
+      expect(r.tokens).toHaveLength(60);
+      expect(r.finishReason).toBe('length');
+      const history = [...r.promptTokens, ...r.tokens];
+      expect(overflows.length).toBeGreaterThan(0);
+      for (const o of overflows) {
+        expect(o.tokens).toEqual(history.slice(o.start, o.end));
+        expect(o.text).toBe(windowed.tokenizer.decode(o.tokens));
+      }
+    } finally {
+      windowed.destroy();
+    }
+  });
+});

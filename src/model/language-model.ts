@@ -4,6 +4,7 @@ import { countTokens } from '../kernels/reference/penalties.js';
 import { Rng } from '../util/rng.js';
 import { ChatTemplate, type ChatMessage } from './chat/index.js';
 import { modelConfig, type ModelConfig } from './config.js';
+import type { KvOverflow } from '../kv/paged-kv-cache.js';
 import { Decoder, type DecoderOptions } from './decoder.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { StopStringFilter } from './stop-strings.js';
@@ -96,13 +97,21 @@ export class LanguageModel {
   static async load(
     gpu: GpuContext,
     source: ByteSource,
-    options: DecoderOptions & { chatTemplate?: string } = {},
+    options: Omit<DecoderOptions, 'onOverflow'> & {
+      chatTemplate?: string;
+      /** Tokens that left the sliding window, with their text, for long-term memory. */
+      onOverflow?: (overflow: KvOverflow & { text: string }) => void;
+    } = {},
   ): Promise<LanguageModel> {
     const file = await readGgufHeader(source);
     const config = modelConfig(file);
     const tokenizer = tokenizerFromGguf(file.metadata);
     const template = ChatTemplate.fromGguf(file.metadata, { template: options.chatTemplate });
-    const decoder = await Decoder.load(gpu, source, options);
+    const { onOverflow } = options;
+    const decoder = await Decoder.load(gpu, source, {
+      ...options,
+      onOverflow: onOverflow && ((o) => onOverflow({ ...o, text: tokenizer.decode(o.tokens) })),
+    });
     return new LanguageModel(config, tokenizer, template, decoder);
   }
 
