@@ -188,11 +188,7 @@ export class Decoder {
 
   /** A new, empty sequence (another agent's conversation); its id for forwardBatch(). */
   addSequence(): number {
-    if (this.sequences.size >= this.maxSequences) {
-      throw new RangeError(
-        `this decoder holds ${this.maxSequences} sequences: remove one, or load it with more`,
-      );
-    }
+    this.checkRoom();
     const seq = this.kv.create();
     this.sequences.set(seq.id, seq);
     return seq.id;
@@ -205,6 +201,14 @@ export class Decoder {
       throw new RangeError('the decoder keeps its own sequence: reset() it');
     this.kv.remove(seq);
     this.sequences.delete(id);
+  }
+
+  private checkRoom(): void {
+    if (this.sequences.size >= this.maxSequences) {
+      throw new RangeError(
+        `this decoder holds ${this.maxSequences} sequences: remove one, or load it with more`,
+      );
+    }
   }
 
   private live(id: number): KvSequence {
@@ -758,11 +762,7 @@ export class Decoder {
    * system prompt several agents start from is stored once. Returns the new sequence's id.
    */
   async forkSequence(id: number): Promise<number> {
-    if (this.sequences.size >= this.maxSequences) {
-      throw new RangeError(
-        `this decoder holds ${this.maxSequences} sequences: remove one, or load it with more`,
-      );
-    }
+    this.checkRoom();
     const { child, copies } = this.kv.fork(this.live(id));
     this.sequences.set(child.id, child);
     if (copies.length > 0) {
