@@ -123,6 +123,16 @@ export interface KvCacheStats {
   evictedTokens: number;
 }
 
+/**
+ * Tokens one sequence's cache holds: the sinks and the window, each in whole blocks, or
+ * `maxTokens` rounded up to whole blocks without a window.
+ */
+export function cacheCapacity(blockTokens: number, maxTokens: number, window?: SlidingWindow) {
+  const blocksOf = (tokens: number) => Math.ceil(tokens / blockTokens);
+  const blocks = window ? blocksOf(window.sinks) + blocksOf(window.window) : blocksOf(maxTokens);
+  return blocks * blockTokens;
+}
+
 export class PagedKvCache {
   private readonly sequences = new Map<number, KvSequence>();
   private nextId = 0;
@@ -146,11 +156,8 @@ export class PagedKvCache {
     maxTokens: number,
     readonly window?: SlidingWindow,
   ) {
-    const blocksOf = (tokens: number) => Math.ceil(tokens / blockTokens);
-    this.sinkBlocks = window ? blocksOf(window.sinks) : 0;
-    this.capacity = window
-      ? (this.sinkBlocks + blocksOf(window.window)) * blockTokens
-      : blocksOf(maxTokens) * blockTokens;
+    this.sinkBlocks = window ? Math.ceil(window.sinks / blockTokens) : 0;
+    this.capacity = cacheCapacity(blockTokens, maxTokens, window);
     if (window && window.window < 2 * blockTokens) {
       throw new RangeError(
         `a sliding window keeps whole blocks of ${blockTokens} tokens: ` +
@@ -354,9 +361,13 @@ export class PagedKvCache {
     }
   }
 
-  /** Drops `seq`'s tokens from cache index `from` on (a rejected or rolled-back step). */
+  /**
+   * Drops `seq`'s tokens from cache index `from` on (a rejected or rolled-back step, a reused
+   * prefix); at 0 the sequence starts over, its evictions forgotten.
+   */
   truncate(seq: KvSequence, from: number): void {
     seq.tokens.length = Math.min(seq.tokens.length, from);
+    if (seq.tokens.length === 0) seq.evicted = 0;
     const keep = Math.ceil(seq.tokens.length / this.blockTokens);
     for (const block of seq.blocks.splice(keep)) this.release(block);
   }

@@ -17,6 +17,7 @@ import { dotInput, quantFormats, type DotInput, type QuantName } from './quant/i
 import { formatOfTensor, WeightStore, type GpuTensor } from './weights.js';
 import {
   BlockPool,
+  cacheCapacity,
   PagedKvCache,
   type KvOverflow,
   type KvSequence,
@@ -32,8 +33,9 @@ import {
   type MemoryPlan,
 } from './memory-plan.js';
 
-// A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: one sequence in a paged
-// KV cache (src/kv), optionally a sliding window with attention sinks, f32 activations. forward() runs a chunk of tokens and leaves the last position's logits on the GPU.
+// A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: sequences in a paged KV
+// cache (src/kv), optionally a sliding window with attention sinks, f32 activations. forward()
+// runs a chunk of tokens and leaves the last position's logits on the GPU.
 
 /** Distinct recent tokens the penalties can cover (llama.cpp's default window is 64). */
 const MAX_PENALTY_TOKENS = 4096;
@@ -156,6 +158,8 @@ export class Decoder {
   };
   private layers: Layer[] = [];
   private table!: GPUBuffer;
+  /** Bytes of one block of one layer's K (or V) cache. */
+  private readonly blockBytes: number;
   private shiftRope?: Rope;
   private shiftAngles?: GPUBuffer;
 
@@ -174,10 +178,12 @@ export class Decoder {
     /** Sequences the cache holds at once. */
     readonly maxSequences: number,
   ) {
-    const c = config;
-    const blockBytes = 2 * c.layers * kvCacheBufferBytes(c, BLOCK_TOKENS);
+    this.blockBytes = kvCacheBufferBytes(config, BLOCK_TOKENS);
     this.kv = new PagedKvCache(
-      new BlockPool(maxSequences * Math.ceil(contextSize / BLOCK_TOKENS), blockBytes),
+      new BlockPool(
+        maxSequences * Math.ceil(contextSize / BLOCK_TOKENS),
+        2 * config.layers * this.blockBytes,
+      ),
       BLOCK_TOKENS,
       contextSize,
       window,
@@ -251,9 +257,8 @@ export class Decoder {
     const config = modelConfig(file);
     const window = options.window;
     // With a window the cache holds the sinks and the window, whole blocks of each.
-    const blocksOf = (n: number) => Math.ceil(n / BLOCK_TOKENS) * BLOCK_TOKENS;
     const contextSize = window
-      ? blocksOf(window.sinks) + blocksOf(window.window)
+      ? cacheCapacity(BLOCK_TOKENS, 0, window)
       : Math.min(options.contextSize ?? Math.min(config.contextLength, 4096), config.contextLength);
     const maxBatch = options.maxBatch ?? 256;
     const widened = (name: string) => name.endsWith('norm.weight') || name.endsWith('.bias');
@@ -404,11 +409,7 @@ export class Decoder {
         'scratch:penalty_entries',
       ),
       partAcc: await gpu.createBuffer(sizes.acc, storage, 'scratch:attn_acc'),
-      block: await gpu.createBuffer(
-        kvCacheBufferBytes(c, BLOCK_TOKENS),
-        storage,
-        'scratch:kv_block',
-      ),
+      block: await gpu.createBuffer(this.blockBytes, storage, 'scratch:kv_block'),
       partMl: await gpu.createBuffer(sizes.ml, storage, 'scratch:attn_ml'),
     };
     // A rounded copy of a matmul input per kind of dot input the weights need.
@@ -746,7 +747,7 @@ export class Decoder {
   /** Every layer's K and V of block `from` into block `to` (through scratch: a buffer cannot
    * copy into itself). */
   private encodeCopies(batch: ComputeBatch, copies: readonly [number, number][]): void {
-    const bytes = kvCacheBufferBytes(this.config, BLOCK_TOKENS);
+    const bytes = this.blockBytes;
     for (const [from, to] of copies) {
       for (const layer of this.layers) {
         for (const cache of [layer.kCache, layer.vCache]) {
@@ -813,7 +814,7 @@ export class Decoder {
       size: angles.byteLength,
     };
     this.gpu.write(this.shiftAngles!, angles, cache.offset);
-    const bytes = kvCacheBufferBytes(this.config, BLOCK_TOKENS);
+    const bytes = this.blockBytes;
     for (const layer of this.layers) {
       for (const block of blocks) {
         const x = { buffer: layer.kCache, offset: block * bytes, size: bytes };
@@ -895,7 +896,6 @@ export class Decoder {
   /** Forgets the cached tokens (the buffers stay). */
   reset(): void {
     this.kv.truncate(this.sequence, 0);
-    this.sequence.evicted = 0;
   }
 
   destroy(): void {

@@ -48,6 +48,7 @@ describe('memory plan', () => {
 
   it('adds the totals to an allocation failure, and leaves other errors alone', () => {
     const plan = {
+      sequences: 1,
       weights: 1 << 30,
       kvCache: 1 << 20,
       kvCachePerBuffer: 1 << 19,

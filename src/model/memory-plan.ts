@@ -11,6 +11,8 @@ import type { GgufFile } from './gguf/types.js';
 export const BLOCK_TOKENS = 16;
 
 export interface MemoryPlan {
+  /** Sequences the KV cache holds, each `contextSize` tokens. */
+  sequences: number;
   /** Weight buffers (norms and biases widened to f32). */
   weights: number;
   /** Every layer's K and V cache, f32, for `contextSize` tokens of each sequence. */
@@ -50,6 +52,7 @@ export function memoryPlan(
     (maxBatch * (perToken + Math.max(c.embedding, c.feedForward, q)) +
       sequences * (c.vocabSize + c.embedding));
   return {
+    sequences,
     weights,
     kvCache,
     kvCachePerBuffer,
@@ -71,7 +74,7 @@ export function checkPlan(
 ): void {
   const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
   if (plan.kvCachePerBuffer > perBuffer) {
-    const sequences = plan.kvCachePerBuffer / kvCacheBufferBytes(c, contextSize);
+    const { sequences } = plan;
     const perSequence = Math.floor(perBuffer / sequences);
     const fits = Math.floor(perSequence / kvCacheBufferBytes(c, BLOCK_TOKENS)) * BLOCK_TOKENS;
     const each = sequences > 1 ? ` for each of ${sequences} sequences` : '';

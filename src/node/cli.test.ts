@@ -87,20 +87,22 @@ describe('agentgpu CLI', () => {
     writeFileSync(model, bytes);
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
     const prompt = 'The quick brown fox';
-
-    it('--json prints the prompt tokens as llama.cpp tokenizes a completion, tokens, text and timings', async () => {
-      const { code, stdout } = await agentgpu([
+    /** A greedy completion of `prompt` as JSON, with `flags` beside. */
+    const generate = (...flags: string[]) =>
+      agentgpu([
         'generate',
         '--model',
         model,
         '--prompt',
         prompt,
-        '--max-tokens',
-        '8',
         '--temperature',
         '0',
+        ...flags,
         '--json',
       ]);
+
+    it('--json prints the prompt tokens as llama.cpp tokenizes a completion, tokens, text and timings', async () => {
+      const { code, stdout } = await generate('--max-tokens', '8');
       expect(code).toBe(0);
       const out = JSON.parse(stdout);
       const tokenizer = tokenizerFromGguf(parseGguf(bytes).metadata);
@@ -118,21 +120,7 @@ describe('agentgpu CLI', () => {
     });
 
     it('--window runs past the cache in constant memory and reports the KV cache', async () => {
-      const run = (window: string[]) =>
-        agentgpu([
-          'generate',
-          '--model',
-          model,
-          '--prompt',
-          prompt,
-          '--max-tokens',
-          '70',
-          '--temperature',
-          '0',
-          ...window,
-          '--json',
-        ]);
-      const windowed = await run(['--window', '32', '--sinks', '4']);
+      const windowed = await generate('--max-tokens', '70', '--window', '32', '--sinks', '4');
       expect(windowed.code).toBe(0);
       const out = JSON.parse(windowed.stdout);
       // A sink block and two window blocks of 16 tokens, each 2 layers x K and V x 2 kv heads x 64
@@ -141,7 +129,7 @@ describe('agentgpu CLI', () => {
       const total = out.prompt_tokens.length + out.tokens.length - 1;
       expect(out.kv.evicted_tokens).toBe(total > 48 ? Math.ceil((total - 48) / 16) * 16 : 0);
       expect(out.tokens.length).toBe(70);
-      const bad = await run(['--sinks', '4']);
+      const bad = await generate('--max-tokens', '70', '--sinks', '4');
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/--sinks goes with --window/);
     });
