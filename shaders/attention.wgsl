@@ -7,10 +7,10 @@
 // sequence thus still fills the GPU, and a prompt's queries each run their own key loop.
 // Entry points: attend_split, then attend_reduce.
 //
-// Cache layout (K and V alike): include/kv_cache.wgsl, act values or KV_INT8 rows with scales.
+// Cache layout (K and V alike): include/kv_cache.wgsl, f32/f16 values or KV_INT8 rows with scales.
 //
 // q (queries, heads, head_dim) act, queries: QueryInfo (queries,) -> out (queries, heads, head_dim) act
-// K/V caches hold act values; the partials are f32.
+// The partials are f32.
 // Query i sees key j when j ≤ q_index and (window == 0 or q_index - j < window or j < sinks).
 // Grouped-query attention: head h reads kv head h / (heads / kv_heads).
 #include "include/enables.wgsl"
@@ -43,8 +43,8 @@ struct QueryInfo {
 @group(0) @binding(2) var<storage, read> k_cache: array<u32>;
 @group(0) @binding(3) var<storage, read> v_cache: array<u32>;
 #else
-@group(0) @binding(2) var<storage, read> k_cache: array<act>;
-@group(0) @binding(3) var<storage, read> v_cache: array<act>;
+@group(0) @binding(2) var<storage, read> k_cache: array<kv>;
+@group(0) @binding(3) var<storage, read> v_cache: array<kv>;
 #endif
 @group(0) @binding(4) var<storage, read> table: array<u32>;
 @group(0) @binding(5) var<storage, read> queries: array<QueryInfo>;

@@ -1,7 +1,7 @@
 // Writes new tokens' K and V into a paged cache (layout: include/kv_cache.wgsl).
 // k_new, v_new (tokens, kv_heads, head_dim) act -> the sequence's cache slots
 // start .. start + tokens - 1, through its block table.
-//   act cache: one invocation per element, a copy.
+//   float cache: one invocation per element, a copy (rounded to f16 with KV_F16).
 //   KV_INT8: one invocation per (token, kv head) row: scale = max |x| / 127, values rounded.
 #include "include/enables.wgsl"
 
@@ -24,8 +24,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> k_cache: array<u32>;
 @group(0) @binding(5) var<storage, read_write> v_cache: array<u32>;
 #else
-@group(0) @binding(4) var<storage, read_write> k_cache: array<act>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<act>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<kv>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<kv>;
 #endif
 
 #include "include/kv_cache.wgsl"
@@ -81,7 +81,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let d = i % params.head_dim;
   let r = i / params.head_dim; // (token, kv head) row
   let row = kv_row(params.table_offset, params.start + r / params.kv_heads, r % params.kv_heads);
-  k_cache[row.base + d] = k_new[i];
-  v_cache[row.base + d] = v_new[i];
+  k_cache[row.base + d] = kv(k_new[i]);
+  v_cache[row.base + d] = kv(v_new[i]);
 }
 #endif

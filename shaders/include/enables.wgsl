@@ -3,7 +3,7 @@
 #if SUBGROUPS
 enable subgroups;
 #endif
-#if ACT_F16
+#if ENABLE_F16
 enable f16;
 #endif
 

@@ -1,12 +1,19 @@
 // The paged KV cache layout, shared by kv_write.wgsl (writes) and attention.wgsl (reads).
 // Needs `params` with kv_heads, block_tokens (BT) and head_dim, and the block `table`.
 // A sequence's token j lives in page (table[table_offset + j / BT], kv head), slot j % BT.
-//   act cache (f32/f16): element ((block * kv_heads + kv_head) * BT + slot) * head_dim + d
+//   float cache (`kv`: f32, or f16 with KV_F16): element
+//     ((block * kv_heads + kv_head) * BT + slot) * head_dim + d
 //   KV_INT8 cache, in u32 words: each page holds BT rows of head_dim int8 values, 4 to a word
 //     (head_dim a multiple of 4), then BT f32 scales; value = int8 * its row's scale.
 
+#if KV_F16
+alias kv = f16;
+#else
+alias kv = f32;
+#endif
+
 struct KvRow {
-  base: u32, // index of the row's first element (act) or word (int8)
+  base: u32, // index of the row's first element (float) or word (int8)
   scale: u32, // KV_INT8: word index of the row's scale
 }
 

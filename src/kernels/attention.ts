@@ -3,19 +3,37 @@ import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { itemGrid } from './elementwise.js';
-import { kvCacheBytes, type AttentionConfig, type AttentionQuery } from './reference/attention.js';
+import {
+  kvCacheBytes,
+  type AttentionConfig,
+  type AttentionQuery,
+  type KvFormat,
+} from './reference/attention.js';
 import { ATTENTION_KEYS_PER_SPLIT, ATTENTION_WORKGROUP, ELEMENTWISE_WORKGROUP } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';
 
-export type { AttentionConfig, AttentionQuery };
+export type { AttentionConfig, AttentionQuery, KvFormat };
 export { kvCacheBytes };
 
-function checkKvLayout(c: AttentionConfig): void {
-  if (c.kvInt8 && c.headDim % 4 !== 0) {
+/**
+ * What a kernel reading or writing the cache compiles for its format (c.kv, or the
+ * activations' type): the defines of include/kv_cache.wgsl and a name part.
+ */
+export function kvVariant(
+  c: { kv?: KvFormat; headDim: number },
+  options: KernelOptions,
+): { format: KvFormat; shape: string; defines: { KV_INT8: boolean; KV_F16: boolean } } {
+  const format = c.kv ?? options.activations ?? 'f32';
+  if (format === 'int8' && c.headDim % 4 !== 0) {
     throw new RangeError(
       `an int8 KV cache packs 4 values a word: head dim ${c.headDim} is not a multiple of 4`,
     );
   }
+  return {
+    format,
+    shape: `kv${format === 'int8' ? 'i8' : format}`,
+    defines: { KV_INT8: format === 'int8', KV_F16: format === 'f16' },
+  };
 }
 
 /** Bytes of the partials one encode() needs, for the caller to allocate (or take from a pool). */
@@ -74,23 +92,23 @@ export class Attention {
     if (keysPerSplit % ATTENTION_WORKGROUP !== 0) {
       throw new RangeError(`keys per split must be a multiple of ${ATTENTION_WORKGROUP}`);
     }
-    checkKvLayout(config);
+    const kv = kvVariant(config, options);
     const full: Required<AttentionConfig> = {
       window: 0,
       sinks: 0,
       scale: 1 / Math.sqrt(headDim),
-      kvInt8: false,
       ...config,
+      kv: kv.format,
     };
     const key = (pass: 'split' | 'reduce'): PipelineKey =>
       pipelineKey(gpu.facts, {
         family: 'attention',
         entryPoint: `attend_${pass}`,
         activations: options.activations,
-        shape: pass + (full.kvInt8 ? '_kvi8' : ''),
+        shape: `${pass}_${kv.shape}`,
         subgroups: gpu.facts.features.subgroups,
         workgroupSize: ATTENTION_WORKGROUP,
-        defines: { KV_INT8: full.kvInt8 },
+        defines: kv.defines,
       });
     const splitKey = key('split');
     const [split, reduce] = await Promise.all([
@@ -162,7 +180,7 @@ export interface KvWriteArgs {
   tableOffset: number;
 }
 
-/** shaders/kv_write.wgsl: f32 K/V into the paged cache through a block table. */
+/** shaders/kv_write.wgsl: new K/V into the paged cache (f32, f16 or int8) through a block table. */
 export class KvWrite {
   private constructor(
     private readonly gpu: GpuContext,
@@ -176,15 +194,15 @@ export class KvWrite {
     config: AttentionConfig,
     options: KernelOptions = {},
   ): Promise<KvWrite> {
-    checkKvLayout(config);
+    const kv = kvVariant(config, options);
     const key = pipelineKey(gpu.facts, {
       family: 'kv_write',
       activations: options.activations,
-      shape: config.kvInt8 ? 'kvi8' : undefined,
+      shape: kv.shape,
       workgroupSize: ELEMENTWISE_WORKGROUP,
-      defines: { KV_INT8: config.kvInt8 ?? false },
+      defines: kv.defines,
     });
-    return new KvWrite(gpu, key, await gpu.pipelines.get(key), config);
+    return new KvWrite(gpu, key, await gpu.pipelines.get(key), { ...config, kv: kv.format });
   }
 
   encode(batch: ComputeBatch, a: KvWriteArgs): void {
@@ -206,9 +224,85 @@ export class KvWrite {
       // int8: one invocation per (token, kv head) row, which it scales and packs.
       itemGrid(
         this.gpu,
-        a.tokens * kvHeads * (this.config.kvInt8 ? 1 : headDim),
+        a.tokens * kvHeads * (this.config.kv === 'int8' ? 1 : headDim),
         ELEMENTWISE_WORKGROUP,
       ),
+    );
+  }
+}
+
+/** The cache a KvShift rotates, and its rotary pairs. */
+export interface KvShiftConfig extends Pick<
+  AttentionConfig,
+  'kvHeads' | 'headDim' | 'blockTokens' | 'kv'
+> {
+  /** Rotated elements per row (even, ≤ headDim). */
+  ropeDims: number;
+  /** NeoX pairs (x[i], x[i + ropeDims / 2]) instead of adjacent ones. */
+  neox: boolean;
+}
+
+export interface KvShiftArgs {
+  /** One layer's K cache. */
+  cache: Binding;
+  /** The physical blocks to rotate, u32. */
+  blocks: Binding;
+  /** (ropeDims / 2, 2) f32: the cos and sin every pair turns by. */
+  angles: Binding;
+  count: number;
+}
+
+/**
+ * shaders/kv_shift.wgsl: a sliding window's context shift, every cached K row of the listed
+ * blocks rotated by one angle set in place; int8 rows are unpacked, rotated and packed again.
+ */
+export class KvShift {
+  private constructor(
+    private readonly gpu: GpuContext,
+    readonly key: PipelineKey,
+    private readonly pipeline: GPUComputePipeline,
+    readonly config: KvShiftConfig,
+  ) {}
+
+  static async load(
+    gpu: GpuContext,
+    config: KvShiftConfig,
+    options: KernelOptions = {},
+  ): Promise<KvShift> {
+    if (config.ropeDims % 2 !== 0 || config.ropeDims > config.headDim || config.headDim > 512) {
+      throw new RangeError(
+        `a KV shift rotates an even number of dims ≤ head dim ≤ 512, got ${config.ropeDims} of ${config.headDim}`,
+      );
+    }
+    const kv = kvVariant(config, options);
+    const key = pipelineKey(gpu.facts, {
+      family: 'kv_shift',
+      activations: options.activations,
+      shape: kv.shape,
+      workgroupSize: ELEMENTWISE_WORKGROUP,
+      defines: kv.defines,
+    });
+    return new KvShift(gpu, key, await gpu.pipelines.get(key), { ...config, kv: kv.format });
+  }
+
+  encode(batch: ComputeBatch, a: KvShiftArgs): void {
+    const c = this.config;
+    const rows = a.count * c.kvHeads * c.blockTokens;
+    batch.dispatch(
+      this.pipeline,
+      new Uint32Array([
+        a.count,
+        c.kvHeads,
+        c.headDim,
+        c.blockTokens,
+        c.ropeDims,
+        c.neox ? 1 : 0,
+        0,
+        0,
+      ]),
+      [a.cache, a.blocks, a.angles],
+      // int8: one invocation per row, which it unpacks and packs; floats: one per pair.
+      itemGrid(this.gpu, rows * (c.kv === 'int8' ? 1 : c.ropeDims / 2), ELEMENTWISE_WORKGROUP),
     );
   }
 }

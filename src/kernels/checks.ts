@@ -4,9 +4,17 @@ import { f32ToF16, roundToF16 } from '../util/half.js';
 import { Rng } from '../util/rng.js';
 import { quantFormats, randomWeights, type QuantName } from '../model/quant/index.js';
 import { Argmax } from './argmax.js';
-import { Attention, KvWrite, type AttentionConfig, type AttentionQuery } from './attention.js';
+import {
+  Attention,
+  KvShift,
+  KvWrite,
+  type AttentionConfig,
+  type AttentionQuery,
+  type KvShiftConfig,
+} from './attention.js';
 import {
   attentionReference,
+  kvShiftReference,
   kvWriteReference,
   packInt8Cache,
   unpackInt8Cache,
@@ -296,14 +304,16 @@ export async function checkAttention(
   const rng = new Rng(seed);
   const { blocks, table, offsets } = pagedLayout(rng, sequences, config.blockTokens);
   const cacheSize = blocks * config.kvHeads * config.blockTokens * config.headDim;
-  // An int8 cache is uploaded packed; the reference reads the values it holds.
+  // The caches are uploaded as stored (f32, f16 or packed int8); the reference reads the
+  // values they hold.
+  const kv = config.kv ?? options.activations ?? 'f32';
   const cacheInput = (values: Float32Array): [CheckInput, Float32Array] => {
-    if (!config.kvInt8) {
-      const v = asActivations(values, options.activations);
-      return [{ act: v }, v];
+    if (kv === 'int8') {
+      const words = packInt8Cache(config, values);
+      return [words, unpackInt8Cache(config, words)];
     }
-    const words = packInt8Cache(config, values);
-    return [words, unpackInt8Cache(config, words)];
+    const held = kv === 'f16' ? values.map(roundToF16) : values;
+    return [kv === 'f16' ? new Uint8Array(Uint16Array.from(held, f32ToF16).buffer) : held, held];
   };
   const [kInput, kCache] = cacheInput(rng.floats(cacheSize));
   const [vInput, vCache] = cacheInput(rng.floats(cacheSize));
@@ -332,7 +342,7 @@ export async function checkAttention(
         `${typeof mode === 'string' ? 'decode' : 'prefill'} ${queries.length}q ` +
         `${config.heads}/${config.kvHeads}x${config.headDim} kv[${sequences.join(',')}]` +
         (window ? ` window ${window} sinks ${sinks}` : '') +
-        (config.kvInt8 ? ' int8 kv' : '') +
+        (config.kv ? ` ${config.kv} kv` : '') +
         ` split ${kernel.keysPerSplit}`,
       inputs: [{ act: q }, kInput, vInput, table, Attention.queryInfo(queries)],
       expected: attentionReference(config, q, kCache, vCache, table, queries),
@@ -367,13 +377,15 @@ export async function checkKvWrite(
   options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
   const { activations = 'f32' } = options;
+  const kv = config.kv ?? activations;
   const rng = new Rng(seed);
   const lengths = [20, start + tokens, 7];
   const { blocks, table, offsets } = pagedLayout(rng, lengths, config.blockTokens);
   const cacheSize = blocks * config.kvHeads * config.blockTokens * config.headDim;
   const values = (n: number) => asActivations(rng.floats(n), activations);
-  const kCache = values(cacheSize);
-  const vCache = values(cacheSize);
+  const cacheValues = (n: number) => (kv === 'f16' ? rng.floats(n).map(roundToF16) : values(n));
+  const kCache = cacheValues(cacheSize);
+  const vCache = cacheValues(cacheSize);
   const kNew = values(tokens * config.kvHeads * config.headDim);
   const vNew = values(tokens * config.kvHeads * config.headDim);
   const expected = kvWriteReference(config, kCache, vCache, table, offsets[1], start, kNew, vNew);
@@ -385,9 +397,9 @@ export async function checkKvWrite(
     await upload(vNew, 'check:v_new'),
     await gpu.upload(table, 'check:table'),
   ];
-  // The caches as stored: act values, or int8 words (held in f32 slots, bit for bit).
+  // The caches as stored: f32 or f16 values, or int8 words (held in f32 slots, bit for bit).
   const stored = (floats: Float32Array): [Float32Array, number, 2 | 4] => {
-    if (!config.kvInt8) return [floats, floats.length, activations === 'f16' ? 2 : 4];
+    if (kv !== 'int8') return [floats, floats.length, kv === 'f16' ? 2 : 4];
     const words = packInt8Cache(config, floats);
     return [new Float32Array(words.buffer), words.length, 4];
   };
@@ -411,9 +423,13 @@ export async function checkKvWrite(
     const k = await kOut.read();
     const v = await vOut.read();
     const held = (read: Float32Array) =>
-      config.kvInt8 ? unpackInt8Cache(config, new Uint32Array(read.buffer)) : read;
+      kv === 'int8' ? unpackInt8Cache(config, new Uint32Array(read.buffer)) : read;
     const wanted = (floats: Float32Array) =>
-      config.kvInt8 ? unpackInt8Cache(config, packInt8Cache(config, floats)) : floats;
+      kv === 'int8'
+        ? unpackInt8Cache(config, packInt8Cache(config, floats))
+        : kv === 'f16'
+          ? floats.map(roundToF16)
+          : floats;
     const actual = new Float32Array(2 * cacheSize);
     actual.set(held(k.values));
     actual.set(held(v.values), cacheSize);
@@ -422,7 +438,7 @@ export async function checkKvWrite(
     want.set(wanted(expected.v), cacheSize);
     // A copy of values the cache's type holds exactly: exact, and every other slot untouched.
     // int8 rows are rounded on both sides; f32 vs f64 division may move one step.
-    const limit = config.kvInt8 ? 1e-6 : 0;
+    const limit = kv === 'int8' ? 1e-6 : 0;
     const comparison = compareToReference(
       actual,
       want,
@@ -434,13 +450,92 @@ export async function checkKvWrite(
       variant: kernel.key.name,
       shape:
         `${tokens} at ${start} ${config.kvHeads}x${config.headDim} bt${config.blockTokens}` +
-        (config.kvInt8 ? ' int8' : ''),
+        (config.kv ? ` ${config.kv}` : ''),
       ...comparison,
     };
   } finally {
     for (const b of inputs) b.destroy();
     kOut.destroy();
     vOut.destroy();
+  }
+}
+
+/**
+ * Three of six blocks of a K cache rotated in place by random angles (a window's context
+ * shift); the other blocks untouched. int8 rows are requantized on both sides.
+ */
+export async function checkKvShift(
+  gpu: GpuContext,
+  config: KvShiftConfig,
+  seed: number,
+  options: KernelOptions = {},
+): Promise<KernelCheckResult> {
+  const kv = config.kv ?? options.activations ?? 'f32';
+  const rng = new Rng(seed);
+  const blocks = 6;
+  const listed = [4, 1, 5];
+  const size = blocks * config.kvHeads * config.blockTokens * config.headDim;
+  const floats = rng.floats(size, 2);
+  const thetas = rng.floats(config.ropeDims / 2, Math.PI);
+  const angles = Float32Array.from(Array.from(thetas).flatMap((t) => [Math.cos(t), Math.sin(t)]));
+  const kernel = await KvShift.load(gpu, config, options);
+  // The cache as stored, and the values it holds.
+  let initial: Float32Array;
+  let held: Float32Array;
+  let words: number;
+  if (kv === 'int8') {
+    const packed = packInt8Cache(config, floats);
+    initial = new Float32Array(packed.buffer);
+    held = unpackInt8Cache(config, packed);
+    words = packed.length;
+  } else {
+    held = kv === 'f16' ? floats.map(roundToF16) : floats;
+    initial = held;
+    words = size;
+  }
+  const rotated = kvShiftReference(config, held, listed, angles);
+  const expected =
+    kv === 'int8'
+      ? unpackInt8Cache(config, packInt8Cache(config, rotated))
+      : kv === 'f16'
+        ? rotated.map(roundToF16)
+        : rotated;
+  const inputs = [
+    await gpu.upload(Uint32Array.from(listed), 'check:kv_shift:blocks'),
+    await gpu.upload(angles, 'check:kv_shift:angles'),
+  ];
+  const out = await GuardedOutput.create(
+    gpu,
+    words,
+    'check:kv_shift:cache',
+    initial,
+    kv === 'f16' ? 2 : 4,
+  );
+  try {
+    const batch = gpu.batch('check:kv_shift');
+    kernel.encode(batch, {
+      cache: out.binding,
+      blocks: inputs[0],
+      angles: inputs[1],
+      count: listed.length,
+    });
+    await batch.submit();
+    const read = await out.read();
+    const actual =
+      kv === 'int8' ? unpackInt8Cache(config, new Uint32Array(read.values.buffer)) : read.values;
+    // f32 rotation against f64; an f16 or int8 value may land one step away.
+    const limit = kv === 'f32' ? F32_NMSE_LIMIT : 1e-6;
+    return {
+      kernel: 'kv_shift',
+      variant: kernel.key.name,
+      shape:
+        `${listed.length} of ${blocks} blocks ${config.kvHeads}x${config.headDim}/${config.ropeDims}` +
+        `${config.neox ? ' neox' : ''} ${kv}`,
+      ...compareToReference(actual, expected, limit, read.guardViolations),
+    };
+  } finally {
+    for (const b of inputs) b.destroy();
+    out.destroy();
   }
 }
 
@@ -732,6 +827,7 @@ export type KernelCase =
       settings: PenaltySettings;
       seed: number;
     }
+  | { kernel: 'kv_shift'; config: KvShiftConfig; seed: number }
   | {
       kernel: 'kv_write';
       config: AttentionConfig;
@@ -905,8 +1001,9 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       keysPerSplit: 128,
     },
     { config: { ...gqa, window: 16, sinks: 2 }, sequences: [70], mode: { prefillFrom: 0 } },
-    { config: { ...gqa, kvInt8: true }, sequences: [37, 300], mode: 'decode', keysPerSplit: 128 },
-    { config: { ...gqa, headDim: 128, kvInt8: true }, sequences: [90], mode: { prefillFrom: 60 } },
+    { config: { ...gqa, kv: 'int8' }, sequences: [37, 300], mode: 'decode', keysPerSplit: 128 },
+    { config: { ...gqa, headDim: 128, kv: 'int8' }, sequences: [90], mode: { prefillFrom: 60 } },
+    { config: { ...gqa, kv: 'f16' }, sequences: [37, 300], mode: 'decode', keysPerSplit: 128 },
   ];
   for (const scenario of scenarios) cases.push({ kernel: 'attention', scenario, seed: next() });
   for (const [start, tokens] of [
@@ -916,12 +1013,23 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     [40, 64],
   ] as [number, number][]) {
     cases.push({ kernel: 'kv_write', config: gqa, shape: [start, tokens], seed: next() });
-    cases.push({
-      kernel: 'kv_write',
-      config: { ...gqa, kvInt8: true },
-      shape: [start, tokens],
-      seed: next(),
-    });
+    for (const kv of ['int8', 'f16'] as const) {
+      cases.push({
+        kernel: 'kv_write',
+        config: { ...gqa, kv },
+        shape: [start, tokens],
+        seed: next(),
+      });
+    }
+  }
+  for (const kv of [undefined, 'int8', 'f16'] as const) {
+    for (const [headDim, ropeDims, neox] of [
+      [64, 64, false],
+      [128, 96, true],
+    ] as const) {
+      const config = { kvHeads: 2, headDim, blockTokens: 16, ropeDims, neox, kv };
+      cases.push({ kernel: 'kv_shift', config, seed: next() });
+    }
   }
   const samplers: [number, SamplingSettings][] = [
     [7, { temperature: 0 }],
@@ -964,6 +1072,14 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   return cases;
 }
 
+/** Whether the case compiles f16 code (f16 activations, or an f16 KV cache). */
+export function needsF16(c: KernelCase, options: KernelOptions = {}): boolean {
+  if (options.activations === 'f16') return true;
+  const config =
+    c.kernel === 'attention' ? c.scenario.config : 'config' in c ? c.config : undefined;
+  return config?.kv === 'f16';
+}
+
 export function caseName(c: KernelCase): string {
   if (c.kernel === 'sample') {
     const s = c.settings;
@@ -973,8 +1089,12 @@ export function caseName(c: KernelCase): string {
     const { config: a, sequences, mode, keysPerSplit } = c.scenario;
     const kind = mode === 'decode' ? 'decode' : `prefill from ${mode.prefillFrom}`;
     const extra = a.window ? ` window ${a.window} sinks ${a.sinks ?? 0}` : '';
-    const kv = a.kvInt8 ? ' int8 kv' : '';
+    const kv = a.kv ? ` ${a.kv} kv` : '';
     return `attention ${kind} ${a.heads}/${a.kvHeads}x${a.headDim} bt${a.blockTokens} kv[${sequences}]${extra}${kv} split ${keysPerSplit ?? 'default'}`;
+  }
+  if (c.kernel === 'kv_shift') {
+    const k = c.config;
+    return `kv_shift ${k.kvHeads}x${k.headDim}/${k.ropeDims}${k.neox ? ' neox' : ''} bt${k.blockTokens} ${k.kv ?? 'act'}`;
   }
   const shape = c.shape.join('x');
   switch (c.kernel) {
@@ -985,7 +1105,7 @@ export function caseName(c: KernelCase): string {
       return `penalties ${shape} repeat ${p.repeat} freq ${p.frequency} presence ${p.presence}`;
     }
     case 'kv_write':
-      return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kvInt8 ? ' int8' : ''}`;
+      return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kv ? ` ${c.config.kv}` : ''}`;
     case 'matvec':
       return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''} m${c.batch} ${shape}`;
     case 'embedding':
@@ -1040,6 +1160,8 @@ export function runKernelCase(
       return checkPenalties(gpu, ...c.shape, c.settings, c.seed, options);
     case 'kv_write':
       return checkKvWrite(gpu, c.config, ...c.shape, c.seed, options);
+    case 'kv_shift':
+      return checkKvShift(gpu, c.config, c.seed, options);
   }
 }
 
@@ -1049,6 +1171,9 @@ export async function runKernelChecks(
   options: KernelOptions = {},
 ): Promise<KernelCheckResult[]> {
   const results: KernelCheckResult[] = [];
-  for (const c of cases) results.push(await runKernelCase(gpu, c, options));
+  for (const c of cases) {
+    if (needsF16(c, options) && !gpu.facts.features.shaderF16) continue;
+    results.push(await runKernelCase(gpu, c, options));
+  }
   return results;
 }

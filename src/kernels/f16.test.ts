@@ -6,7 +6,7 @@ import { tableShaderSource } from '../gpu/shader-library.js';
 import { quantFormats, type QuantName } from '../model/quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { Argmax } from './argmax.js';
-import { Attention, KvWrite } from './attention.js';
+import { Attention, KvShift, KvWrite } from './attention.js';
 import { Elementwise } from './elementwise.js';
 import { Embedding } from './embedding.js';
 import { Gemm } from './gemm.js';
@@ -74,10 +74,15 @@ for (const subgroups of [true, false]) {
         const attention = { heads: 8, kvHeads: 2, headDim: 128, blockTokens: 16 };
         add((await Attention.load(gpu, attention, undefined, options)).splitKey.name);
         add((await KvWrite.load(gpu, attention, options)).key.name);
-        const int8 = { ...attention, kvInt8: true };
-        add((await Attention.load(gpu, int8, undefined, options)).splitKey.name);
-        add((await KvWrite.load(gpu, int8, options)).key.name);
-        expect(names.size).toBe(formats.length * 7 + 17);
+        const shift = { ...attention, ropeDims: 96, neox: true };
+        add((await KvShift.load(gpu, shift, options)).key.name);
+        for (const kv of ['int8', 'f16', 'f32'] as const) {
+          add((await Attention.load(gpu, { ...attention, kv }, undefined, options)).splitKey.name);
+          add((await KvWrite.load(gpu, { ...attention, kv }, options)).key.name);
+          add((await KvShift.load(gpu, { ...shift, kv }, options)).key.name);
+        }
+        // The cache in the activations' type is the same variant as its format named.
+        expect(names.size).toBe(formats.length * 7 + 22);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }

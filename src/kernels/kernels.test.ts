@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
 import { acquireNodeGpu } from '../node/gpu.js';
-import { caseName, kernelCases, runKernelCase } from './checks.js';
+import { caseName, kernelCases, needsF16, runKernelCase } from './checks.js';
 import type { Activations } from './variant.js';
 
 // Every case on both reduction paths, subgroups (when the adapter has them) and workgroup
@@ -24,7 +24,7 @@ for (const [activations, subgroups] of variants) {
 
     for (const c of kernelCases()) {
       it(caseName(c), async (ctx) => {
-        if (activations === 'f16' && !gpu.facts.features.shaderF16) ctx.skip();
+        if (needsF16(c, { activations }) && !gpu.facts.features.shaderF16) ctx.skip();
         const result = await runKernelCase(gpu, c, { activations });
         // The reduction kernels pick their path from the device's features.
         if (['matvec', 'rms_norm', 'softmax', 'attention'].includes(c.kernel)) {

@@ -53,6 +53,13 @@ export function pipelineKey(facts: GpuFacts, spec: VariantSpec): PipelineKey {
         `${facts.vendor} ${facts.architecture} lacks: use activations 'f32'`,
     );
   }
+  const kvF16 = spec.defines?.KV_F16 === true;
+  if (kvF16 && !facts.features.shaderF16) {
+    throw new ShaderError(
+      `${spec.family}: an f16 KV cache needs the adapter's shader-f16 feature, which ` +
+        `${facts.vendor} ${facts.architecture} lacks: use kv 'f32' or 'int8'`,
+    );
+  }
   const parts = [spec.family];
   if (spec.weights) parts.push(spec.weights.toLowerCase());
   parts.push(activations);
@@ -68,6 +75,7 @@ export function pipelineKey(facts: GpuFacts, spec: VariantSpec): PipelineKey {
       ...spec.defines,
       SUBGROUPS: spec.subgroups ?? false,
       ACT_F16: activations === 'f16',
+      ENABLE_F16: activations === 'f16' || kvF16,
     },
     overrides: {
       ...spec.overrides,

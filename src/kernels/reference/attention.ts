@@ -1,3 +1,9 @@
+/**
+ * How the KV cache stores K and V: f32, f16 (half the bytes; needs shader-f16), or int8 rows
+ * with one f32 scale each (a little over a quarter; headDim a multiple of 4).
+ */
+export type KvFormat = 'f32' | 'f16' | 'int8';
+
 /** The shape of one layer's attention and its paged cache. */
 export interface AttentionConfig {
   heads: number;
@@ -11,9 +17,12 @@ export interface AttentionConfig {
   sinks?: number;
   /** Score scale; 1 / sqrt(headDim) when absent. */
   scale?: number;
-  /** Cache K and V as int8 rows with one f32 scale each (headDim a multiple of 4). */
-  kvInt8?: boolean;
+  /** How the cache stores K and V; absent: as the activations are stored. */
+  kv?: KvFormat;
 }
+
+/** How a cache's rows are laid out: what packing and shifting need of its config. */
+export type KvLayout = Pick<AttentionConfig, 'kvHeads' | 'headDim' | 'blockTokens'>;
 
 /** One query row: which sequence (by the start of its block table) and its index in the cache. */
 export interface AttentionQuery {
@@ -102,14 +111,16 @@ export function kvWriteReference(
   return { k, v };
 }
 
-/** Bytes of one layer's K (or V) cache of `blocks` blocks. */
+/** Bytes of one layer's K (or V) cache of `blocks` blocks (`activationBytes`: absent c.kv). */
 export function kvCacheBytes(
   c: AttentionConfig,
   blocks: number,
   activationBytes: 2 | 4 = 4,
 ): number {
   const rows = blocks * c.kvHeads * c.blockTokens;
-  return c.kvInt8 ? rows * (c.headDim + 4) : rows * c.headDim * activationBytes;
+  if (c.kv === 'int8') return rows * (c.headDim + 4);
+  const bytes = c.kv === 'f16' ? 2 : c.kv === 'f32' ? 4 : activationBytes;
+  return rows * c.headDim * bytes;
 }
 
 /** Round half to even, as WGSL's round() does. */
@@ -123,7 +134,7 @@ function roundEven(x: number): number {
  * head), blockTokens rows of headDim int8 (4 per u32, little-endian), then blockTokens f32
  * scales (max |x| / 127 of the row), as include/kv_cache.wgsl lays them out.
  */
-export function packInt8Cache(c: AttentionConfig, floats: Float32Array): Uint32Array {
+export function packInt8Cache(c: KvLayout, floats: Float32Array): Uint32Array {
   const rows = floats.length / c.headDim;
   const rowWords = c.headDim / 4;
   const out = new Uint32Array(rows * (rowWords + 1));
@@ -151,7 +162,7 @@ export function packInt8Cache(c: AttentionConfig, floats: Float32Array): Uint32A
 }
 
 /** The f32-layout values an int8 cache holds (inverse of packInt8Cache, up to rounding). */
-export function unpackInt8Cache(c: AttentionConfig, words: Uint32Array): Float32Array {
+export function unpackInt8Cache(c: KvLayout, words: Uint32Array): Float32Array {
   const rowWords = c.headDim / 4;
   const rows = words.length / (rowWords + 1);
   const out = new Float32Array(rows * c.headDim);
@@ -164,6 +175,33 @@ export function unpackInt8Cache(c: AttentionConfig, words: Uint32Array): Float32
     for (let d = 0; d < c.headDim; d++) {
       const word = words[pageBase + slot * rowWords + (d >> 2)];
       out[r * c.headDim + d] = ((word << (24 - 8 * (d & 3))) >> 24) * scale;
+    }
+  }
+  return out;
+}
+
+/**
+ * Every row of `blocks` in an f32-layout cache (blocks, kvHeads, blockTokens, headDim) rotated
+ * in place by `angles` ((ropeDims / 2, 2): cos, sin per pair), as kv_shift.wgsl does, in f64.
+ */
+export function kvShiftReference(
+  c: KvLayout & { ropeDims: number; neox: boolean },
+  cache: Float32Array,
+  blocks: readonly number[],
+  angles: Float32Array,
+): Float32Array {
+  const out = cache.slice();
+  const half = c.ropeDims / 2;
+  for (const block of blocks) {
+    for (let row = 0; row < c.kvHeads * c.blockTokens; row++) {
+      const base = (block * c.kvHeads * c.blockTokens + row) * c.headDim;
+      for (let i = 0; i < half; i++) {
+        const [a, b] = c.neox ? [base + i, base + i + half] : [base + 2 * i, base + 2 * i + 1];
+        const [cos, sin] = [angles[2 * i], angles[2 * i + 1]];
+        const [x0, x1] = [cache[a], cache[b]];
+        out[a] = x0 * cos - x1 * sin;
+        out[b] = x0 * sin + x1 * cos;
+      }
     }
   }
   return out;
