@@ -60,7 +60,9 @@ describe('paged KV cache', () => {
   });
 
   it('keeps the sinks and the window, and every evicted token leaves exactly once', () => {
-    const cache = new PagedKvCache(new BlockPool(6, 1024), BT, 0, { window: 64, sinks: 4 });
+    const cache = new PagedKvCache(new BlockPool(6, 1024), BT, 0, {
+      window: { window: 64, sinks: 4 },
+    });
     expect(cache.capacity).toBe(80); // a sink block and four window blocks
     const { seq, overflows } = feed(cache, undefined, 1000, 3);
     expect(cache.stats().usedBlocks).toBeLessThanOrEqual(6);
@@ -80,7 +82,9 @@ describe('paged KV cache', () => {
   });
 
   it('shifts the blocks after the sinks by the evicted count', () => {
-    const cache = new PagedKvCache(new BlockPool(8, 1024), BT, 0, { window: 48, sinks: 1 });
+    const cache = new PagedKvCache(new BlockPool(8, 1024), BT, 0, {
+      window: { window: 48, sinks: 1 },
+    });
     const seq = cache.create();
     cache.reserve(seq, 64);
     cache.append(seq, ids(0, 64));
@@ -115,9 +119,11 @@ describe('paged KV cache', () => {
     expect(cache.adopt(b, [...ids(0, 40), 99, 98, 97, 96, 95])).toBe(32);
     expect(b.blocks).toEqual(a.blocks.slice(0, 2));
     expect(pool.used).toBe(3);
-    expect(cache.stats()).toMatchObject({ prefixLookups: 2, prefixHits: 2 });
+    expect(cache.stats()).toMatchObject({ prefixLookups: 2, prefixHits: 2, prefixHitRate: 1 });
     // Another start: nothing to lend.
     expect(cache.adopt(cache.create(), [5, ...ids(1, 40)])).toBe(0);
+    expect(cache.stats()).toMatchObject({ prefixLookups: 3, prefixHits: 2 });
+    expect(cache.stats().prefixHitRate).toBeCloseTo(2 / 3, 12);
     // b rolls back into a shared block: writing there copies it first.
     cache.truncate(b, 20);
     const r = cache.reserve(b, 4);
@@ -133,7 +139,9 @@ describe('paged KV cache', () => {
     const { seq: a } = feed(cache, undefined, 48, 16);
     cache.remove(a);
     expect(cache.adopt(cache.create(), ids(0, 60))).toBe(0);
-    const windowed = new PagedKvCache(new BlockPool(12, 1024), BT, 0, { window: 32, sinks: 1 });
+    const windowed = new PagedKvCache(new BlockPool(12, 1024), BT, 0, {
+      window: { window: 32, sinks: 1 },
+    });
     const { seq: w } = feed(windowed, undefined, 48, 16);
     const shared = windowed.fork(w).child;
     // w's window shifts: the blocks it rotates are copied away from its fork first.

@@ -24,6 +24,25 @@ export interface KvOverflow {
   tokens: number[];
 }
 
+/**
+ * What the cache does when a sequence needs a block and none is free: 'error' throws
+ * KvCacheFullError; 'evict-idle' empties the sequences used least recently (never one in the
+ * step being reserved) until enough blocks are free, and reports each (KvEviction).
+ */
+export type KvFullPolicy = 'error' | 'evict-idle';
+
+/** A sequence emptied to free blocks for another (policy 'evict-idle'). */
+export interface KvEviction {
+  sequence: number;
+  /** Tokens it held, now gone: its owner must run them again to go on. */
+  tokens: number;
+  /** Blocks that became free. */
+  freedBlocks: number;
+  /** The sequence that needed them, and how many it needed. */
+  forSequence: number;
+  neededBlocks: number;
+}
+
 /** Keys the caller must rotate back by `delta` positions: every layer's K in `blocks`. */
 export interface KvShift {
   delta: number;
@@ -104,6 +123,8 @@ export class KvSequence {
   readonly tokens: number[] = [];
   /** Tokens evicted so far: a cache index past the sinks is history index - evicted. */
   evicted = 0;
+  /** The cache's clock when a step last reserved room in this sequence (LRU eviction). */
+  lastUsed = 0;
   constructor(readonly id: number) {}
 
   get length(): number {
@@ -120,7 +141,21 @@ export interface KvCacheStats {
   freeBlocks: number;
   bytesInUse: number;
   sequences: number;
+  /** Tokens that left sliding windows. */
   evictedTokens: number;
+  /** prefixHits / prefixLookups (0 before any lookup). */
+  prefixHitRate: number;
+  /** Sequences emptied to make room for others (policy 'evict-idle'), and their tokens. */
+  idleEvictions: number;
+  idleEvictedTokens: number;
+}
+
+export interface PagedKvCacheOptions {
+  window?: SlidingWindow;
+  /** When no block is free (default 'error'). */
+  whenFull?: KvFullPolicy;
+  /** Each sequence the 'evict-idle' policy empties, as it happens. */
+  onEvict?: (eviction: KvEviction) => void;
 }
 
 /**
@@ -146,6 +181,12 @@ export class PagedKvCache {
   private readonly keyOf = new Map<number, string>();
   private prefixLookups = 0;
   private prefixHits = 0;
+  private idleEvictions = 0;
+  private idleEvictedTokens = 0;
+  private clock = 0;
+  readonly window?: SlidingWindow;
+  private readonly whenFull: KvFullPolicy;
+  private readonly onEvict?: (eviction: KvEviction) => void;
   /** Tokens one sequence may hold: the window plus sinks, or `maxTokens` without a window. */
   readonly capacity: number;
   readonly sinkBlocks: number;
@@ -154,8 +195,12 @@ export class PagedKvCache {
     readonly pool: BlockPool,
     readonly blockTokens: number,
     maxTokens: number,
-    readonly window?: SlidingWindow,
+    options: PagedKvCacheOptions = {},
   ) {
+    const window = options.window;
+    this.window = window;
+    this.whenFull = options.whenFull ?? 'error';
+    this.onEvict = options.onEvict;
     this.sinkBlocks = window ? Math.ceil(window.sinks / blockTokens) : 0;
     this.capacity = cacheCapacity(blockTokens, maxTokens, window);
     if (window && window.window < 2 * blockTokens) {
@@ -224,8 +269,13 @@ export class PagedKvCache {
    * sinks when the window is full, then allocates blocks. The tokens are recorded by append()
    * once their K and V are written.
    */
-  reserve(seq: KvSequence, count: number): KvReservation {
+  reserve(
+    seq: KvSequence,
+    count: number,
+    busy: ReadonlySet<KvSequence> = new Set(),
+  ): KvReservation {
     const BT = this.blockTokens;
+    seq.lastUsed = ++this.clock;
     const reservation: KvReservation = { start: seq.length, copies: [] };
     const over = seq.length + count - this.capacity;
     if (over > 0) {
@@ -250,7 +300,7 @@ export class PagedKvCache {
       for (const block of gone) this.release(block);
       // The kept blocks are rotated: shared ones are copied first, and none stays a prefix.
       for (let i = this.sinkBlocks; i < seq.blocks.length; i++) {
-        seq.blocks[i] = this.own(seq.blocks[i], reservation.copies);
+        seq.blocks[i] = this.own(seq, seq.blocks[i], reservation.copies, busy);
       }
       const start = first + seq.evicted;
       seq.evicted += tokens.length;
@@ -262,9 +312,10 @@ export class PagedKvCache {
     // The block the first new token lands in, when it is partly filled, must be this one's.
     const partial = Math.floor(seq.length / BT);
     if (seq.length % BT !== 0 && partial < seq.blocks.length) {
-      seq.blocks[partial] = this.own(seq.blocks[partial], reservation.copies);
+      seq.blocks[partial] = this.own(seq, seq.blocks[partial], reservation.copies, busy);
     }
     const needed = Math.ceil((seq.length + count) / BT) - seq.blocks.length;
+    this.makeRoom(seq, needed, busy);
     const added: number[] = [];
     try {
       for (let i = 0; i < needed; i++) added.push(this.pool.allocate());
@@ -274,6 +325,34 @@ export class PagedKvCache {
     }
     seq.blocks.push(...added);
     return reservation;
+  }
+
+  /**
+   * Under 'evict-idle', empties the least recently used sequences (not `seq`, none in `busy`)
+   * until `needed` blocks are free or none is left to empty.
+   */
+  private makeRoom(seq: KvSequence, needed: number, busy: ReadonlySet<KvSequence>): void {
+    if (this.whenFull !== 'evict-idle') return;
+    while (this.pool.available < needed) {
+      let victim: KvSequence | undefined;
+      for (const other of this.sequences.values()) {
+        if (other === seq || busy.has(other) || other.length === 0) continue;
+        if (!victim || other.lastUsed < victim.lastUsed) victim = other;
+      }
+      if (!victim) return; // allocation below throws KvCacheFullError
+      const before = this.pool.available;
+      const tokens = victim.length + victim.evicted;
+      this.truncate(victim, 0);
+      this.idleEvictions++;
+      this.idleEvictedTokens += tokens;
+      this.onEvict?.({
+        sequence: victim.id,
+        tokens,
+        freedBlocks: this.pool.available - before,
+        forSequence: seq.id,
+        neededBlocks: needed,
+      });
+    }
   }
 
   /** Records tokens whose K and V are now in the cache, at the indices reserve() gave. */
@@ -336,11 +415,17 @@ export class PagedKvCache {
    * A block this sequence is about to change: `block` itself when no one else holds it (and it
    * stops being a prefix), else a new block to copy it into (the others keep the original).
    */
-  private own(block: number, copies: [number, number][]): number {
+  private own(
+    seq: KvSequence,
+    block: number,
+    copies: [number, number][],
+    busy: ReadonlySet<KvSequence>,
+  ): number {
     if (!this.pool.shared(block)) {
       this.unregister(block);
       return block;
     }
+    this.makeRoom(seq, 1, busy);
     const copy = this.pool.allocate();
     copies.push([block, copy]);
     this.pool.release(block);
@@ -389,6 +474,9 @@ export class PagedKvCache {
       bytesInUse: this.pool.used * this.pool.blockBytes,
       sequences: this.sequences.size,
       evictedTokens: this.evictedTokens,
+      prefixHitRate: this.prefixLookups === 0 ? 0 : this.prefixHits / this.prefixLookups,
+      idleEvictions: this.idleEvictions,
+      idleEvictedTokens: this.idleEvictedTokens,
     };
   }
 }

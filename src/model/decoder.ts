@@ -4,7 +4,7 @@ import { Argmax } from '../kernels/argmax.js';
 import { Penalties, PENALTY_ENTRY_BYTES, type PenaltySettings } from '../kernels/penalties.js';
 import { Sampler, type SamplingSettings } from '../kernels/sample.js';
 import { DotInputRounding } from '../kernels/dot-input.js';
-import { Attention, KvWrite } from '../kernels/attention.js';
+import { Attention, KvShift, KvWrite, type KvFormat } from '../kernels/attention.js';
 import { Elementwise } from '../kernels/elementwise.js';
 import { Embedding } from '../kernels/embedding.js';
 import { Gemm } from '../kernels/gemm.js';
@@ -19,6 +19,8 @@ import {
   BlockPool,
   cacheCapacity,
   PagedKvCache,
+  type KvEviction,
+  type KvFullPolicy,
   type KvOverflow,
   type KvSequence,
   type KvReservation,
@@ -34,7 +36,8 @@ import {
 } from './memory-plan.js';
 
 // A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: sequences in a paged KV
-// cache (src/kv), optionally a sliding window with attention sinks, f32 activations. forward()
+// cache (src/kv) of f32, f16 or int8 K/V, optionally a sliding window with attention sinks, f32
+// activations. forward()
 // runs a chunk of tokens and leaves the last position's logits on the GPU.
 
 /** Distinct recent tokens the penalties can cover (llama.cpp's default window is 64). */
@@ -119,6 +122,20 @@ export interface DecoderOptions {
    * sub-agent conversation; forwardBatch() advances several in one step.
    */
   sequences?: number;
+  /**
+   * How the cache stores K and V (default f32): 'f16' halves it (needs shader-f16), 'int8'
+   * (one scale a row) takes a little over a quarter, at a small cost in accuracy.
+   */
+  kv?: KvFormat;
+  /**
+   * Bytes the whole KV cache may take. Below what every sequence's full context needs, the
+   * sequences share a smaller pool of blocks; the adapter's largest binding caps it too.
+   */
+  kvBudget?: number;
+  /** When the pool has no free block: throw KvCacheFullError (default) or empty idle sequences. */
+  whenFull?: KvFullPolicy;
+  /** Each idle sequence emptied to make room for another (whenFull 'evict-idle'). */
+  onEvict?: (eviction: KvEviction) => void;
 }
 
 /** One sequence's tokens in a forwardBatch() step. */
@@ -150,6 +167,7 @@ export class Decoder {
     siluMul: Elementwise;
     attention: Attention;
     kvWrite: KvWrite;
+    kvShift?: KvShift;
     argmax: Argmax;
     sampler: Sampler;
     penalties: Penalties;
@@ -160,8 +178,9 @@ export class Decoder {
   private table!: GPUBuffer;
   /** Bytes of one block of one layer's K (or V) cache. */
   private readonly blockBytes: number;
-  private shiftRope?: Rope;
+  /** Per step entry: the cos/sin a window shift turns its keys by, and the blocks to turn. */
   private shiftAngles?: GPUBuffer;
+  private shiftBlocks?: GPUBuffer;
 
   private constructor(
     readonly gpu: GpuContext,
@@ -177,16 +196,14 @@ export class Decoder {
     private readonly onOverflow: ((overflow: KvOverflow) => void) | undefined,
     /** Sequences the cache holds at once. */
     readonly maxSequences: number,
+    options: Pick<DecoderOptions, 'whenFull' | 'onEvict'>,
   ) {
-    this.blockBytes = kvCacheBufferBytes(config, BLOCK_TOKENS);
+    this.blockBytes = kvCacheBufferBytes(config, BLOCK_TOKENS, memory.kv);
     this.kv = new PagedKvCache(
-      new BlockPool(
-        maxSequences * Math.ceil(contextSize / BLOCK_TOKENS),
-        2 * config.layers * this.blockBytes,
-      ),
+      new BlockPool(memory.kvBlocks, 2 * config.layers * this.blockBytes),
       BLOCK_TOKENS,
       contextSize,
-      window,
+      { window, whenFull: options.whenFull, onEvict: options.onEvict },
     );
     this.sequence = this.kv.create();
     this.sequences.set(this.sequence.id, this.sequence);
@@ -263,8 +280,16 @@ export class Decoder {
     const maxBatch = options.maxBatch ?? 256;
     const widened = (name: string) => name.endsWith('norm.weight') || name.endsWith('.bias');
     const sequences = options.sequences ?? 1;
-    const plan = memoryPlan(file, config, contextSize, maxBatch, widened, sequences);
-    checkPlan(plan, config, contextSize, gpu.facts.limits);
+    const plan = memoryPlan(file, config, {
+      contextSize,
+      maxBatch,
+      widened,
+      sequences,
+      kv: options.kv,
+      kvBudget: options.kvBudget,
+      limits: gpu.facts.limits,
+    });
+    checkPlan(plan, config, contextSize, gpu.facts.limits, options.kvBudget);
     const groups = Array.from({ length: config.layers }, (_, l) => [
       `blk.${l}.ffn_gate.weight`,
       `blk.${l}.ffn_up.weight`,
@@ -287,6 +312,7 @@ export class Decoder {
       window,
       options.onOverflow,
       sequences,
+      options,
     );
     try {
       // Llama 3.1's per-pair frequency divisors, read here: the host computes RoPE's angles.
@@ -312,6 +338,7 @@ export class Decoder {
       kvHeads: c.kvHeads,
       headDim: c.headDim,
       blockTokens: BLOCK_TOKENS,
+      kv: this.memory.kv,
     };
     const rope = {
       heads: c.heads,
@@ -345,12 +372,19 @@ export class Decoder {
       'kv:table',
     );
     if (this.window) {
-      // Rotates a whole block's K rows (kvHeads × BT of them) back by the evicted count.
-      this.shiftRope = await Rope.load(gpu, { ...rope, heads: c.kvHeads * BLOCK_TOKENS });
+      // Rotates the kept blocks' K rows back by the evicted count.
+      this.kernels.kvShift = await KvShift.load(gpu, { ...attention, ...rope });
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+      const { angles, blocks } = this.shiftStrides;
       this.shiftAngles = await gpu.createBuffer(
-        this.maxSequences * this.shiftStride,
-        GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+        this.maxSequences * angles,
+        usage,
         'kv:shift_angles',
+      );
+      this.shiftBlocks = await gpu.createBuffer(
+        this.maxSequences * blocks,
+        usage,
+        'kv:shift_blocks',
       );
     }
     const cacheBytes = this.memory.kvCachePerBuffer; // every sequence's blocks
@@ -556,12 +590,13 @@ export class Decoder {
       );
     }
     const entries: StepEntry[] = [];
+    const busy = new Set(seqs);
     try {
       for (const [i, st] of steps.entries()) {
         entries.push({
           seq: seqs[i],
           tokens: st.tokens,
-          ...this.kv.reserve(seqs[i], st.tokens.length),
+          ...this.kv.reserve(seqs[i], st.tokens.length, busy),
         });
       }
       await this.run(entries);
@@ -787,39 +822,44 @@ export class Decoder {
     return this.live(id).length;
   }
 
-  /** Bytes between step entries' rows of shift angles: storage offsets must align. */
-  private get shiftStride(): number {
+  /** Bytes between step entries' shift angles, and block lists: storage offsets must align. */
+  private get shiftStrides(): { angles: number; blocks: number } {
     const align = this.gpu.facts.limits.minStorageBufferOffsetAlignment;
-    return Math.ceil((this.config.ropeDims * 4) / align) * align;
+    const aligned = (bytes: number) => Math.ceil(bytes / align) * align;
+    return { angles: aligned(this.config.ropeDims * 4), blocks: aligned(this.kv.maxBlocks * 4) };
   }
 
-  /** Every layer's cached K in `blocks` rotated back by `delta` positions (angles row `slot`). */
+  /** Every layer's cached K in `blocks` rotated back by `delta` positions (entry `slot`'s rows). */
   private encodeShift(
     batch: ComputeBatch,
     slot: number,
     delta: number,
     blocks: readonly number[],
   ): void {
-    const rope = this.shiftRope!;
     // A pure rotation by -delta: the angles' cos and sin without YaRN's magnitude scale.
-    const angles = rope.cache([-delta], this.freqFactors);
+    const angles = this.kernels.ropeK.cache([-delta], this.freqFactors);
     for (let i = 0; i < angles.length; i += 2) {
       const norm = Math.hypot(angles[i], angles[i + 1]);
       angles[i] /= norm;
       angles[i + 1] /= norm;
     }
-    const cache = {
-      buffer: this.shiftAngles!,
-      offset: slot * this.shiftStride,
-      size: angles.byteLength,
-    };
-    this.gpu.write(this.shiftAngles!, angles, cache.offset);
-    const bytes = this.blockBytes;
+    const strides = this.shiftStrides;
+    const at = (buffer: GPUBuffer, stride: number, bytes: number) => ({
+      buffer,
+      offset: slot * stride,
+      size: bytes,
+    });
+    const angleRows = at(this.shiftAngles!, strides.angles, angles.byteLength);
+    const blockList = at(this.shiftBlocks!, strides.blocks, blocks.length * 4);
+    this.gpu.write(this.shiftAngles!, angles, angleRows.offset);
+    this.gpu.write(this.shiftBlocks!, Uint32Array.from(blocks), blockList.offset);
     for (const layer of this.layers) {
-      for (const block of blocks) {
-        const x = { buffer: layer.kCache, offset: block * bytes, size: bytes };
-        rope.encode(batch, { x, cache, tokens: 1 });
-      }
+      this.kernels.kvShift!.encode(batch, {
+        cache: layer.kCache,
+        blocks: blockList,
+        angles: angleRows,
+        count: blocks.length,
+      });
     }
   }
 
@@ -907,5 +947,6 @@ export class Decoder {
     for (const b of Object.values(this.scratch ?? {})) b.destroy();
     this.table?.destroy();
     this.shiftAngles?.destroy();
+    this.shiftBlocks?.destroy();
   }
 }

@@ -41,7 +41,7 @@ describe('memory plan', () => {
     const limits = { ...gpu.facts.limits, maxStorageBufferBindingSize: 64 << 10 };
     expect(() => checkPlan(memory, config, 512, limits)).toThrow(GpuAllocationError);
     expect(() => checkPlan(memory, config, 512, limits)).toThrow(
-      /512-token context needs 256\.0 KiB of KV cache per layer.*at most 64\.0 KiB: pass a contextSize of at most 128/,
+      /512-token context needs 256\.0 KiB of f32 KV cache per layer.*at most 64\.0 KiB: pass a contextSize of at most 128, or kv 'f16' or 'int8'/,
     );
     expect(() => checkPlan(memory, config, 512, gpu.facts.limits)).not.toThrow();
   });
@@ -49,6 +49,9 @@ describe('memory plan', () => {
   it('adds the totals to an allocation failure, and leaves other errors alone', () => {
     const plan = {
       sequences: 1,
+      kv: 'f32' as const,
+      kvBlocks: 1 << 10,
+      kvLimitedBy: 'context' as const,
       weights: 1 << 30,
       kvCache: 1 << 20,
       kvCachePerBuffer: 1 << 19,

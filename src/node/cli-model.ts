@@ -6,12 +6,14 @@ import { LanguageModel, type GenerateOptions } from '../model/language-model.js'
 import { openModelSource } from '../model/loader/node.js';
 import type { LoadProgress } from '../model/loader/source.js';
 import type { SlidingWindow } from '../kv/paged-kv-cache.js';
+import type { KvFormat } from '../kernels/attention.js';
 import { acquireNodeGpu } from './gpu.js';
 
 export interface ModelCommandOptions {
   model: string;
   contextSize?: number;
   window?: SlidingWindow;
+  kv?: KvFormat;
   forceSwiftShader: boolean;
   generate: GenerateOptions;
 }
@@ -40,6 +42,7 @@ async function withModel<T>(
     model = await LanguageModel.load(gpu, source, {
       contextSize: o.contextSize,
       window: o.window,
+      kv: o.kv,
     });
     return await body(model, gpu);
   } finally {
@@ -73,6 +76,7 @@ export function generateCommand(o: ModelCommandOptions, prompt: string, json: bo
             time_to_first_token_ms: r.timings.timeToFirstTokenMs,
           },
           kv: {
+            format: model.decoder.memory.kv,
             bytes_in_use: kv.bytesInUse,
             blocks_used: kv.usedBlocks,
             blocks: kv.blocks,

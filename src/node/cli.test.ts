@@ -134,6 +134,18 @@ describe('agentgpu CLI', () => {
       expect(bad.stderr).toMatch(/--sinks goes with --window/);
     });
 
+    it('--kv int8 stores the cache in a little over a quarter of the bytes', async () => {
+      const int8 = await generate('--max-tokens', '70', '--window', '32', '--kv', 'int8');
+      expect(int8.code).toBe(0);
+      const out = JSON.parse(int8.stdout);
+      // Per token: 2 layers x K and V x 2 kv heads x (64 int8 values + an f32 scale).
+      expect(out.kv).toMatchObject({ format: 'int8', blocks: 3, bytes_in_use: 3 * 16 * 544 });
+      expect(out.tokens.length).toBe(70);
+      const bad = await generate('--kv', 'q4');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--kv takes f32, f16, int8, got "q4"/);
+    });
+
     it('says which flag is wrong, and which file is missing', async () => {
       const bad = await agentgpu([
         'generate',

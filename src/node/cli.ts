@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { AgentGpuError } from '../errors.js';
 import { formatBytes, limitNames, type GpuFacts } from '../gpu/facts.js';
 import { checkMatvec, type KernelCheckResult } from '../kernels/checks.js';
+import type { KvFormat } from '../kernels/attention.js';
 import { acquireNodeGpu } from './gpu.js';
 import { chatCommand, generateCommand, type ModelCommandOptions } from './cli-model.js';
 
@@ -14,10 +15,12 @@ commands:
                   and a matvec self-check against the CPU reference
   generate --model PATH_OR_URL --prompt TEXT [--max-tokens N] [--temperature T]
            [--seed S] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
-           [--stop TEXT]... [--context-size N] [--window W [--sinks S]] [--json]
+           [--stop TEXT]... [--context-size N] [--window W [--sinks S]]
+           [--kv f32|f16|int8] [--json]
                   a raw completion of TEXT (BOS as the model says); --temperature 0 is
                   greedy; --window keeps the first S (default 4) and the latest W tokens,
-                  so generation runs on in constant memory; --json prints
+                  so generation runs on in constant memory; --kv stores the KV cache as
+                  f32 (default), f16 (needs shader-f16) or int8; --json prints
                   {"prompt_tokens","tokens","text","timings","kv"}
   chat --model PATH_OR_URL [--system TEXT]
                   an interactive chat through the model's chat template
@@ -81,6 +84,8 @@ function numberFlag(
   return n;
 }
 
+const kvFormats: readonly KvFormat[] = ['f32', 'f16', 'int8'];
+
 /** The model commands' options from the flags, or what is wrong with them. */
 function modelOptions(values: Record<string, unknown>): ModelCommandOptions | string {
   if (typeof values.model !== 'string') return '--model PATH_OR_URL is required';
@@ -107,9 +112,14 @@ function modelOptions(values: Record<string, unknown>): ModelCommandOptions | st
     return `--window keeps whole blocks of 16 tokens: pass at least 32, got ${window}`;
   }
   if (sinks !== undefined && sinks < 0) return `--sinks must be 0 or more, got ${sinks}`;
+  const kv = values.kv;
+  if (kv !== undefined && !kvFormats.includes(kv as KvFormat)) {
+    return `--kv takes ${kvFormats.join(', ')}, got "${String(kv)}"`;
+  }
   return {
     model: values.model,
     contextSize: flags['context-size'],
+    kv: kv as KvFormat | undefined,
     window: window === undefined ? undefined : { window, sinks: sinks ?? 4 },
     forceSwiftShader: values.swiftshader === true,
     generate: {
@@ -147,6 +157,7 @@ async function main(argv: string[]): Promise<number> {
         'repeat-penalty': { type: 'string' },
         window: { type: 'string' },
         sinks: { type: 'string' },
+        kv: { type: 'string' },
         stop: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
