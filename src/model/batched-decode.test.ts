@@ -106,4 +106,74 @@ describe('batched decode', () => {
       decoder.destroy();
     }
   });
+  it("a long prompt prefilled in chunks beside others' decode steps changes no one's tokens", async () => {
+    const { bytes } = tinyModel({ architecture: 'llama', weights: 'Q4_0', layers: 2, seed: 12 });
+    // Steps of more than 8 rows take the GEMM, whose sums differ from the matvec's in the last
+    // bit; rounding matmul inputs to 8-bit blocks (llama.cpp's way) can turn that into a whole
+    // step of one input (5e-5 logits NMSE here) and flip a near tie. f32 inputs keep the two
+    // paths within 1e-12, so equal tokens test the scheduling, not the rounding.
+    const decoder = await Decoder.load(gpu, bytesSource(bytes), {
+      contextSize: 160,
+      sequences: 3,
+      matmulInputs: 'f32',
+    });
+    const long = Array.from({ length: 100 }, (_, i) => (i * 29 + 3) % 300);
+    const CHUNK = 16;
+    try {
+      /** Greedy tokens of one sequence alone: its prompt at once, then `steps` tokens. */
+      const alone = async (prompt: number[], steps: number) => {
+        decoder.reset();
+        await decoder.forward(prompt);
+        const out = [await decoder.argmax()];
+        while (out.length < steps) {
+          await decoder.forward([out[out.length - 1]]);
+          out.push(await decoder.argmax());
+        }
+        return out;
+      };
+      const want = [await alone(long, 8), await alone([7, 8, 9], 16), await alone([250], 16)];
+      // Together: two conversations decode while the third's prompt goes in 16 tokens a step,
+      // in the same steps (7 prefill chunks), then all three decode.
+      decoder.reset();
+      const ids = [0, decoder.addSequence(), decoder.addSequence()];
+      const got: number[][] = [[], [], []];
+      for (const [i, prompt] of [
+        [1, [7, 8, 9]],
+        [2, [250]],
+      ] as const) {
+        await decoder.forwardBatch([{ sequence: ids[i], tokens: prompt }]);
+        got[i].push(await decoder.argmax());
+      }
+      let fed = 0;
+      let steps = 0;
+      while (got.some((out, i) => out.length < want[i].length)) {
+        const step = [];
+        const prefilling = fed < long.length;
+        if (prefilling) {
+          step.push({ sequence: ids[0], tokens: long.slice(fed, fed + CHUNK) });
+          fed += CHUNK;
+        } else if (got[0].length < want[0].length) {
+          step.push({ sequence: ids[0], tokens: [got[0][got[0].length - 1]] });
+        }
+        const decoding = [1, 2].filter((i) => got[i].length < want[i].length);
+        for (const i of decoding) {
+          step.push({ sequence: ids[i], tokens: [got[i][got[i].length - 1]] });
+        }
+        await decoder.forwardBatch(step);
+        const next = await decoder.argmaxRows(step.length);
+        let row = 0;
+        if (prefilling) {
+          if (fed >= long.length) got[0].push(next[row]);
+          row++;
+        } else if (step[0]?.sequence === ids[0]) got[0].push(next[row++]);
+        for (const i of decoding) got[i].push(next[row++]);
+        steps++;
+      }
+      expect(got).toEqual(want);
+      // The decoding conversations never waited for the prompt: one token each every step.
+      expect(steps).toBe(15);
+    } finally {
+      decoder.destroy();
+    }
+  });
 });
