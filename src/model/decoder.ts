@@ -2,7 +2,7 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { Argmax } from '../kernels/argmax.js';
 import { Penalties, PENALTY_ENTRY_BYTES, type PenaltySettings } from '../kernels/penalties.js';
-import { Sampler, type SamplingSettings } from '../kernels/sample.js';
+import { Sampler, SAMPLER_SETTINGS_BYTES, type SamplingSettings } from '../kernels/sample.js';
 import { DotInputRounding } from '../kernels/dot-input.js';
 import { Attention, KvShift, KvWrite, type KvFormat } from '../kernels/attention.js';
 import { Elementwise } from '../kernels/elementwise.js';
@@ -136,6 +136,19 @@ export interface DecoderOptions {
   whenFull?: KvFullPolicy;
   /** Each idle sequence emptied to make room for another (whenFull 'evict-idle'). */
   onEvict?: (eviction: KvEviction) => void;
+}
+
+/** Penalties on one row's logits: the settings and the recent tokens' counts. */
+export interface RowPenalties {
+  settings: PenaltySettings;
+  counts: ReadonlyMap<number, number>;
+}
+
+/** One row of sampleRows(): its settings, uniform draw in [0, 1), and penalties. */
+export interface SampleRow {
+  settings: SamplingSettings;
+  u: number;
+  penalties?: RowPenalties;
 }
 
 /** One sequence's tokens in a forwardBatch() step. */
@@ -436,7 +449,11 @@ export class Decoder {
       rope: await scratch('rope', T * c.ropeDims),
       queries: await gpu.createBuffer(T * 8, storage, 'scratch:queries'),
       token: await gpu.createBuffer(Math.max(16, 4 * this.maxSequences), storage, 'scratch:token'),
-      settings: await gpu.createBuffer(64, storage, 'scratch:sample_settings'),
+      settings: await gpu.createBuffer(
+        Math.max(64, this.maxSequences * SAMPLER_SETTINGS_BYTES),
+        storage,
+        'scratch:sample_settings',
+      ),
       penaltyEntries: await gpu.createBuffer(
         MAX_PENALTY_TOKENS * PENALTY_ENTRY_BYTES,
         storage,
@@ -579,14 +596,11 @@ export class Decoder {
     const seqs = steps.map((st) => this.live(st.sequence));
     if (new Set(seqs).size !== seqs.length)
       throw new RangeError('a sequence appears twice in one step');
-    const kvRowBytes = this.config.kvHeads * this.config.headDim * 4;
-    if (
-      steps.length > 1 &&
-      kvRowBytes % this.gpu.facts.limits.minStorageBufferOffsetAlignment !== 0
-    ) {
+    if (steps.length > 1 && !this.batchable) {
       throw new RangeError(
-        `batched steps bind each sequence's K/V rows at an offset, and ${kvRowBytes}-byte rows ` +
-          'do not align: step the sequences one at a time',
+        `batched steps bind each sequence's K/V rows at an offset, and ` +
+          `${this.config.kvHeads * this.config.headDim * 4}-byte rows do not align: step the ` +
+          'sequences one at a time',
       );
     }
     const entries: StepEntry[] = [];
@@ -822,6 +836,27 @@ export class Decoder {
     return this.live(id).length;
   }
 
+  /** Sequence `id`'s token ids in cache order. */
+  sequenceTokens(id: number): readonly number[] {
+    return this.live(id).tokens;
+  }
+
+  /** Tokens that left sequence `id`'s window so far. */
+  sequenceEvicted(id: number): number {
+    return this.live(id).evicted;
+  }
+
+  /** Keeps sequence `id`'s first `length` cached tokens and frees the blocks past them. */
+  truncateSequence(id: number, length: number): void {
+    this.kv.truncate(this.live(id), length);
+  }
+
+  /** Whether forwardBatch() takes several sequences in one step (their K/V rows align). */
+  get batchable(): boolean {
+    const rowBytes = this.config.kvHeads * this.config.headDim * 4;
+    return rowBytes % this.gpu.facts.limits.minStorageBufferOffsetAlignment === 0;
+  }
+
   /** Bytes between step entries' shift angles, and block lists: storage offsets must align. */
   private get shiftStrides(): { angles: number; blocks: number } {
     const align = this.gpu.facts.limits.minStorageBufferOffsetAlignment;
@@ -892,40 +927,64 @@ export class Decoder {
    * place (counts of the recent tokens), then `settings` with the uniform draw `u`. Only the
    * id is read back.
    */
-  async sample(
-    settings: SamplingSettings,
-    u: number,
-    penalties?: { settings: PenaltySettings; counts: ReadonlyMap<number, number> },
-  ): Promise<number> {
+  async sample(settings: SamplingSettings, u: number, penalties?: RowPenalties): Promise<number> {
+    return (await this.sampleRows([{ settings, u, penalties }]))[0];
+  }
+
+  /**
+   * The next token of each of the last step's entries (row i: forwardBatch's entry i), each
+   * with its own settings, draw and penalties, in one submission; only the ids come back.
+   */
+  async sampleRows(rows: readonly SampleRow[]): Promise<number[]> {
     const { gpu, scratch: s, kernels: k } = this;
+    const n = this.config.vocabSize;
     const batch = gpu.batch('sample');
-    if (penalties && penalties.counts.size > 0) {
-      const entries = Penalties.entries([penalties.counts]);
+    // Rows with the same penalty settings share a dispatch; each group its own entries region.
+    const groups = new Map<
+      string,
+      { settings: PenaltySettings; counts: Map<number, ReadonlyMap<number, number>> }
+    >();
+    rows.forEach(({ penalties: p }, row) => {
+      if (!p || p.counts.size === 0) return;
+      const key = `${p.settings.repeat}|${p.settings.frequency}|${p.settings.presence}`;
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { settings: p.settings, counts: new Map() }));
+      group.counts.set(row, p.counts);
+    });
+    const align = gpu.facts.limits.minStorageBufferOffsetAlignment;
+    let offset = 0;
+    for (const group of groups.values()) {
+      const perRow = Array.from(
+        { length: rows.length },
+        (_, r) => group.counts.get(r) ?? new Map(),
+      );
+      const entries = Penalties.entries(perRow);
       const count = entries.length / 3;
-      if (count > MAX_PENALTY_TOKENS) {
+      if (offset + entries.byteLength > MAX_PENALTY_TOKENS * PENALTY_ENTRY_BYTES) {
         throw new RangeError(
-          `penalties cover ${count} distinct tokens, at most ${MAX_PENALTY_TOKENS}: shorten the penalty window`,
+          `penalties cover ${count} distinct tokens, more than the ${MAX_PENALTY_TOKENS} a step holds: shorten the penalty window`,
         );
       }
-      gpu.write(s.penaltyEntries, entries);
+      gpu.write(s.penaltyEntries, entries, offset);
       k.penalties.encode(batch, {
         logits: s.logits,
-        entries: s.penaltyEntries,
+        entries: { buffer: s.penaltyEntries, offset, size: entries.byteLength },
         count,
-        n: this.config.vocabSize,
-        settings: penalties.settings,
+        n,
+        settings: group.settings,
       });
+      offset += Math.ceil(entries.byteLength / align) * align;
     }
-    gpu.write(s.settings, Sampler.settings([{ settings, u }]));
+    gpu.write(s.settings, Sampler.settings(rows));
     k.sampler.encode(batch, {
       logits: s.logits,
       settings: s.settings,
       ids: s.token,
-      rows: 1,
-      n: this.config.vocabSize,
+      rows: rows.length,
+      n,
     });
     await batch.submit();
-    return new Uint32Array(await gpu.read(s.token, 0, 4))[0];
+    return Array.from(new Uint32Array(await gpu.read(s.token, 0, rows.length * 4)));
   }
 
   /** Keeps the first `length` cached tokens and forgets the rest (a reused prefix). */

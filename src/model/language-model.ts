@@ -1,6 +1,8 @@
 import { AgentGpuError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { countTokens } from '../kernels/reference/penalties.js';
+import type { PenaltySettings } from '../kernels/penalties.js';
+import type { SamplingSettings } from '../kernels/sample.js';
 import { Rng } from '../util/rng.js';
 import { ChatTemplate, type ChatMessage } from './chat/index.js';
 import { modelConfig, type ModelConfig } from './config.js';
@@ -80,19 +82,97 @@ export interface Generation extends AsyncIterable<GeneratedToken> {
   readonly result: Promise<GenerationResult>;
 }
 
+/** Default prompt tokens one prefill step takes while other generations are decoding. */
+const PREFILL_CHUNK = 64;
+
+/** A generation's place in the scheduler. */
+interface Request {
+  prompt: number[];
+  options: GenerateOptions;
+  session: string;
+  /** interactive (0) before background (1); then arrival. */
+  priority: number;
+  arrival: number;
+  emit: (t: GeneratedToken) => void;
+  resolve: (r: GenerationResult) => void;
+  reject: (error: unknown) => void;
+  /** waiting: its session is busy or no sequence is free. */
+  phase: 'waiting' | 'prefill' | 'decode' | 'done';
+  sequence: number;
+  /** Prompt tokens in the cache (reused or run). */
+  fed: number;
+  reused: number;
+  /** The sampled token still to run through the model. */
+  pending?: number;
+  tokens: number[];
+  history: number[];
+  rng: Rng;
+  filter: StopStringFilter;
+  bytes: TextDecoder;
+  stops: Set<number>;
+  maxTokens: number;
+  settings: SamplingSettings;
+  penalty?: PenaltySettings;
+  lastN: number;
+  submitted: number;
+  prefillStarted: number;
+  firstAt: number;
+}
+
+interface Session {
+  sequence: number;
+  busy: boolean;
+  lastUsed: number;
+}
+
+/** Where a generation runs: a named session keeps its KV sequence between generations. */
+export interface ScheduleOptions {
+  /**
+   * The conversation this generation continues (default 'default'): its KV sequence is kept
+   * after the generation, so the next one skips the prefill of the shared prompt start. A
+   * session runs one generation at a time; generations of different sessions are batched.
+   */
+  session?: string;
+  /** 'interactive' (default) steps before 'background' when both wait for the GPU. */
+  priority?: 'interactive' | 'background';
+}
+
+/** A model's scheduler counters, for telemetry. */
+export interface SchedulerStats {
+  /** Generations waiting for their session or a free sequence. */
+  waiting: number;
+  /** Generations in prefill or decode. */
+  running: number;
+  sessions: number;
+  steps: number;
+  /** Rows (tokens) the steps ran, prefill and decode. */
+  prefillTokens: number;
+  decodeTokens: number;
+}
+
 /**
- * A GGUF language model on one GPU device: its tokenizer, chat template and decoder. One
- * generation at a time; each starts from an empty cache (prefix reuse is the KV cache's).
+ * A GGUF language model on one GPU device: its tokenizer, chat template and decoder.
+ * Generations of different sessions run together: each step advances every decoding
+ * generation by a token and feeds one prompt a chunk, so a long prompt does not stall the
+ * others, and every weight is read once for all of them.
  */
 export class LanguageModel {
-  private busy = false;
+  private readonly requests: Request[] = [];
+  private readonly sessions = new Map<string, Session>();
+  private pumping = false;
+  private destroyed = false;
+  private arrivals = 0;
+  private clock = 0;
+  private readonly counters = { steps: 0, prefillTokens: 0, decodeTokens: 0 };
 
   private constructor(
     readonly config: ModelConfig,
     readonly tokenizer: Tokenizer,
     readonly template: ChatTemplate,
     readonly decoder: Decoder,
-  ) {}
+  ) {
+    this.sessions.set('default', { sequence: 0, busy: false, lastUsed: 0 });
+  }
 
   static async load(
     gpu: GpuContext,
@@ -125,13 +205,18 @@ export class LanguageModel {
     return this.tokenizer.encode(text, { addSpecial: !this.template.rendersBos, special: true });
   }
 
-  generate(input: string | readonly ChatMessage[], options: GenerateOptions = {}): Generation {
+  generate(
+    input: string | readonly ChatMessage[],
+    options: GenerateOptions & ScheduleOptions = {},
+  ): Generation {
     const queue: GeneratedToken[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
-    const result = this.run(this.promptTokens(input), options, (t) => {
-      queue.push(t);
-      wake?.();
+    const result = new Promise<GenerationResult>((resolve, reject) => {
+      this.submit(this.promptTokens(input), options, resolve, reject, (t) => {
+        queue.push(t);
+        wake?.();
+      });
     }).finally(() => {
       finished = true;
       wake?.();
@@ -154,128 +239,283 @@ export class LanguageModel {
     };
   }
 
-  private async run(
-    prompt: number[],
-    o: GenerateOptions,
-    emit: (t: GeneratedToken) => void,
-  ): Promise<GenerationResult> {
-    if (this.busy) {
-      throw new AgentGpuError(
-        'this model is already generating: await the running generation, or load another',
-      );
-    }
-    this.busy = true;
-    try {
-      return await this.decode(prompt, o, emit);
-    } finally {
-      this.busy = false;
+  /** Scheduler counters: generations waiting and running, steps and rows run. */
+  stats(): SchedulerStats {
+    return {
+      waiting: this.requests.filter((r) => r.phase === 'waiting').length,
+      running: this.requests.filter((r) => r.phase === 'prefill' || r.phase === 'decode').length,
+      sessions: this.sessions.size,
+      ...this.counters,
+    };
+  }
+
+  /** Forgets a session's cached tokens and frees its sequence (not while it generates). */
+  closeSession(name: string): void {
+    const session = this.sessions.get(name);
+    if (!session) return;
+    if (session.busy) throw new AgentGpuError(`session "${name}" is generating: abort it first`);
+    if (name === 'default') this.decoder.truncateSequence(0, 0);
+    else {
+      this.decoder.removeSequence(session.sequence);
+      this.sessions.delete(name);
     }
   }
 
-  private async decode(
+  private submit(
     prompt: number[],
-    o: GenerateOptions,
+    o: GenerateOptions & ScheduleOptions,
+    resolve: (r: GenerationResult) => void,
+    reject: (error: unknown) => void,
     emit: (t: GeneratedToken) => void,
-  ): Promise<GenerationResult> {
+  ): void {
     const d = this.decoder;
-    const maxTokens = o.maxTokens ?? 256;
-    if (prompt.length === 0) throw new RangeError('the prompt has no tokens');
+    if (prompt.length === 0) return reject(new RangeError('the prompt has no tokens'));
     if (!d.window && prompt.length >= d.contextSize) {
-      throw new AgentGpuError(
-        `the prompt has ${prompt.length} tokens but the context holds ${d.contextSize}: ` +
-          'shorten it or load the model with a larger contextSize',
+      return reject(
+        new AgentGpuError(
+          `the prompt has ${prompt.length} tokens but the context holds ${d.contextSize}: ` +
+            'shorten it or load the model with a larger contextSize',
+        ),
       );
     }
-    const settings = {
-      temperature: o.temperature ?? 0.8,
-      topK: o.topK ?? 40,
-      topP: o.topP ?? 0.95,
-      minP: o.minP ?? 0.05,
-    };
+    if (o.signal?.aborted) return reject(o.signal.reason);
+    if (this.destroyed) return reject(new AgentGpuError('the model was unloaded'));
     const penalty = {
       repeat: o.repeatPenalty ?? 1,
       frequency: o.frequencyPenalty ?? 0,
       presence: o.presencePenalty ?? 0,
     };
     const penalized = penalty.repeat !== 1 || penalty.frequency !== 0 || penalty.presence !== 0;
-    const lastN = o.penaltyLastN ?? 64;
-    const rng = new Rng(o.seed ?? Math.floor(Math.random() * 2 ** 32));
-    const stops = new Set(o.ignoreEos ? [] : this.template.stopTokenIds);
-    const filter = new StopStringFilter(o.stop ?? []);
-    const bytes = new TextDecoder('utf-8', { fatal: false });
+    const now = performance.now();
+    const r: Request = {
+      prompt,
+      options: o,
+      session: o.session ?? 'default',
+      priority: o.priority === 'background' ? 1 : 0,
+      arrival: this.arrivals++,
+      emit,
+      resolve,
+      reject,
+      phase: 'waiting',
+      sequence: -1,
+      fed: 0,
+      reused: 0,
+      tokens: [],
+      history: [...prompt],
+      rng: new Rng(o.seed ?? Math.floor(Math.random() * 2 ** 32)),
+      filter: new StopStringFilter(o.stop ?? []),
+      bytes: new TextDecoder('utf-8', { fatal: false }),
+      stops: new Set(o.ignoreEos ? [] : this.template.stopTokenIds),
+      maxTokens: o.maxTokens ?? 256,
+      settings: {
+        temperature: o.temperature ?? 0.8,
+        topK: o.topK ?? 40,
+        topP: o.topP ?? 0.95,
+        minP: o.minP ?? 0.05,
+      },
+      penalty: penalized ? penalty : undefined,
+      lastN: o.penaltyLastN ?? 64,
+      submitted: now,
+      prefillStarted: now,
+      firstAt: now,
+    };
+    this.requests.push(r);
+    this.requests.sort((a, b) => a.priority - b.priority || a.arrival - b.arrival);
+    // A waiting generation leaves at once; a running one at the end of the current step.
+    o.signal?.addEventListener('abort', () => this.wakeUp(), { once: true });
+    this.wakeUp();
+  }
 
-    const started = performance.now();
-    const reused = o.reusePrefix === false ? 0 : this.cachedPrefix(prompt);
-    if (reused === 0) d.reset();
-    else d.truncate(reused);
-    for (let i = reused; i < prompt.length; i += d.maxStep) {
-      o.signal?.throwIfAborted();
-      await d.forward(prompt.slice(i, i + d.maxStep));
+  private wakeUp(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    void this.pump().finally(() => (this.pumping = false));
+  }
+
+  /** Steps until no generation is left. */
+  private async pump(): Promise<void> {
+    while (!this.destroyed) {
+      this.dropAborted();
+      this.admit();
+      const active = this.requests.filter((r) => r.phase === 'prefill' || r.phase === 'decode');
+      if (active.length === 0) return;
+      await this.step(active);
     }
-    const history = [...prompt];
-    const tokens: number[] = [];
-    let firstAt = started;
-    let finishReason: GenerationResult['finishReason'] = 'length';
-    while (tokens.length < maxTokens) {
-      o.signal?.throwIfAborted();
-      const counts = penalized ? countTokens(history.slice(-lastN)) : undefined;
-      const token = await d.sample(settings, rng.next(), counts && { settings: penalty, counts });
-      if (tokens.length === 0) firstAt = performance.now();
-      if (stops.has(token)) {
-        finishReason = 'stop';
-        break;
+  }
+
+  /** Aborted generations reject, and their sequences' new tokens are freed at once. */
+  private dropAborted(): void {
+    for (const r of this.requests) {
+      if (r.phase !== 'done' && r.options.signal?.aborted) {
+        this.finish(r, { error: r.options.signal.reason, forget: true });
       }
-      tokens.push(token);
-      history.push(token);
-      const text = filter.push(bytes.decode(this.tokenizer.tokenBytes(token), { stream: true }));
-      emit({ token, text });
-      if (filter.stoppedAt !== undefined) {
-        finishReason = 'stop';
-        break;
-      }
-      if (tokens.length === maxTokens || (!d.window && d.length === d.contextSize)) break;
-      await d.forward([token]);
     }
-    const tail = filter.push(bytes.decode()) + filter.flush();
-    if (tail) emit({ text: tail });
+  }
+
+  /** Waiting generations whose session is free take their sequence (and its cached prefix). */
+  private admit(): void {
+    for (const r of this.requests) {
+      if (r.phase !== 'waiting') continue;
+      const session = this.sessionFor(r.session);
+      if (!session || session.busy) continue;
+      session.busy = true;
+      session.lastUsed = ++this.clock;
+      r.sequence = session.sequence;
+      r.reused = r.options.reusePrefix === false ? 0 : this.cachedPrefix(r.sequence, r.prompt);
+      this.decoder.truncateSequence(r.sequence, r.reused);
+      r.fed = r.reused;
+      r.phase = 'prefill';
+    }
+  }
+
+  /** The session named, made when there is room (an idle session's sequence is reclaimed). */
+  private sessionFor(name: string): Session | undefined {
+    const known = this.sessions.get(name);
+    if (known) return known;
+    const d = this.decoder;
+    if (this.sessions.size >= d.maxSequences) {
+      let idle: [string, Session] | undefined;
+      for (const entry of this.sessions) {
+        if (entry[0] === 'default' || entry[1].busy) continue;
+        if (!idle || entry[1].lastUsed < idle[1].lastUsed) idle = entry;
+      }
+      if (!idle) return undefined; // waits for a session to finish
+      d.removeSequence(idle[1].sequence);
+      this.sessions.delete(idle[0]);
+    }
+    const session = { sequence: d.addSequence(), busy: false, lastUsed: 0 };
+    this.sessions.set(name, session);
+    return session;
+  }
+
+  /** One forward step for every decoding generation and a chunk of one prompt, then samples. */
+  private async step(active: Request[]): Promise<void> {
+    const d = this.decoder;
+    const decoding = active.filter((r) => r.phase === 'decode');
+    // Steps with several sequences need aligned K/V rows; otherwise one at a time.
+    const rows = d.batchable ? decoding : decoding.slice(0, 1);
+    const steps = rows.map((r) => ({ sequence: r.sequence, tokens: [r.pending!] }));
+    const room = Math.min(d.maxBatch, d.maxStep) - steps.length;
+    const prefill = active.find((r) => r.phase === 'prefill');
+    let chunk = 0;
+    if (prefill && room > 0 && (steps.length === 0 || d.batchable)) {
+      chunk = Math.min(
+        prefill.prompt.length - prefill.fed,
+        steps.length > 0 ? Math.min(room, PREFILL_CHUNK) : d.maxStep,
+      );
+      if (prefill.fed === prefill.reused) prefill.prefillStarted = performance.now();
+      steps.push({
+        sequence: prefill.sequence,
+        tokens: prefill.prompt.slice(prefill.fed, prefill.fed + chunk),
+      });
+    }
+    const stepped = chunk > 0 ? [...rows, prefill!] : rows;
+    try {
+      await d.forwardBatch(steps);
+    } catch (error) {
+      for (const r of stepped) this.finish(r, { error, forget: true });
+      return;
+    }
+    this.counters.steps++;
+    this.counters.decodeTokens += rows.length;
+    this.counters.prefillTokens += chunk;
+    for (const r of rows) r.history.push(r.pending!);
+    if (chunk > 0) prefill!.fed += chunk;
+    // Rows that sample: every decode row, and the prompt whose last chunk this was.
+    const sampling = stepped.filter((r) => r.phase === 'decode' || r.fed === r.prompt.length);
+    if (sampling.length === 0) return;
+    const drawn = await d.sampleRows(
+      stepped.map((r) => {
+        const used = sampling.includes(r);
+        return {
+          settings: r.settings,
+          u: used ? r.rng.next() : 0,
+          penalties:
+            used && r.penalty
+              ? { settings: r.penalty, counts: countTokens(r.history.slice(-r.lastN)) }
+              : undefined,
+        };
+      }),
+    );
+    stepped.forEach((r, i) => {
+      if (sampling.includes(r)) this.accept(r, drawn[i]);
+    });
+  }
+
+  /** A sampled token: the end, or emitted and run in the next step. */
+  private accept(r: Request, token: number): void {
+    if (r.tokens.length === 0) r.firstAt = performance.now();
+    r.phase = 'decode';
+    if (r.stops.has(token)) return this.finish(r, { reason: 'stop' });
+    r.tokens.push(token);
+    const text = r.filter.push(r.bytes.decode(this.tokenizer.tokenBytes(token), { stream: true }));
+    r.emit({ token, text });
+    if (r.filter.stoppedAt !== undefined) return this.finish(r, { reason: 'stop' });
+    const d = this.decoder;
+    const full = !d.window && d.sequenceLength(r.sequence) === d.contextSize;
+    if (r.tokens.length === r.maxTokens || full) return this.finish(r, { reason: 'length' });
+    r.pending = token;
+  }
+
+  private finish(
+    r: Request,
+    end: { reason: GenerationResult['finishReason'] } | { error: unknown; forget: true },
+  ): void {
+    const wasRunning = r.phase !== 'waiting';
+    r.phase = 'done';
+    this.requests.splice(this.requests.indexOf(r), 1);
+    const session = this.sessions.get(r.session);
+    if (wasRunning && session) {
+      session.busy = false;
+      // A failed or cancelled generation's tokens leave the cache at once.
+      if ('error' in end && !this.destroyed) this.decoder.truncateSequence(r.sequence, 0);
+    }
+    if ('error' in end) return r.reject(end.error);
+    const tail = r.filter.push(r.bytes.decode()) + r.filter.flush();
+    if (tail) r.emit({ text: tail });
     const ended = performance.now();
-    const prefillMs = firstAt - started;
-    const decodeTokens = Math.max(0, tokens.length - 1);
-    const decodeMs = ended - firstAt;
-    return {
-      promptTokens: prompt,
-      tokens,
-      text: filter.output,
-      finishReason,
+    const prefillMs = r.firstAt - r.prefillStarted;
+    const decodeTokens = Math.max(0, r.tokens.length - 1);
+    const decodeMs = ended - r.firstAt;
+    r.resolve({
+      promptTokens: r.prompt,
+      tokens: r.tokens,
+      text: r.filter.output,
+      finishReason: end.reason,
       timings: {
-        promptTokens: prompt.length,
-        reusedPromptTokens: reused,
+        promptTokens: r.prompt.length,
+        reusedPromptTokens: r.reused,
         prefillMs,
-        prefillTokensPerSecond: ((prompt.length - reused) / prefillMs) * 1000,
+        prefillTokensPerSecond: ((r.prompt.length - r.reused) / prefillMs) * 1000,
         decodeTokens,
         decodeMs,
         decodeTokensPerSecond: decodeTokens > 0 ? (decodeTokens / decodeMs) * 1000 : 0,
-        timeToFirstTokenMs: prefillMs,
+        timeToFirstTokenMs: r.firstAt - r.submitted,
       },
-    };
+    });
   }
 
   /**
-   * How many of `prompt`'s first tokens the cache holds at the same positions, leaving at least
-   * one to run (its logits pick the first new token). None once a window has evicted tokens:
-   * cache indices are no longer positions in the conversation.
+   * How many of `prompt`'s first tokens sequence `id` holds at the same positions, leaving at
+   * least one to run (its logits pick the first new token). None once a window has evicted
+   * tokens: cache indices are no longer positions in the conversation.
    */
-  private cachedPrefix(prompt: readonly number[]): number {
+  private cachedPrefix(id: number, prompt: readonly number[]): number {
     const d = this.decoder;
-    if (d.evicted > 0) return 0;
-    const cached = d.cachedTokens;
+    if (d.sequenceEvicted(id) > 0) return 0;
+    const cached = d.sequenceTokens(id);
     const limit = Math.min(cached.length, prompt.length - 1);
     let n = 0;
     while (n < limit && cached[n] === prompt[n]) n++;
     return n;
   }
 
+  /** Frees the model's GPU buffers; generations still running or waiting reject. */
   destroy(): void {
+    this.destroyed = true;
+    for (const r of [...this.requests]) {
+      this.finish(r, { error: new AgentGpuError('the model was unloaded'), forget: true });
+    }
     this.decoder.destroy();
   }
 }
