@@ -74,7 +74,9 @@ async function main(): Promise<void> {
     showError(new Error(`GPU device lost (${lost.reason}): ${lost.message}`));
   let host: ModelHostApi;
   if (inPage) {
-    host = new ModelHost(lostDevice);
+    host = new ModelHost((message) => {
+      if (message.type === 'agentgpu:devicelost') lostDevice(message);
+    });
   } else {
     const client = spawnModelHost();
     client.onDeviceLost(lostDevice);

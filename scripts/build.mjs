@@ -45,7 +45,11 @@ await build({
     sourcemap: true,
     minify: false,
     rollupOptions: {
-      input: { index: 'src/node/index.ts', cli: 'src/node/cli.ts' },
+      input: {
+        index: 'src/node/index.ts',
+        cli: 'src/node/cli.ts',
+        'host-process': 'src/node/host-process.ts',
+      },
       external,
       output: { format: 'es', entryFileNames: '[name].js' },
     },

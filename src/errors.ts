@@ -95,6 +95,31 @@ export class ChatTemplateError extends AgentGpuError {
 /** A sequence's context, or the KV cache's blocks, are full: end a sequence or use a window. */
 export class KvCacheFullError extends AgentGpuError {}
 
+/**
+ * A model-host worker stopped (crashed, was terminated, lost its device, or stopped answering)
+ * while a request ran on it. The coordinator restarts the host; `host` names it.
+ */
+export class HostRestartedError extends AgentGpuError {
+  readonly host: string;
+  constructor(host: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.host = host;
+  }
+}
+
+/** A request the engine cannot take: unknown agent or model, a full queue, bad parameters. */
+export class RequestError extends AgentGpuError {
+  /** What was wrong, as OpenAI names it: the parameter at fault, when there is one. */
+  readonly param: string | undefined;
+  constructor(message: string, param?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.param = param;
+  }
+}
+
+/** An agent's queue is at its limit: retry later, or raise `limits.queue`. */
+export class QueueFullError extends AgentGpuError {}
+
 /** Every error class by name, for rebuilding errors that crossed a worker boundary. */
 export const errorClasses = {
   AgentGpuError,
@@ -107,4 +132,7 @@ export const errorClasses = {
   ChatTemplateError,
   ModelLoadError,
   KvCacheFullError,
+  HostRestartedError,
+  RequestError,
+  QueueFullError,
 } as const;

@@ -3,3 +3,5 @@ export * from '../runtime.js';
 export { acquireNodeGpu, type NodeGpuOptions } from './gpu.js';
 export { fileShaderSource, packageShaderDir } from './shader-files.js';
 export * from '../model/loader/node.js';
+export { createEngine, spawnNodeHost, type NodeEngineOptions } from './engine.js';
+export * from '../coordinator/index.js';

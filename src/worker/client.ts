@@ -1,6 +1,7 @@
 import * as Comlink from 'comlink';
 import type { DeviceLostMessage, ModelHostApi } from './protocol.js';
 import { installErrorTransfer } from './transfer.js';
+import { goneSignal, isHostMessage, type HostConnection } from '../coordinator/hosts.js';
 
 /** An app's handle on one model-host worker. */
 export interface ModelHostClient {
@@ -35,10 +36,32 @@ export function connectModelHost(worker: Worker): ModelHostClient {
 }
 
 /** Starts the model-host worker that ships with agentgpu and connects to it. */
-export function spawnModelHost(): ModelHostClient {
-  const worker = new Worker(new URL('./index.ts', import.meta.url), {
-    type: 'module',
-    name: 'agentgpu-model-host',
-  });
+export function spawnModelHost(name = 'agentgpu-model-host'): ModelHostClient {
+  const worker = new Worker(new URL('./index.ts', import.meta.url), { type: 'module', name });
   return connectModelHost(worker);
+}
+
+/** A Web Worker model host as the coordinator holds it (createEngine in a page). */
+export function spawnBrowserHost(name: string): HostConnection {
+  const client = spawnModelHost(`agentgpu-host-${name}`);
+  const { gone, settle } = goneSignal();
+  client.worker.addEventListener('error', (event) =>
+    settle(`the worker failed: ${event.message || 'an uncaught error'}`),
+  );
+  client.onDeviceLost((lost) =>
+    settle(`its GPU device was lost (${lost.reason}): ${lost.message}`),
+  );
+  return {
+    host: client.host,
+    gone,
+    onMessage(listener) {
+      client.worker.addEventListener('message', (event: MessageEvent) => {
+        if (isHostMessage(event.data)) listener(event.data);
+      });
+    },
+    terminate(reason = 'terminated') {
+      client.terminate();
+      settle(reason);
+    },
+  };
 }

@@ -1,29 +1,59 @@
 import { acquireBrowserGpu } from '../gpu/acquire.js';
-import type { GpuContext } from '../gpu/context.js';
+import type { GpuContext, GpuContextOptions } from '../gpu/context.js';
 import { checkMatvec, kernelCases, runKernelChecks, type KernelCase } from '../kernels/checks.js';
 import { AgentGpuError } from '../errors.js';
 import type { KernelOptions } from '../kernels/variant.js';
-import { LanguageModel } from '../model/language-model.js';
-import { openModelSource } from '../model/loader/open.js';
+import { LanguageModel, type GeneratedToken } from '../model/language-model.js';
+import { openModelSource, type ModelInput } from '../model/loader/open.js';
+import type { ModelSource } from '../model/loader/source.js';
 import type {
   ChatMessage,
-  DeviceLostMessage,
+  HostMessage,
+  HostedModelStats,
   LoadModelOptions,
   ModelHostApi,
   ModelHostInitOptions,
   WorkerGenerateOptions,
 } from './protocol.js';
 
-/** The model-host worker's implementation of ModelHostApi, over one GpuContext. */
+/** How a host gets its device and its model bytes: a browser's, or Node's (Dawn, paths). */
+export interface HostEnvironment {
+  acquireGpu(options: GpuContextOptions): Promise<GpuContext>;
+  openSource(input: ModelInput, options: { cache?: boolean }): Promise<ModelSource>;
+  /** Ends the worker as a crash would. */
+  crash(): void;
+}
+
+export const browserEnvironment: HostEnvironment = {
+  acquireGpu: (options) => acquireBrowserGpu(options),
+  openSource: (input, options) =>
+    openModelSource(input, options.cache === false ? { cache: false } : {}),
+  crash: () => {
+    // An uncaught error reaches the page as the Worker's 'error' event.
+    setTimeout(() => {
+      throw new Error('agentgpu model host: crash() was called');
+    });
+  },
+};
+
+/**
+ * The model-host worker's implementation of ModelHostApi: one GpuContext, any number of
+ * models by id, each serving sessions whose generations run batched.
+ */
 export class ModelHost implements ModelHostApi {
   private gpu: GpuContext | undefined;
-  private model: LanguageModel | undefined;
+  private readonly models = new Map<string, LanguageModel>();
+  private readonly running = new Map<string, AbortController>();
 
-  constructor(private readonly post: (message: DeviceLostMessage) => void) {}
+  constructor(
+    private readonly post: (message: HostMessage) => void,
+    private readonly env: HostEnvironment = browserEnvironment,
+  ) {}
 
   async init(options: ModelHostInitOptions = {}) {
+    await this.unloadModel();
     this.gpu?.destroy();
-    const gpu = await acquireBrowserGpu(options);
+    const gpu = await this.env.acquireGpu(options);
     gpu.addEventListener('devicelost', (event) => {
       const { reason, message } = event as unknown as { reason: string; message: string };
       this.post({ type: 'agentgpu:devicelost', reason, message });
@@ -42,30 +72,111 @@ export class ModelHost implements ModelHostApi {
 
   async loadModel(source: string | Blob | Uint8Array, options: LoadModelOptions = {}) {
     const gpu = this.context();
-    await this.unloadModel();
-    const bytes = await openModelSource(source, options.cache === false ? { cache: false } : {});
+    const id = options.id ?? 'default';
+    await this.unloadModel(id);
+    const bytes = await this.env.openSource(source, { cache: options.cache });
     try {
-      this.model = await LanguageModel.load(gpu, bytes, options);
+      const model = await LanguageModel.load(gpu, bytes, options);
+      this.models.set(id, model);
+      return model.config;
     } finally {
       await bytes.close();
     }
-    return this.model.config;
   }
 
   generate(input: string | ChatMessage[], options: WorkerGenerateOptions = {}) {
-    if (!this.model) throw new AgentGpuError('no model is loaded: call loadModel() first');
-    return this.model.generate(input, options).result;
+    return this.run(input, options, () => {});
   }
 
-  async unloadModel() {
-    this.model?.destroy();
-    this.model = undefined;
+  stream(input: string | ChatMessage[], options: WorkerGenerateOptions) {
+    const requestId = options.requestId;
+    if (requestId === undefined) throw new RangeError('a streamed generation needs a requestId');
+    return this.run(input, options, (token) =>
+      this.post({ type: 'agentgpu:tokens', requestId, tokens: [token] }),
+    );
+  }
+
+  private async run(
+    input: string | ChatMessage[],
+    { model: id, requestId, ...options }: WorkerGenerateOptions,
+    onToken: (token: GeneratedToken) => void,
+  ) {
+    const model = this.model(id);
+    const controller = new AbortController();
+    if (requestId !== undefined) {
+      if (this.running.has(requestId)) {
+        throw new RangeError(`request id "${requestId}" is already running: ids must be unique`);
+      }
+      this.running.set(requestId, controller);
+    }
+    try {
+      const generation = model.generate(input, { ...options, signal: controller.signal });
+      for await (const token of generation) onToken(token);
+      return await generation.result;
+    } finally {
+      if (requestId !== undefined) this.running.delete(requestId);
+    }
+  }
+
+  async cancel(requestId: string) {
+    const reason = new DOMException(`request ${requestId} was cancelled`, 'AbortError');
+    this.running.get(requestId)?.abort(reason);
+  }
+
+  async closeSession(model: string, session: string) {
+    this.model(model).closeSession(session);
+  }
+
+  async stats(): Promise<HostedModelStats[]> {
+    return [...this.models].map(([id, model]) => ({
+      id,
+      scheduler: model.stats(),
+      kv: model.decoder.kvStats(),
+      gpuBytes: model.decoder.memory.total,
+    }));
+  }
+
+  async ping() {
+    return Date.now();
+  }
+
+  async crash(how: 'exit' | 'device' | 'hang') {
+    if (how === 'device') this.context().device.destroy();
+    else if (how === 'exit') this.env.crash();
+    else {
+      // After this reply: a worker stuck in a loop, as a runaway step would leave it.
+      setTimeout(() => {
+        for (;;);
+      });
+    }
+  }
+
+  async unloadModel(id?: string) {
+    for (const [name, model] of this.models) {
+      if (id !== undefined && name !== id) continue;
+      model.destroy();
+      this.models.delete(name);
+    }
   }
 
   async dispose() {
     await this.unloadModel();
     this.gpu?.destroy();
     this.gpu = undefined;
+  }
+
+  private model(id: string | undefined): LanguageModel {
+    if (id === undefined && this.models.size === 1) return [...this.models.values()][0];
+    const model = this.models.get(id ?? 'default');
+    if (!model) {
+      const loaded = [...this.models.keys()];
+      throw new AgentGpuError(
+        loaded.length === 0
+          ? 'no model is loaded: call loadModel() first'
+          : `no model "${id ?? 'default'}" is loaded here (loaded: ${loaded.join(', ')})`,
+      );
+    }
+    return model;
   }
 
   private context(): GpuContext {

@@ -6,21 +6,51 @@ import type { KernelCase, KernelCheckResult } from '../kernels/checks.js';
 import type { KernelOptions } from '../kernels/variant.js';
 import type { ChatMessage } from '../model/chat/index.js';
 import type { ModelConfig } from '../model/config.js';
-import type { GenerateOptions, GenerationResult } from '../model/language-model.js';
+import type {
+  GeneratedToken,
+  GenerateOptions,
+  GenerationResult,
+  ScheduleOptions,
+  SchedulerStats,
+} from '../model/language-model.js';
+import type { KvCacheStats, SlidingWindow } from '../kv/paged-kv-cache.js';
+import type { KvFormat } from '../kernels/attention.js';
+import type { KvFullPolicy } from '../kv/paged-kv-cache.js';
 
 export type { GpuFacts, KernelCase, KernelCheckResult, KernelOptions };
-export type { ChatMessage, GenerationResult, ModelConfig };
+export type { ChatMessage, GeneratedToken, GenerationResult, ModelConfig };
 
-/** Generation options that cross the boundary (an AbortSignal cannot). */
-export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal'>;
+/**
+ * Generation options that cross the boundary: an AbortSignal cannot, so a generation has a
+ * `requestId` that cancel() takes. `model` names a loaded model (default: the only one).
+ */
+export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal'> &
+  ScheduleOptions & { model?: string; requestId?: string };
 
 export interface LoadModelOptions {
+  /** The name generate() uses for this model (default 'default'); loading it again replaces it. */
+  id?: string;
   /** Cache capacity in tokens (default: the model's context length, at most 4096). */
   contextSize?: number;
   /** Tokens per forward pass (default 256). */
   maxBatch?: number;
+  /** Conversations (sessions) the KV cache holds at once (default 1). */
+  sequences?: number;
+  window?: SlidingWindow;
+  kv?: KvFormat;
+  kvBudget?: number;
+  whenFull?: KvFullPolicy;
   /** A URL's chunks in Cache Storage (default true), so the second load is local. */
   cache?: boolean;
+}
+
+/** One loaded model as telemetry sees it. */
+export interface HostedModelStats {
+  id: string;
+  scheduler: SchedulerStats;
+  kv: KvCacheStats;
+  /** GPU buffers the model holds: weights, KV cache, activations. */
+  gpuBytes: number;
 }
 
 export interface ModelHostInitOptions {
@@ -44,12 +74,32 @@ export interface ModelHostApi {
    * transferred) in place of any loaded one. Returns its configuration.
    */
   loadModel(source: string | Blob | Uint8Array, options?: LoadModelOptions): Promise<ModelConfig>;
-  /** One generation with the loaded model, whole (streaming comes with the coordinator). */
+  /** One generation, whole. Generations of different sessions on one model run batched. */
   generate(
     input: string | ChatMessage[],
     options?: WorkerGenerateOptions,
   ): Promise<GenerationResult>;
-  unloadModel(): Promise<void>;
+  /**
+   * One generation whose tokens stream as TokensMessages on the worker's own port (before the
+   * call's reply, in order), tagged with `options.requestId`, which it needs.
+   */
+  stream(input: string | ChatMessage[], options: WorkerGenerateOptions): Promise<GenerationResult>;
+  /** Ends a running or waiting generation: it rejects with an AbortError, its KV freed. */
+  cancel(requestId: string): Promise<void>;
+  /** Forgets a session's conversation and frees its KV sequence. */
+  closeSession(model: string, session: string): Promise<void>;
+  /** Every loaded model's scheduler, KV cache and GPU bytes. */
+  stats(): Promise<HostedModelStats[]>;
+  /** Answers at once: the coordinator's watchdog asks when a step seems stuck. */
+  ping(): Promise<number>;
+  /**
+   * Fails on purpose, for tests of self-healing: 'exit' ends the worker as a crash would (an
+   * uncaught error in a page's worker, the thread's exit in Node), 'device' destroys its
+   * GPUDevice so the device-lost path runs, 'hang' stops answering anything (a busy loop).
+   */
+  crash(how: 'exit' | 'device' | 'hang'): Promise<void>;
+  /** Unloads one model, or every one. */
+  unloadModel(id?: string): Promise<void>;
   /** Destroys the device; the next call must be init(). */
   dispose(): Promise<void>;
 }
@@ -60,3 +110,13 @@ export interface DeviceLostMessage {
   reason: string;
   message: string;
 }
+
+/** Posted on the worker's own port as a streamed generation's tokens come. */
+export interface TokensMessage {
+  type: 'agentgpu:tokens';
+  requestId: string;
+  tokens: GeneratedToken[];
+}
+
+/** What a host posts outside its calls' replies. */
+export type HostMessage = DeviceLostMessage | TokensMessage;

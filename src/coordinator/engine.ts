@@ -1,0 +1,724 @@
+import * as Comlink from 'comlink';
+import { AgentGpuError, HostRestartedError, QueueFullError, RequestError } from '../errors.js';
+import type { ChatMessage } from '../model/chat/index.js';
+import type { GeneratedToken, GenerationResult } from '../model/language-model.js';
+import type {
+  GpuFacts,
+  LoadModelOptions,
+  ModelConfig,
+  ModelHostInitOptions,
+  WorkerGenerateOptions,
+} from '../worker/protocol.js';
+import { AuditLog } from './audit.js';
+import type { HostConnection, SpawnHost } from './hosts.js';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionCreateParams,
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionCreateParamsStreaming,
+  ChatCompletionStream,
+  FinishReason,
+  Model,
+  RequestOptions,
+} from './openai.js';
+import { runTaskGraph, type TaskGraph, type TaskGraphResult } from './task-graph.js';
+import { Telemetry, type AgentTelemetry, type TelemetrySnapshot } from './telemetry.js';
+
+// The coordinator: agents over models in model-host workers, an OpenAI-shaped API, task
+// graphs, telemetry, a decision audit log, and self-healing (a host that crashes, loses its
+// device or stops answering is restarted and its models reloaded).
+
+/** A model the engine hosts: where its bytes come from and which host worker holds it. */
+export interface ModelSpec {
+  id: string;
+  /** A URL (fetched with Range requests and cached), a File/Blob, bytes; in Node also a path. */
+  source: string | URL | Blob | Uint8Array;
+  /**
+   * The host worker (one GPUDevice each) this model lives in; models naming the same host
+   * share it. Default: a host of its own, named after the model.
+   */
+  host?: string;
+  options?: Omit<LoadModelOptions, 'id'>;
+}
+
+export interface AgentDefinition {
+  name: string;
+  /** A model id of the engine. */
+  model: string;
+  systemPrompt?: string;
+  /** 'background' agents' steps wait behind 'interactive' ones (default 'interactive'). */
+  role?: 'interactive' | 'background';
+  /** Where the agent runs: on a local host worker (cloud offload comes with src/offload). */
+  placement?: 'local';
+  /** Long-term memory (src/memory) the agent reads and writes; none yet. */
+  memory?: false;
+  limits?: {
+    /** Tokens one reply may take at most (default 512). */
+    maxTokens?: number;
+    /** Requests waiting or running at once before QueueFullError (default 16). */
+    queue?: number;
+  };
+}
+
+/** Checks an agent definition and returns it frozen. */
+export function defineAgent(agent: AgentDefinition): Readonly<AgentDefinition> {
+  if (!agent.name) throw new RequestError('an agent needs a name', 'name');
+  if (!agent.model) throw new RequestError(`agent "${agent.name}" needs a model`, 'model');
+  if (agent.placement !== undefined && agent.placement !== 'local') {
+    throw new RequestError(
+      `agent "${agent.name}": placement "${String(agent.placement)}" is not available; use 'local'`,
+      'placement',
+    );
+  }
+  const queue = agent.limits?.queue;
+  if (queue !== undefined && !(Number.isInteger(queue) && queue > 0)) {
+    throw new RequestError(`agent "${agent.name}": limits.queue must be a positive integer`);
+  }
+  return Object.freeze({ ...agent });
+}
+
+export interface EngineOptions {
+  models: ModelSpec[];
+  agents?: AgentDefinition[];
+  /** Starts a host worker (the page and Node entries pass theirs). */
+  spawnHost: SpawnHost;
+  /** The hosts' device options (features, power preference). */
+  hostInit?: ModelHostInitOptions;
+  watchdog?: {
+    /** A running request with no token for this long makes the watchdog ping its host. */
+    stallMs?: number;
+    /** A host that does not answer a ping within this is restarted. */
+    pingTimeoutMs?: number;
+  };
+}
+
+interface HostSlot {
+  name: string;
+  models: ModelSpec[];
+  conn?: HostConnection;
+  ready: Promise<void>;
+  state: 'starting' | 'ready' | 'restarting' | 'closed';
+  restarts: number;
+  errors: number;
+  facts?: GpuFacts;
+}
+
+interface Inflight {
+  id: string;
+  slot: HostSlot;
+  agent?: string;
+  model: string;
+  lastProgress: number;
+}
+
+let engines = 0;
+
+export class Engine {
+  readonly audit = new AuditLog();
+  readonly telemetry: Telemetry & { snapshot(): Promise<TelemetrySnapshot> };
+  readonly chat: {
+    completions: {
+      create(
+        params: ChatCompletionCreateParamsNonStreaming,
+        options?: RequestOptions,
+      ): Promise<ChatCompletion>;
+      create(
+        params: ChatCompletionCreateParamsStreaming,
+        options?: RequestOptions,
+      ): Promise<ChatCompletionStream>;
+      create(
+        params: ChatCompletionCreateParams,
+        options?: RequestOptions,
+      ): Promise<ChatCompletion | ChatCompletionStream>;
+    };
+  };
+  readonly models: { list(): Promise<{ object: 'list'; data: Model[] }> };
+  /** Test and operations hooks: stop a host the hard way and watch the engine heal. */
+  readonly debug: {
+    terminateHost(name: string): void;
+    crashHost(name: string, how: 'exit' | 'device' | 'hang'): Promise<void>;
+    hostNames(): string[];
+  };
+
+  private readonly hosts = new Map<string, HostSlot>();
+  private readonly modelHost = new Map<string, HostSlot>();
+  private readonly configs = new Map<string, ModelConfig>();
+  private readonly agents = new Map<string, Readonly<AgentDefinition>>();
+  private readonly inflight = new Map<string, Inflight>();
+  /** Where each streamed request's tokens go, by request id. */
+  private readonly tokenSinks = new Map<string, (token: GeneratedToken) => void>();
+  private readonly created = Math.floor(Date.now() / 1000);
+  private readonly prefix = `agentgpu-${++engines}`;
+  private requests = 0;
+  private closed = false;
+  private readonly watchdog: ReturnType<typeof setInterval>;
+  private readonly stallMs: number;
+  private readonly pingTimeoutMs: number;
+
+  private constructor(private readonly options: EngineOptions) {
+    const telemetry = new Telemetry();
+    this.telemetry = Object.assign(telemetry, { snapshot: () => this.snapshot() });
+    const create = (params: ChatCompletionCreateParams, request: RequestOptions = {}) =>
+      params.stream ? this.stream(params, request) : this.complete(params, request);
+    this.chat = { completions: { create: create as Engine['chat']['completions']['create'] } };
+    this.models = { list: async () => ({ object: 'list', data: this.modelList() }) };
+    this.debug = {
+      terminateHost: (name) => this.slot(name).conn?.terminate('terminated by debug.terminateHost'),
+      crashHost: async (name, how) => {
+        const slot = this.slot(name);
+        await slot.ready;
+        // The worker dies before it can answer: do not wait for the reply.
+        void slot.conn?.host.crash(how).catch(() => {});
+      },
+      hostNames: () => [...this.hosts.keys()],
+    };
+    this.stallMs = options.watchdog?.stallMs ?? 60_000;
+    this.pingTimeoutMs = options.watchdog?.pingTimeoutMs ?? 5_000;
+    this.watchdog = setInterval(() => void this.watch(), Math.max(50, this.stallMs / 2));
+  }
+
+  /** Starts every host worker and loads every model; rejects (all stopped) if one cannot. */
+  static async create(options: EngineOptions): Promise<Engine> {
+    const engine = new Engine(options);
+    try {
+      for (const spec of options.models) engine.place(spec);
+      for (const agent of options.agents ?? []) engine.addAgent(agent);
+      await Promise.all([...engine.hosts.values()].map((slot) => slot.ready));
+      return engine;
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
+  }
+
+  /** Adds an agent (defineAgent's checks apply) over one of the engine's models. */
+  addAgent(definition: AgentDefinition): void {
+    const agent = defineAgent(definition);
+    if (!this.modelHost.has(agent.model)) {
+      throw new RequestError(
+        `agent "${agent.name}" names model "${agent.model}", which this engine does not host ` +
+          `(models: ${[...this.modelHost.keys()].join(', ')})`,
+        'model',
+      );
+    }
+    if (this.agents.has(agent.name) || this.modelHost.has(agent.name)) {
+      throw new RequestError(`the name "${agent.name}" is taken`, 'name');
+    }
+    this.agents.set(agent.name, agent);
+    this.telemetry.agent(agent.name, agent.model);
+    const slot = this.modelHost.get(agent.model)!;
+    this.audit.record({
+      kind: 'placement',
+      subject: `agent:${agent.name}`,
+      decision: `runs on host "${slot.name}" with model "${agent.model}"`,
+      reason:
+        'its model lives there; agents sharing a model are sessions of one host worker, ' +
+        'decoded in batched steps, not copies of its weights',
+      inputs: { model: agent.model, host: slot.name, role: agent.role ?? 'interactive' },
+    });
+  }
+
+  /** Runs a task graph: independent steps concurrently, each on its agent, outputs flowing on. */
+  run(graph: TaskGraph, options: RequestOptions = {}): Promise<TaskGraphResult> {
+    return runTaskGraph(this, graph, options);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.watchdog);
+    await Promise.all(
+      [...this.hosts.values()].map(async (slot) => {
+        slot.state = 'closed';
+        const conn = slot.conn;
+        if (!conn) return;
+        await Promise.race([
+          conn.host.dispose().catch(() => {}),
+          conn.gone,
+          new Promise((resolve) => setTimeout(resolve, 2000)),
+        ]);
+        conn.host[Comlink.releaseProxy]();
+        conn.terminate('the engine closed');
+      }),
+    );
+  }
+
+  /** Puts a model on its host worker, starting the worker when it is the host's first. */
+  private place(spec: ModelSpec): void {
+    if (this.modelHost.has(spec.id)) throw new RequestError(`model id "${spec.id}" is used twice`);
+    const name = spec.host ?? spec.id;
+    let slot = this.hosts.get(name);
+    if (!slot) {
+      slot = {
+        name,
+        models: [],
+        ready: Promise.resolve(),
+        state: 'starting',
+        restarts: 0,
+        errors: 0,
+      };
+      this.hosts.set(name, slot);
+    }
+    slot.models.push(spec);
+    this.modelHost.set(spec.id, slot);
+    this.audit.record({
+      kind: 'placement',
+      subject: `model:${spec.id}`,
+      decision: `loads in host worker "${name}"`,
+      reason: spec.host
+        ? `the model spec names host "${spec.host}"`
+        : 'each model gets a host worker (one GPUDevice) of its own unless its spec names one',
+      inputs: { host: name, modelsOnHost: slot.models.map((m) => m.id) },
+    });
+    if (slot.models.length === 1) slot.ready = this.start(slot);
+    else {
+      const previous = slot.ready;
+      slot.ready = previous.then(() => this.load(slot, spec));
+    }
+  }
+
+  /** Spawns the host's worker, acquires its device and loads its models. */
+  private async start(slot: HostSlot): Promise<void> {
+    slot.state = 'starting';
+    this.telemetry.emit({ type: 'host', phase: 'starting', host: slot.name, at: Date.now() });
+    const conn = this.options.spawnHost(slot.name);
+    slot.conn = conn;
+    conn.onMessage((message) => {
+      if (message.type !== 'agentgpu:tokens') return;
+      const sink = this.tokenSinks.get(message.requestId);
+      for (const token of message.tokens) sink?.(token);
+    });
+    void conn.gone.then((reason) => this.lost(slot, conn, reason));
+    slot.facts = await this.call(slot, (h) => h.init(this.options.hostInit ?? {}));
+    for (const spec of slot.models) await this.load(slot, spec);
+    slot.state = 'ready';
+    this.telemetry.emit({ type: 'host', phase: 'ready', host: slot.name, at: Date.now() });
+  }
+
+  /** Loads one model, with options chosen from the adapter's facts (and audited). */
+  private async load(slot: HostSlot, spec: ModelSpec): Promise<void> {
+    const facts = slot.facts!;
+    const agents = (this.options.agents ?? []).filter((a) => a.model === spec.id).length;
+    const chosen: LoadModelOptions = {
+      // An f16 cache halves KV memory where the adapter can store f16.
+      kv: facts.features.shaderF16 ? 'f16' : 'f32',
+      // Each agent's conversation keeps a sequence; the model's default session one, and
+      // three more let one-off requests run beside them.
+      sequences: agents + 4,
+      whenFull: 'evict-idle',
+    };
+    const options = { ...chosen, ...spec.options, id: spec.id };
+    this.audit.record({
+      kind: 'configure',
+      subject: `model:${spec.id}`,
+      decision: `kv ${options.kv}, ${options.sequences} sequences, when full ${options.whenFull}`,
+      reason:
+        `${facts.features.shaderF16 ? 'the adapter has shader-f16, so K/V are stored as f16' : 'the adapter has no shader-f16, so K/V stay f32'}; ` +
+        `${agents} agent(s) use the model and each keeps a conversation; ` +
+        'idle conversations give way when the cache is full' +
+        (spec.options ? '; the model spec overrides some of this' : ''),
+      inputs: {
+        host: slot.name,
+        shaderF16: facts.features.shaderF16,
+        maxBufferSize: facts.limits.maxBufferSize,
+        maxStorageBufferBindingSize: facts.limits.maxStorageBufferBindingSize,
+        agents,
+        overrides: spec.options ?? {},
+      },
+    });
+    const source = spec.source instanceof URL ? spec.source.href : spec.source;
+    const config = await this.call(slot, (h) => h.loadModel(source, options));
+    this.configs.set(spec.id, config);
+  }
+
+  /** A host worker is gone: fail or resume its requests (their runners see it) and restart it. */
+  private lost(slot: HostSlot, conn: HostConnection, reason: string): void {
+    if (this.closed || slot.conn !== conn || slot.state === 'closed') return;
+    slot.errors++;
+    const running = [...this.inflight.values()].filter((r) => r.slot === slot);
+    this.telemetry.emit({ type: 'host', phase: 'gone', host: slot.name, at: Date.now(), reason });
+    slot.restarts++;
+    slot.state = 'restarting';
+    this.audit.record({
+      kind: 'restart',
+      subject: `host:${slot.name}`,
+      decision: `restart host "${slot.name}" and reload ${slot.models.map((m) => m.id).join(', ')}`,
+      reason: `the host worker stopped: ${reason}`,
+      inputs: {
+        reason,
+        restarts: slot.restarts,
+        requestsInFlight: running.map((r) => r.id),
+      },
+    });
+    conn.host[Comlink.releaseProxy]();
+    conn.terminate(reason);
+    slot.ready = this.start(slot);
+    slot.ready.catch((error) => {
+      slot.errors++;
+      this.audit.record({
+        kind: 'restart',
+        subject: `host:${slot.name}`,
+        decision: 'restart failed',
+        reason: String((error as Error)?.message ?? error),
+        inputs: { restarts: slot.restarts },
+      });
+    });
+  }
+
+  /** A call on the host that rejects, instead of hanging, when the worker goes away. */
+  private async call<T>(
+    slot: HostSlot,
+    body: (host: HostConnection['host']) => Promise<T>,
+  ): Promise<T> {
+    const conn = slot.conn;
+    if (!conn) throw new HostRestartedError(slot.name, `host "${slot.name}" is not running`);
+    return Promise.race([
+      body(conn.host),
+      conn.gone.then((reason) => {
+        throw new HostRestartedError(
+          slot.name,
+          `host worker "${slot.name}" stopped (${reason}); the engine restarts it`,
+        );
+      }),
+    ]);
+  }
+
+  /** The watchdog: a host whose requests make no progress must still answer a ping. */
+  private async watch(): Promise<void> {
+    const now = Date.now();
+    const stalled = new Set<HostSlot>();
+    for (const r of this.inflight.values()) {
+      if (r.slot.state === 'ready' && now - r.lastProgress > this.stallMs) stalled.add(r.slot);
+    }
+    for (const slot of stalled) {
+      const conn = slot.conn!;
+      const answered = await Promise.race([
+        conn.host.ping().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), this.pingTimeoutMs)),
+      ]);
+      if (answered || slot.conn !== conn) {
+        for (const r of this.inflight.values()) if (r.slot === slot) r.lastProgress = Date.now();
+        continue;
+      }
+      const reason = `no progress for ${this.stallMs} ms and no answer to a ping within ${this.pingTimeoutMs} ms`;
+      this.audit.record({
+        kind: 'watchdog',
+        subject: `host:${slot.name}`,
+        decision: 'terminate the host worker',
+        reason,
+        inputs: { stallMs: this.stallMs, pingTimeoutMs: this.pingTimeoutMs },
+      });
+      conn.terminate(`the watchdog found it stuck: ${reason}`);
+    }
+  }
+
+  private slot(name: string): HostSlot {
+    const slot = this.hosts.get(name);
+    if (!slot) throw new RequestError(`no host "${name}" (hosts: ${[...this.hosts.keys()]})`);
+    return slot;
+  }
+
+  private modelList(): Model[] {
+    return [...this.modelHost.keys()].map((id) => ({
+      id,
+      object: 'model',
+      created: this.created,
+      owned_by: 'agentgpu',
+    }));
+  }
+
+  /** What a request runs: its model, host, agent, prompt and generation options. */
+  private resolve(params: ChatCompletionCreateParams) {
+    if (this.closed) throw new AgentGpuError('the engine is closed');
+    const named = params.agent ?? params.model;
+    if (!named) throw new RequestError('a request names a model or an agent', 'model');
+    const agent = this.agents.get(named);
+    const model = agent ? agent.model : named;
+    const slot = this.modelHost.get(model);
+    if (!slot) {
+      throw new RequestError(
+        `no model or agent "${named}" (models: ${[...this.modelHost.keys()].join(', ')}; ` +
+          `agents: ${[...this.agents.keys()].join(', ') || 'none'})`,
+        'model',
+      );
+    }
+    if (!Array.isArray(params.messages) || params.messages.length === 0) {
+      throw new RequestError('messages must be a non-empty array', 'messages');
+    }
+    if (params.n != null && params.n !== 1) throw new RequestError('only n = 1 is supported', 'n');
+    if (params.response_format && params.response_format.type !== 'text') {
+      throw new RequestError(
+        `response_format "${params.response_format.type}" is not supported yet: ask for text`,
+        'response_format',
+      );
+    }
+    if (params.tools && params.tools.length > 0) {
+      throw new RequestError('tools are not supported yet', 'tools');
+    }
+    const messages: ChatMessage[] = agent?.systemPrompt
+      ? [{ role: 'system', content: agent.systemPrompt }, ...params.messages]
+      : params.messages;
+    const stop = params.stop == null ? undefined : [params.stop].flat();
+    const id = `${this.prefix}-${++this.requests}`;
+    const options: WorkerGenerateOptions = {
+      model,
+      requestId: id,
+      maxTokens:
+        params.max_completion_tokens ?? params.max_tokens ?? agent?.limits?.maxTokens ?? 512,
+      temperature: params.temperature ?? 1,
+      topP: params.top_p ?? 1,
+      topK: 0,
+      minP: 0,
+      stop,
+      seed: params.seed ?? undefined,
+      frequencyPenalty: params.frequency_penalty ?? 0,
+      presencePenalty: params.presence_penalty ?? 0,
+      // An agent's conversation keeps its KV sequence (the next turn reuses its prefix);
+      // a one-off request gets a session of its own, closed when it ends.
+      session: agent ? `agent:${agent.name}` : `request:${id}`,
+      priority: params.priority ?? agent?.role ?? 'interactive',
+    };
+    return { id, agent, model, slot, messages, options };
+  }
+
+  /** Runs one request on its host: queue limits, progress, cancellation, restarts. */
+  private async generate(
+    request: ReturnType<Engine['resolve']>,
+    signal: AbortSignal | undefined,
+    onToken: (token: GeneratedToken) => void,
+  ): Promise<{ id: string; model: string; result: GenerationResult }> {
+    const { id, agent, model, slot, messages, options } = request;
+    const stats: AgentTelemetry = this.telemetry.agent(agent?.name ?? model, model);
+    const limit = agent?.limits?.queue ?? 16;
+    if (stats.queued >= limit) {
+      throw new QueueFullError(
+        `agent "${stats.name}" has ${stats.queued} requests waiting or running, its limit: ` +
+          'retry when one ends, or raise limits.queue',
+      );
+    }
+    signal?.throwIfAborted();
+    const event = { type: 'request' as const, requestId: id, agent: agent?.name, model };
+    this.telemetry.emit({ ...event, phase: 'queued', host: slot.name, at: Date.now() });
+    stats.queued++;
+    const record: Inflight = { id, slot, agent: agent?.name, model, lastProgress: Date.now() };
+    const onAbort = () => {
+      this.audit.record({
+        kind: 'cancel',
+        subject: `request:${id}`,
+        decision: 'cancel the generation and free its KV sequence',
+        reason: 'the caller aborted it',
+        inputs: { agent: agent?.name, model, tokensSoFar: tokens },
+      });
+      void this.call(slot, (h) => h.cancel(id)).catch(() => {});
+    };
+    let tokens = 0;
+    try {
+      await slot.ready;
+      signal?.throwIfAborted();
+      stats.running++;
+      this.inflight.set(id, record);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.telemetry.emit({ ...event, phase: 'started', host: slot.name, at: Date.now() });
+      this.tokenSinks.set(id, (t: GeneratedToken) => {
+        record.lastProgress = Date.now();
+        if (t.token !== undefined && tokens++ === 0) {
+          this.telemetry.emit({ ...event, phase: 'first_token', host: slot.name, at: Date.now() });
+        }
+        onToken(t);
+      });
+      let result: GenerationResult;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          result = await this.call(slot, (h) => h.stream(messages, options));
+          break;
+        } catch (error) {
+          // A host that stopped before this request produced anything: run it again there.
+          if (!(error instanceof HostRestartedError) || tokens > 0 || attempt > 2) throw error;
+          if (signal?.aborted) throw signal.reason;
+          this.audit.record({
+            kind: 'resume',
+            subject: `request:${id}`,
+            decision: `run it again on the restarted host (attempt ${attempt + 1})`,
+            reason: 'its host stopped before it produced a token, so nothing was streamed twice',
+            inputs: { host: slot.name, error: error.message },
+          });
+          await slot.ready;
+          record.lastProgress = Date.now();
+        }
+      }
+      stats.completed++;
+      stats.lastTimeToFirstTokenMs = result.timings.timeToFirstTokenMs;
+      stats.lastPrefillTokensPerSecond = result.timings.prefillTokensPerSecond;
+      stats.lastDecodeTokensPerSecond = result.timings.decodeTokensPerSecond;
+      this.telemetry.emit({
+        ...event,
+        phase: 'finished',
+        host: slot.name,
+        at: Date.now(),
+        promptTokens: result.promptTokens.length,
+        cachedTokens: result.timings.reusedPromptTokens,
+        completionTokens: result.tokens.length,
+        timeToFirstTokenMs: result.timings.timeToFirstTokenMs,
+        prefillTokensPerSecond: result.timings.prefillTokensPerSecond,
+        decodeTokensPerSecond: result.timings.decodeTokensPerSecond,
+      });
+      return { id, model, result };
+    } catch (error) {
+      const cancelled = signal?.aborted === true;
+      if (cancelled) stats.cancelled++;
+      else stats.errors++;
+      this.telemetry.emit({
+        ...event,
+        phase: cancelled ? 'cancelled' : 'failed',
+        host: slot.name,
+        at: Date.now(),
+        error: String((error as Error)?.message ?? error),
+      });
+      if (error instanceof HostRestartedError) {
+        throw new HostRestartedError(
+          slot.name,
+          `${error.message}: this request had streamed ${tokens} token(s) and cannot be ` +
+            'resumed without repeating them; send it again',
+          { cause: error },
+        );
+      }
+      throw cancelled ? signal!.reason : error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.tokenSinks.delete(id);
+      stats.queued--;
+      if (this.inflight.delete(id)) stats.running--;
+      if (!agent && slot.state === 'ready') {
+        void this.call(slot, (h) => h.closeSession(model, options.session!)).catch(() => {});
+      }
+    }
+  }
+
+  private async complete(
+    params: ChatCompletionCreateParamsNonStreaming,
+    request: RequestOptions,
+  ): Promise<ChatCompletion> {
+    const { id, model, result } = await this.generate(
+      this.resolve(params),
+      request.signal,
+      () => {},
+    );
+    return {
+      id,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: result.text, refusal: null },
+          finish_reason: result.finishReason satisfies FinishReason,
+          logprobs: null,
+        },
+      ],
+      usage: usage(result),
+      system_fingerprint: 'agentgpu',
+    };
+  }
+
+  private async stream(
+    params: ChatCompletionCreateParamsStreaming,
+    request: RequestOptions,
+  ): Promise<ChatCompletionStream> {
+    const controller = new AbortController();
+    const signal = request.signal
+      ? AbortSignal.any([request.signal, controller.signal])
+      : controller.signal;
+    const queue: (ChatCompletionChunk | { error: unknown } | null)[] = [];
+    let wake: (() => void) | undefined;
+    const push = (item: ChatCompletionChunk | { error: unknown } | null) => {
+      queue.push(item);
+      wake?.();
+    };
+    // Resolving the request first: a bad one rejects create() itself, as openai's does.
+    const resolved = this.resolve(params);
+    const { id, model } = resolved;
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (
+      delta: ChatCompletionChunk['choices'][0]['delta'],
+      finish: FinishReason | null = null,
+    ): ChatCompletionChunk => ({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+      system_fingerprint: 'agentgpu',
+    });
+    let first = true;
+    const running = this.generate(resolved, signal, (t) => {
+      if (first) {
+        push(chunk({ role: 'assistant', content: '' }));
+        first = false;
+      }
+      if (t.text) push(chunk({ content: t.text }));
+    });
+    void running.then(
+      (done) => {
+        if (first) push(chunk({ role: 'assistant', content: '' }));
+        push(chunk({}, done.result.finishReason));
+        if (params.stream_options?.include_usage) {
+          push({ ...chunk({}), choices: [], usage: usage(done.result) });
+        }
+        push(null);
+      },
+      (error) => push({ error }),
+    );
+    return {
+      controller,
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          while (queue.length > 0) {
+            const item = queue.shift()!;
+            if (item === null) return;
+            if ('error' in item) throw item.error;
+            yield item;
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+      },
+    };
+  }
+
+  private async snapshot(): Promise<TelemetrySnapshot> {
+    const hosts = await Promise.all(
+      [...this.hosts.values()].map(async (slot) => {
+        const models =
+          slot.state === 'ready'
+            ? await Promise.race([
+                this.call(slot, (h) => h.stats()).catch(() => []),
+                new Promise<[]>((resolve) => setTimeout(() => resolve([]), this.pingTimeoutMs)),
+              ])
+            : [];
+        return {
+          name: slot.name,
+          state: slot.state,
+          restarts: slot.restarts,
+          errors: slot.errors,
+          models,
+          gpuBytes: models.reduce((n, m) => n + m.gpuBytes, 0),
+        };
+      }),
+    );
+    return { at: Date.now(), agents: this.telemetry.agentList(), hosts };
+  }
+}
+
+function usage(r: GenerationResult): ChatCompletion['usage'] {
+  return {
+    prompt_tokens: r.promptTokens.length,
+    completion_tokens: r.tokens.length,
+    total_tokens: r.promptTokens.length + r.tokens.length,
+    prompt_tokens_details: { cached_tokens: r.timings.reusedPromptTokens },
+  };
+}

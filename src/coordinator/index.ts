@@ -1,0 +1,25 @@
+// The coordinator's public surface, shared by the page and Node entries.
+export {
+  Engine,
+  defineAgent,
+  type AgentDefinition,
+  type EngineOptions,
+  type ModelSpec,
+} from './engine.js';
+export type { HostConnection, SpawnHost } from './hosts.js';
+export type * from './openai.js';
+export { AuditLog, type AuditQuery, type Decision, type DecisionKind } from './audit.js';
+export type {
+  AgentTelemetry,
+  HostTelemetry,
+  TelemetryEvent,
+  TelemetrySnapshot,
+} from './telemetry.js';
+export {
+  checkTaskGraph,
+  runTaskGraph,
+  type TaskGraph,
+  type TaskGraphResult,
+  type TaskStep,
+  type TaskStepResult,
+} from './task-graph.js';

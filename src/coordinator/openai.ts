@@ -1,0 +1,94 @@
+// The OpenAI chat-completions shapes the engine speaks (the subset a local engine can honour),
+// so code written against the openai package's types moves over unchanged.
+import type { ChatMessage } from '../model/chat/index.js';
+
+export interface ChatCompletionCreateParamsBase {
+  /** A model id (engine.models.list()) or an agent's name. */
+  model?: string;
+  /** An agent's name: its system prompt, model, session and limits apply. */
+  agent?: string;
+  messages: ChatMessage[];
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  /** Default 1, as OpenAI's. 0 is greedy. */
+  temperature?: number | null;
+  top_p?: number | null;
+  stop?: string | string[] | null;
+  seed?: number | null;
+  frequency_penalty?: number | null;
+  presence_penalty?: number | null;
+  n?: number | null;
+  response_format?: { type: 'text' | 'json_object' | 'json_schema'; json_schema?: unknown };
+  tools?: unknown[];
+  stream_options?: { include_usage?: boolean } | null;
+  /** agentgpu: 'background' work waits behind 'interactive' (default: the agent's role). */
+  priority?: 'interactive' | 'background';
+}
+
+export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParamsBase {
+  stream?: false | null;
+}
+
+export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreateParamsBase {
+  stream: true;
+}
+
+export type ChatCompletionCreateParams =
+  ChatCompletionCreateParamsNonStreaming | ChatCompletionCreateParamsStreaming;
+
+/** As the openai package's second argument: an AbortSignal cancels the request. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** agentgpu: prompt tokens whose KV the cache already held. */
+  prompt_tokens_details?: { cached_tokens: number };
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: {
+    index: number;
+    message: { role: 'assistant'; content: string | null; refusal: null };
+    finish_reason: FinishReason;
+    logprobs: null;
+  }[];
+  usage: CompletionUsage;
+  system_fingerprint: string;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: {
+    index: number;
+    delta: { role?: 'assistant'; content?: string | null };
+    finish_reason: FinishReason | null;
+    logprobs: null;
+  }[];
+  usage?: CompletionUsage | null;
+  system_fingerprint: string;
+}
+
+/** A streamed completion: iterate for chunks; abort() cancels it (as openai's Stream). */
+export interface ChatCompletionStream extends AsyncIterable<ChatCompletionChunk> {
+  readonly controller: AbortController;
+}
+
+export interface Model {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
