@@ -1,4 +1,3 @@
-import * as Comlink from 'comlink';
 import { AgentGpuError, HostRestartedError, QueueFullError, RequestError } from '../errors.js';
 import type { ChatMessage } from '../model/chat/index.js';
 import type { GeneratedToken, GenerationResult } from '../model/language-model.js';
@@ -238,7 +237,6 @@ export class Engine {
           conn.gone,
           new Promise((resolve) => setTimeout(resolve, 2000)),
         ]);
-        conn.host[Comlink.releaseProxy]();
         conn.terminate('the engine closed');
       }),
     );
@@ -351,7 +349,6 @@ export class Engine {
         requestsInFlight: running.map((r) => r.id),
       },
     });
-    conn.host[Comlink.releaseProxy]();
     conn.terminate(reason);
     slot.ready = this.start(slot);
     slot.ready.catch((error) => {

@@ -10,6 +10,7 @@ export interface HostConnection {
   gone: Promise<string>;
   /** Messages the host posts outside its replies (streamed tokens, device loss). */
   onMessage(listener: (message: HostMessage) => void): void;
+  /** Stops the worker and releases `host` (idempotent); `gone` settles with `reason`. */
   terminate(reason?: string): void;
 }
 

@@ -21,6 +21,7 @@ export function spawnNodeHost(name: string, script: URL = defaultHostScript): Ho
   });
   const host = Comlink.wrap<ModelHostApi>(processEndpoint(child));
   const { gone, settle } = goneSignal();
+  let stopped = false;
   child.on('exit', (code, signal) =>
     settle(signal ? `the worker was killed (${signal})` : `the worker exited with code ${code}`),
   );
@@ -41,6 +42,9 @@ export function spawnNodeHost(name: string, script: URL = defaultHostScript): Ho
     onMessage: (listener) => listeners.push(listener),
     terminate(reason = 'terminated') {
       settle(reason);
+      if (stopped) return;
+      stopped = true;
+      host[Comlink.releaseProxy]();
       child.kill('SIGKILL');
     },
   };

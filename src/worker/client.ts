@@ -45,6 +45,7 @@ export function spawnModelHost(name = 'agentgpu-model-host'): ModelHostClient {
 export function spawnBrowserHost(name: string): HostConnection {
   const client = spawnModelHost(`agentgpu-host-${name}`);
   const { gone, settle } = goneSignal();
+  let stopped = false;
   client.worker.addEventListener('error', (event) =>
     settle(`the worker failed: ${event.message || 'an uncaught error'}`),
   );
@@ -60,7 +61,8 @@ export function spawnBrowserHost(name: string): HostConnection {
       });
     },
     terminate(reason = 'terminated') {
-      client.terminate();
+      if (!stopped) client.terminate();
+      stopped = true;
       settle(reason);
     },
   };
