@@ -38,6 +38,7 @@ import { Sampler, type SamplingSettings } from './sample.js';
 import { keptTokens, sampleReference } from './reference/sample.js';
 import { Penalties, type PenaltySettings } from './penalties.js';
 import { DotInputRounding } from './dot-input.js';
+import { maskWords, TokenMask, tokenMaskReference } from './token-mask.js';
 import { dotInputReference } from './reference/dot-input.js';
 import type { DotInput } from '../model/quant/dot-input.js';
 import { countTokens, penaltiesReference } from './reference/penalties.js';
@@ -746,6 +747,41 @@ export async function checkPenalties(
   });
 }
 
+/** A random mask over (rows, n) logits, some rows nearly closed, applied in place. */
+export async function checkTokenMask(
+  gpu: GpuContext,
+  rows: number,
+  n: number,
+  seed: number,
+  options: KernelOptions = {},
+): Promise<KernelCheckResult> {
+  const rng = new Rng(seed);
+  const logits = asActivations(rng.floats(rows * n, 8), options.activations);
+  const words = maskWords(n);
+  const mask = new Uint32Array(rows * words);
+  for (let r = 0; r < rows; r++) {
+    // Row r allows about 1 token in 2^r (at least one).
+    for (let w = 0; w < words; w++) {
+      let word = rng.int(0, 0xffff) | (rng.int(0, 0xffff) << 16);
+      for (let k = 0; k < r; k++) word &= rng.int(0, 0xffff) | (rng.int(0, 0xffff) << 16);
+      mask[r * words + w] = word >>> 0;
+    }
+    mask[r * words] |= 1;
+  }
+  const kernel = await TokenMask.load(gpu, options);
+  return checkAgainstReference(gpu, {
+    kernel: 'token_mask',
+    variant: kernel.key.name,
+    shape: `${rows}x${n}`,
+    inputs: [mask],
+    initialOut: logits,
+    expected: tokenMaskReference(logits, mask, n),
+    limit: 0,
+    activations: options.activations,
+    encode: (batch, [m], out) => kernel.encode(batch, { logits: out, mask: m, rows, n }),
+  });
+}
+
 /**
  * A matmul input rounded as llama.cpp rounds it: random values at several scales, a block of
  * zeros (scale 0) and blocks whose largest magnitude is negative (q8_k keys on its sign).
@@ -828,6 +864,7 @@ export type KernelCase =
       seed: number;
     }
   | { kernel: 'kv_shift'; config: KvShiftConfig; seed: number }
+  | { kernel: 'token_mask'; shape: [number, number]; seed: number }
   | {
       kernel: 'kv_write';
       config: AttentionConfig;
@@ -1031,6 +1068,13 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       cases.push({ kernel: 'kv_shift', config, seed: next() });
     }
   }
+  for (const shape of [
+    [1, 7],
+    [3, 1000],
+    [2, 151_936],
+  ] as [number, number][]) {
+    cases.push({ kernel: 'token_mask', shape, seed: next() });
+  }
   const samplers: [number, SamplingSettings][] = [
     [7, { temperature: 0 }],
     [1000, { temperature: 0 }],
@@ -1162,6 +1206,8 @@ export function runKernelCase(
       return checkKvWrite(gpu, c.config, ...c.shape, c.seed, options);
     case 'kv_shift':
       return checkKvShift(gpu, c.config, c.seed, options);
+    case 'token_mask':
+      return checkTokenMask(gpu, ...c.shape, c.seed, options);
   }
 }
 

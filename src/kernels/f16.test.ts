@@ -17,6 +17,7 @@ import { Sampler } from './sample.js';
 import { Penalties } from './penalties.js';
 import { DotInputRounding } from './dot-input.js';
 import { Softmax } from './softmax.js';
+import { TokenMask } from './token-mask.js';
 import type { Activations } from './variant.js';
 
 // SwiftShader cannot run shader-f16, so here every f16 variant (and every f32 one beside it) is
@@ -56,6 +57,7 @@ for (const subgroups of [true, false]) {
         add((await RmsNorm.load(gpu, options)).variant.key.name);
         add((await Softmax.load(gpu, options)).variant.key.name);
         add((await Argmax.load(gpu, options)).key.name);
+        add((await TokenMask.load(gpu, options)).key.name);
         add((await Sampler.load(gpu, options)).key.name);
         add((await Penalties.load(gpu, options)).key.name);
         for (const kind of ['q8_0', 'q8_k', 'f16', 'bf16'] as const)
@@ -82,7 +84,7 @@ for (const subgroups of [true, false]) {
           add((await KvShift.load(gpu, { ...shift, kv }, options)).key.name);
         }
         // The cache in the activations' type is the same variant as its format named.
-        expect(names.size).toBe(formats.length * 7 + 22);
+        expect(names.size).toBe(formats.length * 7 + 23);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }
