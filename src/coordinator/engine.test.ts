@@ -82,6 +82,37 @@ describe('engine (Node: host processes on Dawn)', () => {
     );
   });
 
+  it("response_format json_schema: the reply parses and has the schema's shape", async () => {
+    const schema = {
+      type: 'object',
+      properties: { answer: { type: 'string', maxLength: 10 }, confidence: { type: 'number' } },
+      required: ['answer', 'confidence'],
+    };
+    const reply = await engine.chat.completions.create({
+      agent: 'worker',
+      messages: [{ role: 'user', content: 'Answer in JSON.' }],
+      temperature: 0.8,
+      seed: 3,
+      max_tokens: 30,
+      response_format: { type: 'json_schema', json_schema: { name: 'answer', schema } },
+    });
+    const parsed = JSON.parse(reply.choices[0].message.content!);
+    expect(Object.keys(parsed)).toEqual(['answer', 'confidence']);
+    expect(typeof parsed.answer).toBe('string');
+    expect(parsed.answer.length).toBeLessThanOrEqual(10);
+    expect(typeof parsed.confidence).toBe('number');
+    await expect(
+      engine.chat.completions.create({
+        model: 'chat',
+        messages: [{ role: 'user', content: 'x' }],
+        response_format: {
+          type: 'json_schema',
+          json_schema: { schema: { type: 'string', format: 'email' } },
+        },
+      }),
+    ).rejects.toThrow(/"format" is not supported/);
+  });
+
   it('a task graph runs independent steps at once and feeds their outputs on', async () => {
     const result = await engine.run({
       steps: [

@@ -1,5 +1,7 @@
 import { AgentGpuError, HostRestartedError, QueueFullError, RequestError } from '../errors.js';
 import type { ChatMessage } from '../model/chat/index.js';
+import type { ResponseFormat } from '../model/grammar/constraint.js';
+import type { JsonSchema } from '../model/grammar/json-schema.js';
 import type { GeneratedToken, GenerationResult } from '../model/language-model.js';
 import type {
   GpuFacts,
@@ -447,12 +449,7 @@ export class Engine {
       throw new RequestError('messages must be a non-empty array', 'messages');
     }
     if (params.n != null && params.n !== 1) throw new RequestError('only n = 1 is supported', 'n');
-    if (params.response_format && params.response_format.type !== 'text') {
-      throw new RequestError(
-        `response_format "${params.response_format.type}" is not supported yet: ask for text`,
-        'response_format',
-      );
-    }
+    const responseFormat = toResponseFormat(params.response_format);
     if (params.tools && params.tools.length > 0) {
       throw new RequestError('tools are not supported yet', 'tools');
     }
@@ -478,6 +475,7 @@ export class Engine {
       // a one-off request gets a session of its own, closed when it ends.
       session: agent ? `agent:${agent.name}` : `request:${id}`,
       priority: params.priority ?? agent?.role ?? 'interactive',
+      responseFormat,
     };
     return { id, agent, model, slot, messages, options };
   }
@@ -709,6 +707,28 @@ export class Engine {
     );
     return { at: Date.now(), agents: this.telemetry.agentList(), hosts };
   }
+}
+
+/** OpenAI's response_format as generate() takes it. */
+function toResponseFormat(
+  format: ChatCompletionCreateParams['response_format'],
+): ResponseFormat | undefined {
+  if (!format || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'json_object' };
+  if (format.type === 'json_schema') {
+    const schema = (format.json_schema as { schema?: JsonSchema } | undefined)?.schema;
+    if (schema === undefined) {
+      throw new RequestError(
+        'response_format json_schema needs json_schema.schema (OpenAI: { name, schema, strict })',
+        'response_format',
+      );
+    }
+    return { type: 'json_schema', schema };
+  }
+  throw new RequestError(
+    `response_format type "${String((format as { type: unknown }).type)}" is not one of text, json_object, json_schema`,
+    'response_format',
+  );
 }
 
 function usage(r: GenerationResult): ChatCompletion['usage'] {

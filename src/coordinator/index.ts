@@ -23,3 +23,5 @@ export {
   type TaskStep,
   type TaskStepResult,
 } from './task-graph.js';
+export type { ResponseFormat } from '../model/grammar/constraint.js';
+export { JsonMatcher, compileSchema, type JsonSchema } from '../model/grammar/json-schema.js';

@@ -18,7 +18,17 @@ export interface ChatCompletionCreateParamsBase {
   frequency_penalty?: number | null;
   presence_penalty?: number | null;
   n?: number | null;
-  response_format?: { type: 'text' | 'json_object' | 'json_schema'; json_schema?: unknown };
+  /**
+   * json_object: the reply is a JSON object; json_schema: it matches `json_schema.schema`
+   * (grammar-constrained sampling; the subset in model/grammar/json-schema.ts).
+   */
+  response_format?:
+    | { type: 'text' }
+    | { type: 'json_object' }
+    | {
+        type: 'json_schema';
+        json_schema: { name?: string; schema: Record<string, unknown>; strict?: boolean | null };
+      };
   tools?: unknown[];
   stream_options?: { include_usage?: boolean } | null;
   /** agentgpu: 'background' work waits behind 'interactive' (default: the agent's role). */

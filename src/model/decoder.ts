@@ -3,6 +3,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { Argmax } from '../kernels/argmax.js';
 import { Penalties, PENALTY_ENTRY_BYTES, type PenaltySettings } from '../kernels/penalties.js';
 import { Sampler, SAMPLER_SETTINGS_BYTES, type SamplingSettings } from '../kernels/sample.js';
+import { maskWords, TokenMask } from '../kernels/token-mask.js';
 import { DotInputRounding } from '../kernels/dot-input.js';
 import { Attention, KvShift, KvWrite, type KvFormat } from '../kernels/attention.js';
 import { Elementwise } from '../kernels/elementwise.js';
@@ -144,11 +145,13 @@ export interface RowPenalties {
   counts: ReadonlyMap<number, number>;
 }
 
-/** One row of sampleRows(): its settings, uniform draw in [0, 1), and penalties. */
+/** One row of sampleRows(): its settings, uniform draw in [0, 1), penalties and grammar mask. */
 export interface SampleRow {
   settings: SamplingSettings;
   u: number;
   penalties?: RowPenalties;
+  /** Allowed tokens, maskWords(vocabSize) u32 bitset words (grammar-constrained sampling). */
+  mask?: Uint32Array;
 }
 
 /** One sequence's tokens in a forwardBatch() step. */
@@ -184,6 +187,7 @@ export class Decoder {
     argmax: Argmax;
     sampler: Sampler;
     penalties: Penalties;
+    tokenMask: TokenMask;
     rounding: Map<DotInput, DotInputRounding>;
     set: KernelSet;
   };
@@ -376,6 +380,7 @@ export class Decoder {
       argmax: await Argmax.load(gpu),
       sampler: await Sampler.load(gpu),
       penalties: await Penalties.load(gpu),
+      tokenMask: await TokenMask.load(gpu),
       rounding: new Map(),
       set,
     };
@@ -462,6 +467,11 @@ export class Decoder {
       partAcc: await gpu.createBuffer(sizes.acc, storage, 'scratch:attn_acc'),
       block: await gpu.createBuffer(this.blockBytes, storage, 'scratch:kv_block'),
       partMl: await gpu.createBuffer(sizes.ml, storage, 'scratch:attn_ml'),
+      mask: await gpu.createBuffer(
+        this.maxSequences * maskWords(c.vocabSize) * 4,
+        storage,
+        'scratch:token_mask',
+      ),
     };
     // A rounded copy of a matmul input per kind of dot input the weights need.
     const inputFloats = T * Math.max(E, c.feedForward, c.heads * c.headDim);
@@ -974,6 +984,13 @@ export class Decoder {
         settings: group.settings,
       });
       offset += Math.ceil(entries.byteLength / align) * align;
+    }
+    if (rows.some((r) => r.mask)) {
+      const words = maskWords(n);
+      const masks = new Uint32Array(rows.length * words).fill(0xffffffff);
+      rows.forEach((r, i) => r.mask && masks.set(r.mask, i * words));
+      gpu.write(s.mask, masks);
+      k.tokenMask.encode(batch, { logits: s.logits, mask: s.mask, rows: rows.length, n });
     }
     gpu.write(s.settings, Sampler.settings(rows));
     k.sampler.encode(batch, {

@@ -10,6 +10,7 @@ import type { KvOverflow } from '../kv/paged-kv-cache.js';
 import { Decoder, type DecoderOptions } from './decoder.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { StopStringFilter } from './stop-strings.js';
+import { JsonConstraint, type ResponseFormat } from './grammar/constraint.js';
 import { tokenizerFromGguf, type Tokenizer } from './tokenizer/index.js';
 
 /** How one generation samples and when it ends. Defaults are llama.cpp's. */
@@ -43,6 +44,12 @@ export interface GenerateOptions {
    * previous generation (multi-turn chat). Default true.
    */
   reusePrefix?: boolean;
+  /**
+   * 'json_object' or 'json_schema': grammar-constrained sampling, so the output parses (and
+   * matches the schema). It ends when the document is complete; when maxTokens would cut it
+   * short, its shortest completion is appended (finish reason 'length').
+   */
+  responseFormat?: ResponseFormat;
   signal?: AbortSignal;
 }
 
@@ -82,6 +89,9 @@ export interface Generation extends AsyncIterable<GeneratedToken> {
   readonly result: Promise<GenerationResult>;
 }
 
+/** Tokens kept in hand when a grammar's output must be closed before maxTokens. */
+const GRAMMAR_MARGIN = 4;
+
 /** Default prompt tokens one prefill step takes while other generations are decoding. */
 const PREFILL_CHUNK = 64;
 
@@ -114,6 +124,7 @@ interface Request {
   settings: SamplingSettings;
   penalty?: PenaltySettings;
   lastN: number;
+  constraint?: JsonConstraint;
   submitted: number;
   prefillStarted: number;
   firstAt: number;
@@ -286,6 +297,13 @@ export class LanguageModel {
       presence: o.presencePenalty ?? 0,
     };
     const penalized = penalty.repeat !== 1 || penalty.frequency !== 0 || penalty.presence !== 0;
+    let constraint: JsonConstraint | undefined;
+    try {
+      const format = o.responseFormat;
+      if (format && format.type !== 'text') constraint = new JsonConstraint(this.tokenizer, format);
+    } catch (error) {
+      return reject(error);
+    }
     const now = performance.now();
     const r: Request = {
       prompt,
@@ -315,6 +333,7 @@ export class LanguageModel {
       },
       penalty: penalized ? penalty : undefined,
       lastN: o.penaltyLastN ?? 64,
+      constraint,
       submitted: now,
       prefillStarted: now,
       firstAt: now,
@@ -434,6 +453,7 @@ export class LanguageModel {
             used && r.penalty
               ? { settings: r.penalty, counts: countTokens(r.history.slice(-r.lastN)) }
               : undefined,
+          mask: used ? r.constraint?.mask() : undefined,
         };
       }),
     );
@@ -446,15 +466,32 @@ export class LanguageModel {
   private accept(r: Request, token: number): void {
     if (r.tokens.length === 0) r.firstAt = performance.now();
     r.phase = 'decode';
-    if (r.stops.has(token)) return this.finish(r, { reason: 'stop' });
-    r.tokens.push(token);
-    const text = r.filter.push(r.bytes.decode(this.tokenizer.tokenBytes(token), { stream: true }));
-    r.emit({ token, text });
+    // Under a grammar, end-of-generation is masked until the document is complete.
+    if (!r.constraint && r.stops.has(token)) return this.finish(r, { reason: 'stop' });
+    this.output(r, token);
     if (r.filter.stoppedAt !== undefined) return this.finish(r, { reason: 'stop' });
+    if (r.constraint) {
+      r.constraint.accept(token);
+      if (r.constraint.done) return this.finish(r, { reason: 'stop' });
+      // Close the document while the budget allows (a few tokens' margin: one token can
+      // open more than one level).
+      const rest = r.constraint.finish();
+      if (r.tokens.length + rest.length + GRAMMAR_MARGIN >= r.maxTokens) {
+        for (const t of rest) this.output(r, t);
+        return this.finish(r, { reason: 'length' });
+      }
+    }
     const d = this.decoder;
     const full = !d.window && d.sequenceLength(r.sequence) === d.contextSize;
     if (r.tokens.length === r.maxTokens || full) return this.finish(r, { reason: 'length' });
     r.pending = token;
+  }
+
+  /** Records and streams one output token. */
+  private output(r: Request, token: number): void {
+    r.tokens.push(token);
+    const text = r.filter.push(r.bytes.decode(this.tokenizer.tokenBytes(token), { stream: true }));
+    r.emit({ token, text });
   }
 
   private finish(

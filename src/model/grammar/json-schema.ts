@@ -146,8 +146,11 @@ export function compileSchema(schema: JsonSchema, path = '#'): Node {
 type Frame =
   | { k: 'value'; node: Node }
   | { k: 'lit'; text: Uint8Array; i: number }
-  /** Inside a string: characters so far (UTF-8 lead bytes counted). */
-  | { k: 'str'; n: number; min: number; max: number }
+  /**
+   * Inside a string (n < 0: before its opening quote): characters so far, and the UTF-8
+   * continuation bytes the current character still needs, the next one within [lo, hi].
+   */
+  | { k: 'str'; n: number; min: number; max: number; cont?: number; lo?: number; hi?: number }
   | { k: 'num'; integer: boolean; p: 'start' | 'sign' | 'zero' | 'int' | 'dot' | 'frac'; d: number }
   /** An object: `next` is the first property that may still come; `p` what comes next. */
   | {
@@ -171,6 +174,18 @@ const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
 /** Integer digits and fraction digits at most: a number always ends. */
 const MAX_INT_DIGITS = 15;
 const MAX_FRAC_DIGITS = 6;
+
+/** A UTF-8 lead byte's continuation count and its first continuation's range (RFC 3629). */
+function utf8Lead(b: number): { cont: number; lo: number; hi: number } | undefined {
+  if (b >= 0xc2 && b <= 0xdf) return { cont: 1, lo: 0x80, hi: 0xbf };
+  if (b === 0xe0) return { cont: 2, lo: 0xa0, hi: 0xbf };
+  if (b === 0xed) return { cont: 2, lo: 0x80, hi: 0x9f };
+  if (b >= 0xe1 && b <= 0xef) return { cont: 2, lo: 0x80, hi: 0xbf };
+  if (b === 0xf0) return { cont: 3, lo: 0x90, hi: 0xbf };
+  if (b >= 0xf1 && b <= 0xf3) return { cont: 3, lo: 0x80, hi: 0xbf };
+  if (b === 0xf4) return { cont: 3, lo: 0x80, hi: 0x8f };
+  return undefined;
+}
 
 /** The concrete frames a value of `node` may start as. */
 function starts(node: Node): Frame[] {
@@ -219,11 +234,19 @@ function feedStack(stack: Stack, b: number): Stack[] {
       return top.i + 1 === top.text.length ? [below] : replace({ ...top, i: top.i + 1 });
     case 'str': {
       if (top.n < 0) return b === QUOTE ? replace({ ...top, n: 0 }) : [];
+      const cont = top.cont ?? 0;
+      if (cont > 0) {
+        // Well-formed UTF-8 only: a stray byte would decode to U+FFFD, another character.
+        if (b < top.lo! || b > top.hi!) return [];
+        return replace({ ...top, cont: cont - 1, lo: 0x80, hi: 0xbf });
+      }
       if (b === QUOTE) return top.n >= top.min ? [below] : [];
       if (b < 0x20 || b === BACKSLASH || b === 0x7f) return [];
-      // A UTF-8 continuation byte (10xxxxxx) adds no character.
-      const n = (b & 0xc0) === 0x80 ? top.n : top.n + 1;
-      return n > top.max ? [] : replace({ ...top, n });
+      const n = top.n + 1;
+      if (n > top.max) return [];
+      if (b < 0x80) return replace({ ...top, n });
+      const lead = utf8Lead(b);
+      return lead ? replace({ ...top, n, ...lead }) : [];
     }
     case 'num':
       return feedNumber(top, below, b);
@@ -410,10 +433,20 @@ function completeFrame(f: Frame): string {
   }
 }
 
-function completeStack(stack: Stack): string {
+function completeStack(stack: Stack): Uint8Array {
+  // A character cut mid-way is finished first, with the smallest continuation bytes it takes.
+  const top = stack[stack.length - 1];
+  const partial: number[] = [];
+  if (top?.k === 'str' && top.cont) {
+    partial.push(top.lo!, ...Array(top.cont - 1).fill(0x80));
+  }
   let text = '';
   for (let i = stack.length - 1; i >= 0; i--) text += completeFrame(stack[i]);
-  return text;
+  const tail = encoder.encode(text);
+  const out = new Uint8Array(partial.length + tail.length);
+  out.set(partial);
+  out.set(tail, partial.length);
+  return out;
 }
 
 /** Whether a stack's document may end here: empty, or only numbers that can stop. */
@@ -449,9 +482,9 @@ export class JsonMatcher {
     return this.stacks.some(canEnd);
   }
 
-  /** The shortest text after which the document is complete. */
-  completion(): string {
-    return shortest(this.stacks.map(completeStack));
+  /** The shortest bytes after which the document is complete. */
+  completion(): Uint8Array {
+    return this.stacks.map(completeStack).reduce((a, b) => (b.length < a.length ? b : a));
   }
 }
 
