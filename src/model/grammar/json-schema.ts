@@ -469,12 +469,12 @@ export class JsonMatcher {
   }
 
   feedBytes(data: Uint8Array): JsonMatcher | undefined {
-    let m: JsonMatcher | undefined = this;
+    let stacks: readonly Stack[] = this.stacks;
     for (const b of data) {
-      m = m.feed(b);
-      if (!m) return undefined;
+      stacks = dedupe(stacks.flatMap((s) => feedStack(s, b)));
+      if (stacks.length === 0) return undefined;
     }
-    return m;
+    return new JsonMatcher(stacks);
   }
 
   /** The document is a complete value of the schema. */
@@ -492,7 +492,7 @@ export class JsonMatcher {
  * Stacks that are the same parse (alternatives that converged) are kept once, when there are
  * enough for the copies to cost more than the comparison.
  */
-function dedupe(stacks: Stack[]): Stack[] {
+function dedupe(stacks: readonly Stack[]): readonly Stack[] {
   if (stacks.length < 8) return stacks;
   const seen = new Set<string>();
   return stacks.filter((s) => {
