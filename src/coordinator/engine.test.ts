@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tinyModel } from '../model/testing/tiny-model.js';
 import type * as NodeEntry from '../node/index.js';
+import { QWEN2_5_0_5B_INSTRUCT } from '../model/chat/testing/reference-templates.js';
 
 // The coordinator in Node: host workers are child processes on Dawn (the built
 // dist/node/host-process.js, so `npm run build` comes first, as for the CLI tests), two models
@@ -11,14 +12,25 @@ const entry = '../../dist/node/index.js';
 let agentgpu: typeof NodeEntry;
 let engine: NodeEntry.Engine;
 
-const chatModel = tinyModel({ architecture: 'qwen2', weights: 'Q8_0', layers: 2, seed: 31 });
+const chatModel = tinyModel({
+  architecture: 'qwen2',
+  weights: 'Q8_0',
+  layers: 2,
+  seed: 31,
+  contextLength: 2048,
+});
 const workModel = tinyModel({ architecture: 'llama', weights: 'Q4_K', layers: 2, seed: 32 });
 
 beforeAll(async () => {
   agentgpu = (await import(/* @vite-ignore */ entry)) as typeof NodeEntry;
   engine = await agentgpu.createEngine({
     models: [
-      { id: 'chat', source: chatModel.bytes, options: { contextSize: 256, maxBatch: 64 } },
+      {
+        id: 'chat',
+        source: chatModel.bytes,
+        // Qwen2.5's template, which renders tools (the generated model has none of its own).
+        options: { contextSize: 1024, maxBatch: 256, chatTemplate: QWEN2_5_0_5B_INSTRUCT },
+      },
       { id: 'work', source: workModel.bytes, options: { contextSize: 256, maxBatch: 64 } },
     ],
     agents: [
@@ -111,6 +123,45 @@ describe('engine (Node: host processes on Dawn)', () => {
         },
       }),
     ).rejects.toThrow(/"format" is not supported/);
+  });
+
+  it('tools: a required call comes back as OpenAI tool_calls, whole or streamed', async () => {
+    const tools = [
+      {
+        type: 'function' as const,
+        function: {
+          name: 'lookup',
+          parameters: {
+            type: 'object',
+            properties: { query: { type: 'string', maxLength: 16 } },
+            required: ['query'],
+          },
+        },
+      },
+    ];
+    // An agent's session: the second request reuses the first one's ~700-token prompt.
+    const params = {
+      agent: 'router',
+      messages: [{ role: 'user' as const, content: 'Find the fox.' }],
+      temperature: 1,
+      seed: 5,
+      max_tokens: 24,
+      tools,
+      tool_choice: 'required' as const,
+    };
+    const whole = await engine.chat.completions.create(params);
+    const choice = whole.choices[0];
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.content).toBeNull();
+    const [call] = choice.message.tool_calls!;
+    expect(call).toMatchObject({ type: 'function', function: { name: 'lookup' } });
+    expect(typeof JSON.parse(call.function.arguments).query).toBe('string');
+    const stream = await engine.chat.completions.create({ ...params, stream: true });
+    const deltas = [];
+    for await (const chunk of stream) deltas.push(chunk.choices[0]);
+    const callDelta = deltas.find((d) => d.delta.tool_calls)!.delta.tool_calls![0];
+    expect(callDelta).toMatchObject({ index: 0, function: call.function });
+    expect(deltas.at(-1)!.finish_reason).toBe('tool_calls');
   });
 
   it('a task graph runs independent steps at once and feeds their outputs on', async () => {

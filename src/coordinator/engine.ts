@@ -18,6 +18,7 @@ import type {
   ChatCompletionCreateParams,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
+  ChatCompletionMessageToolCall,
   ChatCompletionStream,
   FinishReason,
   Model,
@@ -450,9 +451,6 @@ export class Engine {
     }
     if (params.n != null && params.n !== 1) throw new RequestError('only n = 1 is supported', 'n');
     const responseFormat = toResponseFormat(params.response_format);
-    if (params.tools && params.tools.length > 0) {
-      throw new RequestError('tools are not supported yet', 'tools');
-    }
     const messages: ChatMessage[] = agent?.systemPrompt
       ? [{ role: 'system', content: agent.systemPrompt }, ...params.messages]
       : params.messages;
@@ -476,6 +474,8 @@ export class Engine {
       session: agent ? `agent:${agent.name}` : `request:${id}`,
       priority: params.priority ?? agent?.role ?? 'interactive',
       responseFormat,
+      tools: params.tools,
+      toolChoice: params.tool_choice,
     };
     return { id, agent, model, slot, messages, options };
   }
@@ -602,6 +602,7 @@ export class Engine {
       request.signal,
       () => {},
     );
+    const calls = toolCalls(id, result);
     return {
       id,
       object: 'chat.completion',
@@ -610,8 +611,13 @@ export class Engine {
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: result.text, refusal: null },
-          finish_reason: result.finishReason satisfies FinishReason,
+          message: {
+            role: 'assistant',
+            content: calls ? (result.content ?? null) : result.text,
+            refusal: null,
+            ...(calls && { tool_calls: calls }),
+          },
+          finish_reason: calls ? 'tool_calls' : (result.finishReason satisfies FinishReason),
           logprobs: null,
         },
       ],
@@ -650,17 +656,25 @@ export class Engine {
       system_fingerprint: 'agentgpu',
     });
     let first = true;
+    // With tools the reply is parsed once whole: its text and calls come at the end.
+    const withTools = !!params.tools?.length && params.tool_choice !== 'none';
     const running = this.generate(resolved, signal, (t) => {
       if (first) {
         push(chunk({ role: 'assistant', content: '' }));
         first = false;
       }
-      if (t.text) push(chunk({ content: t.text }));
+      if (t.text && !withTools) push(chunk({ content: t.text }));
     });
     void running.then(
       (done) => {
         if (first) push(chunk({ role: 'assistant', content: '' }));
-        push(chunk({}, done.result.finishReason));
+        const calls = toolCalls(id, done.result);
+        if (withTools && done.result.content) push(chunk({ content: done.result.content }));
+        if (withTools && !calls && done.result.content === undefined) {
+          push(chunk({ content: done.result.text }));
+        }
+        if (calls) push(chunk({ tool_calls: calls.map((c, index) => ({ index, ...c })) }));
+        push(chunk({}, calls ? 'tool_calls' : done.result.finishReason));
         if (params.stream_options?.include_usage) {
           push({ ...chunk({}), choices: [], usage: usage(done.result) });
         }
@@ -707,6 +721,16 @@ export class Engine {
     );
     return { at: Date.now(), agents: this.telemetry.agentList(), hosts };
   }
+}
+
+/** A reply's calls in OpenAI's shape, or undefined when it made none. */
+function toolCalls(id: string, r: GenerationResult): ChatCompletionMessageToolCall[] | undefined {
+  if (!r.toolCalls || r.toolCalls.length === 0) return undefined;
+  return r.toolCalls.map((c, i) => ({
+    id: `call_${id}_${i}`,
+    type: 'function',
+    function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+  }));
 }
 
 /** OpenAI's response_format as generate() takes it. */

@@ -1,6 +1,14 @@
 // The OpenAI chat-completions shapes the engine speaks (the subset a local engine can honour),
 // so code written against the openai package's types moves over unchanged.
 import type { ChatMessage } from '../model/chat/index.js';
+import type { ToolChoice, ToolDefinition } from '../model/chat/tools.js';
+
+/** A call in a reply, as OpenAI shapes it (arguments as a JSON string). */
+export interface ChatCompletionMessageToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
 
 export interface ChatCompletionCreateParamsBase {
   /** A model id (engine.models.list()) or an agent's name. */
@@ -29,7 +37,9 @@ export interface ChatCompletionCreateParamsBase {
         type: 'json_schema';
         json_schema: { name?: string; schema: Record<string, unknown>; strict?: boolean | null };
       };
-  tools?: unknown[];
+  /** Function tools; the model's chat template must render them. */
+  tools?: ToolDefinition[];
+  tool_choice?: ToolChoice;
   stream_options?: { include_usage?: boolean } | null;
   /** agentgpu: 'background' work waits behind 'interactive' (default: the agent's role). */
   priority?: 'interactive' | 'background';
@@ -68,7 +78,12 @@ export interface ChatCompletion {
   model: string;
   choices: {
     index: number;
-    message: { role: 'assistant'; content: string | null; refusal: null };
+    message: {
+      role: 'assistant';
+      content: string | null;
+      refusal: null;
+      tool_calls?: ChatCompletionMessageToolCall[];
+    };
     finish_reason: FinishReason;
     logprobs: null;
   }[];
@@ -83,7 +98,11 @@ export interface ChatCompletionChunk {
   model: string;
   choices: {
     index: number;
-    delta: { role?: 'assistant'; content?: string | null };
+    delta: {
+      role?: 'assistant';
+      content?: string | null;
+      tool_calls?: (ChatCompletionMessageToolCall & { index: number })[];
+    };
     finish_reason: FinishReason | null;
     logprobs: null;
   }[];

@@ -8,9 +8,23 @@ import { ChatTemplate, type ChatMessage } from './chat/index.js';
 import { modelConfig, type ModelConfig } from './config.js';
 import type { KvOverflow } from '../kv/paged-kv-cache.js';
 import { Decoder, type DecoderOptions } from './decoder.js';
+import { BLOCK_TOKENS } from './memory-plan.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { StopStringFilter } from './stop-strings.js';
 import { JsonConstraint, type ResponseFormat } from './grammar/constraint.js';
+import {
+  callWrapper,
+  checkTools,
+  chosenTools,
+  parseToolCalls,
+  templateTakesTools,
+  toolCallSchema,
+  toolCallStyle,
+  type ToolCall,
+  type ToolChoice,
+  type ToolDefinition,
+} from './chat/tools.js';
+import { RequestError } from '../errors.js';
 import { tokenizerFromGguf, type Tokenizer } from './tokenizer/index.js';
 
 /** How one generation samples and when it ends. Defaults are llama.cpp's. */
@@ -50,6 +64,13 @@ export interface GenerateOptions {
    * short, its shortest completion is appended (finish reason 'length').
    */
   responseFormat?: ResponseFormat;
+  /**
+   * Functions the model may call (chat messages only; the chat template must render tools).
+   * The result's toolCalls holds the calls parsed from the reply in the template's format.
+   */
+  tools?: readonly ToolDefinition[];
+  /** 'auto' (default), 'none', 'required' or a function by name: the last two force a call. */
+  toolChoice?: ToolChoice;
   signal?: AbortSignal;
 }
 
@@ -82,11 +103,55 @@ export interface GenerationResult {
   /** 'stop': an end-of-generation token or a stop string; 'length': maxTokens or the context. */
   finishReason: 'stop' | 'length';
   timings: GenerationTimings;
+  /** With tools: the calls in the reply (none: it answered in text). */
+  toolCalls?: ToolCall[];
+  /** With tools: the reply without its calls (null when it was only calls). */
+  content?: string | null;
 }
 
 /** A running generation: iterate for tokens as they come; `result` settles when it ends. */
 export interface Generation extends AsyncIterable<GeneratedToken> {
   readonly result: Promise<GenerationResult>;
+}
+
+/** A message as chat templates read it: a call's arguments as an object, not a JSON string. */
+function forTemplate(m: ChatMessage): ChatMessage {
+  if (!m.tool_calls) return m;
+  return {
+    ...m,
+    tool_calls: m.tool_calls.map((c) => ({
+      ...c,
+      function: {
+        ...c.function,
+        arguments:
+          typeof c.function.arguments === 'string'
+            ? ((safeJson(c.function.arguments) as Record<string, unknown> | undefined) ??
+              c.function.arguments)
+            : c.function.arguments,
+      },
+    })),
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The calls in a finished reply: a forced call is its bare JSON; otherwise as the style has them. */
+function toolCallsOf(
+  text: string,
+  tools: NonNullable<Request['tools']>,
+): { toolCalls: ToolCall[]; content: string | null } {
+  if (tools.forced) {
+    const parsed = parseToolCalls(text, 'json', tools.list);
+    return { toolCalls: parsed.calls, content: parsed.content };
+  }
+  const parsed = parseToolCalls(text, tools.style, tools.list);
+  return { toolCalls: parsed.calls, content: parsed.content };
 }
 
 /** Tokens kept in hand when a grammar's output must be closed before maxTokens. */
@@ -125,6 +190,12 @@ interface Request {
   penalty?: PenaltySettings;
   lastN: number;
   constraint?: JsonConstraint;
+  /** The tools offered, the template's call format, and whether the reply is a forced call. */
+  tools?: {
+    list: readonly ToolDefinition[];
+    style: ReturnType<typeof toolCallStyle>;
+    forced: boolean;
+  };
   submitted: number;
   prefillStarted: number;
   firstAt: number;
@@ -210,10 +281,63 @@ export class LanguageModel {
    * Prompt token ids: a string as llama.cpp tokenizes a raw completion (BOS when the model
    * says so, special-token text kept as text); messages through the chat template.
    */
-  promptTokens(input: string | readonly ChatMessage[]): number[] {
-    if (typeof input === 'string') return this.tokenizer.encode(input);
-    const text = this.template.render(input, { addGenerationPrompt: true });
-    return this.tokenizer.encode(text, { addSpecial: !this.template.rendersBos, special: true });
+  promptTokens(
+    input: string | readonly ChatMessage[],
+    tools?: readonly ToolDefinition[],
+  ): number[] {
+    return this.prompt(input, tools, '');
+  }
+
+  private prompt(
+    input: string | readonly ChatMessage[],
+    tools: readonly ToolDefinition[] | undefined,
+    suffix: string,
+  ): number[] {
+    if (typeof input === 'string') return this.tokenizer.encode(input + suffix);
+    const messages = input.map(forTemplate);
+    const variables = tools ? { tools } : undefined;
+    const text = this.template.render(messages, { addGenerationPrompt: true, variables });
+    return this.tokenizer.encode(text + suffix, {
+      addSpecial: !this.template.rendersBos,
+      special: true,
+    });
+  }
+
+  /**
+   * The prompt of a generation with tools, and what it changes: a forced call's wrapper opens
+   * the reply in the prompt and a grammar holds the call's JSON to the tools' schemas.
+   */
+  private toolPrompt(input: string | readonly ChatMessage[], o: GenerateOptions) {
+    const tools = o.tools;
+    const choice = o.toolChoice ?? 'auto';
+    if (!tools || tools.length === 0 || choice === 'none') {
+      return { prompt: this.prompt(input, undefined, ''), format: o.responseFormat };
+    }
+    checkTools(tools);
+    if (typeof input === 'string') {
+      throw new RequestError('tools need chat messages, not a raw prompt', 'tools');
+    }
+    if (!templateTakesTools(this.template.source)) {
+      throw new RequestError(
+        "this model's chat template does not render tools: pass a template that does " +
+          '(chatTemplate), or leave tools out',
+        'tools',
+      );
+    }
+    const style = toolCallStyle(this.template.source);
+    if (choice === 'auto') {
+      return {
+        prompt: this.prompt(input, tools, ''),
+        format: o.responseFormat,
+        tools: { list: tools, style, forced: false },
+      };
+    }
+    const [before] = callWrapper(style);
+    return {
+      prompt: this.prompt(input, tools, before),
+      format: { type: 'json_schema', schema: toolCallSchema(chosenTools(tools, choice)) } as const,
+      tools: { list: tools, style, forced: true },
+    };
   }
 
   generate(
@@ -224,10 +348,24 @@ export class LanguageModel {
     let wake: (() => void) | undefined;
     let finished = false;
     const result = new Promise<GenerationResult>((resolve, reject) => {
-      this.submit(this.promptTokens(input), options, resolve, reject, (t) => {
-        queue.push(t);
-        wake?.();
-      });
+      let request;
+      try {
+        request = this.toolPrompt(input, options);
+      } catch (error) {
+        return reject(error);
+      }
+      const { prompt, format, tools } = request;
+      this.submit(
+        prompt,
+        { ...options, responseFormat: format },
+        resolve,
+        reject,
+        (t) => {
+          queue.push(t);
+          wake?.();
+        },
+        tools,
+      );
     }).finally(() => {
       finished = true;
       wake?.();
@@ -278,6 +416,7 @@ export class LanguageModel {
     resolve: (r: GenerationResult) => void,
     reject: (error: unknown) => void,
     emit: (t: GeneratedToken) => void,
+    tools?: Request['tools'],
   ): void {
     const d = this.decoder;
     if (prompt.length === 0) return reject(new RangeError('the prompt has no tokens'));
@@ -334,6 +473,7 @@ export class LanguageModel {
       penalty: penalized ? penalty : undefined,
       lastN: o.penaltyLastN ?? 64,
       constraint,
+      tools,
       submitted: now,
       prefillStarted: now,
       firstAt: now,
@@ -382,6 +522,16 @@ export class LanguageModel {
       r.sequence = session.sequence;
       r.reused = r.options.reusePrefix === false ? 0 : this.cachedPrefix(r.sequence, r.prompt);
       this.decoder.truncateSequence(r.sequence, r.reused);
+      if (r.options.reusePrefix !== false) {
+        // Whole blocks another session filled with the same prompt start (a shared system
+        // prompt, the same tools) are lent, not recomputed: the prefix cache.
+        const aligned = r.reused - (r.reused % BLOCK_TOKENS);
+        if (aligned + BLOCK_TOKENS < r.prompt.length) {
+          this.decoder.truncateSequence(r.sequence, aligned);
+          r.reused = Math.max(r.reused, this.decoder.adoptPrefix(r.sequence, r.prompt));
+          this.decoder.truncateSequence(r.sequence, r.reused);
+        }
+      }
       r.fed = r.reused;
       r.phase = 'prefill';
     }
@@ -514,10 +664,13 @@ export class LanguageModel {
     const prefillMs = r.firstAt - r.prefillStarted;
     const decodeTokens = Math.max(0, r.tokens.length - 1);
     const decodeMs = ended - r.firstAt;
+    const text = r.filter.output;
+    const calls = r.tools && toolCallsOf(text, r.tools);
     r.resolve({
       promptTokens: r.prompt,
       tokens: r.tokens,
-      text: r.filter.output,
+      text,
+      ...calls,
       finishReason: end.reason,
       timings: {
         promptTokens: r.prompt.length,

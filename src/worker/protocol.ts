@@ -42,6 +42,8 @@ export interface LoadModelOptions {
   whenFull?: KvFullPolicy;
   /** A URL's chunks in Cache Storage (default true), so the second load is local. */
   cache?: boolean;
+  /** A Jinja chat template in place of the GGUF's (tokenizer_config.json's chat_template). */
+  chatTemplate?: string;
 }
 
 /** One loaded model as telemetry sees it. */

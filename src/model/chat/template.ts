@@ -8,6 +8,15 @@ import { chatVocabularyFromGguf, type ChatVocabulary } from './vocabulary.js';
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
   content: string;
+  /** An assistant's calls (OpenAI: arguments as a JSON string; templates get an object). */
+  tool_calls?: {
+    id?: string;
+    type?: 'function';
+    function: { name: string; arguments: string | Record<string, unknown> };
+  }[];
+  /** A tool message: the call it answers. */
+  tool_call_id?: string;
+  name?: string;
 }
 
 export interface ChatTemplateOptions {

@@ -123,8 +123,13 @@ export function compileSchema(schema: JsonSchema, path = '#'): Node {
         node: compileSchema(s, `${path}/properties/${key}`),
         required: required.has(key),
       }));
-      // No properties named: any keys (json_object mode); otherwise only the named ones.
-      return { t: 'object', props, open: props.length === 0 };
+      // No properties named: any keys (json_object mode), unless additionalProperties is
+      // false; otherwise only the named ones.
+      return {
+        t: 'object',
+        props,
+        open: props.length === 0 && schema.additionalProperties !== false,
+      };
     }
     case 'array': {
       const min = count('minItems', 0);
