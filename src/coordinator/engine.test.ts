@@ -187,10 +187,8 @@ describe('engine (Node: host processes on Dawn)', () => {
     const events = engine.telemetry.events((e) => e.type === 'request');
     const span = (id: string) => {
       const of = events.filter((e) => e.type === 'request' && e.requestId === id);
-      return [
-        of.find((e) => e.phase === 'started')!.at,
-        of.find((e) => e.phase === 'finished')!.at,
-      ];
+      const at = (phase: string) => of.find((e) => e.type === 'request' && e.phase === phase)!.at;
+      return [at('started'), at('finished')];
     };
     const [a0, a1] = span(route.completion.id);
     const [b0, b1] = span(work.completion.id);
@@ -297,6 +295,9 @@ describe('engine (Node: host processes on Dawn)', () => {
     const configure = engine.audit.query({ kind: 'configure', subject: 'model:chat' })[0];
     expect(configure.reason).toMatch(/no shader-f16, so K\/V stay f32/);
     expect(configure.inputs).toMatchObject({ shaderF16: false, agents: 2 });
+    const memory = engine.audit.query({ kind: 'configure', subject: 'model:work' })[1];
+    expect(memory.decision).toMatch(/holds [\d.]+ MiB of GPU buffers: weights/);
+    expect(memory.inputs).toMatchObject({ kv: 'f32', kvLimitedBy: 'context' });
   });
 });
 
@@ -322,6 +323,54 @@ describe('engine watchdog', () => {
       expect(watched.audit.query({ kind: 'resume' })[0].subject).toBe(`request:${reply.id}`);
     } finally {
       await watched.close();
+    }
+  });
+});
+
+describe('engine KV decisions', () => {
+  it('window evictions and reclaimed sessions are in the audit log, with why', async () => {
+    const small = await agentgpu.createEngine({
+      models: [
+        {
+          id: 'm',
+          source: workModel.bytes,
+          // Two sequences: the model's default session and one agent's at a time.
+          options: { window: { window: 32, sinks: 4 }, sequences: 2, maxBatch: 32 },
+        },
+      ],
+      agents: [
+        { name: 'a', model: 'm' },
+        { name: 'b', model: 'm' },
+      ],
+    });
+    try {
+      await small.chat.completions.create({
+        agent: 'a',
+        messages: [{ role: 'user', content: 'Go on and on.' }],
+        temperature: 0,
+        max_tokens: 60,
+      });
+      const window = small.audit.query({ kind: 'eviction', subject: 'model:m/agent:a' });
+      expect(window.length).toBeGreaterThan(0);
+      expect(window[0].decision).toMatch(/evict tokens \d+\.\.\d+ from the sliding window/);
+      expect(typeof window[0].inputs.text).toBe('string');
+      await small.chat.completions.create({
+        agent: 'b',
+        messages: [{ role: 'user', content: 'Hi' }],
+        temperature: 0,
+        max_tokens: 2,
+      });
+      const reclaimed = small.audit
+        .query({ kind: 'eviction' })
+        .find((d) => d.decision.startsWith('close idle session'))!;
+      expect(reclaimed.subject).toBe('model:m/agent:a');
+      expect(reclaimed.reason).toMatch(/session "agent:b" needed a KV sequence/);
+      const schedule = small.audit.query({ kind: 'schedule' });
+      expect(schedule).toHaveLength(2);
+      expect(schedule[1].decision).toMatch(/in session "agent:b", interactive/);
+      expect(small.telemetry.events((e) => e.type === 'kv').length).toBeGreaterThan(1);
+    } finally {
+      await small.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 import { AgentGpuError, HostRestartedError, QueueFullError, RequestError } from '../errors.js';
 import type { ChatMessage } from '../model/chat/index.js';
 import type { ResponseFormat } from '../model/grammar/constraint.js';
+import type { KvEvent } from '../model/language-model.js';
 import type { JsonSchema } from '../model/grammar/json-schema.js';
 import type { GeneratedToken, GenerationResult } from '../model/language-model.js';
 import type {
@@ -286,6 +287,7 @@ export class Engine {
     const conn = this.options.spawnHost(slot.name);
     slot.conn = conn;
     conn.onMessage((message) => {
+      if (message.type === 'agentgpu:kv') return this.evicted(slot, message.model, message.event);
       if (message.type !== 'agentgpu:tokens') return;
       const sink = this.tokenSinks.get(message.requestId);
       for (const token of message.tokens) sink?.(token);
@@ -331,6 +333,57 @@ export class Engine {
     const source = spec.source instanceof URL ? spec.source.href : spec.source;
     const config = await this.call(slot, (h) => h.loadModel(source, options));
     this.configs.set(spec.id, config);
+    const stats = await this.call(slot, (h) => h.stats());
+    const plan = stats.find((m) => m.id === spec.id)?.memory;
+    if (plan) {
+      const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+      this.audit.record({
+        kind: 'configure',
+        subject: `model:${spec.id}`,
+        decision:
+          `holds ${mib(plan.total)} of GPU buffers: weights ${mib(plan.weights)}, ` +
+          `${plan.kv} KV cache ${mib(plan.kvCache)} (${plan.kvBlocks} blocks), activations ${mib(plan.activations)}`,
+        reason:
+          plan.kvLimitedBy === 'context'
+            ? "the KV pool holds every sequence's whole context"
+            : `the KV pool was cut to fit ${plan.kvLimitedBy === 'budget' ? 'the configured kvBudget' : "the adapter's largest binding"}; sequences share it`,
+        inputs: { host: slot.name, ...plan },
+      });
+    }
+  }
+
+  /** Tokens left a model's KV cache: the decision goes into the audit log. */
+  private evicted(slot: HostSlot, model: string, e: KvEvent): void {
+    const subject = `model:${model}/${e.session}`;
+    const at = { host: slot.name, model, session: e.session, tokens: e.tokens };
+    if (e.kind === 'window') {
+      this.audit.record({
+        kind: 'eviction',
+        subject,
+        decision: `evict tokens ${e.range[0]}..${e.range[1]} from the sliding window`,
+        reason:
+          'the window was full: its oldest tokens after the attention sinks leave, the rest ' +
+          'are rotated back so generation goes on in constant memory',
+        inputs: { ...at, range: e.range, text: e.text },
+      });
+    } else {
+      this.audit.record({
+        kind: 'eviction',
+        subject,
+        decision:
+          e.kind === 'idle'
+            ? `empty idle session "${e.session}" (${e.tokens} tokens)`
+            : `close idle session "${e.session}" (${e.tokens} tokens)`,
+        reason:
+          e.kind === 'idle'
+            ? `session "${e.forSession}" needed KV blocks and none were free; ` +
+              `"${e.session}" was the least recently used idle session`
+            : `session "${e.forSession}" needed a KV sequence and all were taken; ` +
+              `"${e.session}" was the least recently used idle one`,
+        inputs: { ...at, forSession: e.forSession },
+      });
+    }
+    this.telemetry.emit({ type: 'kv', ...at, kind: e.kind, at: Date.now() });
   }
 
   /** A host worker is gone: fail or resume its requests (their runners see it) and restart it. */
@@ -498,6 +551,22 @@ export class Engine {
     signal?.throwIfAborted();
     const event = { type: 'request' as const, requestId: id, agent: agent?.name, model };
     this.telemetry.emit({ ...event, phase: 'queued', host: slot.name, at: Date.now() });
+    this.audit.record({
+      kind: 'schedule',
+      subject: `request:${id}`,
+      decision: `run on host "${slot.name}" in session "${options.session}", ${options.priority}`,
+      reason: agent
+        ? `agent "${agent.name}" keeps its conversation in its own session, so its next turn ` +
+          `reuses the cached prompt; its role makes it ${options.priority}`
+        : 'a request without an agent gets a session of its own, closed when it ends',
+      inputs: {
+        model,
+        host: slot.name,
+        queued: stats.queued,
+        running: stats.running,
+        hostState: slot.state,
+      },
+    });
     stats.queued++;
     const record: Inflight = { id, slot, agent: agent?.name, model, lastProgress: Date.now() };
     const onAbort = () => {

@@ -21,6 +21,16 @@ export type TelemetryEvent =
       error?: string;
     }
   | {
+      /** Tokens left a model's KV cache (see the audit log's eviction entries for why). */
+      type: 'kv';
+      kind: 'window' | 'idle' | 'session';
+      host: string;
+      model: string;
+      session: string;
+      tokens: number;
+      at: number;
+    }
+  | {
       type: 'host';
       phase: 'starting' | 'ready' | 'gone';
       host: string;

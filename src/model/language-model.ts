@@ -219,6 +219,17 @@ export interface ScheduleOptions {
   priority?: 'interactive' | 'background';
 }
 
+/**
+ * Tokens that left the KV cache: 'window', a session's oldest tokens past its sliding window
+ * (with their text, for long-term memory); 'idle', an idle session emptied because the block
+ * pool was full; 'session', the least recently used idle session closed so a new one has a
+ * sequence.
+ */
+export type KvEvent =
+  | { kind: 'window'; session: string; tokens: number; range: [number, number]; text: string }
+  | { kind: 'idle'; session: string; tokens: number; forSession: string; freedBlocks: number }
+  | { kind: 'session'; session: string; tokens: number; forSession: string };
+
 /** A model's scheduler counters, for telemetry. */
 export interface SchedulerStats {
   /** Generations waiting for their session or a free sequence. */
@@ -252,6 +263,7 @@ export class LanguageModel {
     readonly tokenizer: Tokenizer,
     readonly template: ChatTemplate,
     readonly decoder: Decoder,
+    private readonly onKvEvent?: (event: KvEvent) => void,
   ) {
     this.sessions.set('default', { sequence: 0, busy: false, lastUsed: 0 });
   }
@@ -259,22 +271,52 @@ export class LanguageModel {
   static async load(
     gpu: GpuContext,
     source: ByteSource,
-    options: Omit<DecoderOptions, 'onOverflow'> & {
+    options: Omit<DecoderOptions, 'onOverflow' | 'onEvict'> & {
       chatTemplate?: string;
       /** Tokens that left the sliding window, with their text, for long-term memory. */
       onOverflow?: (overflow: KvOverflow & { text: string }) => void;
+      /** Every eviction from the KV cache, by session: for telemetry and the audit log. */
+      onKvEvent?: (event: KvEvent) => void;
     } = {},
   ): Promise<LanguageModel> {
     const file = await readGgufHeader(source);
     const config = modelConfig(file);
     const tokenizer = tokenizerFromGguf(file.metadata);
     const template = ChatTemplate.fromGguf(file.metadata, { template: options.chatTemplate });
-    const { onOverflow } = options;
+    const { onOverflow, onKvEvent } = options;
+    // The decoder speaks of sequences; the model, once made, names their sessions.
+    let model: LanguageModel | undefined;
+    const session = (sequence: number) => model?.sessionOf(sequence) ?? `sequence ${sequence}`;
     const decoder = await Decoder.load(gpu, source, {
       ...options,
-      onOverflow: onOverflow && ((o) => onOverflow({ ...o, text: tokenizer.decode(o.tokens) })),
+      onOverflow: (o) => {
+        const text = tokenizer.decode(o.tokens);
+        onOverflow?.({ ...o, text });
+        onKvEvent?.({
+          kind: 'window',
+          session: session(o.sequence),
+          tokens: o.end - o.start,
+          range: [o.start, o.end],
+          text,
+        });
+      },
+      onEvict: (e) =>
+        onKvEvent?.({
+          kind: 'idle',
+          session: session(e.sequence),
+          tokens: e.tokens,
+          forSession: session(e.forSequence),
+          freedBlocks: e.freedBlocks,
+        }),
     });
-    return new LanguageModel(config, tokenizer, template, decoder);
+    model = new LanguageModel(config, tokenizer, template, decoder, onKvEvent);
+    return model;
+  }
+
+  /** The session a KV sequence holds, if any. */
+  private sessionOf(sequence: number): string | undefined {
+    for (const [name, s] of this.sessions) if (s.sequence === sequence) return name;
+    return undefined;
   }
 
   /**
@@ -549,8 +591,10 @@ export class LanguageModel {
         if (!idle || entry[1].lastUsed < idle[1].lastUsed) idle = entry;
       }
       if (!idle) return undefined; // waits for a session to finish
+      const tokens = d.sequenceLength(idle[1].sequence);
       d.removeSequence(idle[1].sequence);
       this.sessions.delete(idle[0]);
+      this.onKvEvent?.({ kind: 'session', session: idle[0], tokens, forSession: name });
     }
     const session = { sequence: d.addSequence(), busy: false, lastUsed: 0 };
     this.sessions.set(name, session);

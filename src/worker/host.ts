@@ -76,7 +76,10 @@ export class ModelHost implements ModelHostApi {
     await this.unloadModel(id);
     const bytes = await this.env.openSource(source, { cache: options.cache });
     try {
-      const model = await LanguageModel.load(gpu, bytes, options);
+      const model = await LanguageModel.load(gpu, bytes, {
+        ...options,
+        onKvEvent: (event) => this.post({ type: 'agentgpu:kv', model: id, event }),
+      });
       this.models.set(id, model);
       return model.config;
     } finally {
@@ -133,6 +136,7 @@ export class ModelHost implements ModelHostApi {
       scheduler: model.stats(),
       kv: model.decoder.kvStats(),
       gpuBytes: model.decoder.memory.total,
+      memory: model.decoder.memory,
     }));
   }
 

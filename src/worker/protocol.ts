@@ -10,12 +10,14 @@ import type {
   GeneratedToken,
   GenerateOptions,
   GenerationResult,
+  KvEvent,
   ScheduleOptions,
   SchedulerStats,
 } from '../model/language-model.js';
 import type { KvCacheStats, SlidingWindow } from '../kv/paged-kv-cache.js';
 import type { KvFormat } from '../kernels/attention.js';
 import type { KvFullPolicy } from '../kv/paged-kv-cache.js';
+import type { MemoryPlan } from '../model/memory-plan.js';
 
 export type { GpuFacts, KernelCase, KernelCheckResult, KernelOptions };
 export type { ChatMessage, GeneratedToken, GenerationResult, ModelConfig };
@@ -53,6 +55,8 @@ export interface HostedModelStats {
   kv: KvCacheStats;
   /** GPU buffers the model holds: weights, KV cache, activations. */
   gpuBytes: number;
+  /** What those bytes are, and what limited the KV cache. */
+  memory: MemoryPlan;
 }
 
 export interface ModelHostInitOptions {
@@ -120,5 +124,12 @@ export interface TokensMessage {
   tokens: GeneratedToken[];
 }
 
+/** Posted when tokens leave a model's KV cache (window, idle eviction, session reclaimed). */
+export interface KvEventMessage {
+  type: 'agentgpu:kv';
+  model: string;
+  event: KvEvent;
+}
+
 /** What a host posts outside its calls' replies. */
-export type HostMessage = DeviceLostMessage | TokensMessage;
+export type HostMessage = DeviceLostMessage | TokensMessage | KvEventMessage;
