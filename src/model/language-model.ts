@@ -285,8 +285,8 @@ export class LanguageModel {
     const template = ChatTemplate.fromGguf(file.metadata, { template: options.chatTemplate });
     const { onOverflow, onKvEvent } = options;
     // The decoder speaks of sequences; the model, once made, names their sessions.
-    let model: LanguageModel | undefined;
-    const session = (sequence: number) => model?.sessionOf(sequence) ?? `sequence ${sequence}`;
+    const sessions = { of: (_sequence: number): string | undefined => undefined };
+    const session = (sequence: number) => sessions.of(sequence) ?? `sequence ${sequence}`;
     const decoder = await Decoder.load(gpu, source, {
       ...options,
       onOverflow: (o) => {
@@ -309,7 +309,8 @@ export class LanguageModel {
           freedBlocks: e.freedBlocks,
         }),
     });
-    model = new LanguageModel(config, tokenizer, template, decoder, onKvEvent);
+    const model = new LanguageModel(config, tokenizer, template, decoder, onKvEvent);
+    sessions.of = (sequence) => model.sessionOf(sequence);
     return model;
   }
 
