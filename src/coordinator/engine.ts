@@ -1,3 +1,4 @@
+import * as Comlink from 'comlink';
 import { AgentGpuError, HostRestartedError, QueueFullError, RequestError } from '../errors.js';
 import type { ChatMessage } from '../model/chat/index.js';
 import type { ResponseFormat } from '../model/grammar/constraint.js';
@@ -330,8 +331,20 @@ export class Engine {
         overrides: spec.options ?? {},
       },
     });
-    const source = spec.source instanceof URL ? spec.source.href : spec.source;
-    const config = await this.call(slot, (h) => h.loadModel(source, options));
+    // Bytes move to the host without a structured-clone copy: a copy of ours is transferred
+    // (ours stays for restarts). URLs and Blobs travel as references.
+    const source =
+      spec.source instanceof URL
+        ? spec.source.href
+        : spec.source instanceof Uint8Array
+          ? spec.source.slice()
+          : spec.source;
+    const config = await this.call(slot, (h) =>
+      h.loadModel(
+        source instanceof Uint8Array ? Comlink.transfer(source, [source.buffer]) : source,
+        options,
+      ),
+    );
     this.configs.set(spec.id, config);
     const stats = await this.call(slot, (h) => h.stats());
     const plan = stats.find((m) => m.id === spec.id)?.memory;

@@ -565,15 +565,11 @@ export class LanguageModel {
       r.sequence = session.sequence;
       r.reused = r.options.reusePrefix === false ? 0 : this.cachedPrefix(r.sequence, r.prompt);
       this.decoder.truncateSequence(r.sequence, r.reused);
-      if (r.options.reusePrefix !== false) {
+      if (r.options.reusePrefix !== false && r.reused % BLOCK_TOKENS === 0) {
         // Whole blocks another session filled with the same prompt start (a shared system
-        // prompt, the same tools) are lent, not recomputed: the prefix cache.
-        const aligned = r.reused - (r.reused % BLOCK_TOKENS);
-        if (aligned + BLOCK_TOKENS < r.prompt.length) {
-          this.decoder.truncateSequence(r.sequence, aligned);
-          r.reused = Math.max(r.reused, this.decoder.adoptPrefix(r.sequence, r.prompt));
-          this.decoder.truncateSequence(r.sequence, r.reused);
-        }
+        // prompt, the same tools) are lent, not recomputed: the prefix cache. (A sequence that
+        // ends mid-block keeps its own tokens: lending starts at a block boundary.)
+        r.reused = this.decoder.adoptPrefix(r.sequence, r.prompt);
       }
       r.fed = r.reused;
       r.phase = 'prefill';

@@ -88,7 +88,12 @@ describe('sessions on one model', () => {
     const text = 'Once upon a time' + first.text + ' and then';
     const second = await model.generate(text, { ...greedy, maxTokens: 4, session: 'chat' }).result;
     expect(second.timings.reusedPromptTokens).toBeGreaterThanOrEqual(first.promptTokens.length);
-    const cold = await model.generate(text, { ...greedy, maxTokens: 4, session: 'cold' }).result;
+    const cold = await model.generate(text, {
+      ...greedy,
+      maxTokens: 4,
+      session: 'cold',
+      reusePrefix: false,
+    }).result;
     expect(cold.timings.reusedPromptTokens).toBe(0);
     expect(second.tokens).toEqual(cold.tokens);
     model.closeSession('chat');
