@@ -120,6 +120,12 @@ export class RequestError extends AgentGpuError {
 /** An agent's queue is at its limit: retry later, or raise `limits.queue`. */
 export class QueueFullError extends AgentGpuError {}
 
+/**
+ * Long-term memory could not be written: the browser's storage quota is reached (or storage
+ * turned read-only). Nothing of the failed write was kept; reads still work.
+ */
+export class MemoryQuotaError extends AgentGpuError {}
+
 /** Every error class by name, for rebuilding errors that crossed a worker boundary. */
 export const errorClasses = {
   AgentGpuError,
@@ -135,4 +141,5 @@ export const errorClasses = {
   HostRestartedError,
   RequestError,
   QueueFullError,
+  MemoryQuotaError,
 } as const;

@@ -1,0 +1,26 @@
+// Long-term agent memory: IndexedDB stores, hybrid retrieval, prompts that say what they recall.
+export {
+  MemoryStore,
+  type ForgetWhat,
+  type MemoryExport,
+  type MemoryStoreOptions,
+} from './store.js';
+export {
+  MemoryIndex,
+  words,
+  type IndexedItem,
+  type SearchHit,
+  type SearchOptions,
+} from './search.js';
+export { memoryPrompt, type MemoryInclusion, type MemoryPrompt } from './prompt.js';
+export {
+  SCHEMA_VERSION,
+  type AgentRecord,
+  type EmbeddingRecord,
+  type EpisodeRecord,
+  type FactRecord,
+  type MemoryKind,
+  type Provenance,
+  type SummaryRecord,
+  type ToolResultRecord,
+} from './schema.js';
