@@ -9,7 +9,8 @@ export type DecisionKind =
   | 'restart'
   | 'resume'
   | 'watchdog'
-  | 'cancel';
+  | 'cancel'
+  | 'memory';
 
 export interface Decision {
   /** Increasing from 1. */

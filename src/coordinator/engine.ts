@@ -2,6 +2,8 @@ import * as Comlink from 'comlink';
 import { AgentGpuError, HostRestartedError, QueueFullError, RequestError } from '../errors.js';
 import type { ChatMessage } from '../model/chat/index.js';
 import type { ResponseFormat } from '../model/grammar/constraint.js';
+import type { MemoryStore } from '../memory/store.js';
+import { memoryLines, memoryPrompt, type MemoryPrompt } from '../memory/prompt.js';
 import type { KvEvent } from '../model/language-model.js';
 import type { JsonSchema } from '../model/grammar/json-schema.js';
 import type { GeneratedToken, GenerationResult } from '../model/language-model.js';
@@ -55,8 +57,14 @@ export interface AgentDefinition {
   role?: 'interactive' | 'background';
   /** Where the agent runs: on a local host worker (cloud offload comes with src/offload). */
   placement?: 'local';
-  /** Long-term memory (src/memory) the agent reads and writes; none yet. */
-  memory?: false;
+  /**
+   * Long-term memory (the engine's `memory` store): each reply's exchange is kept as episodes,
+   * the memory most relevant to the new message goes into the system prompt within
+   * `budgetTokens` (default 256), and with a `summarizer` agent every span that leaves this
+   * agent's KV window is summarized into the store.
+   */
+  memory?:
+    boolean | { budgetTokens?: number; k?: number; summarizer?: string; summaryTokens?: number };
   limits?: {
     /** Tokens one reply may take at most (default 512). */
     maxTokens?: number;
@@ -82,8 +90,13 @@ export function defineAgent(agent: AgentDefinition): Readonly<AgentDefinition> {
   return Object.freeze({ ...agent });
 }
 
+/** The long-term memory the engine uses (a MemoryStore, in a page). */
+export type EngineMemory = Pick<MemoryStore, 'search' | 'addMessages' | 'addSummary'>;
+
 export interface EngineOptions {
   models: ModelSpec[];
+  /** Long-term memory for agents that ask for it (`await MemoryStore.open()` in a page). */
+  memory?: EngineMemory;
   agents?: AgentDefinition[];
   /** Starts a host worker (the page and Node entries pass theirs). */
   spawnHost: SpawnHost;
@@ -208,6 +221,13 @@ export class Engine {
     }
     if (this.agents.has(agent.name) || this.modelHost.has(agent.name)) {
       throw new RequestError(`the name "${agent.name}" is taken`, 'name');
+    }
+    if (agent.memory && !this.options.memory) {
+      throw new RequestError(
+        `agent "${agent.name}" asks for memory, but the engine has none: pass ` +
+          '`memory: await MemoryStore.open()` to createEngine',
+        'memory',
+      );
     }
     this.agents.set(agent.name, agent);
     this.telemetry.agent(agent.name, agent.model);
@@ -370,6 +390,7 @@ export class Engine {
     const subject = `model:${model}/${e.session}`;
     const at = { host: slot.name, model, session: e.session, tokens: e.tokens };
     if (e.kind === 'window') {
+      if (e.session.startsWith('agent:')) this.summarize(e.session.slice('agent:'.length), e);
       this.audit.record({
         kind: 'eviction',
         subject,
@@ -551,8 +572,10 @@ export class Engine {
     request: ReturnType<Engine['resolve']>,
     signal: AbortSignal | undefined,
     onToken: (token: GeneratedToken) => void,
-  ): Promise<{ id: string; model: string; result: GenerationResult }> {
-    const { id, agent, model, slot, messages, options } = request;
+  ): Promise<{ id: string; model: string; result: GenerationResult; recalled?: MemoryPrompt }> {
+    const { id, agent, model, slot, options } = request;
+    let { messages } = request;
+    let recalled: MemoryPrompt | undefined;
     const stats: AgentTelemetry = this.telemetry.agent(agent?.name ?? model, model);
     const limit = agent?.limits?.queue ?? 16;
     if (stats.queued >= limit) {
@@ -607,6 +630,9 @@ export class Engine {
         }
         onToken(t);
       });
+      if (agent?.memory) {
+        [messages, recalled] = await this.recall(agent, slot, model, id, messages);
+      }
       let result: GenerationResult;
       for (let attempt = 1; ; attempt++) {
         try {
@@ -627,6 +653,7 @@ export class Engine {
           record.lastProgress = Date.now();
         }
       }
+      if (agent?.memory) this.remember(agent, options.session!, request.messages, result);
       stats.completed++;
       stats.lastTimeToFirstTokenMs = result.timings.timeToFirstTokenMs;
       stats.lastPrefillTokensPerSecond = result.timings.prefillTokensPerSecond;
@@ -643,7 +670,7 @@ export class Engine {
         prefillTokensPerSecond: result.timings.prefillTokensPerSecond,
         decodeTokensPerSecond: result.timings.decodeTokensPerSecond,
       });
-      return { id, model, result };
+      return { id, model, result, recalled };
     } catch (error) {
       const cancelled = signal?.aborted === true;
       if (cancelled) stats.cancelled++;
@@ -675,11 +702,157 @@ export class Engine {
     }
   }
 
+  /**
+   * The agent's memory most relevant to the last user message, fitted to its token budget and
+   * merged into the system prompt; the audit log says what went in and why.
+   */
+  private async recall(
+    agent: Readonly<AgentDefinition>,
+    slot: HostSlot,
+    model: string,
+    id: string,
+    messages: ChatMessage[],
+  ): Promise<[ChatMessage[], MemoryPrompt]> {
+    const settings = typeof agent.memory === 'object' ? agent.memory : {};
+    const query = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    const hits = await this.options.memory!.search(agent.name, query, { k: settings.k ?? 8 });
+    const lines = memoryLines(hits);
+    const counts = await this.call(slot, (h) => h.countTokens(model, lines));
+    const sizes = new Map(lines.map((line, i) => [line, counts[i]]));
+    const recalled = memoryPrompt(
+      hits,
+      settings.budgetTokens ?? 256,
+      (t) => sizes.get(t) ?? Math.ceil(t.length / 3),
+    );
+    this.audit.record({
+      kind: 'memory',
+      subject: `request:${id}`,
+      decision: `add ${recalled.included.length} memory item(s), ${recalled.tokens} tokens, to the prompt`,
+      reason:
+        recalled.included.length > 0
+          ? recalled.included.map((m) => `${m.kind} #${m.id}: ${m.why}`).join('; ')
+          : hits.length > 0
+            ? 'nothing retrieved fit the token budget'
+            : 'nothing in memory matched the message',
+      inputs: {
+        agent: agent.name,
+        query,
+        retrieved: hits.length,
+        omitted: recalled.omitted,
+        budgetTokens: settings.budgetTokens ?? 256,
+      },
+    });
+    if (!recalled.text) return [messages, recalled];
+    const [first, ...rest] = messages;
+    const merged: ChatMessage[] =
+      first?.role === 'system'
+        ? [{ ...first, content: `${first.content}\n\n${recalled.text}` }, ...rest]
+        : [{ role: 'system', content: recalled.text }, ...messages];
+    return [merged, recalled];
+  }
+
+  /** The exchange into the agent's episodes (the new user message and the reply). */
+  private remember(
+    agent: Readonly<AgentDefinition>,
+    session: string,
+    messages: ChatMessage[],
+    result: GenerationResult,
+  ): void {
+    const user = [...messages].reverse().find((m) => m.role === 'user');
+    const reply = result.text;
+    const exchange = [
+      ...(user ? [{ role: 'user' as const, content: user.content }] : []),
+      { role: 'assistant' as const, content: reply },
+    ];
+    this.track(
+      this.options.memory!.addMessages(agent.name, session, exchange).then(
+        () => {},
+        (error: Error) => {
+          this.audit.record({
+            kind: 'memory',
+            subject: `agent:${agent.name}`,
+            decision: 'the exchange was not kept in memory',
+            reason: error.message,
+            inputs: { session, error: error.name },
+          });
+        },
+      ),
+    );
+  }
+
+  /** Memory writes in flight, for settled(). */
+  private readonly writes = new Set<Promise<void>>();
+
+  private track(write: Promise<void>): void {
+    this.writes.add(write);
+    void write.finally(() => this.writes.delete(write));
+  }
+
+  /** Summaries are written one at a time per agent, in the order the spans left the window. */
+  private readonly summaries = new Map<string, Promise<void>>();
+
+  /** A span that left an agent's window, summarized by its summarizer into memory. */
+  private summarize(agentName: string, e: Extract<KvEvent, { kind: 'window' }>): void {
+    const agent = this.agents.get(agentName);
+    const settings = typeof agent?.memory === 'object' ? agent.memory : undefined;
+    if (!agent || !settings?.summarizer) return;
+    const summarizer = settings.summarizer;
+    const previous = this.summaries.get(agentName) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      try {
+        const reply = await this.complete(
+          {
+            agent: summarizer,
+            messages: [
+              {
+                role: 'user',
+                content: `Summarize this part of a conversation in one or two sentences:\n\n${e.text}`,
+              },
+            ],
+            max_tokens: settings.summaryTokens ?? 64,
+            priority: 'background',
+          },
+          {},
+        );
+        const text = reply.choices[0].message.content ?? '';
+        const id = await this.options.memory!.addSummary({
+          agent: agentName,
+          session: e.session,
+          span: e.range,
+          text,
+          by: summarizer,
+        });
+        this.audit.record({
+          kind: 'memory',
+          subject: `agent:${agentName}`,
+          decision: `summary #${id} of tokens ${e.range[0]}..${e.range[1]} written by "${summarizer}"`,
+          reason: 'the span left the KV window; its raw messages stay in the episode store',
+          inputs: { span: e.range, tokens: e.tokens, summary: text },
+        });
+      } catch (error) {
+        this.audit.record({
+          kind: 'memory',
+          subject: `agent:${agentName}`,
+          decision: `no summary of tokens ${e.range[0]}..${e.range[1]}`,
+          reason: `the summarizer failed: ${(error as Error).message}`,
+          inputs: { span: e.range, summarizer },
+        });
+      }
+    });
+    this.summaries.set(agentName, next);
+    this.track(next);
+  }
+
+  /** Waits for memory writes and summaries in flight (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.writes.size > 0) await Promise.all(this.writes);
+  }
+
   private async complete(
     params: ChatCompletionCreateParamsNonStreaming,
     request: RequestOptions,
   ): Promise<ChatCompletion> {
-    const { id, model, result } = await this.generate(
+    const { id, model, result, recalled } = await this.generate(
       this.resolve(params),
       request.signal,
       () => {},
@@ -705,6 +878,7 @@ export class Engine {
       ],
       usage: usage(result),
       system_fingerprint: 'agentgpu',
+      ...(recalled && { agentgpu: { memory: recalled } }),
     };
   }
 

@@ -2,6 +2,7 @@
 // so code written against the openai package's types moves over unchanged.
 import type { ChatMessage } from '../model/chat/index.js';
 import type { ToolChoice, ToolDefinition } from '../model/chat/tools.js';
+import type { MemoryPrompt } from '../memory/prompt.js';
 
 /** A call in a reply, as OpenAI shapes it (arguments as a JSON string). */
 export interface ChatCompletionMessageToolCall {
@@ -89,6 +90,8 @@ export interface ChatCompletion {
   }[];
   usage: CompletionUsage;
   system_fingerprint: string;
+  /** agentgpu: what long-term memory added to the prompt, and why (agents with memory). */
+  agentgpu?: { memory: MemoryPrompt };
 }
 
 export interface ChatCompletionChunk {

@@ -12,7 +12,7 @@ export {
   type SearchHit,
   type SearchOptions,
 } from './search.js';
-export { memoryPrompt, type MemoryInclusion, type MemoryPrompt } from './prompt.js';
+export { memoryLines, memoryPrompt, type MemoryInclusion, type MemoryPrompt } from './prompt.js';
 export {
   SCHEMA_VERSION,
   type AgentRecord,

@@ -30,6 +30,25 @@ function age(ms: number): string {
   return `${Math.round(hours / 24)} days ago`;
 }
 
+/** Why a hit was chosen, in words: matched terms, similarity, age. */
+function reasonOf(hit: SearchHit, now: number): string {
+  return [
+    hit.matched.length > 0 ? `matched ${hit.matched.map((w) => `"${w}"`).join(', ')}` : '',
+    hit.parts.vector !== undefined ? `similarity ${hit.parts.vector.toFixed(2)}` : '',
+    age(now - hit.at),
+  ]
+    .filter(Boolean)
+    .join('; ');
+}
+
+/** Each hit's line of the memory message (what memoryPrompt counts against the budget). */
+export function memoryLines(hits: readonly SearchHit[], now = Date.now()): string[] {
+  return hits.map(
+    (hit) =>
+      `- [${hit.kind} #${hit.id}, score ${hit.score.toFixed(2)}: ${reasonOf(hit, now)}] ${hit.text}`,
+  );
+}
+
 /**
  * The hits, best first, while they fit `budget` tokens (counted by `count`, the model's
  * tokenizer), as a system message listing each with its reason.
@@ -44,15 +63,11 @@ export function memoryPrompt(
   let tokens = count(header(hits.length, hits.length));
   const lines: string[] = [];
   const included: MemoryInclusion[] = [];
-  for (const hit of hits) {
-    const reasons = [
-      hit.matched.length > 0 ? `matched ${hit.matched.map((w) => `"${w}"`).join(', ')}` : '',
-      hit.parts.vector !== undefined ? `similarity ${hit.parts.vector.toFixed(2)}` : '',
-      age(now - hit.at),
-    ].filter(Boolean);
-    const why = reasons.join('; ');
-    const line = `- [${hit.kind} #${hit.id}, score ${hit.score.toFixed(2)}: ${why}] ${hit.text}`;
-    const cost = count(`\n${line}`);
+  const all = memoryLines(hits, now);
+  for (const [i, hit] of hits.entries()) {
+    const why = reasonOf(hit, now);
+    const line = all[i];
+    const cost = count(line) + 1;
     if (tokens + cost > budget) continue;
     tokens += cost;
     lines.push(line);

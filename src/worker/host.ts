@@ -140,6 +140,11 @@ export class ModelHost implements ModelHostApi {
     }));
   }
 
+  async countTokens(model: string, texts: string[]) {
+    const m = this.model(model);
+    return texts.map((t) => m.tokenizer.encode(t, { addSpecial: false }).length);
+  }
+
   async ping() {
     return Date.now();
   }

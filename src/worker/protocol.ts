@@ -96,6 +96,8 @@ export interface ModelHostApi {
   closeSession(model: string, session: string): Promise<void>;
   /** Every loaded model's scheduler, KV cache and GPU bytes. */
   stats(): Promise<HostedModelStats[]>;
+  /** Tokens each text takes in a model's tokenizer (prompt budgets). */
+  countTokens(model: string, texts: string[]): Promise<number[]>;
   /** Answers at once: the coordinator's watchdog asks when a step seems stuck. */
   ping(): Promise<number>;
   /**
