@@ -154,6 +154,12 @@ function toolCallsOf(
   return { toolCalls: parsed.calls, content: parsed.content };
 }
 
+/** What generate() takes: raw text, chat messages, or token ids. */
+export type PromptInput = string | readonly ChatMessage[] | readonly number[];
+
+const isTokens = (input: PromptInput): input is readonly number[] =>
+  Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number');
+
 /** Tokens kept in hand when a grammar's output must be closed before maxTokens. */
 const GRAMMAR_MARGIN = 4;
 
@@ -205,6 +211,11 @@ interface Session {
   sequence: number;
   busy: boolean;
   lastUsed: number;
+  /**
+   * Every token the session's cache was fed, in order, evicted ones included: a prompt that
+   * starts with it continues the cache, even after its window slid.
+   */
+  history: number[];
 }
 
 /** Where a generation runs: a named session keeps its KV sequence between generations. */
@@ -265,7 +276,7 @@ export class LanguageModel {
     readonly decoder: Decoder,
     private readonly onKvEvent?: (event: KvEvent) => void,
   ) {
-    this.sessions.set('default', { sequence: 0, busy: false, lastUsed: 0 });
+    this.sessions.set('default', { sequence: 0, busy: false, lastUsed: 0, history: [] });
   }
 
   static async load(
@@ -324,18 +335,16 @@ export class LanguageModel {
    * Prompt token ids: a string as llama.cpp tokenizes a raw completion (BOS when the model
    * says so, special-token text kept as text); messages through the chat template.
    */
-  promptTokens(
-    input: string | readonly ChatMessage[],
-    tools?: readonly ToolDefinition[],
-  ): number[] {
+  promptTokens(input: PromptInput, tools?: readonly ToolDefinition[]): number[] {
     return this.prompt(input, tools, '');
   }
 
   private prompt(
-    input: string | readonly ChatMessage[],
+    input: PromptInput,
     tools: readonly ToolDefinition[] | undefined,
     suffix: string,
   ): number[] {
+    if (isTokens(input)) return [...input, ...this.tokenizer.encode(suffix, { addSpecial: false })];
     if (typeof input === 'string') return this.tokenizer.encode(input + suffix);
     const messages = input.map(forTemplate);
     const variables = tools ? { tools } : undefined;
@@ -350,14 +359,14 @@ export class LanguageModel {
    * The prompt of a generation with tools, and what it changes: a forced call's wrapper opens
    * the reply in the prompt and a grammar holds the call's JSON to the tools' schemas.
    */
-  private toolPrompt(input: string | readonly ChatMessage[], o: GenerateOptions) {
+  private toolPrompt(input: PromptInput, o: GenerateOptions) {
     const tools = o.tools;
     const choice = o.toolChoice ?? 'auto';
     if (!tools || tools.length === 0 || choice === 'none') {
       return { prompt: this.prompt(input, undefined, ''), format: o.responseFormat };
     }
     checkTools(tools);
-    if (typeof input === 'string') {
+    if (typeof input === 'string' || isTokens(input)) {
       throw new RequestError('tools need chat messages, not a raw prompt', 'tools');
     }
     if (!templateTakesTools(this.template.source)) {
@@ -383,10 +392,11 @@ export class LanguageModel {
     };
   }
 
-  generate(
-    input: string | readonly ChatMessage[],
-    options: GenerateOptions & ScheduleOptions = {},
-  ): Generation {
+  /**
+   * Generates from a raw completion prompt (a string), chat messages (through the template),
+   * or prompt token ids as they are.
+   */
+  generate(input: PromptInput, options: GenerateOptions & ScheduleOptions = {}): Generation {
     const queue: GeneratedToken[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
@@ -446,6 +456,7 @@ export class LanguageModel {
     const session = this.sessions.get(name);
     if (!session) return;
     if (session.busy) throw new AgentGpuError(`session "${name}" is generating: abort it first`);
+    session.history = [];
     if (name === 'default') this.decoder.truncateSequence(0, 0);
     else {
       this.decoder.removeSequence(session.sequence);
@@ -563,8 +574,7 @@ export class LanguageModel {
       session.busy = true;
       session.lastUsed = ++this.clock;
       r.sequence = session.sequence;
-      r.reused = r.options.reusePrefix === false ? 0 : this.cachedPrefix(r.sequence, r.prompt);
-      this.decoder.truncateSequence(r.sequence, r.reused);
+      r.reused = r.options.reusePrefix === false ? 0 : this.continued(session, r.prompt);
       if (r.options.reusePrefix !== false && r.reused % BLOCK_TOKENS === 0) {
         // Whole blocks another session filled with the same prompt start (a shared system
         // prompt, the same tools) are lent, not recomputed: the prefix cache. (A sequence that
@@ -572,8 +582,27 @@ export class LanguageModel {
         r.reused = this.decoder.adoptPrefix(r.sequence, r.prompt);
       }
       r.fed = r.reused;
+      session.history = r.prompt.slice(0, r.reused);
       r.phase = 'prefill';
     }
+  }
+
+  /**
+   * How much of `prompt` the session's cache already holds: the tokens it shares with the
+   * session's history, the cache cut back to them. After a window slid, only while the shared
+   * part reaches past the evicted tokens (the cache holds the sinks and what came after).
+   */
+  private continued(session: Session, prompt: readonly number[]): number {
+    const d = this.decoder;
+    const h = session.history;
+    const limit = Math.min(h.length, prompt.length - 1);
+    let match = 0;
+    while (match < limit && h[match] === prompt[match]) match++;
+    const evicted = d.sequenceEvicted(session.sequence);
+    const sinks = d.window ? Math.ceil(d.window.sinks / BLOCK_TOKENS) * BLOCK_TOKENS : 0;
+    if (evicted > 0 && match - evicted < sinks) match = 0;
+    d.truncateSequence(session.sequence, match === 0 ? 0 : match - evicted);
+    return match;
   }
 
   /** The session named, made when there is room (an idle session's sequence is reclaimed). */
@@ -593,7 +622,7 @@ export class LanguageModel {
       this.sessions.delete(idle[0]);
       this.onKvEvent?.({ kind: 'session', session: idle[0], tokens, forSession: name });
     }
-    const session = { sequence: d.addSequence(), busy: false, lastUsed: 0 };
+    const session = { sequence: d.addSequence(), busy: false, lastUsed: 0, history: [] };
     this.sessions.set(name, session);
     return session;
   }
@@ -629,8 +658,14 @@ export class LanguageModel {
     this.counters.steps++;
     this.counters.decodeTokens += rows.length;
     this.counters.prefillTokens += chunk;
-    for (const r of rows) r.history.push(r.pending!);
-    if (chunk > 0) prefill!.fed += chunk;
+    for (const r of rows) {
+      r.history.push(r.pending!);
+      this.sessions.get(r.session)?.history.push(r.pending!);
+    }
+    if (chunk > 0) {
+      this.sessions.get(prefill!.session)?.history.push(...steps[steps.length - 1].tokens);
+      prefill!.fed += chunk;
+    }
     // Rows that sample: every decode row, and the prompt whose last chunk this was.
     const sampling = stepped.filter((r) => r.phase === 'decode' || r.fed === r.prompt.length);
     if (sampling.length === 0) return;
@@ -696,7 +731,10 @@ export class LanguageModel {
     if (wasRunning && session) {
       session.busy = false;
       // A failed or cancelled generation's tokens leave the cache at once.
-      if ('error' in end && !this.destroyed) this.decoder.truncateSequence(r.sequence, 0);
+      if ('error' in end && !this.destroyed) {
+        this.decoder.truncateSequence(r.sequence, 0);
+        session.history = [];
+      }
     }
     if ('error' in end) return r.reject(end.error);
     const tail = r.filter.push(r.bytes.decode()) + r.filter.flush();
@@ -724,21 +762,6 @@ export class LanguageModel {
         timeToFirstTokenMs: r.firstAt - r.submitted,
       },
     });
-  }
-
-  /**
-   * How many of `prompt`'s first tokens sequence `id` holds at the same positions, leaving at
-   * least one to run (its logits pick the first new token). None once a window has evicted
-   * tokens: cache indices are no longer positions in the conversation.
-   */
-  private cachedPrefix(id: number, prompt: readonly number[]): number {
-    const d = this.decoder;
-    if (d.sequenceEvicted(id) > 0) return 0;
-    const cached = d.sequenceTokens(id);
-    const limit = Math.min(cached.length, prompt.length - 1);
-    let n = 0;
-    while (n < limit && cached[n] === prompt[n]) n++;
-    return n;
   }
 
   /** Frees the model's GPU buffers; generations still running or waiting reject. */
