@@ -205,6 +205,10 @@ interface Request {
   submitted: number;
   prefillStarted: number;
   firstAt: number;
+  /** continueSession: the new turn's messages; the prompt is made when the session is free. */
+  turn?: readonly ChatMessage[];
+  /** Generated tokens fed to the cache so far. */
+  fedTokens: number;
 }
 
 interface Session {
@@ -216,6 +220,10 @@ interface Session {
    * starts with it continues the cache, even after its window slid.
    */
   history: number[];
+  /** continueSession: the conversation so far, its last reply included. */
+  transcript?: ChatMessage[];
+  /** Reply tokens sampled but never fed (a generation cut by maxTokens): fed next turn. */
+  unfed: number[];
 }
 
 /** Where a generation runs: a named session keeps its KV sequence between generations. */
@@ -228,6 +236,13 @@ export interface ScheduleOptions {
   session?: string;
   /** 'interactive' (default) steps before 'background' when both wait for the GPU. */
   priority?: 'interactive' | 'background';
+  /**
+   * The messages are only the conversation's next turn: the session keeps the conversation
+   * so far (and its reply), renders just the new turn after it, and feeds only that — so a
+   * conversation of thousands of messages costs each turn its own tokens, even after the
+   * window slid. Chat messages only.
+   */
+  continueSession?: boolean;
 }
 
 /**
@@ -276,7 +291,13 @@ export class LanguageModel {
     readonly decoder: Decoder,
     private readonly onKvEvent?: (event: KvEvent) => void,
   ) {
-    this.sessions.set('default', { sequence: 0, busy: false, lastUsed: 0, history: [] });
+    this.sessions.set('default', {
+      sequence: 0,
+      busy: false,
+      lastUsed: 0,
+      history: [],
+      unfed: [],
+    });
   }
 
   static async load(
@@ -401,6 +422,25 @@ export class LanguageModel {
     let wake: (() => void) | undefined;
     let finished = false;
     const result = new Promise<GenerationResult>((resolve, reject) => {
+      if (options.continueSession) {
+        if (typeof input === 'string' || isTokens(input) || options.tools?.length) {
+          return reject(
+            new RequestError('continueSession takes chat messages (and no tools)', 'messages'),
+          );
+        }
+        return this.submit(
+          [],
+          options,
+          resolve,
+          reject,
+          (t) => {
+            queue.push(t);
+            wake?.();
+          },
+          undefined,
+          input,
+        );
+      }
       let request;
       try {
         request = this.toolPrompt(input, options);
@@ -457,6 +497,8 @@ export class LanguageModel {
     if (!session) return;
     if (session.busy) throw new AgentGpuError(`session "${name}" is generating: abort it first`);
     session.history = [];
+    session.transcript = undefined;
+    session.unfed = [];
     if (name === 'default') this.decoder.truncateSequence(0, 0);
     else {
       this.decoder.removeSequence(session.sequence);
@@ -471,16 +513,11 @@ export class LanguageModel {
     reject: (error: unknown) => void,
     emit: (t: GeneratedToken) => void,
     tools?: Request['tools'],
+    turn?: readonly ChatMessage[],
   ): void {
-    const d = this.decoder;
-    if (prompt.length === 0) return reject(new RangeError('the prompt has no tokens'));
-    if (!d.window && prompt.length >= d.contextSize) {
-      return reject(
-        new AgentGpuError(
-          `the prompt has ${prompt.length} tokens but the context holds ${d.contextSize}: ` +
-            'shorten it or load the model with a larger contextSize',
-        ),
-      );
+    if (!turn) {
+      const problem = this.promptProblem(prompt);
+      if (problem) return reject(problem);
     }
     if (o.signal?.aborted) return reject(o.signal.reason);
     if (this.destroyed) return reject(new AgentGpuError('the model was unloaded'));
@@ -528,6 +565,8 @@ export class LanguageModel {
       lastN: o.penaltyLastN ?? 64,
       constraint,
       tools,
+      turn,
+      fedTokens: 0,
       submitted: now,
       prefillStarted: now,
       firstAt: now,
@@ -571,6 +610,17 @@ export class LanguageModel {
       if (r.phase !== 'waiting') continue;
       const session = this.sessionFor(r.session);
       if (!session || session.busy) continue;
+      if (r.turn) {
+        try {
+          r.prompt = this.turnPrompt(session, r.turn);
+          r.history = [...r.prompt];
+          const problem = this.promptProblem(r.prompt);
+          if (problem) throw problem;
+        } catch (error) {
+          this.finish(r, { error, forget: true });
+          continue;
+        }
+      }
       session.busy = true;
       session.lastUsed = ++this.clock;
       r.sequence = session.sequence;
@@ -585,6 +635,58 @@ export class LanguageModel {
       session.history = r.prompt.slice(0, r.reused);
       r.phase = 'prefill';
     }
+  }
+
+  /** What is wrong with a prompt, or undefined. */
+  private promptProblem(prompt: readonly number[]): Error | undefined {
+    const d = this.decoder;
+    if (prompt.length === 0) return new RangeError('the prompt has no tokens');
+    if (!d.window && prompt.length >= d.contextSize) {
+      return new AgentGpuError(
+        `the prompt has ${prompt.length} tokens but the context holds ${d.contextSize}: ` +
+          'shorten it or load the model with a larger contextSize',
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * A continued conversation's prompt: its history, the reply tokens never fed, then the new
+   * turn rendered after the last message (the template renders [system, last] and
+   * [system, last, ...turn] and the difference is the new text). A template whose output
+   * does not extend that way renders the whole transcript instead.
+   */
+  private turnPrompt(session: Session, turn: readonly ChatMessage[]): number[] {
+    const t = session.transcript;
+    const encode = (text: string, first: boolean) =>
+      this.tokenizer.encode(text, {
+        addSpecial: first && !this.template.rendersBos,
+        special: true,
+      });
+    if (!t || t.length === 0 || session.history.length === 0) {
+      session.transcript = [...turn];
+      return encode(
+        this.template.render(turn.map(forTemplate), { addGenerationPrompt: true }),
+        true,
+      );
+    }
+    const last = t[t.length - 1];
+    const context = t[0].role === 'system' && t.length > 1 ? [t[0], last] : [last];
+    const before = this.template.render(context.map(forTemplate), { addGenerationPrompt: false });
+    const after = this.template.render([...context, ...turn].map(forTemplate), {
+      addGenerationPrompt: true,
+    });
+    session.transcript = [...t, ...turn];
+    // The cache ends with the last reply's text: what follows it (its end-of-turn marker, the
+    // new turn, the generation prompt) is new.
+    const end = last.content ? before.lastIndexOf(last.content) + last.content.length : -1;
+    if (last.role !== 'assistant' || end <= 0 || !after.startsWith(before.slice(0, end))) {
+      const all = this.template.render(session.transcript.map(forTemplate), {
+        addGenerationPrompt: true,
+      });
+      return encode(all, true);
+    }
+    return [...session.history, ...session.unfed, ...encode(after.slice(end), false)];
   }
 
   /**
@@ -622,7 +724,13 @@ export class LanguageModel {
       this.sessions.delete(idle[0]);
       this.onKvEvent?.({ kind: 'session', session: idle[0], tokens, forSession: name });
     }
-    const session = { sequence: d.addSequence(), busy: false, lastUsed: 0, history: [] };
+    const session: Session = {
+      sequence: d.addSequence(),
+      busy: false,
+      lastUsed: 0,
+      history: [],
+      unfed: [],
+    };
     this.sessions.set(name, session);
     return session;
   }
@@ -660,6 +768,7 @@ export class LanguageModel {
     this.counters.prefillTokens += chunk;
     for (const r of rows) {
       r.history.push(r.pending!);
+      r.fedTokens++;
       this.sessions.get(r.session)?.history.push(r.pending!);
     }
     if (chunk > 0) {
@@ -736,9 +845,22 @@ export class LanguageModel {
         session.history = [];
       }
     }
-    if ('error' in end) return r.reject(end.error);
+    if ('error' in end) {
+      if (session && r.turn) session.transcript = undefined;
+      return r.reject(end.error);
+    }
     const tail = r.filter.push(r.bytes.decode()) + r.filter.flush();
     if (tail) r.emit({ text: tail });
+    if (session && r.turn) {
+      // The reply joins the transcript; a stop string cut text the cache holds, so the next
+      // turn renders the whole transcript instead of continuing.
+      const cut = r.filter.stoppedAt !== undefined;
+      session.transcript = cut
+        ? undefined
+        : [...(session.transcript ?? []), { role: 'assistant', content: r.filter.output }];
+      session.unfed = cut ? [] : r.tokens.slice(r.fedTokens);
+      if (cut) session.history = [];
+    }
     const ended = performance.now();
     const prefillMs = r.firstAt - r.prefillStarted;
     const decodeTokens = Math.max(0, r.tokens.length - 1);

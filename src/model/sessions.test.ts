@@ -161,3 +161,84 @@ describe('sessions on one model', () => {
     expect(model.stats()).toMatchObject({ waiting: 0, running: 0, sessions: 4 });
   });
 });
+
+describe('continueSession', () => {
+  it('a long conversation feeds each turn only its own tokens, through the window, as a full render would', async () => {
+    const windowed = await LanguageModel.load(gpu, bytesSource(bytes), {
+      window: { window: 64, sinks: 4 },
+      maxBatch: 32,
+      sequences: 2,
+    });
+    try {
+      const transcript: { role: 'system' | 'user' | 'assistant'; content: string }[] = [
+        { role: 'system', content: 'Be brief.' },
+      ];
+      let prefilled = 0;
+      for (let turn = 0; turn < 12; turn++) {
+        const message = { role: 'user' as const, content: `Message number ${turn}.` };
+        const messages = turn === 0 ? [transcript[0], message] : [message];
+        const r = await windowed.generate(messages, {
+          ...greedy,
+          maxTokens: 3,
+          session: 'chat',
+          continueSession: true,
+        }).result;
+        transcript.push(message, { role: 'assistant', content: r.text });
+        const fresh = r.timings.promptTokens - r.timings.reusedPromptTokens;
+        prefilled += fresh;
+        if (turn > 0) {
+          // The prompt is the whole conversation; only the new turn (and its markers) ran.
+          expect(fresh).toBeLessThan(60);
+          expect(r.timings.reusedPromptTokens).toBeGreaterThan(0);
+        }
+        // The text fed is what a full render of the conversation gives (token for token but
+        // where the model wrote bytes that are not UTF-8: the cache keeps its own tokens, a
+        // render has U+FFFD's).
+        const full = windowed.promptTokens(transcript.slice(0, -1));
+        const text = (ids: number[]) => windowed.tokenizer.decode(ids, { special: true });
+        expect(text(r.promptTokens)).toBe(text(full));
+      }
+      expect(windowed.decoder.sequenceEvicted(1)).toBeGreaterThan(0);
+      expect(prefilled).toBeLessThan(windowed.promptTokens(transcript).length);
+    } finally {
+      windowed.destroy();
+    }
+  });
+});
+
+describe('a session through a sliding window', () => {
+  it('the next turn continues the cache after the window slid, prefilling only what is new', async () => {
+    const windowed = await LanguageModel.load(gpu, bytesSource(bytes), {
+      window: { window: 32, sinks: 4 },
+      maxBatch: 32,
+      sequences: 2,
+    });
+    try {
+      const first = await windowed.generate(LONG, { ...greedy, maxTokens: 24, session: 'agent' })
+        .result;
+      const evicted = () => windowed.decoder.sequenceEvicted(1);
+      const evictedAfterFirst = evicted();
+      expect(evictedAfterFirst).toBeGreaterThan(0);
+      // The next turn: everything so far (the last sampled token was never fed), then more.
+      const more = windowed.tokenizer.encode(' and then the fox ran', { addSpecial: false });
+      const history = [...first.promptTokens, ...first.tokens];
+      const second = await windowed.generate([...history, ...more], {
+        ...greedy,
+        maxTokens: 8,
+        session: 'agent',
+      }).result;
+      expect(second.timings.reusedPromptTokens).toBe(history.length - 1);
+      expect(evicted()).toBeGreaterThanOrEqual(evictedAfterFirst);
+      expect(second.tokens).toHaveLength(8);
+      // A prompt that departs from the history before the window's kept part starts over.
+      const other = await windowed.generate([first.promptTokens[0], ...more], {
+        ...greedy,
+        maxTokens: 2,
+        session: 'agent',
+      }).result;
+      expect(other.timings.reusedPromptTokens).toBe(0);
+    } finally {
+      windowed.destroy();
+    }
+  });
+});
