@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import type * as agentgpu from '../src/index.js';
 import type * as memory from '../src/memory/index.js';
+import { expectCoveredOnce } from './coverage.js';
 
 // Agents with long-term memory in Chromium: a conversation in one page session is remembered
 // after a reload and shapes the next prompt (which says what it recalled and why); spans that
@@ -86,11 +87,7 @@ test('memory outlives the page and the KV window', async ({ page }) => {
   expect(before.episodes).toBe(2);
   // The conversation overflowed the window; each evicted span has exactly one summary.
   expect(before.evicted!.length).toBeGreaterThan(0);
-  const key = (s: [number, number]) => `${s[0]}-${s[1]}`;
-  expect(before.summaries!.map(key).sort()).toEqual(before.evicted!.map(key).sort());
-  // Spans are disjoint and follow one another.
-  const spans = [...before.evicted!].sort((a, b) => a[0] - b[0]);
-  spans.forEach((s, i) => i > 0 && expect(s[0]).toBe(spans[i - 1][1]));
+  expectCoveredOnce(before.evicted!, before.summaries!);
 
   await page.reload();
   const after = await session(false);

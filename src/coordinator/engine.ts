@@ -61,10 +61,17 @@ export interface AgentDefinition {
    * Long-term memory (the engine's `memory` store): each reply's exchange is kept as episodes,
    * the memory most relevant to the new message goes into the system prompt within
    * `budgetTokens` (default 256), and with a `summarizer` agent every span that leaves this
-   * agent's KV window is summarized into the store.
+   * agent's KV window is summarized into the store. `budgetTokens: 0` keeps memory without
+   * recalling it into prompts.
    */
   memory?:
     boolean | { budgetTokens?: number; k?: number; summarizer?: string; summaryTokens?: number };
+  /**
+   * The agent keeps its conversation: each request carries only the new messages, and the
+   * host feeds only them after the conversation so far (through the KV window), instead of the
+   * client resending the whole conversation.
+   */
+  keepsConversation?: boolean;
   limits?: {
     /** Tokens one reply may take at most (default 512). */
     maxTokens?: number;
@@ -130,6 +137,9 @@ interface Inflight {
 }
 
 let engines = 0;
+
+/** Evicted text one summary takes at most (more waits for the next summary). */
+const SUMMARY_CHARS = 1200;
 
 export class Engine {
   readonly audit = new AuditLog();
@@ -560,6 +570,7 @@ export class Engine {
       // a one-off request gets a session of its own, closed when it ends.
       session: agent ? `agent:${agent.name}` : `request:${id}`,
       priority: params.priority ?? agent?.role ?? 'interactive',
+      continueSession: agent?.keepsConversation === true,
       responseFormat,
       tools: params.tools,
       toolChoice: params.tool_choice,
@@ -630,7 +641,8 @@ export class Engine {
         }
         onToken(t);
       });
-      if (agent?.memory) {
+      const budget = typeof agent?.memory === 'object' ? agent.memory.budgetTokens : undefined;
+      if (agent?.memory && budget !== 0) {
         [messages, recalled] = await this.recall(agent, slot, model, id, messages);
       }
       let result: GenerationResult;
@@ -743,6 +755,15 @@ export class Engine {
       },
     });
     if (!recalled.text) return [messages, recalled];
+    if (agent.keepsConversation) {
+      // The conversation's system prompt stays as it began; memory joins the new turn.
+      const at = messages.findIndex((m) => m.role === 'user');
+      const i = at < 0 ? messages.length : at;
+      return [
+        [...messages.slice(0, i), { role: 'system', content: recalled.text }, ...messages.slice(i)],
+        recalled,
+      ];
+    }
     const [first, ...rest] = messages;
     const merged: ChatMessage[] =
       first?.role === 'system'
@@ -788,59 +809,96 @@ export class Engine {
     void write.finally(() => this.writes.delete(write));
   }
 
-  /** Summaries are written one at a time per agent, in the order the spans left the window. */
-  private readonly summaries = new Map<string, Promise<void>>();
+  /** Spans that left agents' windows and await their summary, by agent, in order. */
+  private readonly pendingSpans = new Map<string, Extract<KvEvent, { kind: 'window' }>[]>();
+  /** Agents whose summarizer is at work. */
+  private readonly summarizing = new Set<string>();
 
-  /** A span that left an agent's window, summarized by its summarizer into memory. */
+  /**
+   * A span that left an agent's window, summarized by its summarizer into memory. Spans that
+   * leave while a summary is being written wait, and the next summary covers all of them that
+   * follow one another (one call for many evictions), so every span is covered exactly once.
+   */
   private summarize(agentName: string, e: Extract<KvEvent, { kind: 'window' }>): void {
     const agent = this.agents.get(agentName);
     const settings = typeof agent?.memory === 'object' ? agent.memory : undefined;
     if (!agent || !settings?.summarizer) return;
+    const pending = this.pendingSpans.get(agentName) ?? [];
+    pending.push(e);
+    this.pendingSpans.set(agentName, pending);
+    if (!this.summarizing.has(agentName)) this.track(this.drainSummaries(agentName));
+  }
+
+  private async drainSummaries(agentName: string): Promise<void> {
+    const settings = this.agents.get(agentName)!.memory as {
+      summarizer: string;
+      summaryTokens?: number;
+    };
     const summarizer = settings.summarizer;
-    const previous = this.summaries.get(agentName) ?? Promise.resolve();
-    const next = previous.then(async () => {
-      try {
-        const reply = await this.complete(
-          {
-            agent: summarizer,
-            messages: [
-              {
-                role: 'user',
-                content: `Summarize this part of a conversation in one or two sentences:\n\n${e.text}`,
-              },
-            ],
-            max_tokens: settings.summaryTokens ?? 64,
-            priority: 'background',
-          },
-          {},
-        );
-        const text = reply.choices[0].message.content ?? '';
-        const id = await this.options.memory!.addSummary({
-          agent: agentName,
-          session: e.session,
-          span: e.range,
-          text,
-          by: summarizer,
-        });
-        this.audit.record({
-          kind: 'memory',
-          subject: `agent:${agentName}`,
-          decision: `summary #${id} of tokens ${e.range[0]}..${e.range[1]} written by "${summarizer}"`,
-          reason: 'the span left the KV window; its raw messages stay in the episode store',
-          inputs: { span: e.range, tokens: e.tokens, summary: text },
-        });
-      } catch (error) {
-        this.audit.record({
-          kind: 'memory',
-          subject: `agent:${agentName}`,
-          decision: `no summary of tokens ${e.range[0]}..${e.range[1]}`,
-          reason: `the summarizer failed: ${(error as Error).message}`,
-          inputs: { span: e.range, summarizer },
-        });
+    this.summarizing.add(agentName);
+    try {
+      for (;;) {
+        const pending = this.pendingSpans.get(agentName) ?? [];
+        if (pending.length === 0) return;
+        // The longest run of spans of one session that follow one another, up to about
+        // SUMMARY_CHARS of text (the summarizer's prompt must fit its context).
+        let n = 1;
+        let chars = pending[0].text.length;
+        while (
+          n < pending.length &&
+          pending[n].session === pending[0].session &&
+          pending[n].range[0] === pending[n - 1].range[1] &&
+          chars + pending[n].text.length <= SUMMARY_CHARS
+        ) {
+          chars += pending[n].text.length;
+          n++;
+        }
+        const run = pending.splice(0, n);
+        const span: [number, number] = [run[0].range[0], run[run.length - 1].range[1]];
+        const evictedText = run.map((e) => e.text).join('');
+        try {
+          const reply = await this.complete(
+            {
+              agent: summarizer,
+              messages: [
+                {
+                  role: 'user',
+                  content: `Summarize this part of a conversation in one or two sentences:\n\n${evictedText}`,
+                },
+              ],
+              max_tokens: settings.summaryTokens ?? 64,
+              priority: 'background',
+            },
+            {},
+          );
+          const text = reply.choices[0].message.content ?? '';
+          const id = await this.options.memory!.addSummary({
+            agent: agentName,
+            session: run[0].session,
+            span,
+            text,
+            by: summarizer,
+          });
+          this.audit.record({
+            kind: 'memory',
+            subject: `agent:${agentName}`,
+            decision: `summary #${id} of tokens ${span[0]}..${span[1]} (${run.length} eviction(s)) written by "${summarizer}"`,
+            reason: 'the span left the KV window; its raw messages stay in the episode store',
+            inputs: { span, evictions: run.length, summary: text },
+          });
+        } catch (error) {
+          this.audit.record({
+            kind: 'memory',
+            subject: `agent:${agentName}`,
+            decision: `no summary of tokens ${span[0]}..${span[1]}`,
+            reason: `the summarizer failed: ${(error as Error).message}`,
+            inputs: { span, summarizer },
+          });
+        }
       }
-    });
-    this.summaries.set(agentName, next);
-    this.track(next);
+    } finally {
+      this.summarizing.delete(agentName);
+    }
   }
 
   /** Waits for memory writes and summaries in flight (tests, shutdown). */

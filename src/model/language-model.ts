@@ -658,6 +658,14 @@ export class LanguageModel {
    */
   private turnPrompt(session: Session, turn: readonly ChatMessage[]): number[] {
     const t = session.transcript;
+    // A turn may restate the system prompt the conversation began with: it is there already.
+    if (
+      t?.[0]?.role === 'system' &&
+      turn[0]?.role === 'system' &&
+      turn[0].content === t[0].content
+    ) {
+      turn = turn.slice(1);
+    }
     const encode = (text: string, first: boolean) =>
       this.tokenizer.encode(text, {
         addSpecial: first && !this.template.rendersBos,
