@@ -13,6 +13,7 @@ import { expectCoveredOnce } from './coverage.js';
 // The issue's 2,000 messages take ~17 min on SwiftShader here: the suite runs 100 (the same
 // checks, ~1 min); AGENTGPU_LONG_MESSAGES=2000 runs the full length.
 const MESSAGES = Number(process.env.AGENTGPU_LONG_MESSAGES ?? 100);
+const LOG_EVERY = Number(process.env.AGENTGPU_LONG_LOG ?? 100);
 
 test.beforeAll(() => {
   execFileSync(process.execPath, ['scripts/run-ts.mjs', 'scripts/test-models.ts'], {
@@ -25,7 +26,7 @@ test(`a ${MESSAGES}-message conversation through a 256-token window`, async ({ p
   page.on('console', (m) => m.text().startsWith('turn ') && console.log(m.text()));
   await page.goto('/');
   const out = await page.evaluate(
-    async ({ entry, memoryEntry, model, db, turns }) => {
+    async ({ entry, memoryEntry, model, db, turns, LOG_EVERY, debug }) => {
       const { createEngine } = (await import(entry)) as typeof agentgpu;
       const { MemoryStore } = (await import(memoryEntry)) as typeof memory;
       const store = await MemoryStore.open({ name: db });
@@ -65,10 +66,21 @@ test(`a ${MESSAGES}-message conversation through a 256-token window`, async ({ p
             temperature: 0,
             max_tokens: 1,
           });
-          if (i % 100 === 0) {
-            console.log(`turn ${i} at ${((performance.now() - started) / 1000).toFixed(0)} s`);
+          if (i % LOG_EVERY === 0) {
+            const s = await engine.telemetry.snapshot();
+            const m = s.hosts[0].models[0];
+            console.log(
+              `turn ${i} at ${((performance.now() - started) / 1000).toFixed(0)} s: ` +
+                `${m.scheduler.steps} steps, ${m.scheduler.prefillTokens} prefill, ` +
+                `${m.scheduler.decodeTokens} decode tokens, ${m.kv.usedBlocks} blocks`,
+            );
           }
           const usage = reply.usage;
+          if (debug) {
+            console.log(
+              `turn ${i}: prompt ${usage.prompt_tokens} cached ${usage.prompt_tokens_details?.cached_tokens} reply ${JSON.stringify(reply.choices[0].message.content)} ${reply.choices[0].finish_reason}`,
+            );
+          }
           prefilled += usage.prompt_tokens - (usage.prompt_tokens_details?.cached_tokens ?? 0);
         }
         await engine.settled();
@@ -98,6 +110,8 @@ test(`a ${MESSAGES}-message conversation through a 256-token window`, async ({ p
       model: new URL(`/@fs${resolve('dist-test/models/tiny-qwen2-q8_0.gguf')}`, page.url()).href,
       db: `long-conversation-${Date.now()}`,
       turns: MESSAGES / 2,
+      LOG_EVERY,
+      debug: !!process.env.AGENTGPU_LONG_DEBUG,
     },
   );
   console.log(

@@ -8,6 +8,7 @@ export {
   type ModelHostClient,
 } from './worker/client.js';
 export * from './coordinator/index.js';
+export * from './memory/index.js';
 export { createEngine } from './coordinator/browser.js';
 export { ModelHost } from './worker/host.js';
 export type { ModelHostApi, ModelHostInitOptions, DeviceLostMessage } from './worker/protocol.js';

@@ -625,10 +625,12 @@ export class LanguageModel {
       session.lastUsed = ++this.clock;
       r.sequence = session.sequence;
       r.reused = r.options.reusePrefix === false ? 0 : this.continued(session, r.prompt);
-      if (r.options.reusePrefix !== false && r.reused % BLOCK_TOKENS === 0) {
+      const slid = this.decoder.sequenceEvicted(r.sequence) > 0;
+      if (r.options.reusePrefix !== false && !slid && r.reused % BLOCK_TOKENS === 0) {
         // Whole blocks another session filled with the same prompt start (a shared system
         // prompt, the same tools) are lent, not recomputed: the prefix cache. (A sequence that
-        // ends mid-block keeps its own tokens: lending starts at a block boundary.)
+        // ends mid-block keeps its own tokens: lending starts at a block boundary; one whose
+        // window slid has cache indices that are not positions: nothing to lend.)
         r.reused = this.decoder.adoptPrefix(r.sequence, r.prompt);
       }
       r.fed = r.reused;
@@ -686,9 +688,21 @@ export class LanguageModel {
     });
     session.transcript = [...t, ...turn];
     // The cache ends with the last reply's text: what follows it (its end-of-turn marker, the
-    // new turn, the generation prompt) is new.
-    const end = last.content ? before.lastIndexOf(last.content) + last.content.length : -1;
-    if (last.role !== 'assistant' || end <= 0 || !after.startsWith(before.slice(0, end))) {
+    // new turn, the generation prompt) is new. Where the text sits is found with a marker in
+    // its place (a reply may be empty, or occur earlier in the prompt).
+    const marker = '\u2063agentgpu-reply\u2063';
+    const marked = this.template.render(
+      context.map((m, i) => forTemplate(i === context.length - 1 ? { ...m, content: marker } : m)),
+      { addGenerationPrompt: false },
+    );
+    const start = marked.indexOf(marker);
+    const end = start + last.content.length;
+    const fits =
+      last.role === 'assistant' &&
+      start >= 0 &&
+      before.slice(start, end) === last.content &&
+      after.startsWith(before.slice(0, end));
+    if (!fits) {
       const all = this.template.render(session.transcript.map(forTemplate), {
         addGenerationPrompt: true,
       });
