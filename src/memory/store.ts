@@ -339,10 +339,11 @@ export class MemoryStore {
     return index;
   }
 
-  private async build(agent: string, model?: string): Promise<MemoryIndex> {
+  /** Every record of an agent, read in one transaction. */
+  private async readAll(agent: string) {
     const db = await this.connection();
     const tx = db.transaction(['episodes', 'summaries', 'facts', 'toolResults', 'embeddings']);
-    const [episodes, summaries, facts, tools, embeddings] = await Promise.all([
+    const [episodes, summaries, facts, toolResults, embeddings] = await Promise.all([
       tx.objectStore('episodes').index('agent').getAll(agent),
       tx.objectStore('summaries').index('agent').getAll(agent),
       tx.objectStore('facts').index('agent').getAll(agent),
@@ -350,6 +351,17 @@ export class MemoryStore {
       tx.objectStore('embeddings').index('agent').getAll(agent),
       tx.done,
     ]);
+    return { episodes, summaries, facts, toolResults, embeddings };
+  }
+
+  private async build(agent: string, model?: string): Promise<MemoryIndex> {
+    const {
+      episodes,
+      summaries,
+      facts,
+      toolResults: tools,
+      embeddings,
+    } = await this.readAll(agent);
     const index = new MemoryIndex();
     for (const e of episodes) index.add({ kind: 'episode', id: e.id!, text: e.content, at: e.at });
     for (const s of summaries) index.add({ kind: 'summary', id: s.id!, text: s.text, at: s.at });
@@ -374,16 +386,7 @@ export class MemoryStore {
 
   /** An agent's whole memory as JSON (vectors as number arrays). */
   async export(agent: string): Promise<MemoryExport> {
-    const db = await this.connection();
-    const tx = db.transaction(['episodes', 'summaries', 'facts', 'toolResults', 'embeddings']);
-    const [episodes, summaries, facts, toolResults, embeddings] = await Promise.all([
-      tx.objectStore('episodes').index('agent').getAll(agent),
-      tx.objectStore('summaries').index('agent').getAll(agent),
-      tx.objectStore('facts').index('agent').getAll(agent),
-      tx.objectStore('toolResults').index('agent').getAll(agent),
-      tx.objectStore('embeddings').index('agent').getAll(agent),
-      tx.done,
-    ]);
+    const { episodes, summaries, facts, toolResults, embeddings } = await this.readAll(agent);
     return {
       format: 'agentgpu-memory',
       version: 1,
