@@ -984,9 +984,6 @@ export class Engine {
         if (first) push(chunk({ role: 'assistant', content: '' }));
         const calls = toolCalls(id, done.result);
         if (withTools && done.result.content) push(chunk({ content: done.result.content }));
-        if (withTools && !calls && done.result.content === undefined) {
-          push(chunk({ content: done.result.text }));
-        }
         if (calls) push(chunk({ tool_calls: calls.map((c, index) => ({ index, ...c })) }));
         push(chunk({}, calls ? 'tool_calls' : done.result.finishReason));
         if (params.stream_options?.include_usage) {

@@ -861,6 +861,11 @@ export class Decoder {
     this.kv.truncate(this.live(id), length);
   }
 
+  /** Cache indices the window's sinks keep (whole blocks; 0 without a window). */
+  get sinkTokens(): number {
+    return this.kv.sinkBlocks * BLOCK_TOKENS;
+  }
+
   /** Whether forwardBatch() takes several sequences in one step (their K/V rows align). */
   get batchable(): boolean {
     const rowBytes = this.config.kvHeads * this.config.headDim * 4;

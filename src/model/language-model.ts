@@ -1,4 +1,4 @@
-import { AgentGpuError } from '../errors.js';
+import { AgentGpuError, RequestError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { countTokens } from '../kernels/reference/penalties.js';
 import type { PenaltySettings } from '../kernels/penalties.js';
@@ -24,7 +24,6 @@ import {
   type ToolChoice,
   type ToolDefinition,
 } from './chat/tools.js';
-import { RequestError } from '../errors.js';
 import { tokenizerFromGguf, type Tokenizer } from './tokenizer/index.js';
 
 /** How one generation samples and when it ends. Defaults are llama.cpp's. */
@@ -146,11 +145,7 @@ function toolCallsOf(
   text: string,
   tools: NonNullable<Request['tools']>,
 ): { toolCalls: ToolCall[]; content: string | null } {
-  if (tools.forced) {
-    const parsed = parseToolCalls(text, 'json', tools.list);
-    return { toolCalls: parsed.calls, content: parsed.content };
-  }
-  const parsed = parseToolCalls(text, tools.style, tools.list);
+  const parsed = parseToolCalls(text, tools.forced ? 'json' : tools.style, tools.list);
   return { toolCalls: parsed.calls, content: parsed.content };
 }
 
@@ -226,6 +221,14 @@ interface Session {
   unfed: number[];
 }
 
+const newSession = (sequence: number): Session => ({
+  sequence,
+  busy: false,
+  lastUsed: 0,
+  history: [],
+  unfed: [],
+});
+
 /** Where a generation runs: a named session keeps its KV sequence between generations. */
 export interface ScheduleOptions {
   /**
@@ -291,13 +294,7 @@ export class LanguageModel {
     readonly decoder: Decoder,
     private readonly onKvEvent?: (event: KvEvent) => void,
   ) {
-    this.sessions.set('default', {
-      sequence: 0,
-      busy: false,
-      lastUsed: 0,
-      history: [],
-      unfed: [],
-    });
+    this.sessions.set('default', newSession(0));
   }
 
   static async load(
@@ -421,6 +418,10 @@ export class LanguageModel {
     const queue: GeneratedToken[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
+    const emit = (t: GeneratedToken) => {
+      queue.push(t);
+      wake?.();
+    };
     const result = new Promise<GenerationResult>((resolve, reject) => {
       if (options.continueSession) {
         if (typeof input === 'string' || isTokens(input) || options.tools?.length) {
@@ -428,18 +429,7 @@ export class LanguageModel {
             new RequestError('continueSession takes chat messages (and no tools)', 'messages'),
           );
         }
-        return this.submit(
-          [],
-          options,
-          resolve,
-          reject,
-          (t) => {
-            queue.push(t);
-            wake?.();
-          },
-          undefined,
-          input,
-        );
+        return this.submit([], options, resolve, reject, emit, undefined, input);
       }
       let request;
       try {
@@ -448,17 +438,7 @@ export class LanguageModel {
         return reject(error);
       }
       const { prompt, format, tools } = request;
-      this.submit(
-        prompt,
-        { ...options, responseFormat: format },
-        resolve,
-        reject,
-        (t) => {
-          queue.push(t);
-          wake?.();
-        },
-        tools,
-      );
+      this.submit(prompt, { ...options, responseFormat: format }, resolve, reject, emit, tools);
     }).finally(() => {
       finished = true;
       wake?.();
@@ -668,17 +648,9 @@ export class LanguageModel {
     ) {
       turn = turn.slice(1);
     }
-    const encode = (text: string, first: boolean) =>
-      this.tokenizer.encode(text, {
-        addSpecial: first && !this.template.rendersBos,
-        special: true,
-      });
     if (!t || t.length === 0 || session.history.length === 0) {
       session.transcript = [...turn];
-      return encode(
-        this.template.render(turn.map(forTemplate), { addGenerationPrompt: true }),
-        true,
-      );
+      return this.prompt(turn, undefined, '');
     }
     const last = t[t.length - 1];
     const context = t[0].role === 'system' && t.length > 1 ? [t[0], last] : [last];
@@ -702,13 +674,9 @@ export class LanguageModel {
       start >= 0 &&
       before.slice(start, end) === last.content &&
       after.startsWith(before.slice(0, end));
-    if (!fits) {
-      const all = this.template.render(session.transcript.map(forTemplate), {
-        addGenerationPrompt: true,
-      });
-      return encode(all, true);
-    }
-    return [...session.history, ...session.unfed, ...encode(after.slice(end), false)];
+    if (!fits) return this.prompt(session.transcript, undefined, '');
+    const rest = this.tokenizer.encode(after.slice(end), { addSpecial: false, special: true });
+    return [...session.history, ...session.unfed, ...rest];
   }
 
   /**
@@ -723,8 +691,7 @@ export class LanguageModel {
     let match = 0;
     while (match < limit && h[match] === prompt[match]) match++;
     const evicted = d.sequenceEvicted(session.sequence);
-    const sinks = d.window ? Math.ceil(d.window.sinks / BLOCK_TOKENS) * BLOCK_TOKENS : 0;
-    if (evicted > 0 && match - evicted < sinks) match = 0;
+    if (evicted > 0 && match - evicted < d.sinkTokens) match = 0;
     d.truncateSequence(session.sequence, match === 0 ? 0 : match - evicted);
     return match;
   }
@@ -746,13 +713,7 @@ export class LanguageModel {
       this.sessions.delete(idle[0]);
       this.onKvEvent?.({ kind: 'session', session: idle[0], tokens, forSession: name });
     }
-    const session: Session = {
-      sequence: d.addSequence(),
-      busy: false,
-      lastUsed: 0,
-      history: [],
-      unfed: [],
-    };
+    const session = newSession(d.addSequence());
     this.sessions.set(name, session);
     return session;
   }
