@@ -22,7 +22,8 @@ test.beforeAll(() => {
 });
 
 test(`a ${MESSAGES}-message conversation through a 256-token window`, async ({ page }) => {
-  test.setTimeout(900_000);
+  // ~1 s a turn on SwiftShader here, and room to spare.
+  test.setTimeout(Math.max(900_000, MESSAGES * 2_000));
   page.on('console', (m) => m.text().startsWith('turn ') && console.log(m.text()));
   await page.goto('/');
   const out = await page.evaluate(

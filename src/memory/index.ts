@@ -24,3 +24,11 @@ export {
   type SummaryRecord,
   type ToolResultRecord,
 } from './schema.js';
+export { loadEmbedder, type LoadedEmbedder } from './embedder.js';
+export {
+  OnnxEmbedder,
+  normalize,
+  type Embedder,
+  type OnnxBackend,
+  type OnnxEmbedderOptions,
+} from './onnx-embedder.js';

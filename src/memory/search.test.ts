@@ -44,9 +44,12 @@ describe('memory index', () => {
     index.add({ kind: 'fact', id: 5, text: 'Green tea, green tea, always green tea.', at: now });
     expect(index.search('green tea', { now, k: 1 })[0].id).toBe(5);
     // Embeddings: the coffee summary is nearest the query vector though no word matches.
-    index.setVector('summary', 4, Float32Array.of(1, 0, 0));
-    index.setVector('fact', 1, Float32Array.of(0, 1, 0));
-    const byVector = index.search('espresso', { now, embedding: Float32Array.of(0.9, 0.1, 0) });
+    index.setVector('summary', 4, Float32Array.of(1, 0, 0), 'm');
+    index.setVector('fact', 1, Float32Array.of(0, 1, 0), 'm');
+    const byVector = index.search('espresso', {
+      now,
+      embedding: { model: 'm', vector: Float32Array.of(0.9, 0.1, 0) },
+    });
     expect(byVector[0]).toMatchObject({ id: 4, kind: 'summary' });
     expect(byVector[0].parts.vector).toBeCloseTo(0.994, 3);
     // Kinds filter, and removal.

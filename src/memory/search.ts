@@ -15,8 +15,8 @@ export interface IndexedItem {
 export interface SearchOptions {
   /** Items to return (default 5). */
   k?: number;
-  /** The query's embedding, compared with items' embeddings of the same model. */
-  embedding?: Float32Array;
+  /** The query's embedding, compared with items' embeddings of the same model only. */
+  embedding?: { model: string; vector: Float32Array };
   /** Ages count from here (default Date.now()). */
   now?: number;
   /** Recency halves every this many ms (default a week). */
@@ -76,7 +76,7 @@ export class MemoryIndex {
   private readonly items = new Map<string, IndexedItem & { length: number }>();
   /** term -> item key -> occurrences */
   private readonly postings = new Map<string, Map<string, number>>();
-  private readonly vectors = new Map<string, Float32Array>();
+  private readonly vectors = new Map<string, { model: string; vector: Float32Array }>();
   private totalLength = 0;
 
   get size(): number {
@@ -98,8 +98,9 @@ export class MemoryIndex {
     }
   }
 
-  setVector(kind: MemoryKind, id: number, vector: Float32Array): void {
-    this.vectors.set(key(kind, id), vector);
+  /** An item's embedding by `model` (one per item: a newer one replaces it). */
+  setVector(kind: MemoryKind, id: number, vector: Float32Array, model: string): void {
+    this.vectors.set(key(kind, id), { model, vector });
   }
 
   remove(kind: MemoryKind, id: number): void {
@@ -144,14 +145,16 @@ export class MemoryIndex {
     }
     // Candidates: every text match, and every item with a vector when the query has one.
     const candidates = new Set(bm25.keys());
-    const q = options.embedding;
+    const q = options.embedding?.vector;
     const qNorm = q ? Math.hypot(...q) : 0;
+    const comparable = (v: { model: string; vector: Float32Array } | undefined) =>
+      q && qNorm > 0 && v?.model === options.embedding!.model && v.vector.length === q.length
+        ? v.vector
+        : undefined;
     if (q && qNorm > 0) {
       for (const [itemKey, v] of this.vectors) {
         const item = this.items.get(itemKey);
-        if (item && (!kinds || kinds.has(item.kind)) && v.length === q.length) {
-          candidates.add(itemKey);
-        }
+        if (item && (!kinds || kinds.has(item.kind)) && comparable(v)) candidates.add(itemKey);
       }
     }
     let best = 0;
@@ -164,8 +167,8 @@ export class MemoryIndex {
       const item = this.items.get(itemKey)!;
       const text = (bm25.get(itemKey) ?? 0) / best;
       const recency = Math.pow(0.5, Math.max(0, now - item.at) / halfLife);
-      const v = q && qNorm > 0 ? this.vectors.get(itemKey) : undefined;
-      const vector = v && v.length === q!.length ? cosine(q!, qNorm, v) : undefined;
+      const v = comparable(this.vectors.get(itemKey));
+      const vector = v ? cosine(q!, qNorm, v) : undefined;
       const score =
         vector === undefined
           ? (w.text * text + w.recency * recency) / (w.text + w.recency)

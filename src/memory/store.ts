@@ -301,7 +301,7 @@ export class MemoryStore {
   async addEmbedding(e: EmbeddingRecord): Promise<void> {
     await this.write(e.agent, ['embeddings'], (tx) => [tx.objectStore('embeddings').put(e)]);
     const index = await this.indexes.get(e.agent);
-    index?.setVector(e.kind, e.id, e.vector);
+    index?.setVector(e.kind, e.id, e.vector, e.model);
   }
 
   /** An agent's messages in order (all, or of one session). */
@@ -354,7 +354,7 @@ export class MemoryStore {
     return { episodes, summaries, facts, toolResults, embeddings };
   }
 
-  private async build(agent: string, model?: string): Promise<MemoryIndex> {
+  private async build(agent: string): Promise<MemoryIndex> {
     const {
       episodes,
       summaries,
@@ -369,9 +369,7 @@ export class MemoryStore {
     for (const t of tools) {
       index.add({ kind: 'tool', id: t.id!, text: `${t.tool}: ${t.result}`, at: t.at });
     }
-    for (const e of embeddings) {
-      if (model === undefined || e.model === model) index.setVector(e.kind, e.id, e.vector);
-    }
+    for (const e of embeddings) index.setVector(e.kind, e.id, e.vector, e.model);
     return index;
   }
 

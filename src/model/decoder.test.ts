@@ -193,3 +193,58 @@ describe("matmul inputs rounded as llama.cpp's", () => {
     });
   }
 });
+
+// The fallback embedding of long-term memory (no ONNX model configured): the agent's own model's
+// final-norm hidden states, mean-pooled, as llama.cpp pools them for a model whose metadata says
+// `pooling_type = mean`. Both sides are L2-normalized before they are compared.
+describe('mean-pooled embeddings match llama.cpp', () => {
+  for (const architecture of ['llama', 'qwen2'] as const) {
+    it(`${architecture} F32`, async () => {
+      const { bytes } = tinyModel({ architecture, weights: 'F32', pooling: 1 });
+      const path = join(dir, `${architecture}-pooled.gguf`);
+      writeFileSync(path, bytes);
+      const texts = ['Remember this: my locker combination is 4812.', 'Trains leave at noon.'];
+      const { getLlama } = await import('node-llama-cpp');
+      const llama = await getLlama({ gpu: false, build: 'never' });
+      const model = await llama.loadModel({ modelPath: path });
+      const theirs: { tokens: number[]; vector: Float32Array }[] = [];
+      try {
+        const context = await model.createEmbeddingContext({ contextSize: 256, threads: 1 });
+        for (const text of texts) {
+          const tokens = model.tokenize(text, false).map(Number);
+          const bos = model.tokens.bos;
+          const ids =
+            model.tokens.shouldPrependBosToken && bos !== null ? [Number(bos), ...tokens] : tokens;
+          const e = await context.getEmbeddingFor(text);
+          theirs.push({ tokens: ids, vector: normalized(Float32Array.from(e.vector)) });
+        }
+        await context.dispose();
+      } finally {
+        await model.dispose();
+      }
+      // Steps of 8 tokens: the texts run in several chunks.
+      const decoder = await Decoder.load(gpu, bytesSource(bytes), {
+        contextSize: 256,
+        maxBatch: 8,
+      });
+      try {
+        for (const [i, { tokens, vector }] of theirs.entries()) {
+          expect(tokens.length).toBeGreaterThan(8);
+          const mine = await decoder.embed(tokens);
+          const result = compareToReference(mine, vector, 1e-6);
+          console.log(`${architecture} embedding ${i}: NMSE ${result.nmse.toExponential(2)}`);
+          expect(result.passed, texts[i]).toBe(true);
+        }
+        // The embedding's sequence is gone: the cache holds nothing.
+        expect(decoder.kvStats().usedBlocks).toBe(0);
+      } finally {
+        decoder.destroy();
+      }
+    });
+  }
+});
+
+function normalized(v: Float32Array): Float32Array {
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}

@@ -634,8 +634,47 @@ export class Decoder {
     }
   }
 
-  /** Encodes and submits one step: each entry's tokens at its cache indices from `start`. */
-  private async run(entries: readonly StepEntry[]): Promise<void> {
+  /**
+   * The sentence embedding of `tokens`: the final-norm hidden states of every position,
+   * mean-pooled and L2-normalized (llama.cpp's `--pooling mean`). Runs on a sequence of its
+   * own, freed before it returns; tokens past the cache's room are left out.
+   */
+  async embed(tokens: readonly number[]): Promise<Float32Array> {
+    if (tokens.length === 0) throw new RangeError('embed() needs at least one token');
+    const E = this.config.embedding;
+    const kept = tokens.slice(0, this.contextSize);
+    const seq = this.kv.create();
+    const sum = new Float64Array(E);
+    try {
+      for (let i = 0; i < kept.length; i += this.maxStep) {
+        const chunk = kept.slice(i, i + this.maxStep);
+        const entry = { seq, tokens: chunk, ...this.kv.reserve(seq, chunk.length, new Set([seq])) };
+        await this.run([entry], 'hidden');
+        this.kv.append(seq, chunk);
+        const hidden = new Float32Array(
+          await this.gpu.read(this.scratch.h, 0, chunk.length * E * 4),
+        );
+        for (let r = 0; r < chunk.length; r++) {
+          for (let j = 0; j < E; j++) sum[j] += hidden[r * E + j];
+        }
+      }
+    } finally {
+      this.kv.remove(seq);
+    }
+    const mean = Float32Array.from(sum, (v) => v / kept.length);
+    const norm = Math.hypot(...mean);
+    return norm > 0 ? mean.map((v) => v / norm) : mean;
+  }
+
+  /**
+   * Encodes and submits one step: each entry's tokens at its cache indices from `start`. Ends
+   * with the logits of each entry's last position, or (`hidden`) every position's final-norm
+   * hidden state in scratch.h.
+   */
+  private async run(
+    entries: readonly StepEntry[],
+    out: 'logits' | 'hidden' = 'logits',
+  ): Promise<void> {
     const c = this.config;
     const { gpu, scratch: s, kernels: k } = this;
     const maxBlocks = this.kv.maxBlocks;
@@ -782,6 +821,18 @@ export class Decoder {
       await this.project(batch, layer.down, downIn(layer.down), s.h, T);
       k.add.encode(batch, { a: x, b: s.h, out: other, n: T * E });
       [x, other] = [other, x];
+    }
+    if (out === 'hidden') {
+      k.norm.encode(batch, {
+        x,
+        weight: at(this.weights.get('output_norm.weight')),
+        out: s.h,
+        rows: T,
+        n: E,
+        eps: c.rmsEps,
+      });
+      await batch.submit();
+      return;
     }
     // Each entry's last position only: norm, then the output projection.
     const M = entries.length;

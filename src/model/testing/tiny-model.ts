@@ -36,6 +36,8 @@ export interface TinyModelOptions {
   tokenizer?: 'bpe' | 'spm';
   /** Override the BPE pre-tokenizer name (tokenizer.ggml.pre). */
   pre?: string;
+  /** States `<arch>.pooling_type` (llama.cpp's embedding pooling: 1 mean, 2 cls, 3 last). */
+  pooling?: number;
 }
 
 /** Special tokens by architecture family: llama 3's and Qwen's. */
@@ -139,6 +141,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     ...tokenizerMetadata,
   };
   if (arch === 'llama') metadata['llama.rope.dimension_count'] = u32(headDim);
+  if (options.pooling !== undefined) metadata[`${arch}.pooling_type`] = u32(options.pooling);
   if (arch === 'qwen3') {
     metadata['qwen3.attention.key_length'] = u32(headDim);
     metadata['qwen3.attention.value_length'] = u32(headDim);
