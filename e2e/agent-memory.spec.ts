@@ -74,7 +74,12 @@ test('memory outlives the page and the KV window', async ({ page }) => {
           }
           const reply = await ask('What is the name of my dog?');
           const recall = engine.audit.query({ kind: 'memory', subject: `request:${reply.id}` })[0];
-          return { memory: reply.agentgpu!.memory, recall: recall.reason };
+          return {
+            memory: reply.agentgpu!.memory,
+            recall: recall.reason,
+            embedding: recall.inputs.embedding,
+            vectors: (await store.export('assistant')).embeddings.map((e) => e.model),
+          };
         } finally {
           await engine.close();
           store.close();
@@ -96,4 +101,9 @@ test('memory outlives the page and the KV window', async ({ page }) => {
   expect(after.memory!.text).toContain('The user has a dog called Biscuit.');
   expect(after.memory!.text).toMatch(/matched "dog"/);
   expect(after.recall).toMatch(/fact #\d+: matched "dog"/);
+  // With no embedding model configured, vectors come from the agent's own model: the query's,
+  // and the kept messages' and summaries' (from the first page session).
+  expect(after.embedding).toBe('model:m');
+  expect(after.vectors!.length).toBeGreaterThanOrEqual(before.episodes!);
+  expect(new Set(after.vectors)).toEqual(new Set(['model:m']));
 });

@@ -46,8 +46,13 @@ test(`a ${MESSAGES}-message conversation through a 256-token window`, async ({ p
             model: 'm',
             systemPrompt: 'Be brief.',
             keepsConversation: true,
-            // Kept and summarized, not recalled: the test reads the store itself.
-            memory: { summarizer: 'summarizer', summaryTokens: 8, budgetTokens: 0 },
+            // Kept and summarized, not recalled: the test reads the store itself (by text).
+            memory: {
+              summarizer: 'summarizer',
+              summaryTokens: 8,
+              budgetTokens: 0,
+              embeddings: false,
+            },
           },
           { name: 'summarizer', model: 'm', role: 'background' },
         ],

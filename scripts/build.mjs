@@ -19,7 +19,9 @@ const external = [
 await build({
   configFile: false,
   logLevel: 'warn',
-  worker: { format: 'es' },
+  // Workers keep the same externals: onnxruntime-web (tens of MB with its wasm) is the app's to
+  // bundle or serve, not ours to copy.
+  worker: { format: 'es', rollupOptions: { external } },
   build: {
     outDir: 'dist/browser',
     emptyOutDir: true,

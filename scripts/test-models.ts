@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { quantFormats, type QuantName } from '../src/model/quant/index.js';
 import { tinyModel, type TinyArchitecture } from '../src/model/testing/tiny-model.js';
+import { tinyEmbedder } from '../src/memory/testing/tiny-embedder.js';
 
 const { values } = parseArgs({
   options: { out: { type: 'string', default: 'dist-test/models' }, seed: { type: 'string' } },
@@ -21,3 +22,8 @@ for (const architecture of ['llama', 'qwen2', 'qwen3'] as TinyArchitecture[]) {
     console.log(`${file} (${bytes.length} bytes)`);
   }
 }
+// A sentence-embedding ONNX model and its tokenizer.json (memory retrieval's embedder).
+const embedder = tinyEmbedder({ seed });
+writeFileSync(join(out, 'tiny-embedder.onnx'), embedder.model);
+writeFileSync(join(out, 'tiny-embedder.tokenizer.json'), JSON.stringify(embedder.tokenizer));
+console.log(`${join(out, 'tiny-embedder.onnx')} (${embedder.model.length} bytes)`);

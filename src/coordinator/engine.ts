@@ -4,6 +4,8 @@ import type { ChatMessage } from '../model/chat/index.js';
 import type { ResponseFormat } from '../model/grammar/constraint.js';
 import type { MemoryStore } from '../memory/store.js';
 import { memoryLines, memoryPrompt, type MemoryPrompt } from '../memory/prompt.js';
+import type { Embedder } from '../memory/onnx-embedder.js';
+import type { MemoryKind } from '../memory/schema.js';
 import type { KvEvent } from '../model/language-model.js';
 import type { JsonSchema } from '../model/grammar/json-schema.js';
 import type { GeneratedToken, GenerationResult } from '../model/language-model.js';
@@ -62,10 +64,19 @@ export interface AgentDefinition {
    * the memory most relevant to the new message goes into the system prompt within
    * `budgetTokens` (default 256), and with a `summarizer` agent every span that leaves this
    * agent's KV window is summarized into the store. `budgetTokens: 0` keeps memory without
-   * recalling it into prompts.
+   * recalling it into prompts. Each kept item gets an embedding for hybrid retrieval: from the
+   * engine's `embedder` when it has one, else the mean-pooled hidden states of the agent's own
+   * model; `embeddings: false` searches the text alone.
    */
   memory?:
-    boolean | { budgetTokens?: number; k?: number; summarizer?: string; summaryTokens?: number };
+    | boolean
+    | {
+        budgetTokens?: number;
+        k?: number;
+        summarizer?: string;
+        summaryTokens?: number;
+        embeddings?: boolean;
+      };
   /**
    * The agent keeps its conversation: each request carries only the new messages, and the
    * host feeds only them after the conversation so far (through the KV window), instead of the
@@ -98,12 +109,21 @@ export function defineAgent(agent: AgentDefinition): Readonly<AgentDefinition> {
 }
 
 /** The long-term memory the engine uses (a MemoryStore, in a page). */
-export type EngineMemory = Pick<MemoryStore, 'search' | 'addMessages' | 'addSummary'>;
+export type EngineMemory = Pick<
+  MemoryStore,
+  'search' | 'addMessages' | 'addSummary' | 'addEmbedding'
+>;
 
 export interface EngineOptions {
   models: ModelSpec[];
   /** Long-term memory for agents that ask for it (`await MemoryStore.open()` in a page). */
   memory?: EngineMemory;
+  /**
+   * Sentence embeddings for memory retrieval (`await loadEmbedder({ model, tokenizer })`: an
+   * ONNX model in its own worker). Without one, agents' memory vectors come from their own
+   * model's hidden states.
+   */
+  embedder?: Embedder;
   agents?: AgentDefinition[];
   /** Starts a host worker (the page and Node entries pass theirs). */
   spawnHost: SpawnHost;
@@ -727,7 +747,12 @@ export class Engine {
   ): Promise<[ChatMessage[], MemoryPrompt]> {
     const settings = typeof agent.memory === 'object' ? agent.memory : {};
     const query = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
-    const hits = await this.options.memory!.search(agent.name, query, { k: settings.k ?? 8 });
+    const embedder = this.embedderFor(agent);
+    const vector = embedder && (await this.embedQuietly(agent, embedder, [query]))?.[0];
+    const hits = await this.options.memory!.search(agent.name, query, {
+      k: settings.k ?? 8,
+      embedding: vector && { model: embedder.id, vector },
+    });
     const lines = memoryLines(hits);
     const counts = await this.call(slot, (h) => h.countTokens(model, lines));
     const sizes = new Map(lines.map((line, i) => [line, counts[i]]));
@@ -751,6 +776,7 @@ export class Engine {
         query,
         retrieved: hits.length,
         omitted: recalled.omitted,
+        embedding: vector ? embedder.id : 'none (text only)',
         budgetTokens: settings.budgetTokens ?? 256,
       },
     });
@@ -787,7 +813,13 @@ export class Engine {
     ];
     this.track(
       this.options.memory!.addMessages(agent.name, session, exchange).then(
-        () => {},
+        (ids) =>
+          this.addVectors(
+            agent,
+            'episode',
+            ids,
+            exchange.map((m) => m.content),
+          ),
         (error: Error) => {
           this.audit.record({
             kind: 'memory',
@@ -799,6 +831,81 @@ export class Engine {
         },
       ),
     );
+  }
+
+  /**
+   * Where an agent's memory vectors come from: the engine's embedder, else its own model's
+   * mean-pooled hidden states (run by its host between generation steps); none when the agent
+   * says `embeddings: false`.
+   */
+  private embedderFor(agent: Readonly<AgentDefinition>): Embedder | undefined {
+    const settings = typeof agent.memory === 'object' ? agent.memory : {};
+    if (settings.embeddings === false) return undefined;
+    if (this.options.embedder) return this.options.embedder;
+    const model = agent.model;
+    const slot = this.modelHost.get(model)!;
+    return {
+      id: `model:${model}`,
+      embed: async (texts) => {
+        await slot.ready;
+        return this.call(slot, (h) => h.embed(model, [...texts]));
+      },
+      close() {},
+    };
+  }
+
+  /** Vectors of `texts`, or undefined (and an audit record) when the embedder fails. */
+  private async embedQuietly(
+    agent: Readonly<AgentDefinition>,
+    embedder: Embedder,
+    texts: string[],
+  ): Promise<Float32Array[] | undefined> {
+    try {
+      return await embedder.embed(texts);
+    } catch (error) {
+      this.audit.record({
+        kind: 'memory',
+        subject: `agent:${agent.name}`,
+        decision: 'search and keep memory by its text alone this time',
+        reason: `the embedder "${embedder.id}" failed: ${(error as Error).message}`,
+        inputs: { texts: texts.length },
+      });
+      return undefined;
+    }
+  }
+
+  /** Embeddings of items just written, stored beside them (the text stays searchable if not). */
+  private async addVectors(
+    agent: Readonly<AgentDefinition>,
+    kind: MemoryKind,
+    ids: number[],
+    texts: string[],
+  ): Promise<void> {
+    const embedder = this.embedderFor(agent);
+    if (!embedder || ids.length === 0) return;
+    const vectors = await this.embedQuietly(agent, embedder, texts);
+    if (!vectors) return;
+    try {
+      await Promise.all(
+        ids.map((id, i) =>
+          this.options.memory!.addEmbedding({
+            kind,
+            id,
+            agent: agent.name,
+            model: embedder.id,
+            vector: vectors[i],
+          }),
+        ),
+      );
+    } catch (error) {
+      this.audit.record({
+        kind: 'memory',
+        subject: `agent:${agent.name}`,
+        decision: `no embedding kept for ${kind} ${ids.join(', ')}`,
+        reason: (error as Error).message,
+        inputs: { kind, ids, error: (error as Error).name },
+      });
+    }
   }
 
   /** Memory writes in flight, for settled(). */
@@ -879,6 +986,7 @@ export class Engine {
             text,
             by: summarizer,
           });
+          await this.addVectors(this.agents.get(agentName)!, 'summary', [id], [text]);
           this.audit.record({
             kind: 'memory',
             subject: `agent:${agentName}`,

@@ -280,6 +280,8 @@ export interface SchedulerStats {
  */
 export class LanguageModel {
   private readonly requests: Request[] = [];
+  /** Work that needs the decoder between steps (embeddings), in arrival order. */
+  private readonly jobs: (() => Promise<void>)[] = [];
   private readonly sessions = new Map<string, Session>();
   private pumping = false;
   private destroyed = false;
@@ -461,6 +463,35 @@ export class LanguageModel {
     };
   }
 
+  /**
+   * Sentence embeddings of `texts` from this model: each text's final-norm hidden states,
+   * mean-pooled and L2-normalized (as llama.cpp's `--pooling mean`). They run between
+   * generation steps, on a sequence of their own.
+   */
+  embed(texts: readonly string[]): Promise<Float32Array[]> {
+    if (this.destroyed) return Promise.reject(new AgentGpuError('the model was unloaded'));
+    return new Promise((resolve, reject) => {
+      this.jobs.push(async () => {
+        try {
+          const out: Float32Array[] = [];
+          for (const text of texts) {
+            const tokens = this.tokenizer.encode(text);
+            out.push(await this.decoder.embed(tokens.length > 0 ? tokens : [this.filler()]));
+          }
+          resolve(out);
+        } catch (error) {
+          reject(error as Error);
+        }
+      });
+      this.wakeUp();
+    });
+  }
+
+  /** A token for an empty text: the BOS, else the end of turn. */
+  private filler(): number {
+    return this.tokenizer.bos ?? this.tokenizer.eos ?? 0;
+  }
+
   /** Scheduler counters: generations waiting and running, steps and rows run. */
   stats(): SchedulerStats {
     return {
@@ -567,6 +598,11 @@ export class LanguageModel {
   /** Steps until no generation is left. */
   private async pump(): Promise<void> {
     while (!this.destroyed) {
+      const job = this.jobs.shift();
+      if (job) {
+        await job();
+        continue;
+      }
       this.dropAborted();
       this.admit();
       const active = this.requests.filter((r) => r.phase === 'prefill' || r.phase === 'decode');
@@ -872,6 +908,7 @@ export class LanguageModel {
   /** Frees the model's GPU buffers; generations still running or waiting reject. */
   destroy(): void {
     this.destroyed = true;
+    for (const job of this.jobs.splice(0)) void job();
     for (const r of [...this.requests]) {
       this.finish(r, { error: new AgentGpuError('the model was unloaded'), forget: true });
     }

@@ -79,6 +79,27 @@ describe('sessions on one model', () => {
     for (let i = 0; i < 3; i++) model.closeSession(`s${i}`);
   });
 
+  it('embeddings run between steps: the same vectors alone or beside generations, which go on unchanged', async () => {
+    const texts = ['Remember this: my locker combination is 4812.', LONG, ''];
+    const alone = await model.embed(texts);
+    const solo = await model.generate(LONG, { ...greedy, maxTokens: 8, session: 'g' }).result;
+    model.closeSession('g');
+    const log: string[] = [];
+    const run = track(log, 'g', LONG, { maxTokens: 8, session: 'g' });
+    const beside = await Promise.all([model.embed(texts), model.embed([texts[0]])]);
+    const { tokens } = await run;
+    expect(tokens).toEqual(solo.tokens);
+    expect(beside[0]).toEqual(alone);
+    expect(beside[1][0]).toEqual(alone[0]);
+    for (const v of alone) {
+      expect(v).toHaveLength(model.config.embedding);
+      expect(Math.hypot(...v)).toBeCloseTo(1, 5);
+    }
+    // Their sequences are gone: the generation's session alone holds blocks.
+    model.closeSession('g');
+    expect(model.decoder.kvStats().usedBlocks).toBe(0);
+  });
+
   it('a session keeps its conversation: the next turn prefills only its new tokens', async () => {
     const first = await model.generate('Once upon a time', {
       ...greedy,

@@ -1,3 +1,4 @@
+import * as Comlink from 'comlink';
 import { acquireBrowserGpu } from '../gpu/acquire.js';
 import type { GpuContext, GpuContextOptions } from '../gpu/context.js';
 import { checkMatvec, kernelCases, runKernelChecks, type KernelCase } from '../kernels/checks.js';
@@ -143,6 +144,15 @@ export class ModelHost implements ModelHostApi {
   async countTokens(model: string, texts: string[]) {
     const m = this.model(model);
     return texts.map((t) => m.tokenizer.encode(t, { addSpecial: false }).length);
+  }
+
+  /** Mean-pooled sentence embeddings of `texts` from a loaded model (memory's fallback). */
+  async embed(model: string, texts: string[]): Promise<Float32Array[]> {
+    const vectors = await this.model(model).embed(texts);
+    return Comlink.transfer(
+      vectors,
+      vectors.map((v) => v.buffer as ArrayBuffer),
+    );
   }
 
   async ping() {

@@ -98,6 +98,8 @@ export interface ModelHostApi {
   stats(): Promise<HostedModelStats[]>;
   /** Tokens each text takes in a model's tokenizer (prompt budgets). */
   countTokens(model: string, texts: string[]): Promise<number[]>;
+  /** Mean-pooled, normalized sentence embeddings of `texts` from a model's hidden states. */
+  embed(model: string, texts: string[]): Promise<Float32Array[]>;
   /** Answers at once: the coordinator's watchdog asks when a step seems stuck. */
   ping(): Promise<number>;
   /**
