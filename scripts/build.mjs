@@ -53,7 +53,8 @@ await build({
         'host-process': 'src/node/host-process.ts',
       },
       external,
-      output: { format: 'es', entryFileNames: '[name].js' },
+      // Chunks beside the entries: engine code finds host-process.js next to itself.
+      output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js' },
     },
   },
 });

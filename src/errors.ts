@@ -117,6 +117,9 @@ export class RequestError extends AgentGpuError {
   }
 }
 
+/** A prompt longer than the model's context (OpenAI's context_length_exceeded). */
+export class ContextLengthError extends RequestError {}
+
 /** An agent's queue is at its limit: retry later, or raise `limits.queue`. */
 export class QueueFullError extends AgentGpuError {}
 
@@ -140,6 +143,7 @@ export const errorClasses = {
   KvCacheFullError,
   HostRestartedError,
   RequestError,
+  ContextLengthError,
   QueueFullError,
   MemoryQuotaError,
 } as const;

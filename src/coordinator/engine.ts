@@ -26,10 +26,21 @@ import type {
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageToolCall,
   ChatCompletionStream,
+  Completion,
+  CompletionCreateParams,
+  CompletionStream,
+  CreateEmbeddingResponse,
+  EmbeddingCreateParams,
   FinishReason,
   Model,
   RequestOptions,
 } from './openai.js';
+import {
+  checkChatParams,
+  checkCompletionParams,
+  checkEmbeddingParams,
+  messageText,
+} from './validate.js';
 import { runTaskGraph, type TaskGraph, type TaskGraphResult } from './task-graph.js';
 import { Telemetry, type AgentTelemetry, type TelemetrySnapshot } from './telemetry.js';
 
@@ -180,6 +191,31 @@ export class Engine {
       ): Promise<ChatCompletion | ChatCompletionStream>;
     };
   };
+  /** Raw text completions of a model (OpenAI's /v1/completions). */
+  readonly completions: {
+    create(
+      params: CompletionCreateParams & { stream?: false | null },
+      options?: RequestOptions,
+    ): Promise<Completion>;
+    create(
+      params: CompletionCreateParams & { stream: true },
+      options?: RequestOptions,
+    ): Promise<CompletionStream>;
+    create(
+      params: CompletionCreateParams,
+      options?: RequestOptions,
+    ): Promise<Completion | CompletionStream>;
+  };
+  /**
+   * Sentence embeddings (OpenAI's /v1/embeddings): the engine's embedder when `model` names
+   * it, else a hosted model's mean-pooled hidden states.
+   */
+  readonly embeddings: {
+    create(
+      params: EmbeddingCreateParams,
+      options?: RequestOptions,
+    ): Promise<CreateEmbeddingResponse>;
+  };
   readonly models: { list(): Promise<{ object: 'list'; data: Model[] }> };
   /** Test and operations hooks: stop a host the hard way and watch the engine heal. */
   readonly debug: {
@@ -209,6 +245,10 @@ export class Engine {
     const create = (params: ChatCompletionCreateParams, request: RequestOptions = {}) =>
       params.stream ? this.stream(params, request) : this.complete(params, request);
     this.chat = { completions: { create: create as Engine['chat']['completions']['create'] } };
+    const createCompletion = (params: CompletionCreateParams, request: RequestOptions = {}) =>
+      this.textCompletion(params, request);
+    this.completions = { create: createCompletion as Engine['completions']['create'] };
+    this.embeddings = { create: (params, request) => this.embed(params, request) };
     this.models = { list: async () => ({ object: 'list', data: this.modelList() }) };
     this.debug = {
       terminateHost: (name) => this.slot(name).conn?.terminate('terminated by debug.terminateHost'),
@@ -549,8 +589,9 @@ export class Engine {
   }
 
   /** What a request runs: its model, host, agent, prompt and generation options. */
-  private resolve(params: ChatCompletionCreateParams) {
+  private resolve(params: ChatCompletionCreateParams, raw?: string) {
     if (this.closed) throw new AgentGpuError('the engine is closed');
+    if (raw === undefined) checkChatParams(params);
     const named = params.agent ?? params.model;
     if (!named) throw new RequestError('a request names a model or an agent', 'model');
     const agent = this.agents.get(named);
@@ -563,14 +604,16 @@ export class Engine {
         'model',
       );
     }
-    if (!Array.isArray(params.messages) || params.messages.length === 0) {
-      throw new RequestError('messages must be a non-empty array', 'messages');
-    }
-    if (params.n != null && params.n !== 1) throw new RequestError('only n = 1 is supported', 'n');
     const responseFormat = toResponseFormat(params.response_format);
-    const messages: ChatMessage[] = agent?.systemPrompt
-      ? [{ role: 'system', content: agent.systemPrompt }, ...params.messages]
-      : params.messages;
+    // OpenAI's 'developer' role is the system prompt; text parts are joined.
+    const given: ChatMessage[] = (params.messages ?? []).map((m) => ({
+      ...m,
+      role: (m.role as string) === 'developer' ? 'system' : m.role,
+      content: messageText(m.content),
+    }));
+    const messages: ChatMessage[] | string =
+      raw ??
+      (agent?.systemPrompt ? [{ role: 'system', content: agent.systemPrompt }, ...given] : given);
     const stop = params.stop == null ? undefined : [params.stop].flat();
     const id = `${this.prefix}-${++this.requests}`;
     const options: WorkerGenerateOptions = {
@@ -662,7 +705,7 @@ export class Engine {
         onToken(t);
       });
       const budget = typeof agent?.memory === 'object' ? agent.memory.budgetTokens : undefined;
-      if (agent?.memory && budget !== 0) {
+      if (agent?.memory && budget !== 0 && typeof messages !== 'string') {
         [messages, recalled] = await this.recall(agent, slot, model, id, messages);
       }
       let result: GenerationResult;
@@ -685,7 +728,9 @@ export class Engine {
           record.lastProgress = Date.now();
         }
       }
-      if (agent?.memory) this.remember(agent, options.session!, request.messages, result);
+      if (agent?.memory && typeof request.messages !== 'string') {
+        this.remember(agent, options.session!, request.messages, result);
+      }
       stats.completed++;
       stats.lastTimeToFirstTokenMs = result.timings.timeToFirstTokenMs;
       stats.lastPrefillTokensPerSecond = result.timings.prefillTokensPerSecond;
@@ -1048,9 +1093,107 @@ export class Engine {
     };
   }
 
+  private async textCompletion(
+    params: CompletionCreateParams,
+    request: RequestOptions,
+  ): Promise<Completion | CompletionStream> {
+    checkCompletionParams(params);
+    if (this.agents.has(params.model) || (params as { agent?: unknown }).agent !== undefined) {
+      throw new RequestError('text completions take a model, not an agent', 'model');
+    }
+    const prompt = typeof params.prompt === 'string' ? params.prompt : params.prompt[0];
+    const chatParams = { ...params, messages: [] } as ChatCompletionCreateParams;
+    const resolved = this.resolve(chatParams, prompt);
+    const completion = (
+      choice: Omit<Completion['choices'][0], 'index' | 'logprobs'>,
+      extra: Partial<Completion> = {},
+    ): Completion => ({
+      id: resolved.id,
+      object: 'text_completion',
+      created: Math.floor(Date.now() / 1000),
+      model: resolved.model,
+      choices: [{ index: 0, logprobs: null, ...choice }],
+      system_fingerprint: 'agentgpu',
+      ...extra,
+    });
+    if (!params.stream) {
+      const { result } = await this.generate(resolved, request.signal, () => {});
+      return completion(
+        { text: result.text, finish_reason: result.finishReason },
+        { usage: usage(result) },
+      );
+    }
+    const chat = await this.stream(
+      { ...chatParams, stream: true } as ChatCompletionCreateParamsStreaming,
+      request,
+      resolved,
+    );
+    return {
+      controller: chat.controller,
+      async *[Symbol.asyncIterator]() {
+        for await (const c of chat) {
+          if (c.usage) {
+            yield { ...completion({ text: '', finish_reason: null }), choices: [], usage: c.usage };
+            continue;
+          }
+          const { delta, finish_reason } = c.choices[0];
+          if (!delta.content && !finish_reason) continue;
+          yield completion({ text: delta.content ?? '', finish_reason });
+        }
+      },
+    };
+  }
+
+  private async embed(
+    params: EmbeddingCreateParams,
+    request: RequestOptions = {},
+  ): Promise<CreateEmbeddingResponse> {
+    if (this.closed) throw new AgentGpuError('the engine is closed');
+    checkEmbeddingParams(params);
+    const input = typeof params.input === 'string' ? [params.input] : params.input;
+    const embedder = this.options.embedder;
+    let vectors: Float32Array[];
+    let tokens: number;
+    if (embedder && params.model === embedder.id) {
+      vectors = await embedder.embed(input);
+      tokens = input.reduce((n, t) => n + Math.ceil(t.length / 4), 0);
+    } else {
+      const slot = this.modelHost.get(params.model);
+      if (!slot) {
+        throw new RequestError(
+          `no model "${params.model}" to embed with (models: ${[...this.modelHost.keys()].join(', ')}` +
+            `${embedder ? `, ${embedder.id}` : ''})`,
+          'model',
+        );
+      }
+      await slot.ready;
+      request.signal?.throwIfAborted();
+      const [v, counts] = await Promise.all([
+        this.call(slot, (h) => h.embed(params.model, [...input])),
+        this.call(slot, (h) => h.countTokens(params.model, [...input])),
+      ]);
+      vectors = v;
+      tokens = counts.reduce((a, b) => a + b, 0);
+    }
+    return {
+      object: 'list',
+      data: vectors.map((v, index) => ({
+        object: 'embedding',
+        index,
+        embedding:
+          params.encoding_format === 'base64'
+            ? base64(new Uint8Array(v.buffer, v.byteOffset, v.byteLength))
+            : Array.from(v),
+      })),
+      model: params.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    };
+  }
+
   private async stream(
     params: ChatCompletionCreateParamsStreaming,
     request: RequestOptions,
+    resolved = this.resolve(params),
   ): Promise<ChatCompletionStream> {
     const controller = new AbortController();
     const signal = request.signal
@@ -1062,8 +1205,7 @@ export class Engine {
       queue.push(item);
       wake?.();
     };
-    // Resolving the request first: a bad one rejects create() itself, as openai's does.
-    const resolved = this.resolve(params);
+    // The request was resolved first: a bad one rejects create() itself, as openai's does.
     const { id, model } = resolved;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (
@@ -1140,6 +1282,14 @@ export class Engine {
     );
     return { at: Date.now(), agents: this.telemetry.agentList(), hosts };
   }
+}
+
+function base64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
 }
 
 /** A reply's calls in OpenAI's shape, or undefined when it made none. */

@@ -124,3 +124,42 @@ export interface Model {
   created: number;
   owned_by: string;
 }
+
+/** A raw text completion (OpenAI's legacy /v1/completions): a model, not an agent. */
+export interface CompletionCreateParams extends Omit<
+  ChatCompletionCreateParamsBase,
+  'messages' | 'agent' | 'tools' | 'tool_choice'
+> {
+  model: string;
+  /** One prompt (a string, or an array holding one string). */
+  prompt: string | [string];
+  stream?: boolean | null;
+}
+
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: { text: string; index: number; logprobs: null; finish_reason: FinishReason | null }[];
+  usage?: CompletionUsage | null;
+  system_fingerprint: string;
+}
+
+/** A streamed text completion: chunks of the Completion shape. */
+export interface CompletionStream extends AsyncIterable<Completion> {
+  readonly controller: AbortController;
+}
+
+export interface EmbeddingCreateParams {
+  model: string;
+  input: string | string[];
+  encoding_format?: 'float' | 'base64';
+}
+
+export interface CreateEmbeddingResponse {
+  object: 'list';
+  data: { object: 'embedding'; index: number; embedding: number[] | string }[];
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}

@@ -1,4 +1,4 @@
-import { AgentGpuError, RequestError } from '../errors.js';
+import { AgentGpuError, ContextLengthError, RequestError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { countTokens } from '../kernels/reference/penalties.js';
 import type { PenaltySettings } from '../kernels/penalties.js';
@@ -660,9 +660,10 @@ export class LanguageModel {
     const d = this.decoder;
     if (prompt.length === 0) return new RangeError('the prompt has no tokens');
     if (!d.window && prompt.length >= d.contextSize) {
-      return new AgentGpuError(
+      return new ContextLengthError(
         `the prompt has ${prompt.length} tokens but the context holds ${d.contextSize}: ` +
           'shorten it or load the model with a larger contextSize',
+        'messages',
       );
     }
     return undefined;

@@ -1,4 +1,4 @@
-// `agentgpu generate` and `agentgpu chat`: a GGUF model from a path or URL on Dawn.
+// `agentgpu generate`, `chat` and `serve`: a GGUF model from a path or URL on Dawn.
 import { createInterface } from 'node:readline/promises';
 import type { GpuContext } from '../gpu/context.js';
 import type { ChatMessage } from '../model/chat/index.js';
@@ -7,7 +7,10 @@ import { openModelSource } from '../model/loader/node.js';
 import type { LoadProgress } from '../model/loader/source.js';
 import type { SlidingWindow } from '../kv/paged-kv-cache.js';
 import type { KvFormat } from '../kernels/attention.js';
+import { basename } from 'node:path';
 import { acquireNodeGpu } from './gpu.js';
+import { createEngine } from './engine.js';
+import { serve } from './server.js';
 
 export interface ModelCommandOptions {
   model: string;
@@ -123,4 +126,47 @@ export function chatCommand(o: ModelCommandOptions, system: string | undefined) 
     }
     return 0;
   });
+}
+
+export interface ServeCommandOptions {
+  port: number;
+  host: string;
+  apiKey?: string;
+  id?: string;
+  sequences: number;
+  queueLimit: number;
+  allowedHosts: string[];
+}
+
+/** `agentgpu serve`: the edge server until SIGINT or SIGTERM. */
+export async function serveCommand(
+  o: ModelCommandOptions,
+  s: ServeCommandOptions,
+): Promise<number> {
+  const id = s.id ?? basename(o.model.split('?')[0]).replace(/\.gguf$/i, '');
+  const engine = await createEngine({
+    models: [
+      {
+        id,
+        source: o.model,
+        options: { contextSize: o.contextSize, window: o.window, kv: o.kv, sequences: s.sequences },
+      },
+    ],
+  });
+  const server = await serve({
+    engine,
+    port: s.port,
+    host: s.host,
+    apiKey: s.apiKey,
+    queueLimit: s.queueLimit,
+    allowedHosts: s.allowedHosts,
+  });
+  console.log(`agentgpu: serving "${id}" at ${server.url}/v1`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  await engine.close();
+  return 0;
 }

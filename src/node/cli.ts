@@ -6,7 +6,12 @@ import { formatBytes, limitNames, type GpuFacts } from '../gpu/facts.js';
 import { checkMatvec, type KernelCheckResult } from '../kernels/checks.js';
 import type { KvFormat } from '../kernels/attention.js';
 import { acquireNodeGpu } from './gpu.js';
-import { chatCommand, generateCommand, type ModelCommandOptions } from './cli-model.js';
+import {
+  chatCommand,
+  generateCommand,
+  serveCommand,
+  type ModelCommandOptions,
+} from './cli-model.js';
 
 const usage = `usage: agentgpu <command> [options]
 
@@ -24,6 +29,15 @@ commands:
                   {"prompt_tokens","tokens","text","timings","kv"}
   chat --model PATH_OR_URL [--system TEXT]
                   an interactive chat through the model's chat template
+  serve --model PATH_OR_URL [--port N] [--host ADDR] [--api-key KEY] [--id NAME]
+        [--sequences N] [--queue N] [--allowed-host NAME]... [--context-size N]
+        [--window W [--sinks S]] [--kv f32|f16|int8]
+                  an OpenAI-compatible server: /v1/chat/completions, /v1/completions,
+                  /v1/embeddings, /v1/models (port 8080, 127.0.0.1); concurrent requests
+                  share batched decode steps (--sequences, default 8); more than --queue
+                  (default 64) waiting get 429; --api-key (or AGENTGPU_API_KEY) requires
+                  Authorization: Bearer KEY; Host headers other than localhost need
+                  --allowed-host
 
 options:
   --swiftshader   use SwiftShader (CPU Vulkan) even when a GPU adapter exists
@@ -159,6 +173,13 @@ async function main(argv: string[]): Promise<number> {
         sinks: { type: 'string' },
         kv: { type: 'string' },
         stop: { type: 'string', multiple: true },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'api-key': { type: 'string' },
+        id: { type: 'string' },
+        sequences: { type: 'string' },
+        queue: { type: 'string' },
+        'allowed-host': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -187,6 +208,31 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       return generateCommand(options, values.prompt, values.json === true);
+    }
+    case 'serve': {
+      const options = modelOptions(values);
+      if (typeof options === 'string') {
+        console.error(`agentgpu serve: ${options}\n\n${usage}`);
+        return 2;
+      }
+      const flags: Record<string, number | undefined> = {};
+      for (const name of ['port', 'sequences', 'queue'] as const) {
+        const n = numberFlag(values, name, true);
+        if (typeof n === 'string') {
+          console.error(`agentgpu serve: ${n}\n\n${usage}`);
+          return 2;
+        }
+        flags[name] = n;
+      }
+      return serveCommand(options, {
+        port: flags.port ?? 8080,
+        host: values.host ?? '127.0.0.1',
+        apiKey: values['api-key'] ?? process.env.AGENTGPU_API_KEY,
+        id: values.id,
+        sequences: flags.sequences ?? 8,
+        queueLimit: flags.queue ?? 64,
+        allowedHosts: values['allowed-host'] ?? [],
+      });
     }
     case undefined:
       console.error(usage);

@@ -5,3 +5,5 @@ export { fileShaderSource, packageShaderDir } from './shader-files.js';
 export * from '../model/loader/node.js';
 export { createEngine, spawnNodeHost, type NodeEngineOptions } from './engine.js';
 export * from '../coordinator/index.js';
+export { serve, type EdgeServer, type ServeOptions } from './server.js';
+export { OnnxEmbedder, type Embedder, type OnnxEmbedderOptions } from '../memory/onnx-embedder.js';

@@ -1,0 +1,149 @@
+// Checks of OpenAI-shaped request parameters, shared by the engine and the edge server: each
+// failure is a RequestError naming the parameter and saying what it must be.
+import { RequestError } from '../errors.js';
+
+const ROLES = new Set(['system', 'user', 'assistant', 'tool', 'developer']);
+
+/** Tokens one request may ask for at most, whatever the model (absurd values are errors). */
+export const MAX_TOKENS_LIMIT = 1 << 20;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function number(
+  params: Record<string, unknown>,
+  name: string,
+  { min, max, integer = false }: { min: number; max: number; integer?: boolean },
+): void {
+  const v = params[name];
+  if (v === undefined || v === null) return;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+    throw new RequestError(
+      `${name} must be ${integer ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`,
+      name,
+    );
+  }
+  if (v < min || v > max) {
+    throw new RequestError(`${name} must be between ${min} and ${max}, got ${v}`, name);
+  }
+}
+
+function stopParam(params: Record<string, unknown>): void {
+  const stop = params.stop;
+  if (stop === undefined || stop === null || typeof stop === 'string') return;
+  if (!Array.isArray(stop) || stop.length > 4 || stop.some((s) => typeof s !== 'string')) {
+    throw new RequestError('stop must be a string or an array of at most 4 strings', 'stop');
+  }
+}
+
+/** Sampling and length parameters common to chat and text completions. */
+function common(params: Record<string, unknown>): void {
+  for (const name of ['model', 'agent'] as const) {
+    const v = params[name];
+    if (v !== undefined && typeof v !== 'string') {
+      throw new RequestError(`${name} must be a string`, name);
+    }
+  }
+  number(params, 'max_tokens', { min: 1, max: MAX_TOKENS_LIMIT, integer: true });
+  number(params, 'max_completion_tokens', { min: 1, max: MAX_TOKENS_LIMIT, integer: true });
+  number(params, 'temperature', { min: 0, max: 2 });
+  number(params, 'top_p', { min: 0, max: 1 });
+  number(params, 'frequency_penalty', { min: -2, max: 2 });
+  number(params, 'presence_penalty', { min: -2, max: 2 });
+  number(params, 'seed', {
+    min: Number.MIN_SAFE_INTEGER,
+    max: Number.MAX_SAFE_INTEGER,
+    integer: true,
+  });
+  number(params, 'n', { min: 1, max: 1, integer: true });
+  stopParam(params);
+  if (params.stream !== undefined && params.stream !== null && typeof params.stream !== 'boolean') {
+    throw new RequestError('stream must be true or false', 'stream');
+  }
+  const options = params.stream_options;
+  if (options !== undefined && options !== null && !isObject(options)) {
+    throw new RequestError('stream_options must be an object', 'stream_options');
+  }
+  const priority = params.priority;
+  if (priority !== undefined && priority !== 'interactive' && priority !== 'background') {
+    throw new RequestError('priority must be "interactive" or "background"', 'priority');
+  }
+}
+
+/** Throws a RequestError for the first thing wrong with chat-completion parameters. */
+export function checkChatParams(params: unknown): void {
+  if (!isObject(params)) throw new RequestError('the request body must be a JSON object');
+  common(params);
+  const messages = params.messages;
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw new RequestError('messages must be a non-empty array', 'messages');
+  }
+  messages.forEach((m, i) => {
+    const at = `messages[${i}]`;
+    if (!isObject(m)) throw new RequestError(`${at} must be an object`, at);
+    if (typeof m.role !== 'string' || !ROLES.has(m.role)) {
+      throw new RequestError(
+        `${at}.role must be one of ${[...ROLES].join(', ')}, got ${JSON.stringify(m.role)}`,
+        `${at}.role`,
+      );
+    }
+    const content = m.content;
+    const parts =
+      Array.isArray(content) &&
+      content.every((p) => isObject(p) && p.type === 'text' && typeof p.text === 'string');
+    const emptyCall = m.role === 'assistant' && content == null && Array.isArray(m.tool_calls);
+    if (typeof content !== 'string' && !parts && !emptyCall) {
+      throw new RequestError(
+        `${at}.content must be a string (or an array of text parts)`,
+        `${at}.content`,
+      );
+    }
+  });
+  if (params.tools !== undefined && !Array.isArray(params.tools)) {
+    throw new RequestError('tools must be an array', 'tools');
+  }
+}
+
+/** Throws a RequestError for the first thing wrong with text-completion parameters. */
+export function checkCompletionParams(params: unknown): void {
+  if (!isObject(params)) throw new RequestError('the request body must be a JSON object');
+  common(params);
+  const prompt = params.prompt;
+  if (typeof prompt !== 'string' && !(Array.isArray(prompt) && prompt.length === 1)) {
+    throw new RequestError('prompt must be a string (one prompt a request)', 'prompt');
+  }
+  if (Array.isArray(prompt) && typeof prompt[0] !== 'string') {
+    throw new RequestError('prompt must be a string (one prompt a request)', 'prompt');
+  }
+}
+
+/** Throws a RequestError for the first thing wrong with embedding parameters. */
+export function checkEmbeddingParams(params: unknown): void {
+  if (!isObject(params)) throw new RequestError('the request body must be a JSON object');
+  if (typeof params.model !== 'string') throw new RequestError('model must be a string', 'model');
+  const input = params.input;
+  const ok =
+    (typeof input === 'string' && input.length > 0) ||
+    (Array.isArray(input) &&
+      input.length > 0 &&
+      input.length <= 2048 &&
+      input.every((s) => typeof s === 'string' && s.length > 0));
+  if (!ok) {
+    throw new RequestError(
+      'input must be a non-empty string or an array of 1..2048 non-empty strings',
+      'input',
+    );
+  }
+  const format = params.encoding_format;
+  if (format !== undefined && format !== 'float' && format !== 'base64') {
+    throw new RequestError('encoding_format must be "float" or "base64"', 'encoding_format');
+  }
+}
+
+/** A message's text: its string, or its text parts joined. */
+export function messageText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((p: { text: string }) => p.text).join('');
+  return '';
+}

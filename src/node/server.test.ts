@@ -1,0 +1,398 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request as httpRequest } from 'node:http';
+import { tinyModel } from '../model/testing/tiny-model.js';
+import type * as NodeEntry from './index.js';
+
+// The edge server over a real engine (host processes on Dawn, the built dist/node, so
+// `npm run build` comes first): OpenAI shapes streamed and whole, text completions,
+// embeddings, batching of concurrent requests, and 30+ malformed requests that each get a 4xx
+// with OpenAI's error JSON while the server stays up.
+
+const entry = '../../dist/node/index.js';
+let agentgpu: typeof NodeEntry;
+let engine: NodeEntry.Engine;
+let server: NodeEntry.EdgeServer;
+let base: string;
+const KEY = 'sk-test-edge';
+
+const { bytes } = tinyModel({ architecture: 'qwen2', weights: 'Q8_0', layers: 2, seed: 41 });
+
+beforeAll(async () => {
+  agentgpu = (await import(/* @vite-ignore */ entry)) as typeof NodeEntry;
+  engine = await agentgpu.createEngine({
+    models: [
+      { id: 'tiny', source: bytes, options: { contextSize: 256, maxBatch: 64, sequences: 4 } },
+    ],
+  });
+  server = await agentgpu.serve({ engine, port: 0, apiKey: KEY, queueLimit: 6 });
+  base = server.url;
+}, 240_000);
+
+afterAll(async () => {
+  await server?.close();
+  await engine?.close();
+});
+
+const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+
+function post(path: string, body: unknown, headers: Record<string, string> = auth) {
+  return fetch(`${base}${path}`, {
+    method: 'POST',
+    headers,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** A raw request, for headers fetch() will not send (Host). */
+function raw(
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'GET', headers },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The SSE events of a streamed response, and whether it ended with [DONE]. */
+async function events(response: Response): Promise<{ chunks: unknown[]; done: boolean }> {
+  const text = await response.text();
+  const data = text
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: '))
+    .map((e) => e.slice(6));
+  const done = data.at(-1) === '[DONE]';
+  return { chunks: (done ? data.slice(0, -1) : data).map((d) => JSON.parse(d) as unknown), done };
+}
+
+const hello = { model: 'tiny', messages: [{ role: 'user', content: 'Hello there' }] };
+const greedy = { temperature: 0, max_tokens: 8 };
+
+describe('edge server', () => {
+  it('answers chat completions whole and streamed, with the same text', async () => {
+    const whole = await post('/v1/chat/completions', { ...hello, ...greedy });
+    expect(whole.status).toBe(200);
+    const reply = (await whole.json()) as {
+      object: string;
+      choices: { message: { content: string } }[];
+      usage: { completion_tokens: number };
+    };
+    expect(reply.object).toBe('chat.completion');
+    expect(reply.usage.completion_tokens).toBeGreaterThan(0);
+
+    const streamed = await post('/v1/chat/completions', {
+      ...hello,
+      ...greedy,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    expect(streamed.headers.get('content-type')).toBe('text/event-stream');
+    const { chunks, done } = await events(streamed);
+    expect(done).toBe(true);
+    const typed = chunks as {
+      object: string;
+      choices: { delta: { content?: string }; finish_reason: string | null }[];
+      usage?: unknown;
+    }[];
+    expect(typed.every((c) => c.object === 'chat.completion.chunk')).toBe(true);
+    const text = typed.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    expect(text).toBe(reply.choices[0].message.content);
+    expect(typed.some((c) => c.choices[0]?.finish_reason)).toBe(true);
+    expect(typed.at(-1)!.usage).toBeDefined();
+  });
+
+  it('answers text completions, streamed and whole, and embeddings', async () => {
+    const whole = await post('/v1/completions', { model: 'tiny', prompt: 'Once upon', ...greedy });
+    const completion = (await whole.json()) as { object: string; choices: { text: string }[] };
+    expect(completion.object).toBe('text_completion');
+    const streamed = await post('/v1/completions', {
+      model: 'tiny',
+      prompt: ['Once upon'],
+      ...greedy,
+      stream: true,
+    });
+    const { chunks, done } = await events(streamed);
+    expect(done).toBe(true);
+    const text = (chunks as { choices: { text: string }[] }[])
+      .map((c) => c.choices[0]?.text ?? '')
+      .join('');
+    expect(text).toBe(completion.choices[0].text);
+
+    const embedded = await post('/v1/embeddings', { model: 'tiny', input: ['a cat', 'a dog'] });
+    expect(embedded.status).toBe(200);
+    const e = (await embedded.json()) as {
+      data: { index: number; embedding: number[] }[];
+      usage: { prompt_tokens: number };
+    };
+    expect(e.data.map((d) => d.index)).toEqual([0, 1]);
+    expect(Math.hypot(...e.data[0].embedding)).toBeCloseTo(1, 4);
+    expect(e.usage.prompt_tokens).toBeGreaterThan(0);
+    const b64 = await post('/v1/embeddings', {
+      model: 'tiny',
+      input: 'a cat',
+      encoding_format: 'base64',
+    });
+    const encoded = (await b64.json()) as { data: { embedding: string }[] };
+    const buf = Buffer.from(encoded.data[0].embedding, 'base64');
+    const v = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+    expect(Array.from(v).map((x) => x.toFixed(5))).toEqual(
+      e.data[0].embedding.map((x) => x.toFixed(5)),
+    );
+  });
+
+  it('lists its models', async () => {
+    const list = await fetch(`${base}/v1/models`, { headers: auth });
+    expect(((await list.json()) as { data: { id: string }[] }).data.map((m) => m.id)).toEqual([
+      'tiny',
+    ]);
+    const one = await fetch(`${base}/v1/models/tiny`, { headers: auth });
+    expect(one.status).toBe(200);
+  });
+
+  it('batches concurrent requests into shared steps', async () => {
+    const before = (await engine.telemetry.snapshot()).hosts[0].models[0].scheduler;
+    const replies = await Promise.all(
+      [0, 1, 2, 3].map((i) =>
+        post('/v1/chat/completions', {
+          model: 'tiny',
+          messages: [{ role: 'user', content: `Request number ${i}` }],
+          temperature: 0,
+          max_tokens: 12,
+        }).then((r) => r.json()),
+      ),
+    );
+    const after = (await engine.telemetry.snapshot()).hosts[0].models[0].scheduler;
+    const decode = after.decodeTokens - before.decodeTokens;
+    const steps = after.steps - before.steps;
+    expect(replies).toHaveLength(4);
+    // Run one by one this would take at least one step a decoded token.
+    expect(steps).toBeLessThan(decode);
+  });
+
+  it('answers 429 with Retry-After when its queue is full', async () => {
+    const slow = Array.from({ length: 10 }, (_, i) =>
+      post('/v1/chat/completions', {
+        model: 'tiny',
+        messages: [{ role: 'user', content: `Queue ${i}` }],
+        temperature: 0,
+        max_tokens: 16,
+      }),
+    );
+    const statuses = await Promise.all(
+      slow.map(async (r) => {
+        const res = await r;
+        const body = (await res.json()) as { error?: { code: string } };
+        return {
+          status: res.status,
+          retry: res.headers.get('retry-after'),
+          code: body.error?.code,
+        };
+      }),
+    );
+    const refused = statuses.filter((s) => s.status === 429);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((s) => s.retry === '1' && s.code === 'queue_full')).toBe(true);
+    expect(statuses.filter((s) => s.status === 200).length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('gives every malformed request a 4xx with OpenAI error JSON, and stays up', async () => {
+    const long = 'word '.repeat(400);
+    const cases: [string, () => Promise<Response>, number][] = [
+      ['invalid JSON', () => post('/v1/chat/completions', '{"model": "tiny",'), 400],
+      ['empty body', () => post('/v1/chat/completions', ''), 400],
+      ['JSON array body', () => post('/v1/chat/completions', '[1,2]'), 400],
+      ['JSON string body', () => post('/v1/chat/completions', '"hello"'), 400],
+      [
+        'not JSON content type',
+        () => post('/v1/chat/completions', 'x', { ...auth, 'content-type': 'text/plain' }),
+        415,
+      ],
+      ['unknown model', () => post('/v1/chat/completions', { ...hello, model: 'gpt-9' }), 404],
+      ['no model', () => post('/v1/chat/completions', { messages: hello.messages }), 400],
+      ['model not a string', () => post('/v1/chat/completions', { ...hello, model: 42 }), 400],
+      ['no messages', () => post('/v1/chat/completions', { model: 'tiny' }), 400],
+      ['empty messages', () => post('/v1/chat/completions', { model: 'tiny', messages: [] }), 400],
+      [
+        'messages not an array',
+        () => post('/v1/chat/completions', { model: 'tiny', messages: 'hi' }),
+        400,
+      ],
+      [
+        'message not an object',
+        () => post('/v1/chat/completions', { model: 'tiny', messages: ['hi'] }),
+        400,
+      ],
+      [
+        'bad role',
+        () =>
+          post('/v1/chat/completions', {
+            model: 'tiny',
+            messages: [{ role: 'wizard', content: 'x' }],
+          }),
+        400,
+      ],
+      [
+        'content a number',
+        () =>
+          post('/v1/chat/completions', { model: 'tiny', messages: [{ role: 'user', content: 5 }] }),
+        400,
+      ],
+      [
+        'negative max_tokens',
+        () => post('/v1/chat/completions', { ...hello, max_tokens: -5 }),
+        400,
+      ],
+      ['zero max_tokens', () => post('/v1/chat/completions', { ...hello, max_tokens: 0 }), 400],
+      [
+        'absurd max_tokens',
+        () => post('/v1/chat/completions', { ...hello, max_tokens: 1e12 }),
+        400,
+      ],
+      [
+        'fractional max_tokens',
+        () => post('/v1/chat/completions', { ...hello, max_tokens: 2.5 }),
+        400,
+      ],
+      [
+        'temperature too high',
+        () => post('/v1/chat/completions', { ...hello, temperature: 7 }),
+        400,
+      ],
+      [
+        'negative temperature',
+        () => post('/v1/chat/completions', { ...hello, temperature: -1 }),
+        400,
+      ],
+      [
+        'temperature a string',
+        () => post('/v1/chat/completions', { ...hello, temperature: 'hot' }),
+        400,
+      ],
+      ['top_p above 1', () => post('/v1/chat/completions', { ...hello, top_p: 1.5 }), 400],
+      [
+        'penalty out of range',
+        () => post('/v1/chat/completions', { ...hello, presence_penalty: 9 }),
+        400,
+      ],
+      ['n of 3', () => post('/v1/chat/completions', { ...hello, n: 3 }), 400],
+      [
+        'stop of 5',
+        () => post('/v1/chat/completions', { ...hello, stop: ['a', 'b', 'c', 'd', 'e'] }),
+        400,
+      ],
+      ['stop a number', () => post('/v1/chat/completions', { ...hello, stop: 3 }), 400],
+      ['stream a string', () => post('/v1/chat/completions', { ...hello, stream: 'yes' }), 400],
+      [
+        'bad response_format',
+        () => post('/v1/chat/completions', { ...hello, response_format: { type: 'xml' } }),
+        400,
+      ],
+      [
+        'json_schema without schema',
+        () =>
+          post('/v1/chat/completions', {
+            ...hello,
+            response_format: { type: 'json_schema', json_schema: {} },
+          }),
+        400,
+      ],
+      [
+        'prompt longer than the context',
+        () =>
+          post('/v1/chat/completions', {
+            model: 'tiny',
+            messages: [{ role: 'user', content: long }],
+          }),
+        400,
+      ],
+      ['completion without prompt', () => post('/v1/completions', { model: 'tiny' }), 400],
+      [
+        'completion with two prompts',
+        () => post('/v1/completions', { model: 'tiny', prompt: ['a', 'b'] }),
+        400,
+      ],
+      ['embedding empty input', () => post('/v1/embeddings', { model: 'tiny', input: [] }), 400],
+      ['embedding number input', () => post('/v1/embeddings', { model: 'tiny', input: 7 }), 400],
+      ['embedding unknown model', () => post('/v1/embeddings', { model: 'nope', input: 'x' }), 404],
+      [
+        'embedding bad format',
+        () => post('/v1/embeddings', { model: 'tiny', input: 'x', encoding_format: 'hex' }),
+        400,
+      ],
+      ['agent parameter', () => post('/v1/chat/completions', { ...hello, agent: 'x' }), 400],
+      [
+        'no API key',
+        () => post('/v1/chat/completions', hello, { 'content-type': 'application/json' }),
+        401,
+      ],
+      [
+        'wrong API key',
+        () => post('/v1/chat/completions', hello, { ...auth, authorization: 'Bearer nope' }),
+        401,
+      ],
+      ['unknown route', () => post('/v1/images/generations', hello), 404],
+      ['wrong method', () => fetch(`${base}/v1/chat/completions`, { headers: auth }), 405],
+      ['unknown model by id', () => fetch(`${base}/v1/models/nope`, { headers: auth }), 404],
+      [
+        'body too large',
+        () => post('/v1/chat/completions', { ...hello, pad: 'x'.repeat(5 << 20) }),
+        413,
+      ],
+    ];
+    expect(cases.length).toBeGreaterThanOrEqual(30);
+    for (const [name, send, status] of cases) {
+      const res = await send();
+      const body = (await res.json()) as {
+        error?: { message: string; type: string; param: string | null; code: string | null };
+      };
+      expect(res.status, name).toBe(status);
+      expect(body.error, name).toBeDefined();
+      expect(typeof body.error!.message, name).toBe('string');
+      expect(body.error!.message.length, name).toBeGreaterThan(10);
+      expect(typeof body.error!.type, name).toBe('string');
+      expect('param' in body.error! && 'code' in body.error!, name).toBe(true);
+    }
+    const tooLong = await post('/v1/chat/completions', {
+      model: 'tiny',
+      messages: [{ role: 'user', content: long }],
+    });
+    expect(((await tooLong.json()) as { error: { code: string } }).error.code).toBe(
+      'context_length_exceeded',
+    );
+    // DNS rebinding: another Host name is refused.
+    const rebound = await raw('/v1/models', { host: 'evil.example:80', ...auth });
+    expect(rebound.status).toBe(403);
+    expect(JSON.parse(rebound.body).error.code).toBe('host_not_allowed');
+    // Still up and answering.
+    const ok = await post('/v1/chat/completions', { ...hello, ...greedy });
+    expect(ok.status).toBe(200);
+    expect(server.active).toBe(0);
+  });
+
+  it('cancels the generation of a client that goes away', async () => {
+    const controller = new AbortController();
+    const res = await post('/v1/chat/completions', {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'Tell me a long story' }],
+      max_tokens: 200,
+      stream: true,
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await reader.cancel();
+    for (let i = 0; i < 100 && server.active > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(server.active).toBe(0);
+    const stats = (await engine.telemetry.snapshot()).hosts[0].models[0].scheduler;
+    expect(stats.running).toBe(0);
+  });
+});
