@@ -129,6 +129,43 @@ export class QueueFullError extends AgentGpuError {}
  */
 export class MemoryQuotaError extends AgentGpuError {}
 
+/**
+ * A cloud (OpenAI-compatible) endpoint failed: refused, unreachable, timed out, or answered
+ * with an error. `status` is the HTTP status when there was one; `retryable` says whether
+ * trying again may help (connection errors, 408, 409, 429, 5xx).
+ */
+export class OffloadError extends AgentGpuError {
+  readonly endpoint: string;
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+  readonly retryable: boolean;
+  /** The wait the endpoint asked for (Retry-After), in ms. */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    endpoint: string,
+    message: string,
+    options: ErrorOptions & {
+      status?: number;
+      code?: string;
+      retryable?: boolean;
+      retryAfterMs?: number;
+    } = {},
+  ) {
+    super(message, options);
+    this.endpoint = endpoint;
+    this.status = options.status;
+    this.code = options.code;
+    this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** A streamed reply ended without its final chunk: it was cut, not finished. */
+export class IncompleteStreamError extends OffloadError {}
+
+/** An endpoint failed too often lately; calls to it are refused until it cools down. */
+export class CircuitOpenError extends OffloadError {}
+
 /** Every error class by name, for rebuilding errors that crossed a worker boundary. */
 export const errorClasses = {
   AgentGpuError,
@@ -146,4 +183,7 @@ export const errorClasses = {
   ContextLengthError,
   QueueFullError,
   MemoryQuotaError,
+  OffloadError,
+  IncompleteStreamError,
+  CircuitOpenError,
 } as const;

@@ -611,6 +611,19 @@ export class Engine {
       role: (m.role as string) === 'developer' ? 'system' : m.role,
       content: messageText(m.content),
     }));
+    // A reply to continue: the last message is its start.
+    let assistantPrefix: string | undefined;
+    if (params.continue_final_message) {
+      const last = given.at(-1);
+      if (last?.role !== 'assistant' || given.length < 2) {
+        throw new RequestError(
+          'continue_final_message needs the last message to be the assistant reply to continue',
+          'continue_final_message',
+        );
+      }
+      assistantPrefix = last.content;
+      given.pop();
+    }
     const messages: ChatMessage[] | string =
       raw ??
       (agent?.systemPrompt ? [{ role: 'system', content: agent.systemPrompt }, ...given] : given);
@@ -637,6 +650,7 @@ export class Engine {
       responseFormat,
       tools: params.tools,
       toolChoice: params.tool_choice,
+      assistantPrefix,
     };
     return { id, agent, model, slot, messages, options };
   }

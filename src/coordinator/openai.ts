@@ -44,6 +44,11 @@ export interface ChatCompletionCreateParamsBase {
   stream_options?: { include_usage?: boolean } | null;
   /** agentgpu: 'background' work waits behind 'interactive' (default: the agent's role). */
   priority?: 'interactive' | 'background';
+  /**
+   * vLLM's and llama.cpp's: the last message is the assistant's unfinished reply, to be
+   * continued (not answered): the reply holds only the new text.
+   */
+  continue_final_message?: boolean | null;
 }
 
 export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParamsBase {

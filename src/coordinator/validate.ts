@@ -100,6 +100,13 @@ export function checkChatParams(params: unknown): void {
       );
     }
   });
+  const cont = params.continue_final_message;
+  if (cont !== undefined && cont !== null && typeof cont !== 'boolean') {
+    throw new RequestError(
+      'continue_final_message must be true or false',
+      'continue_final_message',
+    );
+  }
   if (params.tools !== undefined && !Array.isArray(params.tools)) {
     throw new RequestError('tools must be an array', 'tools');
   }

@@ -70,6 +70,11 @@ export interface GenerateOptions {
   tools?: readonly ToolDefinition[];
   /** 'auto' (default), 'none', 'required' or a function by name: the last two force a call. */
   toolChoice?: ToolChoice;
+  /**
+   * Text the reply already starts with (chat messages): rendered after the generation prompt
+   * and continued, not repeated in the output — a reply resumed after a dropped connection.
+   */
+  assistantPrefix?: string;
   signal?: AbortSignal;
 }
 
@@ -382,9 +387,14 @@ export class LanguageModel {
   private toolPrompt(input: PromptInput, o: GenerateOptions) {
     const tools = o.tools;
     const choice = o.toolChoice ?? 'auto';
-    if (!tools || tools.length === 0 || choice === 'none') {
-      return { prompt: this.prompt(input, undefined, ''), format: o.responseFormat };
+    const prefix = o.assistantPrefix ?? '';
+    if (prefix && (typeof input === 'string' || isTokens(input))) {
+      throw new RequestError('assistantPrefix continues a chat reply: pass messages', 'messages');
     }
+    if (!tools || tools.length === 0 || choice === 'none') {
+      return { prompt: this.prompt(input, undefined, prefix), format: o.responseFormat };
+    }
+    if (prefix) throw new RequestError('a continued reply cannot also call tools', 'tools');
     checkTools(tools);
     if (typeof input === 'string' || isTokens(input)) {
       throw new RequestError('tools need chat messages, not a raw prompt', 'tools');
