@@ -13,3 +13,4 @@ export { createEngine } from './coordinator/browser.js';
 export { ModelHost } from './worker/host.js';
 export type { ModelHostApi, ModelHostInitOptions, DeviceLostMessage } from './worker/protocol.js';
 export * from './model/loader/index.js';
+export * from './offload/index.js';

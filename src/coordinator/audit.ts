@@ -10,7 +10,8 @@ export type DecisionKind =
   | 'resume'
   | 'watchdog'
   | 'cancel'
-  | 'memory';
+  | 'memory'
+  | 'offload';
 
 export interface Decision {
   /** Increasing from 1. */

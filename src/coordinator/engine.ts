@@ -1,5 +1,17 @@
 import * as Comlink from 'comlink';
-import { AgentGpuError, HostRestartedError, QueueFullError, RequestError } from '../errors.js';
+import {
+  AgentGpuError,
+  DeviceLostError,
+  GpuAllocationError,
+  HostRestartedError,
+  KvCacheFullError,
+  OffloadError,
+  QueueFullError,
+  RequestError,
+  WebGpuUnavailableError,
+} from '../errors.js';
+import { Offloader, type OffloadOptions } from '../offload/offloader.js';
+import type { PlacementDecision } from '../offload/placement.js';
 import type { ChatMessage } from '../model/chat/index.js';
 import type { ResponseFormat } from '../model/grammar/constraint.js';
 import type { MemoryStore } from '../memory/store.js';
@@ -27,6 +39,7 @@ import type {
   ChatCompletionMessageToolCall,
   ChatCompletionStream,
   Completion,
+  CompletionUsage,
   CompletionCreateParams,
   CompletionStream,
   CreateEmbeddingResponse,
@@ -68,8 +81,15 @@ export interface AgentDefinition {
   systemPrompt?: string;
   /** 'background' agents' steps wait behind 'interactive' ones (default 'interactive'). */
   role?: 'interactive' | 'background';
-  /** Where the agent runs: on a local host worker (cloud offload comes with src/offload). */
-  placement?: 'local';
+  /**
+   * Where the agent's requests run: 'local' (its model's host worker, the default), 'cloud'
+   * (the engine's offload endpoint) or 'auto' (the offload policy's rules, then what it learned;
+   * each decision and its reason go to the audit log). A failure on one side finishes on the
+   * other where the policy allows, continuing the text already shown.
+   */
+  placement?: 'local' | 'cloud' | 'auto';
+  /** A private agent's requests, and its memory, never leave the device. */
+  private?: boolean;
   /**
    * Long-term memory (the engine's `memory` store): each reply's exchange is kept as episodes,
    * the memory most relevant to the new message goes into the system prompt within
@@ -87,6 +107,8 @@ export interface AgentDefinition {
         summarizer?: string;
         summaryTokens?: number;
         embeddings?: boolean;
+        /** Recalled memory stays on the device: requests sent to the cloud go without it. */
+        private?: boolean;
       };
   /**
    * The agent keeps its conversation: each request carries only the new messages, and the
@@ -106,9 +128,16 @@ export interface AgentDefinition {
 export function defineAgent(agent: AgentDefinition): Readonly<AgentDefinition> {
   if (!agent.name) throw new RequestError('an agent needs a name', 'name');
   if (!agent.model) throw new RequestError(`agent "${agent.name}" needs a model`, 'model');
-  if (agent.placement !== undefined && agent.placement !== 'local') {
+  if (agent.placement !== undefined && !['local', 'cloud', 'auto'].includes(agent.placement)) {
     throw new RequestError(
-      `agent "${agent.name}": placement "${String(agent.placement)}" is not available; use 'local'`,
+      `agent "${agent.name}": placement "${String(agent.placement)}" is not one of local, cloud, auto`,
+      'placement',
+    );
+  }
+  if (agent.private && agent.placement === 'cloud') {
+    throw new RequestError(
+      `agent "${agent.name}" is private and placed in the cloud: a private agent never leaves ` +
+        "the device; place it 'local' or 'auto'",
       'placement',
     );
   }
@@ -135,6 +164,11 @@ export interface EngineOptions {
    * model's hidden states.
    */
   embedder?: Embedder;
+  /**
+   * The cloud tier: an OpenAI-compatible endpoint, the policy for agents placed 'cloud' or
+   * 'auto', and where the API key comes from (src/offload).
+   */
+  offload?: OffloadOptions;
   agents?: AgentDefinition[];
   /** Starts a host worker (the page and Node entries pass theirs). */
   spawnHost: SpawnHost;
@@ -224,6 +258,8 @@ export class Engine {
     hostNames(): string[];
   };
 
+  /** The cloud tier, when the engine has one. */
+  offloader?: Offloader;
   private readonly hosts = new Map<string, HostSlot>();
   private readonly modelHost = new Map<string, HostSlot>();
   private readonly configs = new Map<string, ModelConfig>();
@@ -269,6 +305,7 @@ export class Engine {
   static async create(options: EngineOptions): Promise<Engine> {
     const engine = new Engine(options);
     try {
+      if (options.offload) engine.offloader = await Offloader.create(options.offload);
       for (const spec of options.models) engine.place(spec);
       for (const agent of options.agents ?? []) engine.addAgent(agent);
       await Promise.all([...engine.hosts.values()].map((slot) => slot.ready));
@@ -297,6 +334,13 @@ export class Engine {
         `agent "${agent.name}" asks for memory, but the engine has none: pass ` +
           '`memory: await MemoryStore.open()` to createEngine',
         'memory',
+      );
+    }
+    if ((agent.placement ?? 'local') !== 'local' && !this.options.offload) {
+      throw new RequestError(
+        `agent "${agent.name}" is placed '${agent.placement}', but the engine has no cloud: pass ` +
+          '`offload: { policy }` to createEngine',
+        'placement',
       );
     }
     this.agents.set(agent.name, agent);
@@ -660,7 +704,14 @@ export class Engine {
     request: ReturnType<Engine['resolve']>,
     signal: AbortSignal | undefined,
     onToken: (token: GeneratedToken) => void,
-  ): Promise<{ id: string; model: string; result: GenerationResult; recalled?: MemoryPrompt }> {
+  ): Promise<{
+    id: string;
+    model: string;
+    result: GenerationResult;
+    recalled?: MemoryPrompt;
+    /** A cloud reply's usage, as its endpoint counted it. */
+    usage?: CompletionUsage;
+  }> {
     const { id, agent, model, slot, options } = request;
     let { messages } = request;
     let recalled: MemoryPrompt | undefined;
@@ -704,6 +755,9 @@ export class Engine {
       void this.call(slot, (h) => h.cancel(id)).catch(() => {});
     };
     let tokens = 0;
+    /** The reply's text shown so far (a fallback continues after it). */
+    let shown = '';
+    let cloudUsage: CompletionUsage | undefined;
     try {
       await slot.ready;
       signal?.throwIfAborted();
@@ -716,35 +770,152 @@ export class Engine {
         if (t.token !== undefined && tokens++ === 0) {
           this.telemetry.emit({ ...event, phase: 'first_token', host: slot.name, at: Date.now() });
         }
+        shown += t.text;
         onToken(t);
       });
       const budget = typeof agent?.memory === 'object' ? agent.memory.budgetTokens : undefined;
       if (agent?.memory && budget !== 0 && typeof messages !== 'string') {
         [messages, recalled] = await this.recall(agent, slot, model, id, messages);
       }
-      let result: GenerationResult;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          result = await this.call(slot, (h) => h.stream(messages, options));
-          break;
-        } catch (error) {
-          // A host that stopped before this request produced anything: run it again there.
-          if (!(error instanceof HostRestartedError) || tokens > 0 || attempt > 2) throw error;
-          if (signal?.aborted) throw signal.reason;
-          this.audit.record({
-            kind: 'resume',
-            subject: `request:${id}`,
-            decision: `run it again on the restarted host (attempt ${attempt + 1})`,
-            reason: 'its host stopped before it produced a token, so nothing was streamed twice',
-            inputs: { host: slot.name, error: error.message },
-          });
-          await slot.ready;
-          record.lastProgress = Date.now();
+      const chatMessages = typeof messages === 'string' ? undefined : messages;
+      const decision =
+        agent && chatMessages && (agent.placement ?? 'local') !== 'local'
+          ? await this.placeRequest(agent, slot, model, id, chatMessages, options)
+          : undefined;
+      const local = async (prefix: string): Promise<GenerationResult> => {
+        const o = prefix ? { ...options, assistantPrefix: prefix } : options;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await this.call(slot, (h) => h.stream(messages, o));
+          } catch (error) {
+            // A host that stopped before this request produced anything: run it again there.
+            if (!(error instanceof HostRestartedError) || tokens > 0 || attempt > 2) throw error;
+            if (signal?.aborted) throw signal.reason;
+            this.audit.record({
+              kind: 'resume',
+              subject: `request:${id}`,
+              decision: `run it again on the restarted host (attempt ${attempt + 1})`,
+              reason: 'its host stopped before it produced a token, so nothing was streamed twice',
+              inputs: { host: slot.name, error: error.message },
+            });
+            await slot.ready;
+            record.lastProgress = Date.now();
+          }
         }
+      };
+      const cloud = async (prefix: string) => {
+        const offloader = this.offloader!;
+        const shownBefore = prefix.length;
+        const reply = await offloader.chat(
+          this.cloudMessages(agent!, chatMessages!, request.messages as ChatMessage[]),
+          {
+            max_tokens: options.maxTokens!,
+            temperature: options.temperature,
+            top_p: options.topP,
+            stop: options.stop ? [...options.stop] : undefined,
+            seed: options.seed,
+          },
+          {
+            signal,
+            shown: prefix || undefined,
+            onText: (text) => {
+              record.lastProgress = Date.now();
+              if (tokens++ === 0) {
+                this.telemetry.emit({
+                  ...event,
+                  phase: 'first_token',
+                  host: 'cloud',
+                  at: Date.now(),
+                });
+              }
+              shown += text;
+              onToken({ text });
+            },
+            onEvent: (e) =>
+              this.audit.record({
+                kind: 'offload',
+                subject: `request:${id}`,
+                decision:
+                  e.type === 'retry'
+                    ? `retry the cloud call (attempt ${e.attempt}) in ${e.waitMs} ms` +
+                      (e.resumedAfterChars
+                        ? `, continuing after ${e.resumedAfterChars} characters shown`
+                        : '')
+                    : `cloud circuit breaker ${e.state}`,
+                reason: e.type === 'retry' ? e.reason : `${e.failures} failure(s) in a row`,
+                inputs: { ...e },
+              }),
+          },
+        );
+        cloudUsage = reply.usage;
+        if (Object.keys(reply.redacted).length > 0) {
+          this.audit.record({
+            kind: 'offload',
+            subject: `request:${id}`,
+            decision: 'replaced personal data and secrets with placeholders before sending',
+            reason: 'the policy redacts what leaves the device; the reply has them restored',
+            inputs: { redacted: reply.redacted },
+          });
+        }
+        return cloudResult(shown.slice(shownBefore), reply.finishReason);
+      };
+      const target = decision?.target ?? 'local';
+      const started = Date.now();
+      let result: GenerationResult;
+      let ran: 'local' | 'cloud' = target;
+      try {
+        result = target === 'cloud' ? await cloud('') : await local('');
+      } catch (error) {
+        const other = target === 'cloud' ? 'local' : 'cloud';
+        const offloader = this.offloader;
+        const movable =
+          decision &&
+          offloader &&
+          !signal?.aborted &&
+          offloader.fallback(target) &&
+          (target === 'cloud'
+            ? error instanceof OffloadError
+            : !agent!.private && !offloader.cloudProblem() && localFailure(error));
+        if (!movable) {
+          if (decision) {
+            void this.offloader!.record(decision, target, {
+              latencyMs: Date.now() - started,
+              error: true,
+              usd: 0,
+            });
+          }
+          throw error;
+        }
+        this.audit.record({
+          kind: 'offload',
+          subject: `request:${id}`,
+          decision: `finish on ${other === 'local' ? 'the local model' : 'the cloud'}, continuing after ${shown.length} characters shown`,
+          reason: `${target} failed: ${(error as Error).message}`,
+          inputs: { from: target, to: other, shownChars: shown.length },
+        });
+        void offloader!.record(decision!, target, {
+          latencyMs: Date.now() - started,
+          error: true,
+          usd: 0,
+        });
+        ran = other;
+        const prefix = shown;
+        const rest = other === 'cloud' ? await cloud(prefix) : await local(prefix);
+        result = { ...rest, text: prefix + rest.text };
+      }
+      if (decision) {
+        const usd = cloudUsage ? this.offloader!.cost(cloudUsage) : 0;
+        void this.offloader!.record(
+          decision,
+          ran,
+          { latencyMs: Date.now() - started, error: false, usd },
+          cloudUsage?.total_tokens ?? 0,
+        );
       }
       if (agent?.memory && typeof request.messages !== 'string') {
         this.remember(agent, options.session!, request.messages, result);
       }
+      if (cloudUsage) result.timings.promptTokens = cloudUsage.prompt_tokens;
       stats.completed++;
       stats.lastTimeToFirstTokenMs = result.timings.timeToFirstTokenMs;
       stats.lastPrefillTokensPerSecond = result.timings.prefillTokensPerSecond;
@@ -761,7 +932,7 @@ export class Engine {
         prefillTokensPerSecond: result.timings.prefillTokensPerSecond,
         decodeTokensPerSecond: result.timings.decodeTokensPerSecond,
       });
-      return { id, model, result, recalled };
+      return { id, model, result, recalled, usage: cloudUsage };
     } catch (error) {
       const cancelled = signal?.aborted === true;
       if (cancelled) stats.cancelled++;
@@ -791,6 +962,75 @@ export class Engine {
         void this.call(slot, (h) => h.closeSession(model, options.session!)).catch(() => {});
       }
     }
+  }
+
+  /**
+   * Where a request of an agent placed 'cloud' or 'auto' runs, by the offload policy; the
+   * audit log gets the decision and its reason.
+   */
+  private async placeRequest(
+    agent: Readonly<AgentDefinition>,
+    slot: HostSlot,
+    model: string,
+    id: string,
+    messages: ChatMessage[],
+    options: WorkerGenerateOptions,
+  ): Promise<PlacementDecision> {
+    const offloader = this.offloader!;
+    const text = messages.map((m) => m.content).join('\n');
+    const promptTokens =
+      slot.state === 'ready'
+        ? (await this.call(slot, (h) => h.countTokens(model, [text])))[0] + 4 * messages.length
+        : Math.ceil(text.length / 4);
+    const modelStats = this.telemetry.agentList().filter((a) => a.model === model);
+    const measured = modelStats.find((a) => a.lastDecodeTokensPerSecond);
+    const queue = modelStats.reduce((n, a) => n + a.queued, 0) - 1;
+    const battery = await offloader.battery();
+    const decision = offloader.decide({
+      placement: agent.placement ?? 'local',
+      private: agent.private === true,
+      localProblem: slot.state === 'ready' ? undefined : `the local model's host is ${slot.state}`,
+      promptTokens,
+      maxTokens: options.maxTokens ?? 512,
+      local: {
+        prefillTokensPerSecond: measured?.lastPrefillTokensPerSecond,
+        decodeTokensPerSecond: measured?.lastDecodeTokensPerSecond,
+        queue: Math.max(0, queue),
+        f16: slot.facts?.features.shaderF16 ?? false,
+      },
+      battery,
+    });
+    this.audit.record({
+      kind: 'placement',
+      subject: `request:${id}`,
+      decision:
+        decision.target === 'cloud'
+          ? `sent to cloud (${offloader.policy.cloud?.model})`
+          : `run locally (${model})`,
+      reason: decision.reason,
+      inputs: {
+        agent: agent.name,
+        placement: agent.placement ?? 'local',
+        rule: decision.rule,
+        promptTokens,
+        queue: Math.max(0, queue),
+        battery,
+      },
+    });
+    return decision;
+  }
+
+  /**
+   * What an agent's request sends to the cloud: its messages, without recalled memory when
+   * that memory is private (the messages as the caller sent them, with the agent's prompt).
+   */
+  private cloudMessages(
+    agent: Readonly<AgentDefinition>,
+    withMemory: ChatMessage[],
+    given: ChatMessage[],
+  ): ChatMessage[] {
+    const memoryPrivate = typeof agent.memory === 'object' && agent.memory.private === true;
+    return memoryPrivate ? given : withMemory;
   }
 
   /**
@@ -1077,11 +1317,13 @@ export class Engine {
     params: ChatCompletionCreateParamsNonStreaming,
     request: RequestOptions,
   ): Promise<ChatCompletion> {
-    const { id, model, result, recalled } = await this.generate(
-      this.resolve(params),
-      request.signal,
-      () => {},
-    );
+    const {
+      id,
+      model,
+      result,
+      recalled,
+      usage: cloud,
+    } = await this.generate(this.resolve(params), request.signal, () => {});
     const calls = toolCalls(id, result);
     return {
       id,
@@ -1101,7 +1343,7 @@ export class Engine {
           logprobs: null,
         },
       ],
-      usage: usage(result),
+      usage: cloud ?? usage(result),
       system_fingerprint: 'agentgpu',
       ...(recalled && { agentgpu: { memory: recalled } }),
     };
@@ -1251,7 +1493,7 @@ export class Engine {
         if (calls) push(chunk({ tool_calls: calls.map((c, index) => ({ index, ...c })) }));
         push(chunk({}, calls ? 'tool_calls' : done.result.finishReason));
         if (params.stream_options?.include_usage) {
-          push({ ...chunk({}), choices: [], usage: usage(done.result) });
+          push({ ...chunk({}), choices: [], usage: done.usage ?? usage(done.result) });
         }
         push(null);
       },
@@ -1296,6 +1538,37 @@ export class Engine {
     );
     return { at: Date.now(), agents: this.telemetry.agentList(), hosts };
   }
+}
+
+/** A cloud reply in the shape of a local generation's result (its usage travels apart). */
+function cloudResult(text: string, finishReason: 'stop' | 'length'): GenerationResult {
+  return {
+    promptTokens: [],
+    tokens: [],
+    text,
+    finishReason,
+    timings: {
+      promptTokens: 0,
+      reusedPromptTokens: 0,
+      prefillMs: 0,
+      prefillTokensPerSecond: 0,
+      decodeTokens: 0,
+      decodeMs: 0,
+      decodeTokensPerSecond: 0,
+      timeToFirstTokenMs: 0,
+    },
+  };
+}
+
+/** Failures of the local side that the cloud can finish for: the device, its memory, its host. */
+function localFailure(error: unknown): boolean {
+  return (
+    error instanceof HostRestartedError ||
+    error instanceof DeviceLostError ||
+    error instanceof GpuAllocationError ||
+    error instanceof WebGpuUnavailableError ||
+    error instanceof KvCacheFullError
+  );
 }
 
 function base64(bytes: Uint8Array): string {

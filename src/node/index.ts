@@ -7,3 +7,4 @@ export { createEngine, spawnNodeHost, type NodeEngineOptions } from './engine.js
 export * from '../coordinator/index.js';
 export { serve, type EdgeServer, type ServeOptions } from './server.js';
 export { OnnxEmbedder, type Embedder, type OnnxEmbedderOptions } from '../memory/onnx-embedder.js';
+export * from '../offload/index.js';

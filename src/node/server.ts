@@ -28,6 +28,11 @@ export interface ServeOptions {
   allowedHosts?: string[];
   /** Request bodies larger than this are refused with 413 (default 4 MiB). */
   maxBodyBytes?: number;
+  /**
+   * Origins a page may call from (CORS), default '*': the API key and the Host check guard
+   * it; [] turns CORS off.
+   */
+  corsOrigins?: string[] | '*';
   /** Called for every request answered (logs). */
   onRequest?: (entry: { method: string; path: string; status: number; ms: number }) => void;
 }
@@ -37,6 +42,12 @@ export interface EdgeServer {
   readonly server: Server;
   /** Requests waiting or running now. */
   readonly active: number;
+  /**
+   * Stops taking requests (503 with Retry-After) while those running finish, as before a
+   * restart; `resume()` takes them again.
+   */
+  drain(retryAfterSeconds?: number): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -156,6 +167,7 @@ export async function serve(options: ServeOptions): Promise<EdgeServer> {
   const queueLimit = options.queueLimit ?? 64;
   const maxBody = options.maxBodyBytes ?? 4 << 20;
   let active = 0;
+  let draining: number | undefined;
   let boundHost = options.host ?? '127.0.0.1';
   const allowed = () => new Set([...LOCAL_HOSTS, boundHost, ...(options.allowedHosts ?? [])]);
 
@@ -227,6 +239,16 @@ export async function serve(options: ServeOptions): Promise<EdgeServer> {
       return send(res, 200, found);
     }
     const body = await readJson(req, maxBody);
+    if (draining !== undefined) {
+      throw new HttpError(
+        503,
+        'the server is restarting: retry shortly',
+        'server_error',
+        'unavailable',
+        null,
+        { 'retry-after': String(draining) },
+      );
+    }
     if (active >= queueLimit) {
       throw new HttpError(
         429,
@@ -290,9 +312,24 @@ export async function serve(options: ServeOptions): Promise<EdgeServer> {
     }
   };
 
+  const cors = options.corsOrigins ?? '*';
   const server = createServer((req, res) => {
     const started = Date.now();
     const path = (req.url ?? '/').split('?')[0];
+    const origin = req.headers.origin;
+    if (origin && (cors === '*' || cors.includes(origin))) {
+      res.setHeader('access-control-allow-origin', cors === '*' ? '*' : origin);
+      res.setHeader('access-control-expose-headers', 'retry-after');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, {
+          'access-control-allow-methods': 'GET, POST, OPTIONS',
+          'access-control-allow-headers': 'authorization, content-type',
+          'access-control-max-age': '600',
+        });
+        res.end();
+        return;
+      }
+    }
     res.on('finish', () =>
       options.onRequest?.({
         method: req.method ?? '',
@@ -323,6 +360,12 @@ export async function serve(options: ServeOptions): Promise<EdgeServer> {
     server,
     get active() {
       return active;
+    },
+    drain(retryAfterSeconds = 1) {
+      draining = retryAfterSeconds;
+    },
+    resume() {
+      draining = undefined;
     },
     close: () =>
       new Promise<void>((resolve) => {

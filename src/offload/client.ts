@@ -280,7 +280,7 @@ export class OpenAICompatibleClient {
               add_generation_prompt: false,
             };
       try {
-        const response = await this.call('POST', '/chat/completions', body, options, 0);
+        const response = await this.call('POST', '/chat/completions', body, options, 0, true);
         let finished = false;
         let done = false;
         for await (const data of sseData(response.body!, this.o.timeoutMs, this.baseURL)) {
@@ -375,6 +375,8 @@ export class OpenAICompatibleClient {
     body: unknown,
     options: CallOptions,
     retries = this.o.retries,
+    /** A stream's first response: the stream retries and counts failures itself. */
+    stream = false,
   ): Promise<Response> {
     const url = `${this.baseURL}${path}`;
     for (let attempt = 0; ; attempt++) {
@@ -403,7 +405,7 @@ export class OpenAICompatibleClient {
           body: body === undefined ? undefined : JSON.stringify(body),
         });
         if (response.ok) {
-          if (retries > 0 || method === 'GET') this.breaker.success();
+          if (!stream) this.breaker.success();
           return response;
         }
         const text = await response.text().catch(() => '');
@@ -434,8 +436,7 @@ export class OpenAICompatibleClient {
         clearTimeout(timer);
       }
       if (!error.retryable) throw error;
-      // A stream (retries 0) counts its own failures.
-      if (retries > 0) this.breaker.failure();
+      if (!stream) this.breaker.failure();
       if (attempt >= retries) throw error;
       if (retryAfter !== undefined && retryAfter > this.o.maxRetryAfterMs) {
         throw new OffloadError(
