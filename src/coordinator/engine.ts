@@ -782,8 +782,10 @@ export class Engine {
         agent && chatMessages && (agent.placement ?? 'local') !== 'local'
           ? await this.placeRequest(agent, slot, model, id, chatMessages, options)
           : undefined;
+      // A continuation gets the tokens the reply had left.
+      const left = () => Math.max(1, (options.maxTokens ?? 512) - tokens);
       const local = async (prefix: string): Promise<GenerationResult> => {
-        const o = prefix ? { ...options, assistantPrefix: prefix } : options;
+        const o = prefix ? { ...options, assistantPrefix: prefix, maxTokens: left() } : options;
         for (let attempt = 1; ; attempt++) {
           try {
             return await this.call(slot, (h) => h.stream(messages, o));
@@ -809,7 +811,7 @@ export class Engine {
         const reply = await offloader.chat(
           this.cloudMessages(agent!, chatMessages!, request.messages as ChatMessage[]),
           {
-            max_tokens: options.maxTokens!,
+            max_tokens: prefix ? left() : options.maxTokens!,
             temperature: options.temperature,
             top_p: options.topP,
             stop: options.stop ? [...options.stop] : undefined,
@@ -891,7 +893,7 @@ export class Engine {
           subject: `request:${id}`,
           decision: `finish on ${other === 'local' ? 'the local model' : 'the cloud'}, continuing after ${shown.length} characters shown`,
           reason: `${target} failed: ${(error as Error).message}`,
-          inputs: { from: target, to: other, shownChars: shown.length },
+          inputs: { from: target, to: other, shownChars: shown.length, shownTokens: tokens },
         });
         void offloader!.record(decision!, target, {
           latencyMs: Date.now() - started,

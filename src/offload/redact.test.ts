@@ -1,29 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Redactor, ibanValid, luhn } from './redact.js';
-
-// Planted secrets and personal data: each is replaced, none survives in the redacted text, the
-// reply's placeholders come back as the values, and ordinary text passes through unchanged.
-export const PLANTED = {
-  email: 'ada.lovelace@example.org',
-  phone: '+44 20 7946 0958',
-  card: '4111 1111 1111 1111',
-  iban: 'DE89 3704 0044 0532 0130 00',
-  ipv4: '192.168.10.42',
-  ipv6: '2001:db8:85a3::8a2e:370:7334',
-  openaiKey: 'sk-proj-Abc123Def456Ghi789Jkl012Mno345',
-  githubToken: 'ghp_0123456789abcdefghijABCDEFGHIJ012345',
-  awsKey: 'AKIAIOSFODNN7EXAMPLE',
-  jwt: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U',
-  privateKey:
-    '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7V1n3x\nq9Jk2z0abc=\n-----END RSA PRIVATE KEY-----',
-  urlCredentials: 'postgres://admin:hunter2@db.internal:5432/prod',
-};
-
-export const PLANTED_TEXT =
-  `Hi, I'm Ada (${PLANTED.email}, phone ${PLANTED.phone}). Charge my card ${PLANTED.card} ` +
-  `or wire to ${PLANTED.iban}. The server is ${PLANTED.ipv4} / ${PLANTED.ipv6}; ` +
-  `keys: ${PLANTED.openaiKey}, ${PLANTED.githubToken}, ${PLANTED.awsKey}. Session ${PLANTED.jwt}. ` +
-  `Key:\n${PLANTED.privateKey}\nDB at ${PLANTED.urlCredentials}.`;
+import { PLANTED, PLANTED_TEXT } from './testing/planted.js';
 
 describe('Redactor', () => {
   it('replaces every planted secret and datum, and restores them in the reply', () => {
