@@ -260,6 +260,11 @@ export class Engine {
 
   /** The cloud tier, when the engine has one. */
   offloader?: Offloader;
+  /** Recent placement decisions by request id, for rate() (the last 256). */
+  private readonly placements = new Map<
+    string,
+    { decision: PlacementDecision; ran: 'local' | 'cloud' }
+  >();
   private readonly hosts = new Map<string, HostSlot>();
   private readonly modelHost = new Map<string, HostSlot>();
   private readonly configs = new Map<string, ModelConfig>();
@@ -906,6 +911,9 @@ export class Engine {
         result = { ...rest, text: prefix + rest.text };
       }
       if (decision) {
+        this.placements.set(id, { decision, ran });
+        if (this.placements.size > 256)
+          this.placements.delete(this.placements.keys().next().value!);
         const usd = cloudUsage ? this.offloader!.cost(cloudUsage) : 0;
         void this.offloader!.record(
           decision,
@@ -1308,6 +1316,25 @@ export class Engine {
     } finally {
       this.summarizing.delete(agentName);
     }
+  }
+
+  /**
+   * Rates a reply (0 bad .. 1 good; a thumbs up is 1): for a request that `auto` placement
+   * decided by what it learned, the rating joins what it learns.
+   */
+  async rate(requestId: string, quality: number): Promise<void> {
+    if (!(quality >= 0 && quality <= 1))
+      throw new RequestError('a rating is between 0 and 1', 'quality');
+    const placed = this.placements.get(requestId);
+    if (!placed || !this.offloader) return;
+    await this.offloader.rate(placed.decision, placed.ran, quality);
+    this.audit.record({
+      kind: 'offload',
+      subject: `request:${requestId}`,
+      decision: `learn a rating of ${quality} for ${placed.ran}`,
+      reason: 'the app rated the reply',
+      inputs: { quality, rule: placed.decision.rule },
+    });
   }
 
   /** Waits for memory writes and summaries in flight (tests, shutdown). */

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CircuitOpenError, IncompleteStreamError, OffloadError } from '../errors.js';
-import { LinUcbBandit, freshState, reward } from './bandit.js';
+import { LinUcbBandit, freshState, memoryStateStore, reward } from './bandit.js';
+import { Offloader } from './offloader.js';
 import { OpenAICompatibleClient, retryAfterMs, type EndpointEvent } from './client.js';
 import { decidePlacement, type PlacementInput } from './placement.js';
 import { PolicyError, parseOffloadPolicy, type OffloadPolicy } from './policy.js';
@@ -108,7 +109,35 @@ describe('placement', () => {
       target: 'local',
       rule: 'cloud-unavailable',
     });
+    expect(at({ deviceMemoryGB: 2 })).toMatchObject({ target: 'local' });
+    expect(
+      decidePlacement(
+        { ...policy, rules: { minDeviceMemoryGB: 4 } },
+        { ...base, deviceMemoryGB: 2 },
+      ),
+    ).toMatchObject({
+      target: 'cloud',
+      rule: 'minDeviceMemoryGB',
+      reason: 'the device reports 2 GB of memory < 4 GB',
+    });
     expect(at({})).toMatchObject({ target: 'local', rule: 'default' });
+  });
+
+  it('learns ratings and persists what it learned', async () => {
+    const state = memoryStateStore();
+    const offloader = await Offloader.create({
+      policy: { version: 1, cloud: { baseURL: 'http://127.0.0.1:9/v1', model: 'm' } },
+      state,
+    });
+    const decision = offloader.decide(base);
+    expect(decision.rule).toBe('bandit');
+    await offloader.rate(decision, 'local', 1);
+    await offloader.record(decision, 'cloud', { latencyMs: 500, error: false, usd: 0.002 }, 300);
+    const again = await Offloader.create({ policy: { version: 1 }, state });
+    expect(again.bandit.state.arms.local.n).toBe(1);
+    expect(again.bandit.state.arms.cloud.n).toBe(1);
+    expect(again.bandit.spent()).toEqual({ tokens: 300, usd: 0.002 });
+    expect(again.cloudProblem()).toBe('the policy names no cloud endpoint');
   });
 
   it('leaves the open cases to a bandit that learns from outcomes', () => {

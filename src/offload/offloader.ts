@@ -105,11 +105,32 @@ export class Offloader {
   }
 
   decide(input: Omit<PlacementInput, 'spent' | 'cloudProblem'>): PlacementDecision {
+    const memory = (globalThis as { navigator?: { deviceMemory?: number } }).navigator
+      ?.deviceMemory;
     return decidePlacement(
       this.policy,
-      { ...input, cloudProblem: this.cloudProblem(), spent: this.bandit.spent() },
+      {
+        deviceMemoryGB: memory,
+        ...input,
+        cloudProblem: this.cloudProblem(),
+        spent: this.bandit.spent(),
+      },
       this.bandit,
     );
+  }
+
+  /**
+   * The app's rating of a reply (0 bad .. 1 good): the bandit learns it for the side that
+   * answered, when the bandit chose that side.
+   */
+  async rate(
+    decision: PlacementDecision,
+    target: 'local' | 'cloud',
+    quality: number,
+  ): Promise<void> {
+    if (!decision.context) return;
+    this.bandit.update(target, decision.context, quality - 0.5);
+    await this.store.save(this.bandit.state).catch(() => {});
   }
 
   /** Whether a failure on one side may finish on the other. */

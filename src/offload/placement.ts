@@ -22,6 +22,8 @@ export interface PlacementInput {
     f16: boolean;
   };
   battery?: { level: number; charging: boolean };
+  /** The device's memory in GB as the browser reports it (navigator.deviceMemory). */
+  deviceMemoryGB?: number;
   spent: { tokens: number; usd: number };
 }
 
@@ -98,6 +100,17 @@ export function decidePlacement(
   const rules = policy.rules ?? {};
   if (rules.requireF16 && !input.local.f16) {
     return cloud('requireF16', 'the local model needs shader-f16 and this device has none');
+  }
+  const memory = input.deviceMemoryGB;
+  if (
+    rules.minDeviceMemoryGB !== undefined &&
+    memory !== undefined &&
+    memory < rules.minDeviceMemoryGB
+  ) {
+    return cloud(
+      'minDeviceMemoryGB',
+      `the device reports ${memory} GB of memory < ${rules.minDeviceMemoryGB} GB`,
+    );
   }
   if (rules.maxLocalPromptTokens !== undefined && input.promptTokens > rules.maxLocalPromptTokens) {
     return cloud(

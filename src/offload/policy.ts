@@ -27,6 +27,8 @@ export interface OffloadPolicy {
     minBatteryLevel?: number;
     /** The local model needs shader-f16: without it, go to the cloud. */
     requireF16?: boolean;
+    /** Devices reporting less memory than this (navigator.deviceMemory, GB): go to the cloud. */
+    minDeviceMemoryGB?: number;
   };
   /** Cloud spending per day (UTC); past it, work stays local. */
   budget?: {
@@ -79,6 +81,7 @@ export const offloadPolicySchema = {
         maxLocalQueue: count,
         minBatteryLevel: { type: 'number', minimum: 0, maximum: 1 },
         requireF16: { type: 'boolean' },
+        minDeviceMemoryGB: positive,
       },
     },
     budget: {
