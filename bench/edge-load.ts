@@ -5,12 +5,12 @@
 // host process's resident memory at the start and end (and the most in between), and the
 // throughput with N clients against one client alone for the same time (batched decode vs
 // sequential). Needs `npm run build` first (it runs bin/agentgpu.js).
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { tinyModel } from '../src/model/testing/tiny-model.js';
+import { startServeProcess } from '../src/node/testing/serve-process.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -40,33 +40,16 @@ const { bytes } = tinyModel({
 });
 writeFileSync(modelPath, bytes);
 
-const server = spawn(
-  process.execPath,
-  [
-    'bin/agentgpu.js',
-    'serve',
-    '--model',
-    modelPath,
-    '--port',
-    '0',
-    '--id',
-    'load',
-    '--sequences',
-    String(clients),
-    '--context-size',
-    '1024',
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const url = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  server.stdout!.on('data', (c: Buffer) => {
-    out += c.toString();
-    const m = /at (http:\/\/\S+)\n/.exec(out);
-    if (m) resolve(m[1]);
-  });
-  server.on('exit', (code) => reject(new Error(`agentgpu serve exited with ${code}: ${out}`)));
-});
+const { url, child: server } = await startServeProcess([
+  '--model',
+  modelPath,
+  '--id',
+  'load',
+  '--sequences',
+  String(clients),
+  '--context-size',
+  '1024',
+]);
 
 /** Resident memory (KiB) of the server and its children (the model host). */
 function rssKiB(): number {

@@ -1,7 +1,8 @@
 import { expect, test } from '@playwright/test';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type * as agentgpu from '../src/index.js';
+import { startServeProcess } from '../src/node/testing/serve-process.js';
 
 // Edge-to-cloud offload in Chromium: agentgpu's edge server (started here, as the cloud) and a
 // page engine whose agent is placed `auto`: a long prompt goes to the server, a short one to the
@@ -17,31 +18,14 @@ test.beforeAll(async () => {
   execFileSync(process.execPath, ['scripts/run-ts.mjs', 'scripts/test-models.ts'], {
     stdio: 'ignore',
   });
-  server = spawn(
-    process.execPath,
-    [
-      'bin/agentgpu.js',
-      'serve',
-      '--model',
-      'dist-test/models/tiny-qwen2-q8_0.gguf',
-      '--port',
-      '0',
-      '--id',
-      'tiny',
-      '--api-key',
-      KEY,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  url = await new Promise<string>((resolvePromise, reject) => {
-    let out = '';
-    server.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /at (http:\/\/\S+)\n/.exec(out);
-      if (m) resolvePromise(m[1]);
-    });
-    server.on('exit', (code) => reject(new Error(`agentgpu serve exited with ${code}: ${out}`)));
-  });
+  ({ url, child: server } = await startServeProcess([
+    '--model',
+    'dist-test/models/tiny-qwen2-q8_0.gguf',
+    '--id',
+    'tiny',
+    '--api-key',
+    KEY,
+  ]));
 });
 
 test.afterAll(() => {

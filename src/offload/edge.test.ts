@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tinyModel } from '../model/testing/tiny-model.js';
 import type * as NodeEntry from '../node/index.js';
+import { startServeProcess } from '../node/testing/serve-process.js';
 import { PLANTED, PLANTED_TEXT } from './testing/planted.js';
 
 // Offload against agentgpu's real edge server (the built dist/node; `npm run build` first):
@@ -221,31 +222,14 @@ describe('a cloud that dies mid-stream', () => {
   let url: string;
 
   beforeAll(async () => {
-    child = spawn(
-      process.execPath,
-      [
-        'bin/agentgpu.js',
-        'serve',
-        '--model',
-        modelPath,
-        '--port',
-        '0',
-        '--id',
-        'tiny',
-        '--context-size',
-        '1024',
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        const m = /at (http:\/\/\S+)\n/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      child.on('exit', (code) => reject(new Error(`agentgpu serve exited with ${code}: ${out}`)));
-    });
+    ({ url, child } = await startServeProcess([
+      '--model',
+      modelPath,
+      '--id',
+      'tiny',
+      '--context-size',
+      '1024',
+    ]));
     engine = await device(url, 'cloud', { cloud: { baseURL: url, model: 'tiny', retries: 1 } });
   }, 240_000);
   afterAll(async () => {
