@@ -75,7 +75,7 @@ function rssKiB(): number {
 
 const topics = ['rivers', 'trains', 'music', 'gardens', 'chess', 'weather', 'cooking', 'stars'];
 
-/** One client: streamed requests back to back until `until`; tokens (chunks) and errors. */
+/** One client: streamed requests back to back until `until`; tokens generated and errors. */
 async function client(i: number, until: number) {
   let tokens = 0;
   let requests = 0;
@@ -96,14 +96,15 @@ async function client(i: number, until: number) {
           max_tokens: maxTokens,
           temperature: 0.8,
           stream: true,
+          stream_options: { include_usage: true },
         }),
       });
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
       const text = await res.text();
       if (!text.endsWith('data: [DONE]\n\n')) throw new Error('a stream ended without [DONE]');
-      tokens += text
-        .split('\n\n')
-        .filter((e) => e.includes('"content":"') && !e.includes('"role"')).length;
+      const usage = /"usage":\{"prompt_tokens":\d+,"completion_tokens":(\d+)/.exec(text);
+      if (!usage) throw new Error('a stream without its usage chunk');
+      tokens += Number(usage[1]);
       requests++;
     } catch (error) {
       errors.push((error as Error).message);
