@@ -3,6 +3,8 @@ import { defineConfig } from '@playwright/test';
 // Debian's chromium, never a downloaded browser. WebGPU runs on SwiftShader (CPU Vulkan).
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const port = Number(process.env.E2E_PORT ?? 4173);
+/** The built demo (vite preview), for the PWA tests. */
+export const demoPort = port + 1;
 
 // Flags that keep a headless chromium from reaching for the network at every start.
 const quiet = [
@@ -29,12 +31,22 @@ export default defineConfig({
   workers: 1,
   reporter: [['list']],
   use: { baseURL: `http://127.0.0.1:${port}` },
-  webServer: {
-    command: `npx vite --port ${port}`,
-    url: `http://127.0.0.1:${port}/`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 120_000,
-  },
+  webServer: [
+    {
+      // The dev server: the tests import agentgpu's sources into its pages.
+      command: `npx vite --port ${port}`,
+      url: `http://127.0.0.1:${port}/blank.html`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 120_000,
+    },
+    {
+      // The demo as `npm start` serves it: built, with its service worker.
+      command: `node scripts/run-ts.mjs scripts/demo-model.ts && npx vite build --logLevel warn && npx vite preview --port ${demoPort}`,
+      url: `http://127.0.0.1:${demoPort}/`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 240_000,
+    },
+  ],
   projects: [
     {
       name: 'webgpu-swiftshader',

@@ -18,7 +18,7 @@ test.beforeAll(() => {
 
 test('memory outlives the page and the KV window', async ({ page }) => {
   test.setTimeout(240_000);
-  await page.goto('/');
+  await page.goto('/blank.html');
   const db = `agent-memory-${Date.now()}`;
   const args = {
     entry: `/@fs${resolve('src/index.ts')}`,

@@ -21,7 +21,7 @@ test('an ONNX embedder in a worker feeds hybrid retrieval', async ({ page }) => 
   test.setTimeout(240_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto('/');
+  await page.goto('/blank.html');
   const texts = ['Remember this: my locker combination is 4812.', 'the zebra grazed by the river'];
   const out = await page.evaluate(
     async ({ entry, memoryEntry, model, onnx, tokenizer, db, texts }) => {

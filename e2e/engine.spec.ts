@@ -20,7 +20,7 @@ test('agents in two host workers: task graph, streaming, cancel, restarts', asyn
   page.on('request', (request) => {
     if (request.url().endsWith('.gguf')) modelRequests.push(request.url());
   });
-  await page.goto('/');
+  await page.goto('/blank.html');
   const model = (name: string) =>
     new URL(`/@fs${resolve(`dist-test/models/${name}.gguf`)}`, page.url()).href;
   const out = await page.evaluate(

@@ -41,7 +41,7 @@ test('a generation in the worker gives the tokens Node gives, and reloads from t
   page.on('request', (request) => {
     if (request.url().endsWith('.gguf')) modelRequests.push(request.url());
   });
-  await page.goto('/');
+  await page.goto('/blank.html');
   const run = (url: string) =>
     page.evaluate(
       async ({ url, entry, prompt, maxTokens }) => {

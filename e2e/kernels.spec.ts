@@ -12,7 +12,7 @@ for (const { where, subgroups } of runs) {
   test(`kernels pass in the ${where} (subgroups ${subgroups})`, async ({ page }) => {
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`/?subgroups=${subgroups}&in=${where}`);
+    await page.goto(`/kernels.html?subgroups=${subgroups}&in=${where}`);
     await expect(page.locator('body')).toHaveAttribute('data-host', where);
 
     await expect(page.locator('#facts')).toContainText('architecture');

@@ -25,7 +25,7 @@ test(`a ${MESSAGES}-message conversation through a 256-token window`, async ({ p
   // ~1 s a turn on SwiftShader here, and room to spare.
   test.setTimeout(Math.max(900_000, MESSAGES * 2_000));
   page.on('console', (m) => m.text().startsWith('turn ') && console.log(m.text()));
-  await page.goto('/');
+  await page.goto('/blank.html');
   const out = await page.evaluate(
     async ({ entry, memoryEntry, model, db, turns, LOG_EVERY, debug }) => {
       const { createEngine } = (await import(entry)) as typeof agentgpu;

@@ -23,7 +23,7 @@ async function inPage<T, A>(page: Page, body: (m: typeof memory, arg: A) => Prom
 test('facts stored in one page session are found after a reload and shape the next prompt', async ({
   page,
 }) => {
-  await page.goto('/');
+  await page.goto('/blank.html');
   const db = `memory-reload-${Date.now()}`;
   await inPage(
     page,
@@ -66,7 +66,7 @@ test('facts stored in one page session are found after a reload and shape the ne
 });
 
 test('past the quota: MemoryQuotaError, nothing half-written, still readable', async ({ page }) => {
-  await page.goto('/');
+  await page.goto('/blank.html');
   const db = `memory-quota-${Date.now()}`;
   const out = await page.evaluate(
     async ({ entry, errors, db }) => {
@@ -130,9 +130,9 @@ test('past the quota: MemoryQuotaError, nothing half-written, still readable', a
 });
 
 test('two tabs, export and import, forget', async ({ page, context }) => {
-  await page.goto('/');
+  await page.goto('/blank.html');
   const other = await context.newPage();
-  await other.goto('/');
+  await other.goto('/blank.html');
   const db = `memory-tabs-${Date.now()}`;
   // Tab 2 builds its index, then tab 1 writes: tab 2's next search sees the write.
   await inPage(

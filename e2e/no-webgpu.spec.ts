@@ -3,7 +3,7 @@ import { expect, test } from '@playwright/test';
 // Chromium without WebGPU flags on a GPU-less machine offers no adapter. The worker's error
 // must reach the page as one clear WebGpuUnavailableError (its class kept across comlink).
 test('no WebGPU adapter gives one clear error', async ({ page }) => {
-  await page.goto('/');
+  await page.goto('/kernels.html');
   const error = page.locator('#error');
   await expect(error).toBeVisible();
   await expect(error).toHaveAttribute('data-error-name', 'WebGpuUnavailableError');

@@ -39,7 +39,7 @@ test('auto placement: long prompts to the edge server, short ones in the page', 
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  await page.goto('/');
+  await page.goto('/blank.html');
   const out = await page.evaluate(
     async ({ entry, model, baseURL, key }) => {
       const { createEngine } = (await import(entry)) as typeof agentgpu;
