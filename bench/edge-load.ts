@@ -1,4 +1,5 @@
-// npm run bench:edge-load [-- --clients 8] [--minutes 5] [--max-tokens 32] [--out FILE]
+// npm run bench:edge-load [-- --clients 8] [--minutes 5] [--max-tokens 32] [--embedding 512]
+//                           [--layers 4] [--out FILE]
 //
 // Load on the edge server: `agentgpu serve` (a child process, as deployed) on a generated
 // model, N concurrent streaming clients for M minutes. Reports errors, the server's and its
@@ -18,6 +19,8 @@ const { values: flags } = parseArgs({
     minutes: { type: 'string', default: '5' },
     'solo-minutes': { type: 'string' },
     'max-tokens': { type: 'string', default: '32' },
+    embedding: { type: 'string', default: '512' },
+    layers: { type: 'string', default: '4' },
     out: { type: 'string', default: 'bench/results/edge-load.json' },
   },
 });
@@ -28,14 +31,16 @@ const maxTokens = Number(flags['max-tokens']);
 
 const dir = mkdtempSync(join(tmpdir(), 'agentgpu-load-'));
 const modelPath = join(dir, 'model.gguf');
+const embedding = Number(flags.embedding);
+const layers = Number(flags.layers);
 const { bytes } = tinyModel({
   architecture: 'qwen2',
   weights: 'Q8_0',
-  layers: 4,
-  embedding: 512,
-  feedForward: 1536,
-  heads: 8,
-  kvHeads: 2,
+  layers,
+  embedding,
+  feedForward: embedding * 3,
+  heads: embedding / 64,
+  kvHeads: Math.max(1, embedding / 256),
   contextLength: 2048,
 });
 writeFileSync(modelPath, bytes);
@@ -142,7 +147,7 @@ clearInterval(sampler);
 const rssEnd = rssKiB();
 server.kill('SIGTERM');
 const result = {
-  model: 'generated qwen2 Q8_0, 4 layers x 512',
+  model: `generated qwen2 Q8_0, ${layers} layers x ${embedding}`,
   device: 'see agentgpu info',
   maxTokens,
   solo,
