@@ -3,7 +3,9 @@
 //
 // agentgpu against its peers on the same machine, the same GGUF file and the same run:
 // prefill and decode tok/s, time to first token, load time, memory. Peers so far: llama.cpp
-// through node-llama-cpp on the CPU (all cores). Generated models (random weights, a byte-level
+// through node-llama-cpp on the CPU (all cores) and with its Vulkan backend on the same Vulkan
+// device (it needs the Vulkan loader, libvulkan1; llama.cpp refuses SwiftShader as an
+// "Unsupported device", so on a machine without a GPU its rows say why they are empty). Generated models (random weights, a byte-level
 // BPE vocabulary) of about 15M (S), 60M (M) and 250M (L) parameters. Writes a markdown table
 // (printed), JSON and an SVG chart, each row with the ratio agentgpu / peer.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,10 @@ const { values: flags } = parseArgs({
     prompt: { type: 'string', default: '64' },
     decode: { type: 'string', default: '32' },
     out: { type: 'string', default: 'bench/results/peers' },
+    // Internal: one peer measured in a child process (a backend per process).
+    'peer-child': { type: 'string' },
+    model: { type: 'string' },
+    'prompt-tokens': { type: 'string' },
   },
 });
 const SIZES = {
@@ -88,11 +94,15 @@ async function agentgpu(bytes: Uint8Array, prompt: number[]): Promise<Measure> {
   }
 }
 
-async function llamaCpp(path: string, prompt: number[]): Promise<Measure> {
+async function llamaCpp(
+  path: string,
+  prompt: number[],
+  gpu: false | 'vulkan' = false,
+): Promise<Measure> {
   const { getLlama } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: false, build: 'never' });
+  const llama = await getLlama({ gpu, build: 'never' });
   const started = performance.now();
-  const model = await llama.loadModel({ modelPath: path });
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: gpu ? 'max' : 0 });
   const context = await model.createContext({
     contextSize: 16 * Math.ceil((prompt.length + decodeTokens + 16) / 16),
     threads,
@@ -131,7 +141,66 @@ async function llamaCpp(path: string, prompt: number[]): Promise<Measure> {
   }
 }
 
+/**
+ * llama.cpp's Vulkan backend on the same Vulkan device agentgpu's Dawn uses here (SwiftShader
+ * when there is no GPU: ggml-vulkan skips CPU devices unless GGML_VK_VISIBLE_DEVICES names
+ * them), in a child process of its own.
+ */
+async function llamaVulkan(path: string, prompt: number[]): Promise<Measure | string> {
+  const { spawn } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+  const env = {
+    ...process.env,
+    GGML_VK_VISIBLE_DEVICES: process.env.GGML_VK_VISIBLE_DEVICES ?? '0',
+    ...(!process.env.VK_ICD_FILENAMES && existsSync(swiftshader)
+      ? { VK_ICD_FILENAMES: swiftshader }
+      : {}),
+  };
+  const child = spawn(
+    process.execPath,
+    [
+      'scripts/run-ts.mjs',
+      'bench/peers.ts',
+      '--peer-child',
+      'vulkan',
+      '--model',
+      path,
+      '--prompt-tokens',
+      JSON.stringify(prompt),
+      '--decode',
+      String(decodeTokens),
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const line = out.split('\n').find((l) => l.startsWith('PEER_RESULT '));
+  if (code !== 0 || !line) {
+    const why = err
+      .split('\n')
+      .filter((l) => /error|unsupported|vulkan/i.test(l) && !/^\s+at /.test(l))
+      .slice(-2)
+      .join(' ')
+      .trim();
+    return `llama.cpp Vulkan gave no figures (exit ${code}): ${why || 'see its output'}`;
+  }
+  return JSON.parse(line.slice('PEER_RESULT '.length)) as Measure;
+}
+
+if (flags['peer-child'] === 'vulkan') {
+  const prompt = JSON.parse(flags['prompt-tokens']!) as number[];
+  const measure = await llamaCpp(flags.model!, prompt, 'vulkan');
+  console.log(`PEER_RESULT ${JSON.stringify(measure)}`);
+  process.exit(0);
+}
+
 const rows: Row[] = [];
+/** Why a peer has no figures (printed under the table). */
+const skipped = new Set<string>();
 for (const size of flags.sizes.split(',') as (keyof typeof SIZES)[]) {
   const shape = SIZES[size];
   for (const format of flags.formats.split(',') as QuantName[]) {
@@ -161,18 +230,27 @@ for (const size of flags.sizes.split(',') as (keyof typeof SIZES)[]) {
     await tokenizerModel.dispose();
     const ours = await agentgpu(bytes, prompt);
     const cpu = await llamaCpp(path, prompt);
+    const vulkan = await llamaVulkan(path, prompt);
+    if (typeof vulkan === 'string') {
+      console.log(vulkan);
+      skipped.add(vulkan);
+    }
     const row: Row = {
       model: `${size} (${shape.layers}x${E})`,
       params,
       format,
       agentgpu: ours,
-      peers: { 'llama.cpp CPU': cpu },
+      peers: {
+        'llama.cpp CPU': cpu,
+        ...(typeof vulkan !== 'string' && { 'llama.cpp Vulkan': vulkan }),
+      },
     };
     rows.push(row);
+    const peerDecode = Object.entries(row.peers)
+      .map(([name, m]) => `${name} ${m.decodeTokensPerSecond.toFixed(1)}`)
+      .join(', ');
     console.log(
-      `${row.model} ${format}: decode ${ours.decodeTokensPerSecond.toFixed(1)} vs ` +
-        `${cpu.decodeTokensPerSecond.toFixed(1)} tok/s, prefill ${ours.prefillTokensPerSecond.toFixed(0)} ` +
-        `vs ${cpu.prefillTokensPerSecond.toFixed(0)} tok/s`,
+      `${row.model} ${format}: decode tok/s agentgpu ${ours.decodeTokensPerSecond.toFixed(1)}, ${peerDecode}`,
     );
   }
 }
@@ -206,6 +284,7 @@ for (const r of rows) {
 const table = lines.join('\n');
 console.log(`\nagentgpu / peer (above 1x: agentgpu is better; for times, the peer's / ours)\n`);
 console.log(table);
+for (const why of skipped) console.log(`\n${why}`);
 
 // An SVG bar chart of decode tok/s per row, agentgpu beside each peer.
 const bars = rows.flatMap((r) => [
