@@ -35,6 +35,10 @@ describe('error transfer across comlink', () => {
       missing: 'adapter',
       message: 'no adapter: do this',
     });
+    // A real error object: what test runners and structured clone look for (Playwright's
+    // page.evaluate showed only the class name of the object-made errors before).
+    expect(Object.prototype.toString.call(noGpu)).toBe('[object Error]');
+    expect(structuredClone(noGpu)).toMatchObject({ message: 'no adapter: do this' });
     const lost = await api.lost().catch((e: unknown) => e);
     expect(lost).toBeInstanceOf(DeviceLostError);
     expect((lost as DeviceLostError).reason).toBe('destroyed');

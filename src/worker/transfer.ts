@@ -23,11 +23,12 @@ function serialize(error: unknown): SerializedError {
 /** Rebuilds an agentgpu error with its class (instanceof works) from its name. */
 export function deserializeError({ name, message, stack, fields }: SerializedError): Error {
   const known = errorClasses[name as keyof typeof errorClasses] as ErrorConstructor | undefined;
-  const error: Error = Object.create((known ?? Error).prototype);
-  Object.defineProperties(error, {
-    message: { value: message, writable: true, configurable: true },
-    stack: { value: stack, writable: true, configurable: true },
-  });
+  // A real Error (with the engine's internal error slot, so tools that test for one — test
+  // runners, structured clone, Object.prototype.toString — see an error, message and all),
+  // given the class's prototype without running its constructor.
+  const error = new Error(message);
+  Object.setPrototypeOf(error, (known ?? Error).prototype);
+  Object.defineProperty(error, 'stack', { value: stack, writable: true, configurable: true });
   Object.assign(error, fields, { name });
   return error;
 }
