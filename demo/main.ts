@@ -521,23 +521,24 @@ function checkPolicy(): Record<string, unknown> | undefined {
   }
 }
 
+/** The cloud endpoint a checked policy names (the key is asked for at each request). */
+function cloudFrom(policy: Record<string, unknown> | undefined): typeof cloud {
+  const config = policy?.cloud as { baseURL: string; model: string } | undefined;
+  if (!policy || !config) return undefined;
+  const client = new OpenAICompatibleClient({
+    baseURL: config.baseURL,
+    apiKey: async () => apiKey || undefined,
+  });
+  return { client, model: config.model, policy };
+}
+
 async function applyOffload(event: Event): Promise<void> {
   event.preventDefault();
   const policy = checkPolicy();
   if (!policy) return;
   apiKey = $<HTMLInputElement>('api-key').value;
-  const cloudConfig = policy.cloud as { baseURL: string; model: string } | undefined;
   localStorage.setItem('agentgpu-demo-policy', JSON.stringify(policy));
-  cloud = cloudConfig
-    ? {
-        client: new OpenAICompatibleClient({
-          baseURL: cloudConfig.baseURL,
-          apiKey: async () => apiKey || undefined,
-        }),
-        model: cloudConfig.model,
-        policy,
-      }
-    : undefined;
+  cloud = cloudFrom(policy);
   $('offload-result').textContent = 'Applied.';
   if (activeModel) {
     const hit = await (await caches.open(MODEL_CACHE)).match(absolute(activeModel.url));
@@ -686,18 +687,7 @@ async function main(): Promise<void> {
   $<HTMLTextAreaElement>('policy').value =
     savedPolicy ?? JSON.stringify(defaultPolicy('', ''), null, 2);
   // A policy applied before comes back (the API key does not: it lives in this tab only).
-  const restored = savedPolicy ? checkPolicy() : undefined;
-  const restoredCloud = restored?.cloud as { baseURL: string; model: string } | undefined;
-  if (restored && restoredCloud) {
-    cloud = {
-      client: new OpenAICompatibleClient({
-        baseURL: restoredCloud.baseURL,
-        apiKey: async () => apiKey || undefined,
-      }),
-      model: restoredCloud.model,
-      policy: restored,
-    };
-  }
+  if (savedPolicy) cloud = cloudFrom(checkPolicy());
   for (const id of ['endpoint', 'cloud-model']) {
     $(id).addEventListener('change', () => {
       const current = checkPolicy() ?? defaultPolicy('', '');

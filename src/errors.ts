@@ -117,6 +117,9 @@ export class RequestError extends AgentGpuError {
   }
 }
 
+/** A request names a model (or agent) that is not there (OpenAI's model_not_found, 404). */
+export class ModelNotFoundError extends RequestError {}
+
 /** A prompt longer than the model's context (OpenAI's context_length_exceeded). */
 export class ContextLengthError extends RequestError {}
 
@@ -181,6 +184,7 @@ export const errorClasses = {
   HostRestartedError,
   RequestError,
   ContextLengthError,
+  ModelNotFoundError,
   QueueFullError,
   MemoryQuotaError,
   OffloadError,

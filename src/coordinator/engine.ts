@@ -5,6 +5,7 @@ import {
   GpuAllocationError,
   HostRestartedError,
   KvCacheFullError,
+  ModelNotFoundError,
   OffloadError,
   QueueFullError,
   RequestError,
@@ -647,7 +648,7 @@ export class Engine {
     const model = agent ? agent.model : named;
     const slot = this.modelHost.get(model);
     if (!slot) {
-      throw new RequestError(
+      throw new ModelNotFoundError(
         `no model or agent "${named}" (models: ${[...this.modelHost.keys()].join(', ')}; ` +
           `agents: ${[...this.agents.keys()].join(', ') || 'none'})`,
         'model',
@@ -1445,7 +1446,7 @@ export class Engine {
     } else {
       const slot = this.modelHost.get(params.model);
       if (!slot) {
-        throw new RequestError(
+        throw new ModelNotFoundError(
           `no model "${params.model}" to embed with (models: ${[...this.modelHost.keys()].join(', ')}` +
             `${embedder ? `, ${embedder.id}` : ''})`,
           'model',

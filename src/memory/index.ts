@@ -27,8 +27,8 @@ export {
 export { loadEmbedder, type LoadedEmbedder } from './embedder.js';
 export {
   OnnxEmbedder,
-  normalize,
   type Embedder,
   type OnnxBackend,
   type OnnxEmbedderOptions,
 } from './onnx-embedder.js';
+export { normalize } from '../util/vector.js';

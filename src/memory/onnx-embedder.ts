@@ -5,6 +5,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import type * as Ort from 'onnxruntime-web';
 import { ModelLoadError } from '../errors.js';
+import { normalize } from '../util/vector.js';
 
 /** Something that turns texts into vectors: an ONNX model, or a language model's hidden states. */
 export interface Embedder {
@@ -230,13 +231,4 @@ export class OnnxEmbedder implements Embedder {
   close(): void {
     void this.session.release();
   }
-}
-
-/** `v` scaled to unit length (a zero vector stays zero). */
-export function normalize(v: Float32Array): Float32Array {
-  let sum = 0;
-  for (const x of v) sum += x * x;
-  const norm = Math.sqrt(sum);
-  if (norm > 0) for (let i = 0; i < v.length; i++) v[i] /= norm;
-  return v;
 }

@@ -35,6 +35,7 @@ import {
   memoryPlan,
   type MemoryPlan,
 } from './memory-plan.js';
+import { normalize } from '../util/vector.js';
 
 // A Llama-family decoder (llama, qwen2, qwen3) on agentgpu's kernels: sequences in a paged KV
 // cache (src/kv) of f32, f16 or int8 K/V, optionally a sliding window with attention sinks, f32
@@ -661,9 +662,7 @@ export class Decoder {
     } finally {
       this.kv.remove(seq);
     }
-    const mean = Float32Array.from(sum, (v) => v / kept.length);
-    const norm = Math.hypot(...mean);
-    return norm > 0 ? mean.map((v) => v / norm) : mean;
+    return normalize(Float32Array.from(sum, (v) => v / kept.length));
   }
 
   /**

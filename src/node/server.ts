@@ -9,6 +9,7 @@ import {
   AgentGpuError,
   ContextLengthError,
   HostRestartedError,
+  ModelNotFoundError,
   QueueFullError,
   RequestError,
 } from '../errors.js';
@@ -80,15 +81,11 @@ function toHttpError(error: unknown): HttpError {
       error.param ?? 'messages',
     );
   }
+  if (error instanceof ModelNotFoundError) {
+    return new HttpError(404, error.message, 'invalid_request_error', 'model_not_found', 'model');
+  }
   if (error instanceof RequestError) {
-    const unknownModel = error.param === 'model' && /^no model/.test(error.message);
-    return new HttpError(
-      unknownModel ? 404 : 400,
-      error.message,
-      'invalid_request_error',
-      unknownModel ? 'model_not_found' : null,
-      error.param ?? null,
-    );
+    return new HttpError(400, error.message, 'invalid_request_error', null, error.param ?? null);
   }
   if (error instanceof QueueFullError) {
     return new HttpError(429, error.message, 'rate_limit_error', 'queue_full', null, {

@@ -3,6 +3,7 @@
 // its score for a context x is θᵀx + α √(xᵀ A⁻¹ x) with θ = A⁻¹ b. Rewards come from outcomes:
 // faster, cheaper, error-free and better-rated is higher. State and the day's cloud spending
 // persist (IndexedDB in a page) so learning survives reloads.
+import { openDB } from 'idb';
 import type { Chooser, Target } from './placement.js';
 
 export interface ArmState {
@@ -139,7 +140,6 @@ export function memoryStateStore(): OffloadStateStore {
 
 /** Keeps the state in IndexedDB (a page or worker), database `name`. */
 export async function indexedDbStateStore(name = 'agentgpu-offload'): Promise<OffloadStateStore> {
-  const { openDB } = await import('idb');
   const db = await openDB(name, 1, {
     upgrade(d) {
       d.createObjectStore('state');
