@@ -5,7 +5,7 @@
 // pre-tokenizer, [CLS] … [SEP]). Its vectors mean nothing; their arithmetic is checked against
 // embedReference().
 import { Rng } from '../../util/rng.js';
-import { writeOnnx } from './onnx-writer.js';
+import { writeOnnx } from '../../testing/onnx-writer.js';
 
 export interface TinyEmbedder {
   /** model.onnx's bytes. */
