@@ -7,7 +7,7 @@ const port = Number(process.env.E2E_PORT ?? 4173);
 export const demoPort = port + 1;
 
 // Flags that keep a headless chromium from reaching for the network at every start.
-const quiet = [
+export const quiet = [
   '--no-sandbox',
   '--no-first-run',
   '--disable-background-networking',
@@ -15,7 +15,7 @@ const quiet = [
   '--disable-sync',
   '--disable-quic',
 ];
-const swiftShaderWebGpu = [
+export const swiftShaderWebGpu = [
   '--enable-unsafe-webgpu',
   '--enable-features=Vulkan',
   '--use-vulkan=swiftshader',

@@ -4,6 +4,11 @@
 // float32 MatMul for everything else (dequantized); GroupQueryAttention with its own rotary
 // embedding and a K/V cache passed in and out; SimplifiedLayerNormalization for RMSNorm.
 //
+// llama.cpp's llama rotates adjacent pairs (2i, 2i+1); onnxruntime's WebGPU GroupQueryAttention
+// only rotates halves (i, i + d/2). The export reorders each head's q and k rows — even
+// dimensions first, then odd (undoing what convert_hf_to_gguf.py did) — so the halves are the
+// pairs: q·k sums over all dimensions and does not see the order.
+//
 // Inputs:  input_ids int64 [1, S]; seqlens_k int32 [1] (= past + S - 1);
 //          total_sequence_length int32 [] (= past + S); past_key_values.{l}.key/.value
 //          float [1, kvHeads, past, headDim].
@@ -42,8 +47,16 @@ export function ggufToOnnx(bytes: Uint8Array, options: { positions?: number } = 
     if (!t) throw new Error(`ONNX export: the GGUF has no tensor "${name}"`);
     return t;
   };
-  const data = (t: GgufTensorInfo) =>
+  const raw = (t: GgufTensorInfo) =>
     bytes.subarray(file.dataOffset + t.offset, file.dataOffset + t.offset + t.byteSize);
+  const interleaved = !config.ropeNeox;
+  if (interleaved && config.ropeDims !== config.headDim) {
+    throw new Error('ONNX export: a llama model with partial rotary dimensions is not covered');
+  }
+  const data = (t: GgufTensorInfo) =>
+    interleaved && /attn_[qk]\.(weight|bias)$/.test(t.name)
+      ? halvesFirst(raw(t), t.dims[1] ?? t.dims[0], config.headDim)
+      : raw(t);
   const floats = (t: GgufTensorInfo) =>
     quantFormats[formatOfTensor(t)].dequantize(data(t), t.elements);
 
@@ -149,8 +162,8 @@ export function ggufToOnnx(bytes: Uint8Array, options: { positions?: number } = 
         num_heads: heads,
         kv_num_heads: kvHeads,
         do_rotary: 1,
-        // llama.cpp's llama RoPE rotates adjacent pairs; qwen2's (NeoX) the two halves.
-        rotary_interleaved: config.ropeNeox ? 0 : 1,
+        // Halves: llama's q and k rows are reordered to match (above).
+        rotary_interleaved: 0,
         scale: { float: 1 / Math.sqrt(headDim) },
       },
     });
@@ -195,6 +208,22 @@ export function ggufToOnnx(bytes: Uint8Array, options: { positions?: number } = 
     ],
   });
   return { onnx, config, matmul: [...kinds].join(', ') };
+}
+
+/**
+ * `rows` rows of a tensor (any format: whole rows move) with each head's rows reordered, even
+ * ones first: new row i of a head is old row 2i, new row d/2 + i is old row 2i + 1.
+ */
+function halvesFirst(bytes: Uint8Array, rows: number, headDim: number): Uint8Array {
+  const rowBytes = bytes.length / rows;
+  const out = new Uint8Array(bytes.length);
+  for (let r = 0; r < rows; r++) {
+    const head = r - (r % headDim);
+    const i = r % headDim;
+    const from = head + (i < headDim / 2 ? 2 * i : 2 * (i - headDim / 2) + 1);
+    out.set(bytes.subarray(from * rowBytes, (from + 1) * rowBytes), r * rowBytes);
+  }
+  return out;
 }
 
 /**

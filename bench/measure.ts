@@ -1,0 +1,120 @@
+// What every engine in the peer benchmark is measured by, and agentgpu's own measurement: the
+// same code in Node (Dawn) and in a Chromium page (navigator.gpu), given a GpuContext.
+import type { GpuContext } from '../src/gpu/context.js';
+import { Decoder } from '../src/model/decoder.js';
+import { LanguageModel } from '../src/model/language-model.js';
+import { bytesSource } from '../src/model/weights.js';
+
+export interface Measure {
+  /** From the bytes in hand (or a fetch, in a page) to ready to run, ms. */
+  loadMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  timeToFirstTokenMs: number;
+  /**
+   * The engine's own memory, bytes: agentgpu's GPU buffers; llama.cpp's model + context; in a
+   * page, where neither peer says, the JS heap in use after the run (`performance.memory`).
+   */
+  memoryBytes: number;
+  /** JS heap in use after the run (pages only), bytes. */
+  jsHeapBytes?: number;
+}
+
+/** Context for a prompt of `prompt` tokens and `decode` more, in 16-token blocks. */
+export function contextFor(prompt: number, decode: number): number {
+  return 16 * Math.ceil((prompt + decode + 16) / 16);
+}
+
+/**
+ * Greedy decoding of `decode` tokens after `prompt`, after a warm-up at the same shapes (the
+ * pipelines compile on first use).
+ */
+export async function measureAgentgpu(
+  gpu: GpuContext,
+  bytes: Uint8Array | (() => Promise<Uint8Array>),
+  prompt: number[],
+  decode: number,
+): Promise<Measure> {
+  const started = performance.now();
+  const data = typeof bytes === 'function' ? await bytes() : bytes;
+  const model = await LanguageModel.load(gpu, bytesSource(data), {
+    contextSize: contextFor(prompt.length, decode),
+    maxBatch: 256,
+  });
+  const loadMs = performance.now() - started;
+  try {
+    await model.generate(prompt, { maxTokens: 2, temperature: 0, ignoreEos: true }).result;
+    model.closeSession('default');
+    const r = await model.generate(prompt, {
+      maxTokens: decode,
+      temperature: 0,
+      ignoreEos: true,
+      reusePrefix: false,
+    }).result;
+    return {
+      loadMs,
+      prefillTokensPerSecond: r.timings.prefillTokensPerSecond,
+      decodeTokensPerSecond: r.timings.decodeTokensPerSecond,
+      timeToFirstTokenMs: r.timings.timeToFirstTokenMs,
+      memoryBytes: model.decoder.memory.total,
+    };
+  } finally {
+    model.destroy();
+  }
+}
+
+export interface BatchedRow {
+  sequences: number;
+  tokensPerSecond: number;
+  msPerStep: number;
+  /** tok/s over all sequences / tok/s of one. */
+  speedup: number;
+}
+
+/**
+ * Decode throughput when `counts` sequences step together through one decoder (8-token
+ * prompts, then one token per sequence per step), over all sequences.
+ */
+export async function measureBatchedDecode(
+  gpu: GpuContext,
+  bytes: Uint8Array,
+  counts: number[],
+  steps: number,
+  onRow: (row: BatchedRow) => void = () => {},
+): Promise<BatchedRow[]> {
+  const decoder = await Decoder.load(gpu, bytesSource(bytes), {
+    contextSize: contextFor(8, steps),
+    sequences: Math.max(...counts),
+  });
+  try {
+    const rows: BatchedRow[] = [];
+    let extra: number[] = [];
+    for (const n of counts) {
+      // The decoder's own sequence (id 0) and n - 1 more, all empty.
+      decoder.reset();
+      for (const id of extra) decoder.removeSequence(id);
+      extra = Array.from({ length: n - 1 }, () => decoder.addSequence());
+      const active = [0, ...extra];
+      await decoder.forwardBatch(
+        active.map((sequence, i) => ({ sequence, tokens: [1, 2, 3, 4, 5, 6, 7, i] })),
+      );
+      let next = await decoder.argmaxRows(n);
+      const step = async () => {
+        await decoder.forwardBatch(active.map((sequence, i) => ({ sequence, tokens: [next[i]] })));
+        next = await decoder.argmaxRows(n);
+      };
+      await step(); // warm-up
+      const started = performance.now();
+      for (let s = 1; s < steps; s++) await step();
+      const msPerStep = (performance.now() - started) / (steps - 1);
+      const tokensPerSecond = (n * 1000) / msPerStep;
+      const speedup = rows.length ? tokensPerSecond / rows[0].tokensPerSecond : 1;
+      const row = { sequences: n, tokensPerSecond, msPerStep, speedup };
+      rows.push(row);
+      onRow(row);
+    }
+    return rows;
+  } finally {
+    decoder.destroy();
+  }
+}
