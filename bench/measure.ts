@@ -4,6 +4,7 @@ import type { GpuContext } from '../src/gpu/context.js';
 import { Decoder } from '../src/model/decoder.js';
 import { LanguageModel } from '../src/model/language-model.js';
 import { bytesSource } from '../src/model/weights.js';
+import type { KernelTime } from '../src/gpu/profiler.js';
 
 export interface Measure {
   /** From the bytes in hand (or a fetch, in a page) to ready to run, ms. */
@@ -116,5 +117,58 @@ export async function measureBatchedDecode(
     return rows;
   } finally {
     decoder.destroy();
+  }
+}
+
+export interface KernelProfile {
+  /** GPU time per kernel over one prefill of the prompt. */
+  prefill: KernelTime[];
+  /** GPU time per kernel over `decode` - 1 decode steps. */
+  decode: KernelTime[];
+  /** Wall time of the same prefill and decode steps, ms (GPU time + what the host adds). */
+  prefillWallMs: number;
+  decodeWallMs: number;
+}
+
+/**
+ * Where agentgpu's GPU time goes, kernel by kernel (timestamp queries), for a prefill and for
+ * decode steps. `gpu` must have been acquired with `profile: true`; the timings themselves
+ * run slower than unprofiled ones (a query resolve and readback per batch).
+ */
+export async function profileAgentgpu(
+  gpu: GpuContext,
+  bytes: Uint8Array,
+  prompt: number[],
+  decode: number,
+): Promise<KernelProfile> {
+  const profiler = gpu.profiler;
+  if (!profiler) throw new Error('the GPU context has no profiler: acquire it with profile: true');
+  const model = await LanguageModel.load(gpu, bytesSource(bytes), {
+    contextSize: contextFor(prompt.length, decode),
+    maxBatch: 256,
+  });
+  const decoder = model.decoder;
+  try {
+    const run = async () => {
+      decoder.reset();
+      await profiler.reset();
+      let t0 = performance.now();
+      await decoder.forward(prompt);
+      let next = (await decoder.argmaxRows(1))[0];
+      const prefillWallMs = performance.now() - t0;
+      const prefill = await profiler.report();
+      await profiler.reset();
+      t0 = performance.now();
+      for (let i = 1; i < decode; i++) {
+        await decoder.forward([next]);
+        next = (await decoder.argmaxRows(1))[0];
+      }
+      const decodeWallMs = performance.now() - t0;
+      return { prefill, decode: await profiler.report(), prefillWallMs, decodeWallMs };
+    };
+    await run(); // warm-up: pipelines compile on first use
+    return await run();
+  } finally {
+    model.destroy();
   }
 }

@@ -100,7 +100,7 @@ export async function wllama(
     if (!adapter?.features.has('shader-f16')) {
       throw new Error(
         "llama.cpp's WebGPU backend needs shader-f16, which this adapter " +
-          `(${adapter ? adapter.info.description || adapter.info.vendor : 'none'}) lacks`,
+          `(${adapter ? `${adapter.info.vendor} ${adapter.info.architecture}` : 'none'}) lacks`,
       );
     }
   }

@@ -1,6 +1,7 @@
 import { GpuValidationError } from '../errors.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { GpuLimits } from './facts.js';
+import type { KernelProfiler } from './profiler.js';
 
 /** A storage binding: a whole buffer, or a byte range of one (offsets aligned to 256). */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
@@ -38,6 +39,8 @@ export class ComputeBatch {
     private readonly limits: GpuLimits,
     private readonly pool: BufferPool,
     readonly label: string,
+    /** Times every dispatch with timestamp queries (GpuContextOptions.profile). */
+    private readonly profiler?: KernelProfiler,
   ) {}
 
   dispatch(
@@ -85,6 +88,10 @@ export class ComputeBatch {
 
     this.device.pushErrorScope('validation');
     const encoder = this.device.createCommandEncoder({ label: this.label });
+    const timing = this.profiler?.begin(
+      this.ops.flatMap((op) => (op.kind === 'dispatch' ? [op.pipeline.label] : [])),
+    );
+    let dispatches = 0;
     this.ops.forEach((op, index) => {
       if (op.kind === 'copy') {
         encoder.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
@@ -105,13 +112,18 @@ export class ComputeBatch {
           })),
         ],
       });
-      const pass = encoder.beginComputePass({ label: op.pipeline.label });
+      const pass = encoder.beginComputePass({
+        label: op.pipeline.label,
+        timestampWrites: timing?.writes(dispatches++),
+      });
       pass.setPipeline(op.pipeline);
       pass.setBindGroup(0, bindGroup);
       pass.dispatchWorkgroups(...op.grid);
       pass.end();
     });
+    timing?.resolve(encoder);
     this.device.queue.submit([encoder.finish()]);
+    timing?.collect();
     this.ops.length = 0;
     const error = await this.device.popErrorScope();
     if (uniform) {

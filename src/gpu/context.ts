@@ -3,6 +3,7 @@ import { ComputeBatch } from './batch.js';
 import { allocateBuffer, BufferPool } from './buffer-pool.js';
 import { readLimits, requestedLimits, type GpuFacts } from './facts.js';
 import { PipelineCache } from './pipeline-cache.js';
+import { KernelProfiler } from './profiler.js';
 import type { ShaderSource } from './shader-library.js';
 
 export interface GpuContextOptions {
@@ -12,6 +13,11 @@ export interface GpuContextOptions {
   /** Notes gathered while finding the adapter (fallbacks taken), carried into facts.notes. */
   notes?: string[];
   label?: string;
+  /**
+   * Time every dispatch on the GPU (timestamp queries; `GpuContext.profiler`) where the adapter
+   * has 'timestamp-query'. For benchmarks: it adds a query resolve and a readback per batch.
+   */
+  profile?: boolean;
   /** Compile pipelines with createComputePipelineAsync (default true). */
   asyncPipelines?: boolean;
   /**
@@ -40,6 +46,8 @@ export class GpuContext extends EventTarget {
   readonly pipelines: PipelineCache;
   /** Resolves when the device is lost; rejects never. */
   readonly lost: Promise<DeviceLostEvent>;
+  /** GPU time per kernel, when profiling was asked for and the device can. */
+  readonly profiler: KernelProfiler | undefined;
   private lostEvent: DeviceLostEvent | undefined;
   private readonly owner: unknown;
 
@@ -53,6 +61,7 @@ export class GpuContext extends EventTarget {
     this.owner = options.owner;
     this.pool = new BufferPool(device, facts.limits);
     this.pipelines = new PipelineCache(device, shaders, options.asyncPipelines ?? true);
+    this.profiler = device.features.has('timestamp-query') ? new KernelProfiler(device) : undefined;
     this.lost = device.lost.then((info) => {
       const event = new DeviceLostEvent(info.reason, info.message);
       this.lostEvent = event;
@@ -72,6 +81,9 @@ export class GpuContext extends EventTarget {
     const requiredFeatures: GPUFeatureName[] = [];
     if (shaderF16) requiredFeatures.push('shader-f16');
     if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+    if (options.profile && adapter.features.has('timestamp-query')) {
+      requiredFeatures.push('timestamp-query');
+    }
     let device: GPUDevice;
     try {
       device = await adapter.requestDevice({
@@ -152,7 +164,7 @@ export class GpuContext extends EventTarget {
   /** Records work for one command buffer; see ComputeBatch. */
   batch(label: string): ComputeBatch {
     this.assertAlive();
-    return new ComputeBatch(this.device, this.facts.limits, this.pool, label);
+    return new ComputeBatch(this.device, this.facts.limits, this.pool, label, this.profiler);
   }
 
   /** Copies `byteLength` bytes from `buffer` at `byteOffset` back to the CPU. */
