@@ -44,9 +44,28 @@ const PARTS: u32 = 2u;
 const PARTS: u32 = 1u;
 #endif
 
-fn x4(m: u32, k: u32) -> vec4<f32> {
-  let b = m * params.cols + k;
+// x[b .. b + 3]
+fn x4(b: u32) -> vec4<f32> {
   return vec4<f32>(f32(x[b]), f32(x[b + 1u]), f32(x[b + 2u]), f32(x[b + 3u]));
+}
+
+// A unit's 32 weights, decoded once for every batch entry.
+struct Unit32 {
+  w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>,
+  w4: vec4<f32>, w5: vec4<f32>, w6: vec4<f32>, w7: vec4<f32>,
+}
+
+// `sum` plus the unit's dot product with x[b .. b + 31], added in order (the sums of a row stay
+// what they were with a loop), written out (a loop costs more on a CPU device).
+fn unit_dot(sum: f32, ws: Unit32, b: u32) -> f32 {
+  var s = sum + dot(ws.w0, x4(b));
+  s += dot(ws.w1, x4(b + 4u));
+  s += dot(ws.w2, x4(b + 8u));
+  s += dot(ws.w3, x4(b + 12u));
+  s += dot(ws.w4, x4(b + 16u));
+  s += dot(ws.w5, x4(b + 20u));
+  s += dot(ws.w6, x4(b + 24u));
+  return s + dot(ws.w7, x4(b + 28u));
 }
 
 // This invocation's share of the dot products of the row at `row_byte` with every x[m].
@@ -55,13 +74,21 @@ fn row_dot(row_byte: u32, lane: u32) -> array<f32, MAX_M> {
   let units = params.cols / UNIT_VALUES;
   for (var u = lane; u < units; u += T) {
     let unit = unit_at(row_byte, u);
-    for (var i = 0u; i < 8u; i++) {
-      let wv = unit_w4(unit, i);
-      let k = u * UNIT_VALUES + 4u * i;
-      for (var m = 0u; m < M; m++) {
-        acc[m] += dot(wv, x4(m, k));
-      }
-    }
+    let ws = Unit32(
+      unit_w4(unit, 0u), unit_w4(unit, 1u), unit_w4(unit, 2u), unit_w4(unit, 3u),
+      unit_w4(unit, 4u), unit_w4(unit, 5u), unit_w4(unit, 6u), unit_w4(unit, 7u),
+    );
+    // Constant indices only: a CPU device (SwiftShader) keeps acc in registers then, where
+    // acc[m] in a loop over m goes through memory and costs more than the arithmetic.
+    let k = u * UNIT_VALUES;
+    acc[0] = unit_dot(acc[0], ws, k);
+    if (M > 1u) { acc[1] = unit_dot(acc[1], ws, params.cols + k); }
+    if (M > 2u) { acc[2] = unit_dot(acc[2], ws, 2u * params.cols + k); }
+    if (M > 3u) { acc[3] = unit_dot(acc[3], ws, 3u * params.cols + k); }
+    if (M > 4u) { acc[4] = unit_dot(acc[4], ws, 4u * params.cols + k); }
+    if (M > 5u) { acc[5] = unit_dot(acc[5], ws, 5u * params.cols + k); }
+    if (M > 6u) { acc[6] = unit_dot(acc[6], ws, 6u * params.cols + k); }
+    if (M > 7u) { acc[7] = unit_dot(acc[7], ws, 7u * params.cols + k); }
   }
 #if DENSE
   // Float rows need not be whole units: the tail, one value per invocation.

@@ -24,19 +24,29 @@ fn flat_workgroup(inv: Invocation) -> u32 {
 var<workgroup> reduce_scratch: array<f32, WG>;
 
 #if SUBGROUPS
+// The partials are combined by invocation 0 alone and handed out through one slot: where
+// every invocation summed them itself, a CPU device with 4-wide subgroups (SwiftShader) made
+// WG * WG / 4 workgroup-memory reads per reduction, most of an RMSNorm's time.
+var<workgroup> reduce_result: f32;
+
 fn workgroup_max(value: f32, inv: Invocation) -> f32 {
   let partial = subgroupMax(value);
   if (inv.sg_lane == 0u) {
     reduce_scratch[inv.lid / inv.sg_size] = partial;
   }
   workgroupBarrier();
-  var best = reduce_scratch[0];
-  let subgroups = (WG + inv.sg_size - 1u) / inv.sg_size;
-  for (var i = 1u; i < subgroups; i++) {
-    best = max(best, reduce_scratch[i]);
+  if (inv.lid == 0u) {
+    var best = reduce_scratch[0];
+    let subgroups = (WG + inv.sg_size - 1u) / inv.sg_size;
+    for (var i = 1u; i < subgroups; i++) {
+      best = max(best, reduce_scratch[i]);
+    }
+    reduce_result = best;
   }
   workgroupBarrier();
-  return best;
+  // Safe to return without a third barrier: the next reduction writes reduce_result only
+  // after its first barrier, which every invocation reaches after this read.
+  return reduce_result;
 }
 
 fn workgroup_sum(value: f32, inv: Invocation) -> f32 {
@@ -45,14 +55,16 @@ fn workgroup_sum(value: f32, inv: Invocation) -> f32 {
     reduce_scratch[inv.lid / inv.sg_size] = partial;
   }
   workgroupBarrier();
-  var total = 0.0;
-  let subgroups = (WG + inv.sg_size - 1u) / inv.sg_size;
-  for (var i = 0u; i < subgroups; i++) {
-    total += reduce_scratch[i];
+  if (inv.lid == 0u) {
+    var total = 0.0;
+    let subgroups = (WG + inv.sg_size - 1u) / inv.sg_size;
+    for (var i = 0u; i < subgroups; i++) {
+      total += reduce_scratch[i];
+    }
+    reduce_result = total;
   }
-  // Nobody may overwrite the partials before everyone has read them.
   workgroupBarrier();
-  return total;
+  return reduce_result;
 }
 #else
 fn workgroup_max(value: f32, inv: Invocation) -> f32 {

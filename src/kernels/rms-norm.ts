@@ -2,7 +2,7 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
-import { ROW_REDUCE_WORKGROUP } from './tuning.js';
+import { rowReduceWorkgroup } from './tuning.js';
 import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
 
 /** x (rows, n), weight (n,) f32 -> out (rows, n); out must not alias x. */
@@ -25,7 +25,7 @@ export class RmsNorm {
       family: 'rms_norm',
       activations: options?.activations,
       subgroups: gpu.facts.features.subgroups,
-      workgroupSize: ROW_REDUCE_WORKGROUP,
+      workgroupSize: rowReduceWorkgroup(gpu.facts),
     };
     return new RmsNorm(await loadVariant(gpu, spec, options));
   }

@@ -2,7 +2,7 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
-import { ROW_REDUCE_WORKGROUP } from './tuning.js';
+import { rowReduceWorkgroup } from './tuning.js';
 import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
 
 /** x (rows, n) -> out (rows, n) = softmax(scale * x) per row; out must not alias x. */
@@ -24,7 +24,7 @@ export class Softmax {
       family: 'softmax',
       activations: options?.activations,
       subgroups: gpu.facts.features.subgroups,
-      workgroupSize: ROW_REDUCE_WORKGROUP,
+      workgroupSize: rowReduceWorkgroup(gpu.facts),
     };
     return new Softmax(await loadVariant(gpu, spec, options));
   }
