@@ -49,11 +49,6 @@ fn x4(b: u32) -> vec4<f32> {
   return vec4<f32>(f32(x[b]), f32(x[b + 1u]), f32(x[b + 2u]), f32(x[b + 3u]));
 }
 
-// A unit's 32 weights, decoded once for every batch entry.
-struct Unit32 {
-  w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>,
-  w4: vec4<f32>, w5: vec4<f32>, w6: vec4<f32>, w7: vec4<f32>,
-}
 
 // `sum` plus the unit's dot product with x[b .. b + 31], added in order (the sums of a row stay
 // what they were with a loop), written out (a loop costs more on a CPU device).
@@ -68,16 +63,65 @@ fn unit_dot(sum: f32, ws: Unit32, b: u32) -> f32 {
   return s + dot(ws.w7, x4(b + 28u));
 }
 
+#if GATE_UP
+// unit_dot for two rows at once (gate and up), each x value loaded once for both.
+fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, at: u32) -> vec2<f32> {
+  var x = x4(at);
+  var s = sum + vec2<f32>(dot(a.w0, x), dot(b.w0, x));
+  x = x4(at + 4u);
+  s += vec2<f32>(dot(a.w1, x), dot(b.w1, x));
+  x = x4(at + 8u);
+  s += vec2<f32>(dot(a.w2, x), dot(b.w2, x));
+  x = x4(at + 12u);
+  s += vec2<f32>(dot(a.w3, x), dot(b.w3, x));
+  x = x4(at + 16u);
+  s += vec2<f32>(dot(a.w4, x), dot(b.w4, x));
+  x = x4(at + 20u);
+  s += vec2<f32>(dot(a.w5, x), dot(b.w5, x));
+  x = x4(at + 24u);
+  s += vec2<f32>(dot(a.w6, x), dot(b.w6, x));
+  x = x4(at + 28u);
+  return s + vec2<f32>(dot(a.w7, x), dot(b.w7, x));
+}
+
+
+// row_dot for the gate row at `row_byte` and its up row together: [m] = (gate, up).
+fn gate_up_dot(row_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> {
+  var acc: array<vec2<f32>, MAX_M>;
+  let units = params.cols / UNIT_VALUES;
+  for (var u = lane; u < units; u += T) {
+    let g = unit_weights(row_byte, u);
+    let v = unit_weights(params.up_offset + row_byte, u);
+    let k = u * UNIT_VALUES;
+    acc[0] = unit_dot2(acc[0], g, v, k);
+    if (M > 1u) { acc[1] = unit_dot2(acc[1], g, v, params.cols + k); }
+    if (M > 2u) { acc[2] = unit_dot2(acc[2], g, v, 2u * params.cols + k); }
+    if (M > 3u) { acc[3] = unit_dot2(acc[3], g, v, 3u * params.cols + k); }
+    if (M > 4u) { acc[4] = unit_dot2(acc[4], g, v, 4u * params.cols + k); }
+    if (M > 5u) { acc[5] = unit_dot2(acc[5], g, v, 5u * params.cols + k); }
+    if (M > 6u) { acc[6] = unit_dot2(acc[6], g, v, 6u * params.cols + k); }
+    if (M > 7u) { acc[7] = unit_dot2(acc[7], g, v, 7u * params.cols + k); }
+  }
+#if DENSE
+  for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
+    let wg = dense_weight(row_byte, j);
+    let wu = dense_weight(params.up_offset + row_byte, j);
+    for (var m = 0u; m < M; m++) {
+      let xj = f32(x[m * params.cols + j]);
+      acc[m] += vec2<f32>(wg * xj, wu * xj);
+    }
+  }
+#endif
+  return acc;
+}
+#endif
+
 // This invocation's share of the dot products of the row at `row_byte` with every x[m].
 fn row_dot(row_byte: u32, lane: u32) -> array<f32, MAX_M> {
   var acc: array<f32, MAX_M>;
   let units = params.cols / UNIT_VALUES;
   for (var u = lane; u < units; u += T) {
-    let unit = unit_at(row_byte, u);
-    let ws = Unit32(
-      unit_w4(unit, 0u), unit_w4(unit, 1u), unit_w4(unit, 2u), unit_w4(unit, 3u),
-      unit_w4(unit, 4u), unit_w4(unit, 5u), unit_w4(unit, 6u), unit_w4(unit, 7u),
-    );
+    let ws = unit_weights(row_byte, u);
     // Constant indices only: a CPU device (SwiftShader) keeps acc in registers then, where
     // acc[m] in a loop over m goes through memory and costs more than the arithmetic.
     let k = u * UNIT_VALUES;
@@ -130,9 +174,14 @@ fn main(inv: Invocation) {
   // Rows past the end still reach the reduction below; they just write nothing.
   if (row < params.rows) {
     let row_byte = row * params.row_bytes;
-    acc[0] = row_dot(row_byte, lane);
 #if GATE_UP
-    acc[1] = row_dot(params.up_offset + row_byte, lane);
+    let both = gate_up_dot(row_byte, lane);
+    for (var m = 0u; m < M; m++) {
+      acc[0][m] = both[m].x;
+      acc[1][m] = both[m].y;
+    }
+#else
+    acc[0] = row_dot(row_byte, lane);
 #endif
   }
 #if SUBGROUPS

@@ -190,3 +190,83 @@ fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   return scale * (low + 16.0 * high - vec4<f32>(32.0));
 }
 #endif
+
+// A whole unit's 32 values at once, for kernels that use them all (matvec): values 4i .. 4i+3
+// in wi. Q4_0 and Q8_0 read their bytes once, a word at a time (their blocks are only 2-byte
+// aligned, so unit_w4 reads two words for each four values, and Q4_0 each word twice);
+// on a CPU device (SwiftShader), where a load costs more than the arithmetic, that is most of
+// a decode step. The others take unit_w4 eight times.
+struct Unit32 {
+  w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>,
+  w4: vec4<f32>, w5: vec4<f32>, w6: vec4<f32>, w7: vec4<f32>,
+}
+
+// The four bytes at `byte`, from the aligned word holding it (`lo`) and the next (`hi`).
+fn funnel(lo: u32, hi: u32, byte: u32) -> u32 {
+  let shift = (byte & 3u) * 8u;
+  return select((lo >> shift) | (hi << (32u - shift)), lo, shift == 0u);
+}
+
+#if Q4_0
+fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
+  let b0 = row_byte + 18u * u;
+  let d = load_f16(b0);
+  let q = b0 + 2u;
+  let i = q >> 2u;
+  let a0 = w[i];
+  let a1 = w[i + 1u];
+  let a2 = w[i + 2u];
+  let a3 = w[i + 3u];
+  // The fifth word only when the 16 bytes straddle it (never past the block's end).
+  var a4 = 0u;
+  if ((q & 3u) != 0u) {
+    a4 = w[i + 4u];
+  }
+  let v0 = funnel(a0, a1, q);
+  let v1 = funnel(a1, a2, q);
+  let v2 = funnel(a2, a3, q);
+  let v3 = funnel(a3, a4, q);
+  let eight = vec4<f32>(8.0);
+  return Unit32(
+    d * (nibbles(v0, 0u) - eight), d * (nibbles(v1, 0u) - eight),
+    d * (nibbles(v2, 0u) - eight), d * (nibbles(v3, 0u) - eight),
+    d * (nibbles(v0, 4u) - eight), d * (nibbles(v1, 4u) - eight),
+    d * (nibbles(v2, 4u) - eight), d * (nibbles(v3, 4u) - eight),
+  );
+}
+#else
+#if Q8_0
+fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
+  let b0 = row_byte + 34u * u;
+  let d = load_f16(b0);
+  let q = b0 + 2u;
+  let i = q >> 2u;
+  let a0 = w[i];
+  let a1 = w[i + 1u];
+  let a2 = w[i + 2u];
+  let a3 = w[i + 3u];
+  let a4 = w[i + 4u];
+  let a5 = w[i + 5u];
+  let a6 = w[i + 6u];
+  let a7 = w[i + 7u];
+  var a8 = 0u;
+  if ((q & 3u) != 0u) {
+    a8 = w[i + 8u];
+  }
+  return Unit32(
+    d * unpack_i8x4(funnel(a0, a1, q)), d * unpack_i8x4(funnel(a1, a2, q)),
+    d * unpack_i8x4(funnel(a2, a3, q)), d * unpack_i8x4(funnel(a3, a4, q)),
+    d * unpack_i8x4(funnel(a4, a5, q)), d * unpack_i8x4(funnel(a5, a6, q)),
+    d * unpack_i8x4(funnel(a6, a7, q)), d * unpack_i8x4(funnel(a7, a8, q)),
+  );
+}
+#else
+fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
+  let unit = unit_at(row_byte, u);
+  return Unit32(
+    unit_w4(unit, 0u), unit_w4(unit, 1u), unit_w4(unit, 2u), unit_w4(unit, 3u),
+    unit_w4(unit, 4u), unit_w4(unit, 5u), unit_w4(unit, 6u), unit_w4(unit, 7u),
+  );
+}
+#endif
+#endif
