@@ -9,7 +9,12 @@ import {
   type AttentionQuery,
   type KvFormat,
 } from './reference/attention.js';
-import { ATTENTION_KEYS_PER_SPLIT, ATTENTION_WORKGROUP, ELEMENTWISE_WORKGROUP } from './tuning.js';
+import {
+  ATTENTION_KEYS_PER_SPLIT,
+  ATTENTION_WORKGROUP,
+  attentionWorkgroup,
+  ELEMENTWISE_WORKGROUP,
+} from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';
 
 export type { AttentionConfig, AttentionQuery, KvFormat };
@@ -89,8 +94,9 @@ export class Attention {
         `attention supports head dims up to ${2 * ATTENTION_WORKGROUP}, got ${headDim}`,
       );
     }
-    if (keysPerSplit % ATTENTION_WORKGROUP !== 0) {
-      throw new RangeError(`keys per split must be a multiple of ${ATTENTION_WORKGROUP}`);
+    const workgroup = attentionWorkgroup(gpu.facts, headDim);
+    if (keysPerSplit % workgroup !== 0) {
+      throw new RangeError(`keys per split must be a multiple of ${workgroup}`);
     }
     const kv = kvVariant(config, options);
     const full: Required<AttentionConfig> = {
@@ -107,7 +113,7 @@ export class Attention {
         activations: options.activations,
         shape: `${pass}_${kv.shape}`,
         subgroups: gpu.facts.features.subgroups,
-        workgroupSize: ATTENTION_WORKGROUP,
+        workgroupSize: workgroup,
         defines: kv.defines,
       });
     const splitKey = key('split');
