@@ -877,6 +877,8 @@ export type KernelCase =
       format: QuantName;
       /** (m, n, k) */
       shape: [number, number, number];
+      /** The entry point (GemmOptions.shape): both run on every adapter. */
+      entry: 'gpu' | 'cpu';
       seed: number;
     }
   | {
@@ -966,7 +968,11 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       [33, 70, 3 * block],
     ];
     if (dense) gemmShapes.push([7, 45, 13], [40, 33, 100]);
-    for (const shape of gemmShapes) cases.push({ kernel: 'gemm', format, shape, seed: next() });
+    for (const shape of gemmShapes) {
+      for (const entry of ['gpu', 'cpu'] as const) {
+        cases.push({ kernel: 'gemm', format, shape, entry, seed: next() });
+      }
+    }
     cases.push({ kernel: 'embedding', format, shape: [300, 2 * block, 9], seed: next() });
   }
 
@@ -1193,7 +1199,7 @@ export function runKernelCase(
     case 'embedding':
       return checkEmbedding(gpu, c.format, ...c.shape, c.seed, options);
     case 'gemm':
-      return checkGemm(gpu, ...c.shape, c.seed, { ...options, format: c.format });
+      return checkGemm(gpu, ...c.shape, c.seed, { ...options, format: c.format, shape: c.entry });
     case 'attention':
       return checkAttention(gpu, c.scenario, c.seed, options);
     case 'sample':

@@ -22,6 +22,11 @@ export interface GemmOptions extends KernelOptions {
   format?: QuantName;
   /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
   bindingLimit?: number;
+  /**
+   * The entry point: 'gpu' (8 x 8 invocations, 4 x 4 outputs each) or 'cpu' (4 x 4, 8 x 8
+   * each); by default 'cpu' on a software adapter. The checks run both everywhere.
+   */
+  shape?: 'gpu' | 'cpu';
 }
 
 /**
@@ -41,11 +46,14 @@ export class Gemm {
   static async load(gpu: GpuContext, options: GemmOptions = {}): Promise<Gemm> {
     const { format = 'F32' } = options;
     const limits = gpu.facts.limits;
+    // A CPU device (SwiftShader) gets the entry point with fewer, busier invocations.
+    const cpu = (options.shape ?? (gpu.facts.software ? 'cpu' : 'gpu')) === 'cpu';
     const key = pipelineKey(gpu.facts, {
       family: 'gemm',
       weights: format,
       activations: options.activations,
-      shape: `t${GEMM_TILE}`,
+      shape: `t${GEMM_TILE}${cpu ? '_cpu' : ''}`,
+      ...(cpu && { entryPoint: 'main_cpu' }),
     });
     return new Gemm(
       key,

@@ -53,7 +53,8 @@ export const ARGMAX_WORKGROUP = 256;
  * outputs, 4 x 4 per invocation, 8 KiB of staged X and W per 32-value step, half the 16 KiB
  * every adapter offers. 4 x 4 halves the staged reads per multiply-add of 2 x 2 and quarters the
  * invocations at each barrier: 2.2x on SwiftShader (0.39 -> 0.85 GFLOP/s at 64 x 1024 x 1024).
- * Larger tiles come with a benchmark on a real GPU.
+ * A software adapter takes gemm.wgsl's main_cpu instead (same tile, 4 x 4 invocations of 8 x 8
+ * outputs: ~1.15 GFLOP/s there). Larger tiles come with a benchmark on a real GPU.
  */
 export const GEMM_TILE = 32;
 
