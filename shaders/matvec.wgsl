@@ -1,13 +1,14 @@
 // Matrix-vector product for decode, for a batch of M ≤ 8 vectors (sub-agents decoding at once):
-// out[m] = W · x[m]. Each row belongs to a group of T invocations that stride over it in
-// 32-value units, dequantizing in registers; a workgroup holds WG / T rows, and every weight is
-// read once for all M vectors.
+// out[m] = W · x[m]. Each pair of rows belongs to a group of T invocations that stride over it
+// in 32-value units, dequantizing in registers and loading each x value once for both rows; a
+// workgroup holds 2 * WG / T rows, and every weight is read once for all M vectors.
 //   SUBGROUPS: T is the subgroup size, so a row's sum is one subgroupAdd and no barrier.
 //   otherwise: partial sums meet in workgroup memory after a single barrier.
 // Fused variants:
 //   BIAS:    out = W · x + bias                  (Qwen2's q/k/v projections)
 //   GATE_UP: out = silu(Wg · x) * (Wu · x)       (the SwiGLU feed-forward gate), with Wu's rows
-//            `up_offset` bytes after Wg's in the same binding: one pass, no intermediate.
+//            `up_offset` bytes after Wg's in the same binding: one pass, no intermediate; a
+//            group's two rows are a gate row and its up row (WG / T outputs a workgroup).
 // x (M, cols) act, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
@@ -37,12 +38,8 @@ override M: u32 = 1u;
 const MAX_M: u32 = 8u;
 // Invocations per row: a power of two dividing WG (the subgroup size when SUBGROUPS).
 override T: u32 = 32u;
-// Dot products reduced per batch entry: 2 for GATE_UP (gate and up), else 1.
-#if GATE_UP
+// Dot products reduced per batch entry: two rows (or a gate row and its up row).
 const PARTS: u32 = 2u;
-#else
-const PARTS: u32 = 1u;
-#endif
 
 // x[b .. b + 3]
 fn x4(b: u32) -> vec4<f32> {
@@ -63,8 +60,7 @@ fn unit_dot(sum: f32, ws: Unit32, b: u32) -> f32 {
   return s + dot(ws.w7, x4(b + 28u));
 }
 
-#if GATE_UP
-// unit_dot for two rows at once (gate and up), each x value loaded once for both.
+// unit_dot for two rows at once, each x value loaded once for both.
 fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, at: u32) -> vec2<f32> {
   var x = x4(at);
   var s = sum + vec2<f32>(dot(a.w0, x), dot(b.w0, x));
@@ -85,13 +81,16 @@ fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, at: u32) -> vec2<f32> {
 }
 
 
-// row_dot for the gate row at `row_byte` and its up row together: [m] = (gate, up).
-fn gate_up_dot(row_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> {
+// This invocation's share of the dot products of the rows at `a_byte` and `b_byte` (two rows
+// of the matrix, or a gate row and its up row) with every x[m]: [m] = (a, b). Two rows a pass
+// load each x value once for both; on a CPU device (SwiftShader) the loads cost more than the
+// arithmetic.
+fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> {
   var acc: array<vec2<f32>, MAX_M>;
   let units = params.cols / UNIT_VALUES;
   for (var u = lane; u < units; u += T) {
-    let g = unit_weights(row_byte, u);
-    let v = unit_weights(params.up_offset + row_byte, u);
+    let g = unit_weights(a_byte, u);
+    let v = unit_weights(b_byte, u);
     let k = u * UNIT_VALUES;
     acc[0] = unit_dot2(acc[0], g, v, k);
     if (M > 1u) { acc[1] = unit_dot2(acc[1], g, v, params.cols + k); }
@@ -104,42 +103,12 @@ fn gate_up_dot(row_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> {
   }
 #if DENSE
   for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
-    let wg = dense_weight(row_byte, j);
-    let wu = dense_weight(params.up_offset + row_byte, j);
+    // Float rows need not be whole units: the tail, one value per invocation.
+    let wg = dense_weight(a_byte, j);
+    let wu = dense_weight(b_byte, j);
     for (var m = 0u; m < M; m++) {
       let xj = f32(x[m * params.cols + j]);
       acc[m] += vec2<f32>(wg * xj, wu * xj);
-    }
-  }
-#endif
-  return acc;
-}
-#endif
-
-// This invocation's share of the dot products of the row at `row_byte` with every x[m].
-fn row_dot(row_byte: u32, lane: u32) -> array<f32, MAX_M> {
-  var acc: array<f32, MAX_M>;
-  let units = params.cols / UNIT_VALUES;
-  for (var u = lane; u < units; u += T) {
-    let ws = unit_weights(row_byte, u);
-    // Constant indices only: a CPU device (SwiftShader) keeps acc in registers then, where
-    // acc[m] in a loop over m goes through memory and costs more than the arithmetic.
-    let k = u * UNIT_VALUES;
-    acc[0] = unit_dot(acc[0], ws, k);
-    if (M > 1u) { acc[1] = unit_dot(acc[1], ws, params.cols + k); }
-    if (M > 2u) { acc[2] = unit_dot(acc[2], ws, 2u * params.cols + k); }
-    if (M > 3u) { acc[3] = unit_dot(acc[3], ws, 3u * params.cols + k); }
-    if (M > 4u) { acc[4] = unit_dot(acc[4], ws, 4u * params.cols + k); }
-    if (M > 5u) { acc[5] = unit_dot(acc[5], ws, 5u * params.cols + k); }
-    if (M > 6u) { acc[6] = unit_dot(acc[6], ws, 6u * params.cols + k); }
-    if (M > 7u) { acc[7] = unit_dot(acc[7], ws, 7u * params.cols + k); }
-  }
-#if DENSE
-  // Float rows need not be whole units: the tail, one value per invocation.
-  for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
-    let wj = dense_weight(row_byte, j);
-    for (var m = 0u; m < M; m++) {
-      acc[m] += wj * f32(x[m * params.cols + j]);
     }
   }
 #endif
@@ -168,30 +137,36 @@ var<workgroup> partials: array<f32, WG * MAX_M * PARTS>;
 fn main(inv: Invocation) {
   let group = inv.lid / T;
   let lane = inv.lid % T;
+#if GATE_UP
+  // A gate row and its up row.
   let row = flat_workgroup(inv) * (WG / T) + group;
-  // [0]: the row (the gate row for GATE_UP), [1]: the up row.
+  let second = row;
+#else
+  // Two neighbouring rows (the second may be past the end: then it repeats the first).
+  let row = 2u * (flat_workgroup(inv) * (WG / T) + group);
+  let second = row + 1u;
+#endif
+  // [0]: the row (the gate row for GATE_UP), [1]: the second (the up row).
   var acc: array<array<f32, MAX_M>, 2>;
   // Rows past the end still reach the reduction below; they just write nothing.
   if (row < params.rows) {
-    let row_byte = row * params.row_bytes;
+    let a_byte = row * params.row_bytes;
 #if GATE_UP
-    let both = gate_up_dot(row_byte, lane);
+    let b_byte = params.up_offset + a_byte;
+#else
+    let b_byte = select(a_byte, a_byte + params.row_bytes, second < params.rows);
+#endif
+    let both = two_rows_dot(a_byte, b_byte, lane);
     for (var m = 0u; m < M; m++) {
       acc[0][m] = both[m].x;
       acc[1][m] = both[m].y;
     }
-#else
-    acc[0] = row_dot(row_byte, lane);
-#endif
   }
 #if SUBGROUPS
   for (var m = 0u; m < M; m++) {
-    var dots = vec2<f32>(subgroupAdd(acc[0][m]), 0.0);
-#if GATE_UP
-    dots.y = subgroupAdd(acc[1][m]);
-#endif
+    let dots = vec2<f32>(subgroupAdd(acc[0][m]), subgroupAdd(acc[1][m]));
     if (row < params.rows && lane == 0u) {
-      finish(m, row, dots);
+      write(m, row, second, dots);
     }
   }
 #else
@@ -209,8 +184,20 @@ fn main(inv: Invocation) {
           dots[p] += partials[(p * MAX_M + m) * WG + inv.lid + i];
         }
       }
-      finish(m, row, dots);
+      write(m, row, second, dots);
     }
+  }
+#endif
+}
+
+// The outputs of a lane group: the gated product, or the two rows' (the second if it exists).
+fn write(m: u32, row: u32, second: u32, dots: vec2<f32>) {
+#if GATE_UP
+  finish(m, row, dots);
+#else
+  finish(m, row, vec2<f32>(dots.x, 0.0));
+  if (second < params.rows) {
+    finish(m, second, vec2<f32>(dots.y, 0.0));
   }
 #endif
 }

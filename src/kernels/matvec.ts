@@ -94,7 +94,8 @@ export class Matvec {
       format,
       batch,
       fusion,
-      MATVEC_WORKGROUP / perRow,
+      // Each lane group takes two rows (a gate row and its up row for gate_up).
+      (fusion === 'gate_up' ? 1 : 2) * (MATVEC_WORKGROUP / perRow),
       bindingLimit,
       limits.minStorageBufferOffsetAlignment,
     );
