@@ -23,6 +23,7 @@
 // measures the GPU (Chromium is started without SwiftShader when Dawn finds a hardware
 // adapter). Writes markdown (printed), JSON and an SVG chart.
 import { execFileSync } from 'node:child_process';
+import type { Llama } from 'node-llama-cpp';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +123,17 @@ interface Row {
   /** Why an engine has no figures on this row. */
   missing: Partial<Record<EngineName, string>>;
   profile?: { prefill: KernelTime[]; decode: KernelTime[] };
+  /** How the ONNX export gave onnxruntime each weight (per execution provider). */
+  onnx?: Partial<Record<'webgpu' | 'wasm', string>>;
+}
+
+/** One llama.cpp CPU instance for the whole run (each getLlama adds process listeners). */
+let llamaCpu: Promise<Llama> | undefined;
+function cpuLlama() {
+  llamaCpu ??= import('node-llama-cpp').then(({ getLlama }) =>
+    getLlama({ gpu: false, build: 'never' }),
+  );
+  return llamaCpu;
 }
 
 const PROMPT_TEXT = 'The quick brown fox jumps over the lazy dog while the river runs to the sea. ';
@@ -131,8 +143,9 @@ async function llamaCpp(
   prompt: number[],
   gpu: false | 'vulkan' = false,
 ): Promise<Measure> {
-  const { getLlama } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu, build: 'never' });
+  const llama = gpu
+    ? await (await import('node-llama-cpp')).getLlama({ gpu, build: 'never' })
+    : await cpuLlama();
   const started = performance.now();
   const model = await llama.loadModel({ modelPath: path, gpuLayers: gpu ? 'max' : 0 });
   const context = await model.createContext({
@@ -309,9 +322,7 @@ try {
       // The same prompt tokens for all: llama.cpp's tokenization of the text. wllama takes
       // text, so it gets those tokens' text, and a bias away from the tokens that are not
       // whole ASCII text (its JSON replies throw on a random model's stray bytes).
-      const { getLlama } = await import('node-llama-cpp');
-      const llama = await getLlama({ gpu: false, build: 'never' });
-      const tokenizer = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+      const tokenizer = await (await cpuLlama()).loadModel({ modelPath: path, gpuLayers: 0 });
       const prompt = tokenizer.tokenize(PROMPT_TEXT.repeat(8)).slice(0, promptTokens).map(Number);
       const promptText = tokenizer.detokenize(prompt as never);
       const banned: number[] = [];
@@ -337,14 +348,18 @@ try {
         await attempt(row, 'agentgpu (Chromium)', () =>
           page.call('agentgpu', gguf, prompt, decodeTokens),
         );
-        const exported = format === 'Q4_K' ? undefined : ggufToOnnx(bytes);
-        const onnx = exported && page.serve(`${size}-${format}.onnx`, exported.onnx);
         for (const ep of ['webgpu', 'wasm'] as const) {
-          await attempt(row, `onnxruntime-web ${ep === 'webgpu' ? 'WebGPU' : 'wasm'}`, async () =>
-            exported && onnx
-              ? page.call('onnxruntime', onnx, exported.config, prompt, decodeTokens, ep)
-              : 'Q4_K has no exact MatMulNBits form (its sub-block minimums): see the Q4_0 rows',
-          );
+          await attempt(row, `onnxruntime-web ${ep === 'webgpu' ? 'WebGPU' : 'wasm'}`, async () => {
+            if (format === 'Q4_K') {
+              return 'Q4_K has no exact MatMulNBits form (its sub-block minimums): see the Q4_0 rows';
+            }
+            // onnxruntime-web's WebGPU MatMulNBits takes 2 and 4 bits: Q8_0 goes in as floats.
+            const exported = ggufToOnnx(bytes, { nbits8: ep === 'wasm' });
+            const onnx = page.serve(`${size}-${format}-${ep}.onnx`, exported.onnx);
+            row.onnx ??= {};
+            row.onnx[ep] = exported.matmul;
+            return page.call('onnxruntime', onnx, exported.config, prompt, decodeTokens, ep);
+          });
         }
         for (const gpu of [true, false]) {
           await attempt(row, gpu ? 'wllama WebGPU' : 'wllama wasm', () =>
@@ -465,6 +480,23 @@ const sections = [
   '',
   ...notes.map((n, i) => `[${i + 1}] ${n}`),
 ];
+const exports = rows.filter((r) => r.onnx);
+if (exports.length) {
+  sections.push(
+    '',
+    'onnxruntime-web got the weights as: ' +
+      exports
+        .map(
+          (r) =>
+            `${r.size} ${r.format}: ` +
+            Object.entries(r.onnx!)
+              .map(([ep, how]) => `${ep} ${how}`)
+              .join(', '),
+        )
+        .join('; ') +
+      '.',
+  );
+}
 const profiled = rows.filter((r) => r.profile);
 if (profiled.length) {
   sections.push(

@@ -40,6 +40,13 @@ export const MATVEC_WORKGROUP = 256;
 export const MATVEC_THREADS_PER_ROW = 32;
 
 /**
+ * Invocations per matvec row on a software adapter without subgroups: each row's partial sums
+ * are read back serially by its first invocation, and SwiftShader pays per read, so 4 (its
+ * SIMD width) rather than 32: about 3x faster there.
+ */
+export const MATVEC_THREADS_PER_ROW_SOFTWARE = 4;
+
+/**
  * Invocations per workgroup of the one-item-per-invocation kernels (elementwise, RoPE,
  * embedding rows): enough for full occupancy, no shared memory, so the portable maximum.
  */

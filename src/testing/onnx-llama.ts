@@ -32,7 +32,17 @@ export interface OnnxExport {
 /** The largest position the rotary tables cover (the graph's context length). */
 const DEFAULT_POSITIONS = 2048;
 
-export function ggufToOnnx(bytes: Uint8Array, options: { positions?: number } = {}): OnnxExport {
+export interface OnnxExportOptions {
+  /** The largest position the rotary tables cover (default: the context length, ≤ 2048). */
+  positions?: number;
+  /**
+   * Q8_0 as 8-bit MatMulNBits (default true). onnxruntime-web's WebGPU EP takes only 2- and
+   * 4-bit MatMulNBits: for it, Q8_0 goes in as float MatMul (the same values, dequantized).
+   */
+  nbits8?: boolean;
+}
+
+export function ggufToOnnx(bytes: Uint8Array, options: OnnxExportOptions = {}): OnnxExport {
   const file = parseGguf(bytes);
   const config = modelConfig(file);
   if (config.architecture === 'qwen3' || config.yarn || config.ropeScale !== 1) {
@@ -70,7 +80,7 @@ export function ggufToOnnx(bytes: Uint8Array, options: { positions?: number } = 
     const t = tensor(name);
     const [K, N] = t.dims;
     const format = formatOfTensor(t);
-    if (format === 'Q4_0' || format === 'Q8_0') {
+    if (format === 'Q4_0' || (format === 'Q8_0' && options.nbits8 !== false)) {
       const { packed, scales, bits } = blocksForMatMulNBits(data(t), format, N, K);
       initializers.push(
         { name: `${name}.q`, type: 'uint8', dims: [N, K / 32, (32 * bits) / 8], data: packed },
