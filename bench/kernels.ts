@@ -17,17 +17,7 @@ import { RmsNorm } from '../src/kernels/rms-norm.js';
 import { quantFormats, randomBlocks, rowBytes, type QuantName } from '../src/model/quant/index.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import { Rng } from '../src/util/rng.js';
-
-interface BenchRow {
-  kernel: string;
-  variant: string;
-  shape: string;
-  ms: number;
-  gbPerS: number;
-  gflopPerS: number;
-  /** Percentage of this kind of kernel's ceiling: copy bandwidth (memory-bound), peak FLOP/s (GEMM). */
-  pctOfCeiling: number;
-}
+import type { KernelRow } from './measure.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -67,7 +57,7 @@ async function timeKernel(
   return samples[samples.length >> 1];
 }
 
-async function copyCeiling(gpu: GpuContext, bytes: number): Promise<BenchRow> {
+async function copyCeiling(gpu: GpuContext, bytes: number): Promise<KernelRow> {
   const copy = await Copy.load(gpu);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
   const src = await gpu.createBuffer(bytes, usage, 'bench:copy:src');
@@ -87,7 +77,7 @@ async function copyCeiling(gpu: GpuContext, bytes: number): Promise<BenchRow> {
   };
 }
 
-async function flopCeiling(gpu: GpuContext): Promise<BenchRow> {
+async function flopCeiling(gpu: GpuContext): Promise<KernelRow> {
   const kernel = await PeakFlops.load(gpu);
   const workgroups = gpu.facts.software ? 64 : 4096;
   const iterations = gpu.facts.software ? 256 : 4096;
@@ -116,7 +106,7 @@ async function benchGemm(
   n: number,
   k: number,
   ceiling: number,
-): Promise<BenchRow> {
+): Promise<KernelRow> {
   const kernel = await Gemm.load(gpu, { format });
   const w = await gpu.upload(randomBlocks(quantFormats[format], n * k, 5), 'bench:w');
   const x = await gpu.upload(new Rng(6).floats(m * k), 'bench:x');
@@ -145,7 +135,7 @@ async function benchMatvec(
   cols: number,
   ceiling: number,
   fusion: MatvecFusion = 'none',
-): Promise<BenchRow> {
+): Promise<KernelRow> {
   const kernel = await Matvec.load(gpu, { format, batch, fusion });
   const matrices = fusion === 'gate_up' ? 2 : 1;
   const weights = randomBlocks(quantFormats[format], matrices * rows * cols, 1);
@@ -178,7 +168,7 @@ async function benchAttention(
   sequences: number,
   context: number,
   ceiling: number,
-): Promise<BenchRow> {
+): Promise<KernelRow> {
   const config = { heads: 32, kvHeads: 8, headDim: 128, blockTokens: 16 };
   const kernel = await Attention.load(gpu, config);
   const blocksPer = Math.ceil(context / config.blockTokens);
@@ -236,7 +226,7 @@ async function benchSample(
   rows: number,
   n: number,
   ceiling: number,
-): Promise<BenchRow> {
+): Promise<KernelRow> {
   const kernel = await Sampler.load(gpu);
   const logits = await gpu.upload(new Rng(8).floats(rows * n, 8), 'bench:logits');
   const settings = { temperature: 0.7, topK: 40, topP: 0.9 };
@@ -265,7 +255,7 @@ async function benchRmsNorm(
   rows: number,
   n: number,
   ceiling: number,
-): Promise<BenchRow> {
+): Promise<KernelRow> {
   const kernel = await RmsNorm.load(gpu);
   const x = await gpu.upload(new Rng(3).floats(rows * n), 'bench:x');
   const weight = await gpu.upload(new Rng(4).floats(n), 'bench:weight');
@@ -289,7 +279,7 @@ async function benchRmsNorm(
   };
 }
 
-function table(rows: BenchRow[]): string {
+function table(rows: KernelRow[]): string {
   const head = ['kernel', 'variant', 'shape', 'ms', 'GB/s', 'GFLOP/s', '% ceiling'];
   const body = rows.map((r) => [
     r.kernel,
@@ -307,7 +297,7 @@ function table(rows: BenchRow[]): string {
 }
 
 async function main(): Promise<void> {
-  const results: BenchRow[] = [];
+  const results: KernelRow[] = [];
   let adapter = '';
   let gemmMeasured = false;
   for (const subgroups of [true, false]) {

@@ -21,6 +21,18 @@ export interface Measure {
   jsHeapBytes?: number;
 }
 
+/** One row of bench:kernels (and of the roofline in npm run bench). */
+export interface KernelRow {
+  kernel: string;
+  variant: string;
+  shape: string;
+  ms: number;
+  gbPerS: number;
+  gflopPerS: number;
+  /** Percentage of this kind of kernel's ceiling: copy bandwidth (memory-bound), peak FLOP/s (GEMM). */
+  pctOfCeiling: number;
+}
+
 /** Context for a prompt of `prompt` tokens and `decode` more, in 16-token blocks. */
 export function contextFor(prompt: number, decode: number): number {
   return 16 * Math.ceil((prompt + decode + 16) / 16);

@@ -42,6 +42,7 @@ import {
   measureBatchedDecode,
   profileAgentgpu,
   type BatchedRow,
+  type KernelRow,
   type Measure,
 } from './measure.js';
 
@@ -402,16 +403,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-let roofline: RooflineRow[] = [];
-interface RooflineRow {
-  kernel: string;
-  variant: string;
-  shape: string;
-  ms: number;
-  gbPerS: number;
-  gflopPerS: number;
-  pctOfCeiling: number;
-}
+let roofline: KernelRow[] = [];
 if (flags.roofline) {
   console.log('\nkernel roofline (npm run bench:kernels -- --quick)');
   const out = join(tmpdir(), `agentgpu-kernels-${process.pid}.json`);
@@ -423,7 +415,7 @@ if (flags.roofline) {
         stdio: ['ignore', 'ignore', 'inherit'],
       },
     );
-    roofline = (JSON.parse(readFileSync(out, 'utf8')) as { results: RooflineRow[] }).results;
+    roofline = (JSON.parse(readFileSync(out, 'utf8')) as { results: KernelRow[] }).results;
   } catch (error) {
     console.log(`the kernel benchmark failed: ${(error as Error).message}`);
   } finally {

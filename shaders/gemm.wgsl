@@ -6,7 +6,7 @@
 // 4 x 4 per invocation reads 8 staged values for 16 multiply-adds (2 x 2 read 4 for 4), and 64
 // invocations meet at each barrier: on a CPU device (SwiftShader), where a barrier switches
 // between every invocation's stack and a workgroup-memory read costs more than the arithmetic,
-// that took a 64 x 1024 x 1024 product from ~0.37 to ~1 GFLOP/s. The accumulators are four
+// that took a 64 x 1024 x 1024 product from ~0.37 to ~0.85 GFLOP/s. The accumulators are four
 // named vectors, not an array: indexed in a loop, an array lives in memory there.
 // main_cpu, for a CPU device: 4 x 4 invocations of 8 x 8 outputs each (10 staged reads for 64
 // multiply-adds, 16 invocations at a barrier) and whole units decoded at once (unit_weights):
@@ -54,35 +54,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let col = 4u * lid.x;
   for (var u = 0u; u < units; u++) {
     let k0 = u * UNIT_VALUES;
-    for (var j = 0u; j < 16u; j++) {
-      var v = 0.0;
-      if (xm < params.m && k0 + half + j < params.k) {
-        v = f32(x[xm * params.k + k0 + half + j]);
-      }
-      xs[r][half + j] = v;
-    }
-    if (wn < params.n) {
-      let row_byte = wn * params.row_bytes;
-#if DENSE
-      if (k0 + UNIT_VALUES > params.k) {
-        // The last, partial unit of a float row: value by value, nothing past the row.
-        for (var j = 0u; j < 16u; j++) {
-          var v = 0.0;
-          if (k0 + half + j < params.k) {
-            v = dense_weight(row_byte, k0 + half + j);
-          }
-          ws[r][half + j] = v;
-        }
-      } else {
-        stage_half(row_byte, u, r, half);
-      }
-#else
-      stage_half(row_byte, u, r, half);
-#endif
+    stage_x(r, xm, k0, half, 16u);
+    if (w_whole_unit(wn, k0)) {
+      stage_half(wn * params.row_bytes, u, r, half);
     } else {
-      for (var j = 0u; j < 16u; j++) {
-        ws[r][half + j] = 0.0;
-      }
+      stage_w_values(r, wn, k0, half, 16u);
     }
     workgroupBarrier();
     for (var k = 0u; k < TILE; k++) {
@@ -99,6 +75,40 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   store_row(m0 + row + 1u, n0 + col, acc1);
   store_row(m0 + row + 2u, n0 + col, acc2);
   store_row(m0 + row + 3u, n0 + col, acc3);
+}
+
+// Values k0 + start .. k0 + start + count - 1 of row xm of X into xs[r] (zeros past the matrix).
+fn stage_x(r: u32, xm: u32, k0: u32, start: u32, count: u32) {
+  for (var j = 0u; j < count; j++) {
+    var v = 0.0;
+    if (xm < params.m && k0 + start + j < params.k) {
+      v = f32(x[xm * params.k + k0 + start + j]);
+    }
+    xs[r][start + j] = v;
+  }
+}
+
+// Whether weight row wn has a whole unit at k0 (false past the last row, and for the partial
+// last unit of a float row): then it is staged by unit, else value by value.
+fn w_whole_unit(wn: u32, k0: u32) -> bool {
+#if DENSE
+  return wn < params.n && k0 + UNIT_VALUES <= params.k;
+#else
+  return wn < params.n;
+#endif
+}
+
+// Values k0 + start .. of weight row wn into ws[r], one at a time, zeros past the matrix.
+fn stage_w_values(r: u32, wn: u32, k0: u32, start: u32, count: u32) {
+  for (var j = 0u; j < count; j++) {
+    var v = 0.0;
+#if DENSE
+    if (wn < params.n && k0 + start + j < params.k) {
+      v = dense_weight(wn * params.row_bytes, k0 + start + j);
+    }
+#endif
+    ws[r][start + j] = v;
+  }
 }
 
 // Values half .. half + 15 of unit u of the weight row at `row_byte`, dequantized into ws[r].
@@ -155,36 +165,12 @@ fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
     let k0 = u * UNIT_VALUES;
     for (var h = 0u; h < 2u; h++) {
       let r = 2u * t + h;
-      let xm = m0 + r;
+      stage_x(r, m0 + r, k0, 0u, 32u);
       let wn = n0 + r;
-      for (var j = 0u; j < 32u; j++) {
-        var v = 0.0;
-        if (xm < params.m && k0 + j < params.k) {
-          v = f32(x[xm * params.k + k0 + j]);
-        }
-        xs[r][j] = v;
-      }
-      if (wn < params.n) {
-        let row_byte = wn * params.row_bytes;
-#if DENSE
-        if (k0 + UNIT_VALUES > params.k) {
-          for (var j = 0u; j < 32u; j++) {
-            var v = 0.0;
-            if (k0 + j < params.k) {
-              v = dense_weight(row_byte, k0 + j);
-            }
-            ws[r][j] = v;
-          }
-        } else {
-          stage_w(unit_weights(row_byte, u), r);
-        }
-#else
-        stage_w(unit_weights(row_byte, u), r);
-#endif
+      if (w_whole_unit(wn, k0)) {
+        stage_w(unit_weights(wn * params.row_bytes, u), r);
       } else {
-        for (var j = 0u; j < 32u; j++) {
-          ws[r][j] = 0.0;
-        }
+        stage_w_values(r, wn, k0, 0u, 32u);
       }
     }
     workgroupBarrier();

@@ -46,38 +46,26 @@ fn x4(b: u32) -> vec4<f32> {
   return vec4<f32>(f32(x[b]), f32(x[b + 1u]), f32(x[b + 2u]), f32(x[b + 3u]));
 }
 
-
-// `sum` plus the unit's dot product with x[b .. b + 31], added in order (the sums of a row stay
-// what they were with a loop), written out (a loop costs more on a CPU device).
-fn unit_dot(sum: f32, ws: Unit32, b: u32) -> f32 {
-  var s = sum + dot(ws.w0, x4(b));
-  s += dot(ws.w1, x4(b + 4u));
-  s += dot(ws.w2, x4(b + 8u));
-  s += dot(ws.w3, x4(b + 12u));
-  s += dot(ws.w4, x4(b + 16u));
-  s += dot(ws.w5, x4(b + 20u));
-  s += dot(ws.w6, x4(b + 24u));
-  return s + dot(ws.w7, x4(b + 28u));
-}
-
-// unit_dot for two rows at once, each x value loaded once for both.
+// `sum` plus the dot products of two rows' units with x[at .. at + 31], each x value loaded
+// once for both, added in order (each row's sum stays what it was with a loop), written out (a
+// loop costs more on a CPU device).
 fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, at: u32) -> vec2<f32> {
-  var x = x4(at);
-  var s = sum + vec2<f32>(dot(a.w0, x), dot(b.w0, x));
-  x = x4(at + 4u);
-  s += vec2<f32>(dot(a.w1, x), dot(b.w1, x));
-  x = x4(at + 8u);
-  s += vec2<f32>(dot(a.w2, x), dot(b.w2, x));
-  x = x4(at + 12u);
-  s += vec2<f32>(dot(a.w3, x), dot(b.w3, x));
-  x = x4(at + 16u);
-  s += vec2<f32>(dot(a.w4, x), dot(b.w4, x));
-  x = x4(at + 20u);
-  s += vec2<f32>(dot(a.w5, x), dot(b.w5, x));
-  x = x4(at + 24u);
-  s += vec2<f32>(dot(a.w6, x), dot(b.w6, x));
-  x = x4(at + 28u);
-  return s + vec2<f32>(dot(a.w7, x), dot(b.w7, x));
+  var xv = x4(at);
+  var s = sum + vec2<f32>(dot(a.w0, xv), dot(b.w0, xv));
+  xv = x4(at + 4u);
+  s += vec2<f32>(dot(a.w1, xv), dot(b.w1, xv));
+  xv = x4(at + 8u);
+  s += vec2<f32>(dot(a.w2, xv), dot(b.w2, xv));
+  xv = x4(at + 12u);
+  s += vec2<f32>(dot(a.w3, xv), dot(b.w3, xv));
+  xv = x4(at + 16u);
+  s += vec2<f32>(dot(a.w4, xv), dot(b.w4, xv));
+  xv = x4(at + 20u);
+  s += vec2<f32>(dot(a.w5, xv), dot(b.w5, xv));
+  xv = x4(at + 24u);
+  s += vec2<f32>(dot(a.w6, xv), dot(b.w6, xv));
+  xv = x4(at + 28u);
+  return s + vec2<f32>(dot(a.w7, xv), dot(b.w7, xv));
 }
 
 
