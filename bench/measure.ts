@@ -155,25 +155,23 @@ export async function profileAgentgpu(
 ): Promise<KernelProfile> {
   const profiler = gpu.profiler;
   if (!profiler) throw new Error('the GPU context has no profiler: acquire it with profile: true');
-  const model = await LanguageModel.load(gpu, bytesSource(bytes), {
+  const decoder = await Decoder.load(gpu, bytesSource(bytes), {
     contextSize: contextFor(prompt.length, decode),
-    maxBatch: 256,
   });
-  const decoder = model.decoder;
   try {
     const run = async () => {
       decoder.reset();
       await profiler.reset();
       let t0 = performance.now();
       await decoder.forward(prompt);
-      let next = (await decoder.argmaxRows(1))[0];
+      let next = await decoder.argmax();
       const prefillWallMs = performance.now() - t0;
       const prefill = await profiler.report();
       await profiler.reset();
       t0 = performance.now();
       for (let i = 1; i < decode; i++) {
         await decoder.forward([next]);
-        next = (await decoder.argmaxRows(1))[0];
+        next = await decoder.argmax();
       }
       const decodeWallMs = performance.now() - t0;
       return { prefill, decode: await profiler.report(), prefillWallMs, decodeWallMs };
@@ -181,6 +179,6 @@ export async function profileAgentgpu(
     await run(); // warm-up: pipelines compile on first use
     return await run();
   } finally {
-    model.destroy();
+    decoder.destroy();
   }
 }

@@ -28,7 +28,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { KernelTime } from '../src/gpu/profiler.js';
 import { modelConfig } from '../src/model/config.js';
 import { parseGguf } from '../src/model/gguf/reader.js';
 import type { QuantName } from '../src/model/quant/index.js';
@@ -42,6 +41,7 @@ import {
   measureBatchedDecode,
   profileAgentgpu,
   type BatchedRow,
+  type KernelProfile,
   type KernelRow,
   type Measure,
 } from './measure.js';
@@ -123,7 +123,7 @@ interface Row {
   results: Partial<Record<EngineName, Measure>>;
   /** Why an engine has no figures on this row. */
   missing: Partial<Record<EngineName, string>>;
-  profile?: { prefill: KernelTime[]; decode: KernelTime[] };
+  profile?: KernelProfile;
   /** How the ONNX export gave onnxruntime each weight (per execution provider). */
   onnx?: Partial<Record<'webgpu' | 'wasm', string>>;
 }
@@ -382,8 +382,7 @@ try {
       const gpu = await acquireNodeGpu({ profile: true });
       try {
         if (gpu.profiler) {
-          const p = await profileAgentgpu(gpu, bytes, prompt, Math.min(decodeTokens, 8));
-          row.profile = { prefill: p.prefill, decode: p.decode };
+          row.profile = await profileAgentgpu(gpu, bytes, prompt, Math.min(decodeTokens, 8));
         }
         if (format === formats[0] && flags.batched) {
           const counts = flags.batched.split(',').map(Number);
@@ -495,14 +494,17 @@ if (profiled.length) {
     '',
     '## Where agentgpu spends its GPU time (timestamp queries)',
     '',
-    '| model | format | phase | kernels, largest share first |',
-    '|---|---|---|---|',
+    '| model | format | phase | GPU ms of wall ms | kernels, largest share first |',
+    '|---|---|---|---:|---|',
     ...profiled.flatMap((r) =>
       (['prefill', 'decode'] as const).map((phase) => {
-        const top = r
-          .profile![phase].slice(0, 3)
+        const kernels = r.profile![phase];
+        const gpuMs = kernels.reduce((sum, k) => sum + k.ms, 0);
+        const wallMs = r.profile![phase === 'prefill' ? 'prefillWallMs' : 'decodeWallMs'];
+        const top = kernels
+          .slice(0, 3)
           .map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}% (${k.ms.toFixed(0)} ms)`);
-        return `| ${r.model} | ${r.format} | ${phase} | ${top.join(', ')} |`;
+        return `| ${r.model} | ${r.format} | ${phase} | ${gpuMs.toFixed(0)} of ${wallMs.toFixed(0)} | ${top.join(', ')} |`;
       }),
     ),
   );

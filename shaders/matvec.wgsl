@@ -68,7 +68,6 @@ fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, at: u32) -> vec2<f32> {
   return s + vec2<f32>(dot(a.w7, xv), dot(b.w7, xv));
 }
 
-
 // This invocation's share of the dot products of the rows at `a_byte` and `b_byte` (two rows
 // of the matrix, or a gate row and its up row) with every x[m]: [m] = (a, b). Two rows a pass
 // load each x value once for both; on a CPU device (SwiftShader) the loads cost more than the
@@ -77,26 +76,26 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
   var acc: array<vec2<f32>, MAX_M>;
   let units = params.cols / UNIT_VALUES;
   for (var u = lane; u < units; u += T) {
-    let g = unit_weights(a_byte, u);
-    let v = unit_weights(b_byte, u);
+    let ua = unit_weights(a_byte, u);
+    let ub = unit_weights(b_byte, u);
     let k = u * UNIT_VALUES;
-    acc[0] = unit_dot2(acc[0], g, v, k);
-    if (M > 1u) { acc[1] = unit_dot2(acc[1], g, v, params.cols + k); }
-    if (M > 2u) { acc[2] = unit_dot2(acc[2], g, v, 2u * params.cols + k); }
-    if (M > 3u) { acc[3] = unit_dot2(acc[3], g, v, 3u * params.cols + k); }
-    if (M > 4u) { acc[4] = unit_dot2(acc[4], g, v, 4u * params.cols + k); }
-    if (M > 5u) { acc[5] = unit_dot2(acc[5], g, v, 5u * params.cols + k); }
-    if (M > 6u) { acc[6] = unit_dot2(acc[6], g, v, 6u * params.cols + k); }
-    if (M > 7u) { acc[7] = unit_dot2(acc[7], g, v, 7u * params.cols + k); }
+    acc[0] = unit_dot2(acc[0], ua, ub, k);
+    if (M > 1u) { acc[1] = unit_dot2(acc[1], ua, ub, params.cols + k); }
+    if (M > 2u) { acc[2] = unit_dot2(acc[2], ua, ub, 2u * params.cols + k); }
+    if (M > 3u) { acc[3] = unit_dot2(acc[3], ua, ub, 3u * params.cols + k); }
+    if (M > 4u) { acc[4] = unit_dot2(acc[4], ua, ub, 4u * params.cols + k); }
+    if (M > 5u) { acc[5] = unit_dot2(acc[5], ua, ub, 5u * params.cols + k); }
+    if (M > 6u) { acc[6] = unit_dot2(acc[6], ua, ub, 6u * params.cols + k); }
+    if (M > 7u) { acc[7] = unit_dot2(acc[7], ua, ub, 7u * params.cols + k); }
   }
 #if DENSE
   for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
     // Float rows need not be whole units: the tail, one value per invocation.
-    let wg = dense_weight(a_byte, j);
-    let wu = dense_weight(b_byte, j);
+    let wa = dense_weight(a_byte, j);
+    let wb = dense_weight(b_byte, j);
     for (var m = 0u; m < M; m++) {
       let xj = f32(x[m * params.cols + j]);
-      acc[m] += vec2<f32>(wg * xj, wu * xj);
+      acc[m] += vec2<f32>(wa * xj, wb * xj);
     }
   }
 #endif
@@ -134,8 +133,8 @@ fn main(inv: Invocation) {
   let row = 2u * (flat_workgroup(inv) * (WG / T) + group);
   let second = row + 1u;
 #endif
-  // [0]: the row (the gate row for GATE_UP), [1]: the second (the up row).
-  var acc: array<array<f32, MAX_M>, 2>;
+  // acc[m]: (the row, the second) — (gate, up) for GATE_UP.
+  var acc: array<vec2<f32>, MAX_M>;
   // Rows past the end still reach the reduction below; they just write nothing.
   if (row < params.rows) {
     let a_byte = row * params.row_bytes;
@@ -144,15 +143,11 @@ fn main(inv: Invocation) {
 #else
     let b_byte = select(a_byte, a_byte + params.row_bytes, second < params.rows);
 #endif
-    let both = two_rows_dot(a_byte, b_byte, lane);
-    for (var m = 0u; m < M; m++) {
-      acc[0][m] = both[m].x;
-      acc[1][m] = both[m].y;
-    }
+    acc = two_rows_dot(a_byte, b_byte, lane);
   }
 #if SUBGROUPS
   for (var m = 0u; m < M; m++) {
-    let dots = vec2<f32>(subgroupAdd(acc[0][m]), subgroupAdd(acc[1][m]));
+    let dots = vec2<f32>(subgroupAdd(acc[m].x), subgroupAdd(acc[m].y));
     if (row < params.rows && lane == 0u) {
       write(m, row, second, dots);
     }
@@ -160,7 +155,7 @@ fn main(inv: Invocation) {
 #else
   for (var p = 0u; p < PARTS; p++) {
     for (var m = 0u; m < M; m++) {
-      partials[(p * MAX_M + m) * WG + inv.lid] = acc[p][m];
+      partials[(p * MAX_M + m) * WG + inv.lid] = acc[m][p];
     }
   }
   workgroupBarrier();

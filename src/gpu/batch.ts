@@ -88,9 +88,9 @@ export class ComputeBatch {
 
     this.device.pushErrorScope('validation');
     const encoder = this.device.createCommandEncoder({ label: this.label });
-    const timing = this.profiler?.begin(
-      this.ops.flatMap((op) => (op.kind === 'dispatch' ? [op.pipeline.label] : [])),
-    );
+    const kernels = this.ops.flatMap((op) => (op.kind === 'dispatch' ? [op.pipeline.label] : []));
+    // Copies alone (readbacks) have nothing to time.
+    const timing = kernels.length > 0 ? this.profiler?.begin(kernels) : undefined;
     let dispatches = 0;
     this.ops.forEach((op, index) => {
       if (op.kind === 'copy') {

@@ -31,7 +31,7 @@ export class KernelProfiler {
 
   constructor(private readonly device: GPUDevice) {}
 
-  /** Timestamps for a submission whose dispatches' kernels are `labels`, in order. */
+  /** Timestamps for a submission whose dispatches' kernels are `labels` (at least one), in order. */
   begin(labels: readonly string[]): ProfiledSubmission {
     const queries = 2 * labels.length;
     const sets = Array.from({ length: Math.ceil(queries / QUERIES_PER_SET) }, (_, i) =>
@@ -40,7 +40,7 @@ export class KernelProfiler {
         count: Math.min(QUERIES_PER_SET, queries - i * QUERIES_PER_SET),
       }),
     );
-    const bytes = Math.max(8, queries * 8);
+    const bytes = queries * 8;
     const resolved = this.device.createBuffer({
       label: 'profiler:resolve',
       size: bytes,
@@ -73,7 +73,6 @@ export class KernelProfiler {
         encoder.copyBufferToBuffer(resolved, 0, readback, 0, bytes);
       },
       collect: () => {
-        if (labels.length === 0) return release();
         const done = readback.mapAsync(GPUMapMode.READ).then(() => {
           const stamps = new BigUint64Array(readback.getMappedRange().slice(0));
           labels.forEach((kernel, i) => {

@@ -2,11 +2,7 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
-import {
-  MATVEC_THREADS_PER_ROW,
-  MATVEC_THREADS_PER_ROW_SOFTWARE,
-  MATVEC_WORKGROUP,
-} from './tuning.js';
+import { matvecThreadsPerRow, MATVEC_WORKGROUP } from './tuning.js';
 import { GpuValidationError } from '../errors.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
@@ -74,11 +70,7 @@ export class Matvec {
       subgroupMinSize === subgroupMaxSize &&
       subgroupMinSize > 0 &&
       MATVEC_WORKGROUP % subgroupMinSize === 0;
-    const perRow = subgroupRows
-      ? subgroupMinSize
-      : gpu.facts.software
-        ? MATVEC_THREADS_PER_ROW_SOFTWARE
-        : MATVEC_THREADS_PER_ROW;
+    const perRow = subgroupRows ? subgroupMinSize : matvecThreadsPerRow(gpu.facts);
     const variant = await loadVariant(
       gpu,
       {

@@ -46,6 +46,10 @@ export const MATVEC_THREADS_PER_ROW = 32;
  */
 export const MATVEC_THREADS_PER_ROW_SOFTWARE = 4;
 
+export function matvecThreadsPerRow(facts: { software: boolean }): number {
+  return facts.software ? MATVEC_THREADS_PER_ROW_SOFTWARE : MATVEC_THREADS_PER_ROW;
+}
+
 /**
  * Invocations per workgroup of the one-item-per-invocation kernels (elementwise, RoPE,
  * embedding rows): enough for full occupancy, no shared memory, so the portable maximum.
