@@ -1,10 +1,11 @@
-// The named errors agentgpu throws. Each message says what went wrong and what to do about it;
-// `name` is set so errors keep their class across the worker boundary (see worker/transfer.ts).
+// The named errors agentgpu throws. Each message says what went wrong and what to do about it.
+// Every class spells out its `name` on its prototype (a minifier renames classes, so
+// `new.target.name` would be 'w' in an app's production build): errors keep their class across
+// the worker boundary by it (see worker/transfer.ts).
 
 export class AgentGpuError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
+  static {
+    this.prototype.name = 'AgentGpuError';
   }
 }
 
@@ -17,6 +18,9 @@ export type WebGpuMissing =
   | 'device'; // an adapter was found but it refused to create a device
 
 export class WebGpuUnavailableError extends AgentGpuError {
+  static {
+    this.prototype.name = 'WebGpuUnavailableError';
+  }
   readonly missing: WebGpuMissing;
   constructor(missing: WebGpuMissing, message: string, options?: ErrorOptions) {
     super(message, options);
@@ -25,13 +29,24 @@ export class WebGpuUnavailableError extends AgentGpuError {
 }
 
 /** A buffer could not be allocated: too large for the adapter, or out of GPU memory. */
-export class GpuAllocationError extends AgentGpuError {}
+export class GpuAllocationError extends AgentGpuError {
+  static {
+    this.prototype.name = 'GpuAllocationError';
+  }
+}
 
 /** A WGSL shader failed to preprocess, compile or build into a pipeline. */
-export class ShaderError extends AgentGpuError {}
+export class ShaderError extends AgentGpuError {
+  static {
+    this.prototype.name = 'ShaderError';
+  }
+}
 
 /** The GPU device was lost (driver reset, destroyed, out of memory) while it was in use. */
 export class DeviceLostError extends AgentGpuError {
+  static {
+    this.prototype.name = 'DeviceLostError';
+  }
   readonly reason: string;
   constructor(reason: string, message: string, options?: ErrorOptions) {
     super(message, options);
@@ -44,6 +59,9 @@ export class DeviceLostError extends AgentGpuError {
  * is its byte position in the file, so a bad file can be looked at with a hex dump.
  */
 export class GgufError extends AgentGpuError {
+  static {
+    this.prototype.name = 'GgufError';
+  }
   readonly field: string;
   readonly offset: number;
   constructor(field: string, offset: number, problem: string, options?: ErrorOptions) {
@@ -54,13 +72,20 @@ export class GgufError extends AgentGpuError {
 }
 
 /** A validation error reported by WebGPU for something agentgpu dispatched. */
-export class GpuValidationError extends AgentGpuError {}
+export class GpuValidationError extends AgentGpuError {
+  static {
+    this.prototype.name = 'GpuValidationError';
+  }
+}
 
 /**
  * A model file could not be read: not found, refused, cut off mid-way, or served without Range
  * support. `source` is the URL or path; `status` the HTTP status when a server answered.
  */
 export class ModelLoadError extends AgentGpuError {
+  static {
+    this.prototype.name = 'ModelLoadError';
+  }
   readonly source: string;
   readonly status: number | undefined;
   constructor(source: string, message: string, options?: ErrorOptions & { status?: number }) {
@@ -78,6 +103,9 @@ export type ChatTemplateOrigin = 'gguf' | 'override' | 'builtin';
  * own raise_exception). `origin` says whose template it was, `stage` which step failed.
  */
 export class ChatTemplateError extends AgentGpuError {
+  static {
+    this.prototype.name = 'ChatTemplateError';
+  }
   readonly origin: ChatTemplateOrigin;
   readonly stage: 'missing' | 'parse' | 'render';
   constructor(
@@ -93,13 +121,20 @@ export class ChatTemplateError extends AgentGpuError {
 }
 
 /** A sequence's context, or the KV cache's blocks, are full: end a sequence or use a window. */
-export class KvCacheFullError extends AgentGpuError {}
+export class KvCacheFullError extends AgentGpuError {
+  static {
+    this.prototype.name = 'KvCacheFullError';
+  }
+}
 
 /**
  * A model-host worker stopped (crashed, was terminated, lost its device, or stopped answering)
  * while a request ran on it. The coordinator restarts the host; `host` names it.
  */
 export class HostRestartedError extends AgentGpuError {
+  static {
+    this.prototype.name = 'HostRestartedError';
+  }
   readonly host: string;
   constructor(host: string, message: string, options?: ErrorOptions) {
     super(message, options);
@@ -109,6 +144,9 @@ export class HostRestartedError extends AgentGpuError {
 
 /** A request the engine cannot take: unknown agent or model, a full queue, bad parameters. */
 export class RequestError extends AgentGpuError {
+  static {
+    this.prototype.name = 'RequestError';
+  }
   /** What was wrong, as OpenAI names it: the parameter at fault, when there is one. */
   readonly param: string | undefined;
   constructor(message: string, param?: string, options?: ErrorOptions) {
@@ -118,19 +156,35 @@ export class RequestError extends AgentGpuError {
 }
 
 /** A request names a model (or agent) that is not there (OpenAI's model_not_found, 404). */
-export class ModelNotFoundError extends RequestError {}
+export class ModelNotFoundError extends RequestError {
+  static {
+    this.prototype.name = 'ModelNotFoundError';
+  }
+}
 
 /** A prompt longer than the model's context (OpenAI's context_length_exceeded). */
-export class ContextLengthError extends RequestError {}
+export class ContextLengthError extends RequestError {
+  static {
+    this.prototype.name = 'ContextLengthError';
+  }
+}
 
 /** An agent's queue is at its limit: retry later, or raise `limits.queue`. */
-export class QueueFullError extends AgentGpuError {}
+export class QueueFullError extends AgentGpuError {
+  static {
+    this.prototype.name = 'QueueFullError';
+  }
+}
 
 /**
  * Long-term memory could not be written: the browser's storage quota is reached (or storage
  * turned read-only). Nothing of the failed write was kept; reads still work.
  */
-export class MemoryQuotaError extends AgentGpuError {}
+export class MemoryQuotaError extends AgentGpuError {
+  static {
+    this.prototype.name = 'MemoryQuotaError';
+  }
+}
 
 /**
  * A cloud (OpenAI-compatible) endpoint failed: refused, unreachable, timed out, or answered
@@ -138,6 +192,9 @@ export class MemoryQuotaError extends AgentGpuError {}
  * trying again may help (connection errors, 408, 409, 429, 5xx).
  */
 export class OffloadError extends AgentGpuError {
+  static {
+    this.prototype.name = 'OffloadError';
+  }
   readonly endpoint: string;
   readonly status: number | undefined;
   readonly code: string | undefined;
@@ -164,10 +221,18 @@ export class OffloadError extends AgentGpuError {
 }
 
 /** A streamed reply ended without its final chunk: it was cut, not finished. */
-export class IncompleteStreamError extends OffloadError {}
+export class IncompleteStreamError extends OffloadError {
+  static {
+    this.prototype.name = 'IncompleteStreamError';
+  }
+}
 
 /** An endpoint failed too often lately; calls to it are refused until it cools down. */
-export class CircuitOpenError extends OffloadError {}
+export class CircuitOpenError extends OffloadError {
+  static {
+    this.prototype.name = 'CircuitOpenError';
+  }
+}
 
 /** Every error class by name, for rebuilding errors that crossed a worker boundary. */
 export const errorClasses = {

@@ -106,6 +106,9 @@ export const offloadPolicySchema = {
 
 /** What is wrong with a policy: one line per problem, each naming its field. */
 export class PolicyError extends RequestError {
+  static {
+    this.prototype.name = 'PolicyError';
+  }
   readonly problems: string[];
   constructor(problems: string[]) {
     super(

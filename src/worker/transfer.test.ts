@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeviceLostError, WebGpuUnavailableError } from '../errors.js';
+import { DeviceLostError, errorClasses, WebGpuUnavailableError } from '../errors.js';
 import { installErrorTransfer } from './transfer.js';
 
 // A real comlink round trip over a real MessageChannel: what a Worker boundary does to errors.
@@ -45,5 +45,16 @@ describe('error transfer across comlink', () => {
     const plain = await api.plain().catch((e: unknown) => e);
     expect(plain).toBeInstanceOf(Error);
     expect(plain).toMatchObject({ name: 'TypeError', message: 'plain type error' });
+  });
+
+  it('names every class by a string of its own, not by its (minifiable) class name', async () => {
+    for (const [key, ErrorClass] of Object.entries(errorClasses)) {
+      // What a minifier does to a class: its binding renamed, so `.name` of the class changes.
+      const Renamed = { [`m${key.length}`]: class extends (ErrorClass as ErrorConstructor) {} }[
+        `m${key.length}`
+      ];
+      expect(ErrorClass.prototype.name).toBe(key);
+      expect(new Renamed('x').name).toBe(key);
+    }
   });
 });
