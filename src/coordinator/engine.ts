@@ -27,6 +27,7 @@ import type {
   LoadModelOptions,
   ModelConfig,
   ModelHostInitOptions,
+  ModelLoadProgress,
   WorkerGenerateOptions,
 } from '../worker/protocol.js';
 import { AuditLog } from './audit.js';
@@ -175,6 +176,12 @@ export interface EngineOptions {
   spawnHost: SpawnHost;
   /** The hosts' device options (features, power preference). */
   hostInit?: ModelHostInitOptions;
+  /**
+   * Each model's load as it goes (as WebLLM's initProgressCallback): bytes downloaded or read
+   * from the cache, weights uploaded, kernels compiled, with a line of text for a status bar.
+   * A host that restarts reports its models' reloads too.
+   */
+  onProgress?: (progress: ModelLoadProgress) => void;
   watchdog?: {
     /** A running request with no token for this long makes the watchdog ping its host. */
     stallMs?: number;
@@ -429,6 +436,7 @@ export class Engine {
     slot.conn = conn;
     conn.onMessage((message) => {
       if (message.type === 'agentgpu:kv') return this.evicted(slot, message.model, message.event);
+      if (message.type === 'agentgpu:progress') return this.options.onProgress?.(message.progress);
       if (message.type !== 'agentgpu:tokens') return;
       const sink = this.tokenSinks.get(message.requestId);
       for (const token of message.tokens) sink?.(token);

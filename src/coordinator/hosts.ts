@@ -17,7 +17,12 @@ export interface HostConnection {
 /** Whether `data` is one of the host's own messages (not a comlink reply). */
 export function isHostMessage(data: unknown): data is HostMessage {
   const type = (data as { type?: unknown } | null)?.type;
-  return type === 'agentgpu:tokens' || type === 'agentgpu:devicelost' || type === 'agentgpu:kv';
+  return (
+    type === 'agentgpu:tokens' ||
+    type === 'agentgpu:devicelost' ||
+    type === 'agentgpu:kv' ||
+    type === 'agentgpu:progress'
+  );
 }
 
 /** Starts a model-host worker named `name` (a Web Worker in a page, a worker_thread in Node). */

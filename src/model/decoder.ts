@@ -69,6 +69,12 @@ class KernelSet {
   }
 }
 
+/** A matvec (plain, with bias, or gate and up fused) or a GEMM over one weight format. */
+interface WeightKernel {
+  format: QuantName;
+  fusion: 'none' | 'bias' | 'gate_up' | 'gemm';
+}
+
 /** The weights a layer multiplies by. */
 const matmulWeights = (l: Layer): GpuTensor[] => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down];
 
@@ -138,6 +144,15 @@ export interface DecoderOptions {
   whenFull?: KvFullPolicy;
   /** Each idle sequence emptied to make room for another (whenFull 'evict-idle'). */
   onEvict?: (eviction: KvEviction) => void;
+  /** Weight bytes written to GPU buffers, then kernels built, as the load goes. */
+  onLoadProgress?: (progress: DecoderLoadProgress) => void;
+}
+
+/** How far Decoder.load has come: weight bytes uploaded, then kernels compiled. */
+export interface DecoderLoadProgress {
+  phase: 'upload' | 'compile';
+  loaded: number;
+  total: number;
 }
 
 /** Penalties on one row's logits: the settings and the recent tokens' counts. */
@@ -314,7 +329,11 @@ export class Decoder {
     ]);
     let weights: WeightStore;
     try {
-      weights = await WeightStore.load(gpu, file, source, { groups, f32: widened });
+      weights = await WeightStore.load(gpu, file, source, {
+        groups,
+        f32: widened,
+        onProgress: (loaded, total) => options.onLoadProgress?.({ phase: 'upload', loaded, total }),
+      });
     } catch (error) {
       throw explain(error, plan, contextSize);
     }
@@ -341,7 +360,7 @@ export class Decoder {
           factorsInfo.elements,
         );
       }
-      await decoder.prepare();
+      await decoder.prepare(options.onLoadProgress);
     } catch (error) {
       decoder.destroy();
       throw explain(error, plan, contextSize);
@@ -349,7 +368,7 @@ export class Decoder {
     return decoder;
   }
 
-  private async prepare(): Promise<void> {
+  private async prepare(onProgress?: (progress: DecoderLoadProgress) => void): Promise<void> {
     const { gpu, config: c, weights: w } = this;
     const attention = {
       heads: c.heads,
@@ -367,47 +386,7 @@ export class Decoder {
       neox: c.ropeNeox,
       yarn: c.yarn,
     };
-    const set = new KernelSet(gpu);
-    this.kernels = {
-      embedding: await Embedding.load(gpu, w.get('token_embd.weight').format),
-      norm: await RmsNorm.load(gpu),
-      ropeQ: await Rope.load(gpu, rope),
-      ropeK: await Rope.load(gpu, { ...rope, heads: c.kvHeads }),
-      add: await Elementwise.load(gpu, 'add'),
-      addRows: await Elementwise.load(gpu, 'add_rows'),
-      siluMul: await Elementwise.load(gpu, 'silu_mul'),
-      attention: await Attention.load(gpu, attention),
-      kvWrite: await KvWrite.load(gpu, attention),
-      argmax: await Argmax.load(gpu),
-      sampler: await Sampler.load(gpu),
-      penalties: await Penalties.load(gpu),
-      tokenMask: await TokenMask.load(gpu),
-      rounding: new Map(),
-      set,
-    };
-    this.table = await gpu.createBuffer(
-      this.maxSequences * this.kv.maxBlocks * 4,
-      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-      'kv:table',
-    );
-    if (this.window) {
-      // Rotates the kept blocks' K rows back by the evicted count.
-      this.kernels.kvShift = await KvShift.load(gpu, { ...attention, ...rope });
-      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-      const { angles, blocks } = this.shiftStrides;
-      this.shiftAngles = await gpu.createBuffer(
-        this.maxSequences * angles,
-        usage,
-        'kv:shift_angles',
-      );
-      this.shiftBlocks = await gpu.createBuffer(
-        this.maxSequences * blocks,
-        usage,
-        'kv:shift_blocks',
-      );
-    }
     const cacheBytes = this.memory.kvCachePerBuffer; // every sequence's blocks
-    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     for (let l = 0; l < c.layers; l++) {
       const b = `blk.${l}`;
       const opt = (name: string) => (w.has(`${b}.${name}`) ? w.get(`${b}.${name}`) : undefined);
@@ -431,6 +410,63 @@ export class Decoder {
         gateUpFused: gate.buffer === up.buffer && up.offset === gate.offset + gate.info.byteSize,
         ...(await this.cachePair(cacheBytes, b)),
       });
+    }
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    // Every kernel the model runs is built here, so the first token pays no compilation; they
+    // are counted first, so the load can say how many of them are done.
+    const weightKernels = this.weightKernels();
+    const roundingKinds = new Set(
+      [...this.layers.flatMap(matmulWeights), this.output]
+        .map((t) => this.inputKind(t))
+        .filter((kind) => kind !== 'f32'),
+    );
+    const fixedKernels = 13; // this.kernels below, kvShift aside
+    const total = fixedKernels + (this.window ? 1 : 0) + roundingKinds.size + weightKernels.length;
+    let compiled = 0;
+    const built = async <T>(kernel: Promise<T>): Promise<T> => {
+      const done = await kernel;
+      compiled++;
+      onProgress?.({ phase: 'compile', loaded: compiled, total });
+      return done;
+    };
+    const set = new KernelSet(gpu);
+    this.kernels = {
+      embedding: await built(Embedding.load(gpu, w.get('token_embd.weight').format)),
+      norm: await built(RmsNorm.load(gpu)),
+      ropeQ: await built(Rope.load(gpu, rope)),
+      ropeK: await built(Rope.load(gpu, { ...rope, heads: c.kvHeads })),
+      add: await built(Elementwise.load(gpu, 'add')),
+      addRows: await built(Elementwise.load(gpu, 'add_rows')),
+      siluMul: await built(Elementwise.load(gpu, 'silu_mul')),
+      attention: await built(Attention.load(gpu, attention)),
+      kvWrite: await built(KvWrite.load(gpu, attention)),
+      argmax: await built(Argmax.load(gpu)),
+      sampler: await built(Sampler.load(gpu)),
+      penalties: await built(Penalties.load(gpu)),
+      tokenMask: await built(TokenMask.load(gpu)),
+      rounding: new Map(),
+      set,
+    };
+    this.table = await gpu.createBuffer(
+      this.maxSequences * this.kv.maxBlocks * 4,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+      'kv:table',
+    );
+    if (this.window) {
+      // Rotates the kept blocks' K rows back by the evicted count.
+      this.kernels.kvShift = await built(KvShift.load(gpu, { ...attention, ...rope }));
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+      const { angles, blocks } = this.shiftStrides;
+      this.shiftAngles = await gpu.createBuffer(
+        this.maxSequences * angles,
+        usage,
+        'kv:shift_angles',
+      );
+      this.shiftBlocks = await gpu.createBuffer(
+        this.maxSequences * blocks,
+        usage,
+        'kv:shift_blocks',
+      );
     }
     const T = this.maxBatch;
     const E = c.embedding;
@@ -476,22 +512,31 @@ export class Decoder {
     };
     // A rounded copy of a matmul input per kind of dot input the weights need.
     const inputFloats = T * Math.max(E, c.feedForward, c.heads * c.headDim);
-    for (const t of [...this.layers.flatMap(matmulWeights), this.output]) {
-      const kind = this.inputKind(t);
-      if (kind === 'f32' || this.kernels.rounding.has(kind)) continue;
-      this.kernels.rounding.set(kind, await DotInputRounding.load(gpu, kind));
+    for (const kind of roundingKinds) {
+      this.kernels.rounding.set(kind, await built(DotInputRounding.load(gpu, kind)));
       this.scratch[`in_${kind}`] = await scratch(`in_${kind}`, inputFloats);
     }
-    // Compile every weight kernel up front, so the first token pays no compilation.
+    for (const { format, fusion } of weightKernels) {
+      await built<unknown>(fusion === 'gemm' ? set.gemm(format) : set.matvec(format, fusion));
+    }
+    if (compiled !== total) throw new Error(`built ${compiled} kernels of ${total} counted`);
+  }
+
+  /** The matvec and GEMM kernels the weights need, each once. */
+  private weightKernels(): WeightKernel[] {
+    const kernels = new Map<string, WeightKernel>();
+    const add = (format: QuantName, fusion: WeightKernel['fusion']) =>
+      kernels.set(`${format}:${fusion}`, { format, fusion });
     for (const layer of this.layers) {
       for (const t of matmulWeights(layer)) {
-        await set.matvec(t.format);
-        await set.gemm(t.format);
+        add(t.format, 'none');
+        add(t.format, 'gemm');
       }
-      if (layer.qBias) await set.matvec(layer.q.format, 'bias');
-      if (layer.gateUpFused) await set.matvec(layer.gate.format, 'gate_up');
+      if (layer.qBias) add(layer.q.format, 'bias');
+      if (layer.gateUpFused) add(layer.gate.format, 'gate_up');
     }
-    await set.matvec(this.output.format);
+    add(this.output.format, 'none');
+    return [...kernels.values()];
   }
 
   /** A layer's K and V cache buffers: both, or neither when the second cannot be had. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
 import { acquireNodeGpu } from '../node/gpu.js';
+import type { DecoderLoadProgress } from './decoder.js';
 import { LanguageModel } from './language-model.js';
 import { tinyModel } from './testing/tiny-model.js';
 import { bytesSource } from './weights.js';
@@ -38,6 +39,35 @@ async function collect(generation: ReturnType<LanguageModel['generate']>) {
   }
   return { pieces, tokens, result: await generation.result };
 }
+
+describe('LanguageModel.load', () => {
+  it('reports its upload, then every kernel it compiles, each only growing to its total', async () => {
+    const seen: DecoderLoadProgress[] = [];
+    const loaded = await LanguageModel.load(gpu, bytesSource(bytes), {
+      contextSize: 64,
+      maxBatch: 16,
+      onLoadProgress: (p) => seen.push(p),
+    });
+    try {
+      const upload = seen.filter((p) => p.phase === 'upload');
+      const compile = seen.filter((p) => p.phase === 'compile');
+      expect(seen.indexOf(compile[0])).toBe(upload.length); // every upload report comes first
+      for (const reports of [upload, compile]) {
+        expect(reports.length).toBeGreaterThan(3);
+        for (let i = 1; i < reports.length; i++) {
+          expect(reports[i].loaded).toBeGreaterThan(reports[i - 1].loaded);
+          expect(reports[i].total).toBe(reports[0].total);
+        }
+        expect(reports.at(-1)!.loaded).toBe(reports[0].total);
+      }
+      // Every weight byte (norms widened to f32 included), and one report per kernel built.
+      expect(upload.at(-1)!.total).toBe(loaded.decoder.memory.weights);
+      expect(compile.map((p) => p.loaded)).toEqual(compile.map((_, i) => i + 1));
+    } finally {
+      loaded.destroy();
+    }
+  });
+});
 
 describe('LanguageModel.generate', () => {
   it("greedy: llama.cpp's tokens and text, streamed and in the result, with timings", async () => {

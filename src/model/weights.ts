@@ -53,7 +53,12 @@ export class WeightStore {
     gpu: GpuContext,
     file: GgufFile,
     source: ByteSource,
-    options: { groups?: string[][]; f32?: (name: string) => boolean } = {},
+    options: {
+      groups?: string[][];
+      f32?: (name: string) => boolean;
+      /** Bytes written to GPU buffers so far, of all the weights'. */
+      onProgress?: (loaded: number, total: number) => void;
+    } = {},
   ): Promise<WeightStore> {
     const store = new WeightStore(gpu, file);
     const byName = new Map(file.tensors.map((t) => [t.name, t]));
@@ -85,8 +90,11 @@ export class WeightStore {
         );
       }
     }
+    const total = plan.flat().reduce((n, t) => n + sizeOf(t), 0);
+    let loaded = 0;
+    const uploaded = (bytes: number) => options.onProgress?.((loaded += bytes), total);
     try {
-      for (const group of plan) await store.upload(group, source, toF32);
+      for (const group of plan) await store.upload(group, source, toF32, uploaded);
     } catch (error) {
       store.destroy();
       throw error;
@@ -98,6 +106,7 @@ export class WeightStore {
     group: GgufTensorInfo[],
     source: ByteSource,
     toF32: (name: string) => boolean,
+    uploaded: (bytes: number) => void,
   ) {
     const sizes = group.map((t) => (toF32(t.name) ? t.elements * 4 : t.byteSize));
     const total = sizes.reduce((a, b) => a + b, 0);
@@ -115,11 +124,13 @@ export class WeightStore {
         const format = quantFormats[formatOfTensor(t)];
         const values = format.dequantize(await source.read(start, t.byteSize), t.elements);
         this.gpu.write(buffer, F32.quantize(values), offset);
+        uploaded(sizes[i]);
         this.tensors.set(t.name, { info: t, format: 'F32', buffer, offset });
       } else {
         for (let done = 0; done < t.byteSize; done += STREAM_CHUNK) {
           const chunk = await source.read(start + done, Math.min(STREAM_CHUNK, t.byteSize - done));
           this.gpu.write(buffer, chunk, offset + done);
+          uploaded(chunk.length);
         }
         this.tensors.set(t.name, { info: t, format: formatOfTensor(t), buffer, offset });
       }

@@ -11,8 +11,8 @@ import { processEndpoint } from './ipc-endpoint.js';
 
 const nodeEnvironment: HostEnvironment = {
   acquireGpu: (options) => acquireNodeGpu(options),
-  openSource: (input, options) =>
-    openModelSource(input, options.cache === false ? { cache: false } : {}),
+  openSource: (input, { cache, onProgress }) =>
+    openModelSource(input, cache === false ? { cache: false, onProgress } : { onProgress }),
   crash: () => process.exit(70),
 };
 

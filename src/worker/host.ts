@@ -6,7 +6,8 @@ import { AgentGpuError } from '../errors.js';
 import type { KernelOptions } from '../kernels/variant.js';
 import { LanguageModel, type GeneratedToken } from '../model/language-model.js';
 import { openModelSource, type ModelInput } from '../model/loader/open.js';
-import type { ModelSource } from '../model/loader/source.js';
+import type { LoadProgress, ModelSource } from '../model/loader/source.js';
+import { formatBytes } from '../gpu/facts.js';
 import type {
   ChatMessage,
   HostMessage,
@@ -14,21 +15,46 @@ import type {
   LoadModelOptions,
   ModelHostApi,
   ModelHostInitOptions,
+  ModelLoadProgress,
   WorkerGenerateOptions,
 } from './protocol.js';
+
+const PHASE_WORDS: Record<ModelLoadProgress['phase'], string> = {
+  download: 'downloading',
+  cache: 'reading from the cache',
+  upload: 'uploading weights',
+  compile: 'compiling kernels',
+};
+
+/** "small: downloading 12.0 MiB of 40.0 MiB"; kernels are counted, not sized. */
+function progressText(
+  model: string,
+  phase: ModelLoadProgress['phase'],
+  loaded: number,
+  total: number,
+): string {
+  const amount =
+    phase === 'compile'
+      ? `${loaded} of ${total}`
+      : `${formatBytes(loaded)} of ${formatBytes(total)}`;
+  return `${model}: ${PHASE_WORDS[phase]} ${amount}`;
+}
 
 /** How a host gets its device and its model bytes: a browser's, or Node's (Dawn, paths). */
 export interface HostEnvironment {
   acquireGpu(options: GpuContextOptions): Promise<GpuContext>;
-  openSource(input: ModelInput, options: { cache?: boolean }): Promise<ModelSource>;
+  openSource(
+    input: ModelInput,
+    options: { cache?: boolean; onProgress?: (progress: LoadProgress) => void },
+  ): Promise<ModelSource>;
   /** Ends the worker as a crash would. */
   crash(): void;
 }
 
 export const browserEnvironment: HostEnvironment = {
   acquireGpu: (options) => acquireBrowserGpu(options),
-  openSource: (input, options) =>
-    openModelSource(input, options.cache === false ? { cache: false } : {}),
+  openSource: (input, { cache, onProgress }) =>
+    openModelSource(input, cache === false ? { cache: false, onProgress } : { onProgress }),
   crash: () => {
     // An uncaught error reaches the page as the Worker's 'error' event.
     setTimeout(() => {
@@ -75,11 +101,20 @@ export class ModelHost implements ModelHostApi {
     const gpu = this.context();
     const id = options.id ?? 'default';
     await this.unloadModel(id);
-    const bytes = await this.env.openSource(source, { cache: options.cache });
+    const progress = (phase: ModelLoadProgress['phase'], loaded: number, total: number) =>
+      this.post({
+        type: 'agentgpu:progress',
+        progress: { model: id, phase, loaded, total, text: progressText(id, phase, loaded, total) },
+      });
+    const bytes = await this.env.openSource(source, {
+      cache: options.cache,
+      onProgress: (p) => progress(p.from === 'cache' ? 'cache' : 'download', p.loaded, p.total),
+    });
     try {
       const model = await LanguageModel.load(gpu, bytes, {
         ...options,
         onKvEvent: (event) => this.post({ type: 'agentgpu:kv', model: id, event }),
+        onLoadProgress: (p) => progress(p.phase, p.loaded, p.total),
       });
       this.models.set(id, model);
       return model.config;

@@ -18,9 +18,10 @@ import type { KvCacheStats, SlidingWindow } from '../kv/paged-kv-cache.js';
 import type { KvFormat } from '../kernels/attention.js';
 import type { KvFullPolicy } from '../kv/paged-kv-cache.js';
 import type { MemoryPlan } from '../model/memory-plan.js';
+import type { ModelLoadProgress } from '../model/loader/source.js';
 
 export type { GpuFacts, KernelCase, KernelCheckResult, KernelOptions };
-export type { ChatMessage, GeneratedToken, GenerationResult, ModelConfig };
+export type { ChatMessage, GeneratedToken, GenerationResult, ModelConfig, ModelLoadProgress };
 
 /**
  * Generation options that cross the boundary: an AbortSignal cannot, so a generation has a
@@ -77,7 +78,9 @@ export interface ModelHostApi {
   runKernelChecks(cases?: KernelCase[], options?: KernelOptions): Promise<KernelCheckResult[]>;
   /**
    * Loads a GGUF model (a URL fetched with Range requests and cached, a File/Blob, or bytes,
-   * transferred) in place of any loaded one. Returns its configuration.
+   * transferred) in place of any loaded one, posting LoadProgressMessages as it goes. Returns its
+   * configuration. A relative URL resolves against the worker's script: resolve it against the
+   * page first (the engine does).
    */
   loadModel(source: string | Blob | Uint8Array, options?: LoadModelOptions): Promise<ModelConfig>;
   /** One generation, whole. Generations of different sessions on one model run batched. */
@@ -135,5 +138,11 @@ export interface KvEventMessage {
   event: KvEvent;
 }
 
+/** Posted as a model loads: bytes downloaded or read from the cache, uploaded, kernels built. */
+export interface LoadProgressMessage {
+  type: 'agentgpu:progress';
+  progress: ModelLoadProgress;
+}
+
 /** What a host posts outside its calls' replies. */
-export type HostMessage = DeviceLostMessage | TokensMessage | KvEventMessage;
+export type HostMessage = DeviceLostMessage | TokensMessage | KvEventMessage | LoadProgressMessage;

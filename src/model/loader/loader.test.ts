@@ -159,7 +159,7 @@ describe('urlSource', () => {
     expect(seen.length).toBeGreaterThan(10);
     for (let i = 1; i < seen.length; i++)
       expect(seen[i].loaded).toBeGreaterThan(seen[i - 1].loaded);
-    expect(seen.every((p) => p.total === file.length)).toBe(true);
+    expect(seen.every((p) => p.total === file.length && p.from === 'network')).toBe(true);
     expect(seen.at(-1)!.loaded).toBe(file.length);
   });
 
@@ -286,7 +286,8 @@ describe('the directory cache', () => {
     expect(second.size).toBe(file.length);
     expect(equal(await readAll(second), file)).toBe(true);
     expect(server.requests).toEqual([]);
-    expect(seen.at(-1)).toEqual({ loaded: file.length, total: file.length });
+    expect(seen.at(-1)).toEqual({ loaded: file.length, total: file.length, from: 'cache' });
+    expect(seen.every((p) => p.from === 'cache')).toBe(true);
 
     // A chunk file cut short (as a crash mid-write would leave it, had it not been atomic) and a
     // leftover temp file: the short chunk is fetched again, the temp file is never read.

@@ -11,7 +11,13 @@ import { urlSource, type UrlSourceOptions } from './url.js';
 export { fileSource } from './blob.js';
 export { directoryChunkCache, defaultCacheDir } from './directory-cache.js';
 export { pathSource } from './path.js';
-export { memorySource, type ByteSource, type LoadProgress, type ModelSource } from './source.js';
+export {
+  memorySource,
+  type ByteSource,
+  type LoadProgress,
+  type ModelLoadProgress,
+  type ModelSource,
+} from './source.js';
 export { urlSource, URL_CHUNK_SIZE, type UrlSourceOptions } from './url.js';
 export type { ChunkCache } from './chunk-cache.js';
 export type { ModelInput } from './open.js';

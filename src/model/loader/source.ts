@@ -17,6 +17,26 @@ export interface ModelSource extends ByteSource {
 export interface LoadProgress {
   loaded: number;
   total: number;
+  /** Where the bytes of this report came from. */
+  from: 'network' | 'cache';
+}
+
+/**
+ * How far a model's load has come, phase by phase, as an app's progress bar shows it:
+ * 'download' and 'cache' count the file's bytes (from the network, or from the cache of an
+ * earlier load), 'upload' the weight bytes written to GPU buffers, 'compile' the kernels built.
+ * A URL's bytes are read as the weights go up, so on a file larger than one 16 MiB chunk
+ * 'download' and 'upload' reports alternate; each phase's `loaded` only grows, and 'compile'
+ * comes last, ending at `loaded === total`.
+ */
+export interface ModelLoadProgress {
+  /** The model's id (the engine's ModelSpec id). */
+  model: string;
+  phase: 'download' | 'cache' | 'upload' | 'compile';
+  loaded: number;
+  total: number;
+  /** One line for a status bar: "small: downloading 12.0 of 40.0 MiB". */
+  text: string;
 }
 
 /**

@@ -68,13 +68,13 @@ class ProgressCounter {
     this.credited = new Float64Array(Math.ceil(total / chunkSize));
   }
 
-  /** `bytes` of chunk `index` have been delivered. */
-  report(index: number, bytes: number): void {
+  /** `bytes` of chunk `index` have been delivered, `from` the network or the cache. */
+  report(index: number, bytes: number, from: LoadProgress['from']): void {
     const more = bytes - this.credited[index];
     if (more <= 0) return;
     this.credited[index] = bytes;
     this.loaded += more;
-    this.onProgress?.({ loaded: this.loaded, total: this.total });
+    this.onProgress?.({ loaded: this.loaded, total: this.total, from });
   }
 }
 
@@ -145,7 +145,7 @@ export async function urlSource(
     const first = known
       ? undefined
       : await fetchRange(href, 0, chunkSize, undefined, range, (got, file) =>
-          progressFor(file).report(0, got),
+          progressFor(file).report(0, got, 'network'),
         );
     const file = known ?? first!.file;
     const source = new ChunkedUrlSource(href, file, {
@@ -276,14 +276,14 @@ class ChunkedUrlSource implements ModelSource {
     const cached = await this.config.cache?.get(key);
     // A cache entry of the wrong length is never served (cut short, or from another writer).
     if (cached && cached.length === end - start) {
-      this.config.progress.report(index, cached.length);
+      this.config.progress.report(index, cached.length, 'cache');
       return cached;
     }
     this.range.signal?.throwIfAborted();
     let bytes: Uint8Array;
     try {
       ({ bytes } = await fetchRange(this.name, start, end, this.file, this.range, (got) =>
-        this.config.progress.report(index, got),
+        this.config.progress.report(index, got, 'network'),
       ));
     } catch (error) {
       if (!(error instanceof RemoteFileChanged)) throw error;
