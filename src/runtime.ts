@@ -37,3 +37,15 @@ export {
   type KernelCheckResult,
 } from './kernels/checks.js';
 export { compareToReference, GuardedOutput, type Comparison } from './kernels/testing/compare.js';
+export {
+  LanguageModel,
+  type Generation,
+  type GenerateOptions,
+  type GeneratedToken,
+  type GenerationResult,
+  type GenerationTimings,
+  type PromptInput,
+} from './model/language-model.js';
+export type { DecoderLoadProgress, DecoderOptions } from './model/decoder.js';
+export type { ModelConfig, Architecture } from './model/config.js';
+export type { ChatMessage } from './model/chat/index.js';

@@ -1,7 +1,9 @@
 import * as Comlink from 'comlink';
+import { AgentGpuError } from '../errors.js';
 import { installErrorTransfer } from '../worker/transfer.js';
+import { pageUrl } from '../worker/client.js';
 import type { EmbeddingWorkerApi } from './embedding-worker.js';
-import { OnnxEmbedder, type Embedder, type OnnxEmbedderOptions } from './onnx-embedder.js';
+import type { Embedder, OnnxEmbedderOptions } from './onnx-embedder.js';
 
 /** An embedder and the backend its model runs on. */
 export interface LoadedEmbedder extends Embedder {
@@ -9,13 +11,18 @@ export interface LoadedEmbedder extends Embedder {
 }
 
 /**
- * Loads a sentence-embedding ONNX model (by URL or bytes) for memory retrieval. In a page it
- * runs in its own Web Worker (onnxruntime-web with WebGPU where the worker has it, wasm
- * otherwise); elsewhere (Node, a worker already) in the calling thread.
+ * Loads a sentence-embedding ONNX model (by URL or bytes) for memory retrieval, in a Web Worker
+ * of its own (onnxruntime-web with WebGPU where the worker has it, wasm otherwise), from a page
+ * or from another worker. onnxruntime-web is loaded there alone, so an app that never calls
+ * this never downloads it. (Node: `OnnxEmbedder.load` from 'agentgpu/node'.)
  */
 export async function loadEmbedder(options: OnnxEmbedderOptions): Promise<LoadedEmbedder> {
-  const page = typeof window !== 'undefined' && typeof Worker !== 'undefined';
-  if (!page) return OnnxEmbedder.load(options);
+  if (typeof Worker === 'undefined') {
+    throw new AgentGpuError(
+      'loadEmbedder runs the model in a Web Worker, and there is no Worker here: in Node, use ' +
+        "OnnxEmbedder.load() from 'agentgpu/node'",
+    );
+  }
   installErrorTransfer();
   const worker = new Worker(new URL('./embedding-worker.ts', import.meta.url), {
     type: 'module',
@@ -29,7 +36,14 @@ export async function loadEmbedder(options: OnnxEmbedderOptions): Promise<Loaded
   );
   failed.catch(() => {});
   try {
-    const { id, backend } = await Promise.race([remote.load(options), failed]);
+    // URLs as the page means them, not relative to the worker's script.
+    const load = {
+      ...options,
+      model: pageUrl(options.model),
+      tokenizer: pageUrl(options.tokenizer),
+      tokenizerConfig: pageUrl(options.tokenizerConfig),
+    };
+    const { id, backend } = await Promise.race([remote.load(load), failed]);
     return {
       id,
       backend,

@@ -25,10 +25,7 @@ export {
   type ToolResultRecord,
 } from './schema.js';
 export { loadEmbedder, type LoadedEmbedder } from './embedder.js';
-export {
-  OnnxEmbedder,
-  type Embedder,
-  type OnnxBackend,
-  type OnnxEmbedderOptions,
-} from './onnx-embedder.js';
+// OnnxEmbedder itself (onnxruntime-web in the calling thread) is the Node entry's and the
+// embedding worker's: a page gets it through loadEmbedder.
+export type { Embedder, OnnxBackend, OnnxEmbedderOptions } from './onnx-embedder.js';
 export { normalize } from '../util/vector.js';

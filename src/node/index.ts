@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // agentgpu, Node entry: the runtime on Dawn (the `webgpu` package), SwiftShader fallback included.
 export * from '../runtime.js';
 export { acquireNodeGpu, type NodeGpuOptions } from './gpu.js';

@@ -13,10 +13,30 @@ export interface ModelHostClient {
   terminate(): void;
 }
 
+/**
+ * A model URL as the page means it: relative to the page (document.baseURI), not to the
+ * worker's script, which a bundler puts wherever it likes (`/assets/worker-3f2a.js`).
+ */
+export function pageUrl<T>(source: T): T | string {
+  const base = globalThis.document?.baseURI ?? globalThis.location?.href;
+  if (typeof source !== 'string' || base === undefined) return source;
+  try {
+    return new URL(source, base).href;
+  } catch {
+    return source; // not a URL at all: the loader says so
+  }
+}
+
 /** Wraps a model-host worker (src/worker/index.ts) in a typed comlink proxy. */
 export function connectModelHost(worker: Worker): ModelHostClient {
   installErrorTransfer();
-  const host = Comlink.wrap<ModelHostApi>(worker);
+  const remote = Comlink.wrap<ModelHostApi>(worker);
+  // loadModel resolves a relative URL here, against the page, before the worker sees it.
+  const loadModel: ModelHostApi['loadModel'] = (source, options) =>
+    remote.loadModel(pageUrl(source), options);
+  const host = new Proxy(remote, {
+    get: (target, key) => (key === 'loadModel' ? loadModel : Reflect.get(target, key)),
+  });
   return {
     host,
     worker,
