@@ -171,7 +171,18 @@ test('the tarball holds the package alone, and a browser app installs no Dawn', 
   const size = `${pack.files.length} files, ${(pack.size / 2 ** 20).toFixed(2)} MiB packed, ${(pack.unpackedSize / 2 ** 20).toFixed(2)} MiB unpacked`;
   test.info().annotations.push({ type: 'npm pack', description: size });
   console.log(`agentgpu tarball: ${size}`);
-  expect(existsSync(join(app, 'node_modules/agentgpu/dist/browser/worker.js'))).toBe(true);
+  // The workers are whole files (served as they are, they run): imports of nothing but
+  // onnxruntime-web, which the embedding worker leaves to the app's bundler.
+  const shipped = join(app, 'node_modules/agentgpu/dist/browser');
+  const imports = (file: string) => {
+    const code = readFileSync(join(shipped, file), 'utf8');
+    const statics = code.matchAll(/^import\b[^'"]*['"]([^'"]+)['"]/gm);
+    const dynamics = code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g);
+    return [...statics, ...dynamics].map((m) => m[1]);
+  };
+  expect(imports('worker.js')).toEqual([]);
+  expect(new Set(imports('embedding-worker.js'))).toEqual(new Set(['onnxruntime-web']));
+  expect(imports('index.js')).not.toContain('onnxruntime-web');
   expect(existsSync(join(app, 'node_modules/webgpu'))).toBe(false);
 });
 

@@ -5,6 +5,7 @@ export {
   connectModelHost,
   spawnBrowserHost,
   spawnModelHost,
+  type CreateWorker,
   type ModelHostClient,
 } from './worker/client.js';
 export * from './coordinator/index.js';

@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink';
 import { AgentGpuError } from '../errors.js';
 import { installErrorTransfer } from '../worker/transfer.js';
-import { pageUrl } from '../worker/client.js';
+import { pageUrl, type CreateWorker } from '../worker/client.js';
 import type { EmbeddingWorkerApi } from './embedding-worker.js';
 import type { Embedder, OnnxEmbedderOptions } from './onnx-embedder.js';
 
@@ -16,7 +16,11 @@ export interface LoadedEmbedder extends Embedder {
  * or from another worker. onnxruntime-web is loaded there alone, so an app that never calls
  * this never downloads it. (Node: `OnnxEmbedder.load` from 'agentgpu/node'.)
  */
-export async function loadEmbedder(options: OnnxEmbedderOptions): Promise<LoadedEmbedder> {
+export async function loadEmbedder(
+  options: OnnxEmbedderOptions,
+  /** Starts the embedding worker in place of the one agentgpu ships (served from elsewhere). */
+  createWorker?: CreateWorker,
+): Promise<LoadedEmbedder> {
   if (typeof Worker === 'undefined') {
     throw new AgentGpuError(
       'loadEmbedder runs the model in a Web Worker, and there is no Worker here: in Node, use ' +
@@ -24,10 +28,10 @@ export async function loadEmbedder(options: OnnxEmbedderOptions): Promise<Loaded
     );
   }
   installErrorTransfer();
-  const worker = new Worker(new URL('./embedding-worker.ts', import.meta.url), {
-    type: 'module',
-    name: 'agentgpu-embedder',
-  });
+  const name = 'agentgpu-embedder';
+  const worker = createWorker
+    ? createWorker(name)
+    : new Worker(new URL('./embedding-worker.ts', import.meta.url), { type: 'module', name });
   const remote = Comlink.wrap<EmbeddingWorkerApi>(worker);
   const failed = new Promise<never>((_, reject) =>
     worker.addEventListener('error', (e) =>

@@ -55,15 +55,27 @@ export function connectModelHost(worker: Worker): ModelHostClient {
   };
 }
 
-/** Starts the model-host worker that ships with agentgpu and connects to it. */
-export function spawnModelHost(name = 'agentgpu-model-host'): ModelHostClient {
-  const worker = new Worker(new URL('./index.ts', import.meta.url), { type: 'module', name });
+/** Starts a model-host worker named `name`; see spawnModelHost. */
+export type CreateWorker = (name: string) => Worker;
+
+/**
+ * Starts the model-host worker that ships with agentgpu and connects to it. `createWorker`
+ * starts another instead: the same file served from elsewhere, or a worker of the app's own
+ * that runs `agentgpu/worker`.
+ */
+export function spawnModelHost(
+  name = 'agentgpu-model-host',
+  createWorker?: CreateWorker,
+): ModelHostClient {
+  const worker = createWorker
+    ? createWorker(name)
+    : new Worker(new URL('./index.ts', import.meta.url), { type: 'module', name });
   return connectModelHost(worker);
 }
 
 /** A Web Worker model host as the coordinator holds it (createEngine in a page). */
-export function spawnBrowserHost(name: string): HostConnection {
-  const client = spawnModelHost(`agentgpu-host-${name}`);
+export function spawnBrowserHost(name: string, createWorker?: CreateWorker): HostConnection {
+  const client = spawnModelHost(`agentgpu-host-${name}`, createWorker);
   const { gone, settle } = goneSignal();
   let stopped = false;
   client.worker.addEventListener('error', (event) =>
