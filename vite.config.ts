@@ -18,7 +18,11 @@ export default defineConfig({
   preview: { host: '127.0.0.1', port: Number(process.env.PORT ?? 5173), strictPort: true },
   worker: { format: 'es' },
   // Pre-bundled up front so the first page load does not trigger a dependency re-optimization.
-  optimizeDeps: { include: ['comlink', 'idb', 'markdown-it'] },
+  // The embedding worker's (tokenizers, onnxruntime-web) too: found only once a test starts that
+  // worker, they would make vite re-optimize and reload the page under the test.
+  optimizeDeps: {
+    include: ['comlink', 'idb', 'markdown-it', '@huggingface/tokenizers', 'onnxruntime-web'],
+  },
   plugins: [
     VitePWA({
       registerType: 'autoUpdate',

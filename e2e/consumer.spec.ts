@@ -74,6 +74,7 @@ interface Report {
   chunks: number;
   error: { name: string; message: string; isGgufError: boolean; isAgentGpuError: boolean };
   embedding: { backend: string; dims: number; norm: number };
+  missing: string[];
 }
 
 /** Opens the app and checks everything it did, as the user would see it. */
@@ -119,6 +120,7 @@ async function checkApp(page: Page, url: string) {
   });
   expect(report.embedding.dims).toBe(32);
   expect(report.embedding.norm).toBeCloseTo(1, 5);
+  expect(report.missing).toEqual([]);
   expect(errors).toEqual([]);
 }
 
@@ -184,6 +186,12 @@ test('the tarball holds the package alone, and a browser app installs no Dawn', 
   expect(new Set(imports('embedding-worker.js'))).toEqual(new Set(['onnxruntime-web']));
   expect(imports('index.js')).not.toContain('onnxruntime-web');
   expect(existsSync(join(app, 'node_modules/webgpu'))).toBe(false);
+});
+
+test('the types check under TypeScript 6 and 5, strict, without skipLibCheck', async () => {
+  // TypeScript 6's DOM lib has the WebGPU types; 5's does not, and the package brings them.
+  await npm(['exec', '--', 'tsc', '-p', '.']);
+  await npm(['run', 'typecheck:ts5']);
 });
 
 test("vite's dev server serves the app", async ({ page }) => {

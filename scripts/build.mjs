@@ -13,7 +13,7 @@
 //   nothing to resolve in it, and vite's dev server can serve it as it stands.
 // - onnxruntime-web stays a bare import of the embedding worker alone: its .wasm (tens of MB) is
 //   the app's bundler's to emit, and only apps that load an embedder pull it in.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -130,6 +130,15 @@ await build({
     },
   },
 });
+
+// TypeScript 6's DOM lib declares the WebGPU types, and @webgpu/types beside it conflicts (with
+// skipLibCheck off); TypeScript 5's has none. The browser entry's types for TypeScript < 6
+// (package.json's "types@<6" condition) bring @webgpu/types; TypeScript 6 gets the entry's own.
+mkdirSync('dist/types/ts5', { recursive: true });
+writeFileSync(
+  'dist/types/ts5/index.d.ts',
+  '/// <reference types="@webgpu/types" />\nexport * from \'../index.js\';\n',
+);
 
 function report(dir) {
   for (const name of readdirSync(dir).sort()) {

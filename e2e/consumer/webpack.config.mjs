@@ -8,14 +8,16 @@ import HtmlWebpackPlugin from 'html-webpack-plugin';
 export default {
   entry: './src/main.ts',
   output: { path: new URL('dist-webpack', import.meta.url).pathname, clean: true },
-  resolve: { extensions: ['.ts', '.js'] },
+  // TypeScript's ESM imports name the emitted file ('./documented.js'): look for the .ts.
+  resolve: { extensions: ['.ts', '.js'], extensionAlias: { '.js': ['.ts', '.js'] } },
   module: {
     rules: [
       {
         test: /\.ts$/,
         loader: 'ts-loader',
         exclude: /node_modules/,
-        options: { compilerOptions: { noEmit: false } },
+        // `tsc` checks the types before webpack runs (package.json's build:webpack).
+        options: { transpileOnly: true, compilerOptions: { noEmit: false } },
       },
     ],
   },

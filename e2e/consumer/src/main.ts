@@ -8,6 +8,7 @@ import {
   loadEmbedder,
   type ModelLoadProgress,
 } from 'agentgpu';
+import { documented } from './documented.js';
 
 export interface ConsumerReport {
   progress: ModelLoadProgress[];
@@ -15,6 +16,8 @@ export interface ConsumerReport {
   chunks: number;
   error: { name: string; message: string; isGgufError: boolean; isAgentGpuError: boolean };
   embedding: { backend: string; dims: number; norm: number };
+  /** Names the README documents that the built app found undefined. */
+  missing: string[];
   failure?: string;
 }
 
@@ -89,6 +92,9 @@ async function main(): Promise<ConsumerReport> {
       dims: vector.length,
       norm: Math.hypot(...vector),
     },
+    missing: Object.entries(documented)
+      .filter(([, value]) => value === undefined)
+      .map(([name]) => name),
   };
 }
 

@@ -1,0 +1,47 @@
+// Every value the README names for the browser entry, imported as an app would: the type check
+// (TypeScript 6 and 5) fails if one is not exported or not typed.
+import {
+  acquireBrowserGpu,
+  AgentGpuError,
+  connectModelHost,
+  createEngine,
+  DeviceLostError,
+  GgufError,
+  GpuAllocationError,
+  HostRestartedError,
+  KvCacheFullError,
+  LanguageModel,
+  loadEmbedder,
+  MemoryQuotaError,
+  MemoryStore,
+  offloadPolicySchema,
+  PolicyError,
+  ShaderError,
+  spawnModelHost,
+  WebGpuUnavailableError,
+  type CreateWorker,
+  type Engine,
+  type ModelLoadProgress,
+} from 'agentgpu';
+
+export const documented = {
+  acquireBrowserGpu,
+  AgentGpuError,
+  connectModelHost,
+  createEngine,
+  DeviceLostError,
+  GgufError,
+  GpuAllocationError,
+  HostRestartedError,
+  KvCacheFullError,
+  LanguageModel,
+  loadEmbedder,
+  MemoryQuotaError,
+  MemoryStore,
+  offloadPolicySchema,
+  PolicyError,
+  ShaderError,
+  spawnModelHost,
+  WebGpuUnavailableError,
+};
+export type Documented = [CreateWorker, Engine, ModelLoadProgress];
