@@ -18,6 +18,8 @@ export class BufferPool {
     private readonly limits: GpuLimits,
     /** Idle bytes kept for reuse; releases beyond this destroy the buffer. */
     private readonly maxIdleBytes = 256 * 1024 * 1024,
+    /** Counts the buffers it creates (GpuContext.counters). */
+    private readonly counters?: { buffersCreated: number },
   ) {}
 
   static sizeClass(bytes: number): number {
@@ -43,6 +45,7 @@ export class BufferPool {
       return reused;
     }
     const buffer = await allocateBuffer(this.device, this.limits, { size, usage, label });
+    if (this.counters) this.counters.buffersCreated++;
     this.liveBytes += buffer.size;
     return buffer;
   }

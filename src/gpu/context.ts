@@ -1,5 +1,5 @@
 import { DeviceLostError, WebGpuUnavailableError } from '../errors.js';
-import { ComputeBatch } from './batch.js';
+import { BatchResources, ComputeBatch, newCounters, type GpuCounters } from './batch.js';
 import { allocateBuffer, BufferPool } from './buffer-pool.js';
 import { readLimits, requestedLimits, type GpuFacts } from './facts.js';
 import { PipelineCache } from './pipeline-cache.js';
@@ -48,6 +48,7 @@ export class GpuContext extends EventTarget {
   readonly lost: Promise<DeviceLostEvent>;
   /** GPU time per kernel, when profiling was asked for and the device can. */
   readonly profiler: KernelProfiler | undefined;
+  private readonly batches: BatchResources;
   private lostEvent: DeviceLostEvent | undefined;
   private readonly owner: unknown;
 
@@ -59,9 +60,11 @@ export class GpuContext extends EventTarget {
   ) {
     super();
     this.owner = options.owner;
-    this.pool = new BufferPool(device, facts.limits);
     this.pipelines = new PipelineCache(device, shaders, options.asyncPipelines ?? true);
     this.profiler = device.features.has('timestamp-query') ? new KernelProfiler(device) : undefined;
+    const counters = newCounters();
+    this.pool = new BufferPool(device, facts.limits, undefined, counters);
+    this.batches = new BatchResources(device, facts.limits, this.pool, counters, this.profiler);
     this.lost = device.lost.then((info) => {
       const event = new DeviceLostEvent(info.reason, info.message);
       this.lostEvent = event;
@@ -118,6 +121,14 @@ export class GpuContext extends EventTarget {
     return new GpuContext(device, facts, shaders, options);
   }
 
+  /**
+   * What this device's WebGPU calls have cost so far (submits, passes, dispatches, bind groups
+   * and buffers created, bytes written and read back): subtract two readings for one step's.
+   */
+  get counters(): Readonly<GpuCounters> {
+    return this.batches.counters;
+  }
+
   /** Throws DeviceLostError when the device is gone, so work fails with the real reason. */
   assertAlive(): void {
     if (this.lostEvent) {
@@ -131,7 +142,9 @@ export class GpuContext extends EventTarget {
 
   async createBuffer(size: number, usage: GPUBufferUsageFlags, label: string): Promise<GPUBuffer> {
     this.assertAlive();
-    return allocateBuffer(this.device, this.facts.limits, { size, usage, label });
+    const buffer = await allocateBuffer(this.device, this.facts.limits, { size, usage, label });
+    this.batches.counters.buffersCreated++;
+    return buffer;
   }
 
   /** A storage buffer holding `data` (also usable as a copy source and destination). */
@@ -152,6 +165,8 @@ export class GpuContext extends EventTarget {
   /** Writes `data` into `buffer` at `offset` bytes (padded to a multiple of 4). */
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.batches.counters.writes++;
+    this.batches.counters.bytesWritten += bytes.byteLength;
     if (bytes.byteLength % 4 === 0) {
       this.device.queue.writeBuffer(buffer, offset, bytes);
     } else {
@@ -164,7 +179,7 @@ export class GpuContext extends EventTarget {
   /** Records work for one command buffer; see ComputeBatch. */
   batch(label: string): ComputeBatch {
     this.assertAlive();
-    return new ComputeBatch(this.device, this.facts.limits, this.pool, label, this.profiler);
+    return new ComputeBatch(this.batches, label);
   }
 
   /** Copies `byteLength` bytes from `buffer` at `byteOffset` back to the CPU. */
@@ -175,20 +190,27 @@ export class GpuContext extends EventTarget {
   ): Promise<ArrayBuffer> {
     this.assertAlive();
     const size = alignTo(byteLength, 4);
-    const staging = await this.createBuffer(
+    // From the pool: a decode step's token ids come back through the same staging buffer.
+    const staging = await this.pool.acquire(
       size,
       GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
       `${buffer.label}:readback`,
     );
+    let reusable = false;
     try {
       await this.batch('readback').copy(buffer, byteOffset, staging, 0, size).submit();
       await Promise.race([
-        staging.mapAsync(GPUMapMode.READ),
+        staging.mapAsync(GPUMapMode.READ, 0, size),
         this.lost.then(() => this.assertAlive()),
       ]);
-      return staging.getMappedRange().slice(0, byteLength);
+      const bytes = staging.getMappedRange(0, size).slice(0, byteLength);
+      staging.unmap();
+      reusable = true;
+      this.batches.counters.bytesRead += byteLength;
+      return bytes;
     } finally {
-      staging.destroy();
+      if (reusable) this.pool.release(staging);
+      else staging.destroy();
     }
   }
 
