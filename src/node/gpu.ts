@@ -67,6 +67,13 @@ function ensureVulkanLoader(icd: string): void {
 }
 
 /**
+ * Dawn's flags for a hardware adapter. NVIDIA's Vulkan driver has shader-f16, but Dawn offers it
+ * there only with this toggle (Chrome leaves it off); with it every f16 kernel check passes on an
+ * H200. Other adapters ignore it.
+ */
+const HARDWARE_FLAGS = ['enable-dawn-features=vulkan_enable_f16_on_nvidia'];
+
+/**
  * A GpuContext on Dawn. Uses the hardware adapter when Vulkan (or Metal/D3D12) offers one; when
  * none does, points Vulkan at SwiftShader and says so in facts.notes and on stderr.
  */
@@ -94,7 +101,7 @@ export async function acquireNodeGpu(options: NodeGpuOptions = {}): Promise<GpuC
   let instance: GPU | undefined;
   let adapter: GPUAdapter | null = null;
   if (!options.forceSwiftShader) {
-    instance = dawn.create([]);
+    instance = dawn.create(HARDWARE_FLAGS);
     adapter = await instance.requestAdapter({ powerPreference });
   }
   if (!adapter && process.platform === 'linux') {
