@@ -188,9 +188,22 @@ export class GpuContext extends EventTarget {
     byteOffset = 0,
     byteLength = buffer.size - byteOffset,
   ): Promise<ArrayBuffer> {
+    return this.submitAndRead(this.batch('readback'), buffer, byteOffset, byteLength);
+  }
+
+  /**
+   * Submits `batch` with a copy of `byteLength` bytes of `buffer` (at `byteOffset`) at its end,
+   * and returns those bytes: work and readback in one submission (a decode step's token ids).
+   */
+  async submitAndRead(
+    batch: ComputeBatch,
+    buffer: GPUBuffer,
+    byteOffset: number,
+    byteLength: number,
+  ): Promise<ArrayBuffer> {
     this.assertAlive();
     const size = alignTo(byteLength, 4);
-    // From the pool: a decode step's token ids come back through the same staging buffer.
+    // From the pool: every step's token ids come back through the same staging buffer.
     const staging = await this.pool.acquire(
       size,
       GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
@@ -198,7 +211,7 @@ export class GpuContext extends EventTarget {
     );
     let reusable = false;
     try {
-      await this.batch('readback').copy(buffer, byteOffset, staging, 0, size).submit();
+      await batch.copy(buffer, byteOffset, staging, 0, size).submit();
       await Promise.race([
         staging.mapAsync(GPUMapMode.READ, 0, size),
         this.lost.then(() => this.assertAlive()),

@@ -642,7 +642,22 @@ export class Decoder {
    * beside the others' decode): every weight is read once for all of them. Each step's last
    * position's logits land in row i of the logits (logits(i), argmaxRows()).
    */
-  async forwardBatch(steps: readonly SequenceStep[]): Promise<void> {
+  async forwardBatch(steps: readonly SequenceStep[]): Promise<void>;
+  /**
+   * The step, then sampling its entries' logits (as sampleRows), in one submission: a decode
+   * step's one submit. Returns the sampled ids, row i for entry i.
+   */
+  async forwardBatch(
+    steps: readonly SequenceStep[],
+    sample: readonly SampleRow[],
+  ): Promise<number[]>;
+  async forwardBatch(
+    steps: readonly SequenceStep[],
+    sample?: readonly SampleRow[],
+  ): Promise<number[] | void> {
+    if (sample && sample.length !== steps.length) {
+      throw new RangeError(`${steps.length} steps need as many sample rows, got ${sample.length}`);
+    }
     const rows = steps.reduce((n, st) => n + st.tokens.length, 0);
     if (steps.length === 0 || steps.some((st) => st.tokens.length === 0) || rows > this.maxBatch) {
       throw new RangeError(
@@ -661,6 +676,7 @@ export class Decoder {
     }
     const entries: StepEntry[] = [];
     const busy = new Set(seqs);
+    let ids: number[] | undefined;
     try {
       for (const [i, st] of steps.entries()) {
         entries.push({
@@ -669,7 +685,7 @@ export class Decoder {
           ...this.kv.reserve(seqs[i], st.tokens.length, busy),
         });
       }
-      await this.run(entries);
+      ids = await this.run(entries, 'logits', sample);
     } catch (error) {
       for (const e of entries) this.kv.truncate(e.seq, e.start);
       throw error;
@@ -678,6 +694,7 @@ export class Decoder {
       this.kv.append(e.seq, e.tokens);
       if (e.overflow) this.onOverflow?.(e.overflow);
     }
+    return ids;
   }
 
   /**
@@ -718,7 +735,8 @@ export class Decoder {
   private async run(
     entries: readonly StepEntry[],
     out: 'logits' | 'hidden' = 'logits',
-  ): Promise<void> {
+    sample?: readonly SampleRow[],
+  ): Promise<number[] | undefined> {
     const c = this.config;
     const { gpu, scratch: s, kernels: k } = this;
     const maxBlocks = this.kv.maxBlocks;
@@ -895,7 +913,12 @@ export class Decoder {
     });
     const outIn = this.roundInputs(batch, s.h, M * E, [this.output]);
     await this.project(batch, this.output, outIn(this.output), s.logits, M);
-    await batch.submit();
+    if (!sample) {
+      await batch.submit();
+      return undefined;
+    }
+    this.encodeSampling(batch, sample);
+    return this.readTokens(batch, sample.length);
   }
 
   /** Every layer's K and V of block `from` into block `to` (through scratch: a buffer cannot
@@ -1045,10 +1068,22 @@ export class Decoder {
    * The next token of each of the last step's entries (row i: forwardBatch's entry i), each
    * with its own settings, draw and penalties, in one submission; only the ids come back.
    */
-  async sampleRows(rows: readonly SampleRow[]): Promise<number[]> {
+  sampleRows(rows: readonly SampleRow[]): Promise<number[]> {
+    const batch = this.gpu.batch('sample');
+    this.encodeSampling(batch, rows);
+    return this.readTokens(batch, rows.length);
+  }
+
+  /** Submits `batch` and reads back the first `count` sampled token ids, in one submission. */
+  private async readTokens(batch: ComputeBatch, count: number): Promise<number[]> {
+    const ids = await this.gpu.submitAndRead(batch, this.scratch.token, 0, count * 4);
+    return Array.from(new Uint32Array(ids));
+  }
+
+  /** Records sampling the logits' rows into `batch`: penalties, grammar masks, the draw. */
+  private encodeSampling(batch: ComputeBatch, rows: readonly SampleRow[]): void {
     const { gpu, scratch: s, kernels: k } = this;
     const n = this.config.vocabSize;
-    const batch = gpu.batch('sample');
     // Rows with the same penalty settings share a dispatch; each group its own entries region.
     const groups = new Map<
       string,
@@ -1100,8 +1135,6 @@ export class Decoder {
       rows: rows.length,
       n,
     });
-    await batch.submit();
-    return Array.from(new Uint32Array(await gpu.read(s.token, 0, rows.length * 4)));
   }
 
   /** Keeps the first `length` cached tokens and forgets the rest (a reused prefix). */

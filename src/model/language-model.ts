@@ -787,8 +787,29 @@ export class LanguageModel {
       });
     }
     const stepped = chunk > 0 ? [...rows, prefill!] : rows;
+    // Rows that sample: every decode row, and the prompt whose last chunk this is. Sampling
+    // rides in the step's own submission, so a decode step is one submit and one readback.
+    const sampling = stepped.filter(
+      (r) => r.phase === 'decode' || (r === prefill && r.fed + chunk === r.prompt.length),
+    );
+    const sampleRows = stepped.map((r) => {
+      const used = sampling.includes(r);
+      // The history as it stands once this step has run: a decode row's pending token in it.
+      const history = rows.includes(r) ? [...r.history, r.pending!] : r.history;
+      return {
+        settings: r.settings,
+        u: used ? r.rng.next() : 0,
+        penalties:
+          used && r.penalty
+            ? { settings: r.penalty, counts: countTokens(history.slice(-r.lastN)) }
+            : undefined,
+        mask: used ? r.constraint?.mask() : undefined,
+      };
+    });
+    let drawn: number[] | undefined;
     try {
-      await d.forwardBatch(steps);
+      if (sampling.length > 0) drawn = await d.forwardBatch(steps, sampleRows);
+      else await d.forwardBatch(steps);
     } catch (error) {
       for (const r of stepped) this.finish(r, { error, forget: true });
       return;
@@ -805,23 +826,7 @@ export class LanguageModel {
       this.sessions.get(prefill!.session)?.history.push(...steps[steps.length - 1].tokens);
       prefill!.fed += chunk;
     }
-    // Rows that sample: every decode row, and the prompt whose last chunk this was.
-    const sampling = stepped.filter((r) => r.phase === 'decode' || r.fed === r.prompt.length);
-    if (sampling.length === 0) return;
-    const drawn = await d.sampleRows(
-      stepped.map((r) => {
-        const used = sampling.includes(r);
-        return {
-          settings: r.settings,
-          u: used ? r.rng.next() : 0,
-          penalties:
-            used && r.penalty
-              ? { settings: r.penalty, counts: countTokens(r.history.slice(-r.lastN)) }
-              : undefined,
-          mask: used ? r.constraint?.mask() : undefined,
-        };
-      }),
-    );
+    if (!drawn) return;
     stepped.forEach((r, i) => {
       if (sampling.includes(r)) this.accept(r, drawn[i]);
     });
