@@ -207,6 +207,8 @@ export class ComputeBatch {
     // Copies alone (readbacks) have nothing to time.
     const timing = kernels.length > 0 ? profiler?.begin(kernels) : undefined;
     let pass: GPUComputePassEncoder | undefined;
+    // A pass keeps its pipeline between dispatches: set it only when it changes.
+    let pipeline: GPUComputePipeline | undefined;
     let dispatches = 0;
     ops.forEach((op, index) => {
       if (op.kind === 'copy') {
@@ -222,9 +224,10 @@ export class ComputeBatch {
           timestampWrites: timing?.writes(dispatches),
         });
         counters.computePasses++;
+        pipeline = undefined;
       }
       const size = op.params.byteLength;
-      pass.setPipeline(op.pipeline);
+      if (op.pipeline !== pipeline) pass.setPipeline((pipeline = op.pipeline));
       pass.setBindGroup(
         0,
         this.resources.bindGroup(op.pipeline, params!, offsets[index], size, op.bindings),
