@@ -8,12 +8,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { GpuCounters } from '../src/gpu/batch.js';
 import { LanguageModel } from '../src/model/language-model.js';
 import type { QuantName } from '../src/model/quant/index.js';
-import { tinyModel } from '../src/model/testing/tiny-model.js';
 import { bytesSource } from '../src/model/weights.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
+import { describeStep, measureSteps, type StepCosts } from './measure.js';
+import { benchModel, SHAPES } from './shapes.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -24,98 +24,26 @@ const { values: flags } = parseArgs({
   },
 });
 
-/**
- * The generated models issue 18 quotes GPU figures for: L, and XL (a Llama-3.2-1B trunk). The
- * null backend holds 512 MiB of buffers, so XL runs here with 12 of its 16 layers (Q4_0 is 34 MiB
- * a layer); the per-layer figures are what carries over.
- */
-const SIZES: Record<string, Shape> = {
-  S: { layers: 6, embedding: 512, ff: 1536, heads: 8, kvHeads: 2 },
-  L: { layers: 20, embedding: 1024, ff: 3072, heads: 16, kvHeads: 4 },
-  XL: { layers: 12, embedding: 2048, ff: 8192, heads: 32, kvHeads: 8 },
-};
-
-interface Shape {
-  layers: number;
-  embedding: number;
-  ff: number;
-  heads: number;
-  kvHeads: number;
-}
-
-interface HostRow {
-  model: string;
-  layers: number;
-  steps: number;
-  /** Median host time of a decode step, ms. */
-  msPerStep: number;
-  /** Per decode step, after the first: the counters' differences, averaged. */
-  perStep: GpuCounters;
-  dispatchesPerLayer: number;
-}
-
 const gpu = await acquireNodeGpu({ backend: 'null' });
-const steps = Number(flags.steps);
-const rows: HostRow[] = [];
+const rows: (StepCosts & { model: string; layers: number })[] = [];
 console.log(`decode steps on Dawn's null backend (host time only), ${flags.weights}\n`);
 for (const size of flags.sizes.split(',')) {
-  const shape = SIZES[size];
-  if (!shape) throw new Error(`unknown size "${size}": ${Object.keys(SIZES).join(', ')}`);
-  const { bytes } = tinyModel({
-    architecture: 'llama',
-    weights: flags.weights as QuantName,
-    layers: shape.layers,
-    embedding: shape.embedding,
-    feedForward: shape.ff,
-    heads: shape.heads,
-    kvHeads: shape.kvHeads,
-    contextLength: 4096,
-  });
+  // The null backend holds 512 MiB of buffers: XL (34 MiB a layer in Q4_0) runs 12 of its 16
+  // layers here; per-layer figures are what carries over.
+  const shape = size === 'XL' ? { ...SHAPES.XL, layers: 12 } : SHAPES[size];
+  if (!shape) throw new Error(`unknown size "${size}": ${Object.keys(SHAPES).join(', ')}`);
+  const bytes = benchModel(shape, flags.weights as QuantName);
   const model = await LanguageModel.load(gpu, bytesSource(bytes), {
     contextSize: 256,
     maxBatch: 64,
   });
   try {
-    const times: number[] = [];
-    const counts: GpuCounters[] = [];
-    let last = performance.now();
-    let before = { ...gpu.counters };
-    const generation = model.generate('Once upon a time', {
-      maxTokens: steps + 2,
-      temperature: 0,
-      ignoreEos: true,
-    });
-    let token = 0;
-    for await (const piece of generation) {
-      void piece;
-      const now = performance.now();
-      const after = { ...gpu.counters };
-      // The first token ends the prefill, the second step is the first decode step (it may
-      // still create what later steps reuse): both left out.
-      if (token++ >= 2) {
-        times.push(now - last);
-        counts.push(difference(after, before));
-      }
-      last = now;
-      before = after;
-    }
-    await generation.result;
-    const perStep = average(counts);
-    const row: HostRow = {
-      model: `${size} (${shape.layers}x${shape.embedding}, ff ${shape.ff})`,
-      layers: shape.layers,
-      steps: times.length,
-      msPerStep: median(times),
-      perStep,
-      dispatchesPerLayer: perStep.dispatches / shape.layers,
-    };
-    rows.push(row);
+    const costs = await measureSteps(gpu, model, 'Once upon a time', Number(flags.steps));
+    const name = `${size} (${shape.layers}x${shape.embedding}, ff ${shape.ff})`;
+    rows.push({ model: name, layers: shape.layers, ...costs });
     console.log(
-      `${row.model}: ${row.msPerStep.toFixed(2)} ms a decode step; per step ` +
-        `${perStep.dispatches} dispatches (${row.dispatchesPerLayer.toFixed(1)} a layer), ` +
-        `${perStep.computePasses} passes, ${perStep.submits} submits, ` +
-        `${perStep.bindGroupsCreated} bind groups and ${perStep.buffersCreated} buffers created, ` +
-        `${perStep.writes} writes (${perStep.bytesWritten} B), ${perStep.bytesRead} B read back`,
+      `${name}: ${costs.msPerStep.toFixed(2)} ms a decode step; per step ` +
+        describeStep(costs.perStep, shape.layers),
     );
   } finally {
     model.destroy();
@@ -128,21 +56,3 @@ writeFileSync(
 );
 console.log(`\nwrote ${flags.out}`);
 gpu.destroy();
-
-function difference(a: GpuCounters, b: GpuCounters): GpuCounters {
-  return Object.fromEntries(
-    Object.keys(a).map((k) => [k, a[k as keyof GpuCounters] - b[k as keyof GpuCounters]]),
-  ) as unknown as GpuCounters;
-}
-
-function average(all: GpuCounters[]): GpuCounters {
-  const keys = Object.keys(all[0]) as (keyof GpuCounters)[];
-  return Object.fromEntries(
-    keys.map((k) => [k, Math.round((all.reduce((n, c) => n + c[k], 0) / all.length) * 10) / 10]),
-  ) as unknown as GpuCounters;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}

@@ -6,9 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ComputeBatch } from '../src/gpu/batch.js';
 import type { GpuContext } from '../src/gpu/context.js';
-import { Copy, PeakFlops } from '../src/kernels/ceilings.js';
+import { PeakFlops } from '../src/kernels/ceilings.js';
 import { Gemm } from '../src/kernels/gemm.js';
 import { Matvec, type MatvecFusion } from '../src/kernels/matvec.js';
 import { Attention } from '../src/kernels/attention.js';
@@ -17,7 +16,7 @@ import { RmsNorm } from '../src/kernels/rms-norm.js';
 import { quantFormats, randomBlocks, rowBytes, type QuantName } from '../src/model/quant/index.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import { Rng } from '../src/util/rng.js';
-import type { KernelRow } from './measure.js';
+import { copyCeiling as measureCopy, timeKernel, type KernelRow } from './measure.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -26,56 +25,9 @@ const { values: flags } = parseArgs({
     swiftshader: { type: 'boolean' },
   },
 });
-
-/**
- * Milliseconds per call of `encode`: each submission records `perSubmit` calls, so submit and
- * readiness overheads are spread thin; repeats until ~`budgetMs` of samples, keeps the median.
- */
-async function timeKernel(
-  gpu: GpuContext,
-  label: string,
-  encode: (batch: ComputeBatch) => void,
-): Promise<number> {
-  const run = async (perSubmit: number) => {
-    const batch = gpu.batch(label);
-    for (let i = 0; i < perSubmit; i++) encode(batch);
-    const start = performance.now();
-    await batch.submit();
-    await gpu.device.queue.onSubmittedWorkDone();
-    return (performance.now() - start) / perSubmit;
-  };
-  const first = await run(1); // warm-up: pipeline and caches
-  const perSubmit = Math.max(1, Math.min(64, Math.round(20 / Math.max(first, 0.01))));
-  const samples: number[] = [];
-  const budgetMs = flags.quick ? 200 : 1000;
-  for (let spent = 0; samples.length < 3 || (spent < budgetMs && samples.length < 50);) {
-    const ms = await run(perSubmit);
-    samples.push(ms);
-    spent += ms * perSubmit;
-  }
-  samples.sort((a, b) => a - b);
-  return samples[samples.length >> 1];
-}
-
-async function copyCeiling(gpu: GpuContext, bytes: number): Promise<KernelRow> {
-  const copy = await Copy.load(gpu);
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-  const src = await gpu.createBuffer(bytes, usage, 'bench:copy:src');
-  const dst = await gpu.createBuffer(bytes, usage, 'bench:copy:dst');
-  const ms = await timeKernel(gpu, 'copy', (b) => copy.encode(b, src, dst, bytes));
-  src.destroy();
-  dst.destroy();
-  const gbPerS = (2 * bytes) / (ms * 1e6);
-  return {
-    kernel: 'copy',
-    variant: 'copy_u32x4',
-    shape: `${bytes >> 20} MiB`,
-    ms,
-    gbPerS,
-    gflopPerS: 0,
-    pctOfCeiling: 100,
-  };
-}
+/** Sampling time per kernel timing, ms. */
+const budgetMs = flags.quick ? 200 : 1000;
+const copyCeiling = (gpu: GpuContext, bytes: number) => measureCopy(gpu, bytes, budgetMs);
 
 async function flopCeiling(gpu: GpuContext): Promise<KernelRow> {
   const kernel = await PeakFlops.load(gpu);
@@ -83,7 +35,7 @@ async function flopCeiling(gpu: GpuContext): Promise<KernelRow> {
   const iterations = gpu.facts.software ? 256 : 4096;
   const out = await gpu.createBuffer(workgroups * 256 * 4, GPUBufferUsage.STORAGE, 'bench:flops');
   let flops = 0;
-  const ms = await timeKernel(gpu, 'flops', (b) => {
+  const ms = await timeKernel(budgetMs, gpu, 'flops', (b) => {
     flops = kernel.encode(b, out, workgroups, iterations);
   });
   out.destroy();
@@ -111,7 +63,9 @@ async function benchGemm(
   const w = await gpu.upload(randomBlocks(quantFormats[format], n * k, 5), 'bench:w');
   const x = await gpu.upload(new Rng(6).floats(m * k), 'bench:x');
   const out = await gpu.createBuffer(m * n * 4, GPUBufferUsage.STORAGE, 'bench:out');
-  const ms = await timeKernel(gpu, 'gemm', (b) => kernel.encode(b, { w, x, out, m, n, k }));
+  const ms = await timeKernel(budgetMs, gpu, 'gemm', (b) =>
+    kernel.encode(b, { w, x, out, m, n, k }),
+  );
   w.destroy();
   x.destroy();
   out.destroy();
@@ -142,7 +96,9 @@ async function benchMatvec(
   const w = await gpu.upload(weights, 'bench:w');
   const x = await gpu.upload(new Rng(2).floats(batch * cols), 'bench:x');
   const out = await gpu.createBuffer(batch * rows * 4, GPUBufferUsage.STORAGE, 'bench:out');
-  const ms = await timeKernel(gpu, 'matvec', (b) => kernel.encode(b, { w, x, out, rows, cols }));
+  const ms = await timeKernel(budgetMs, gpu, 'matvec', (b) =>
+    kernel.encode(b, { w, x, out, rows, cols }),
+  );
   w.destroy();
   x.destroy();
   out.destroy();
@@ -206,7 +162,7 @@ async function benchAttention(
     queryCount: sequences,
     maxKeys: context,
   };
-  const ms = await timeKernel(gpu, 'attention', (b) => kernel.encode(b, args));
+  const ms = await timeKernel(budgetMs, gpu, 'attention', (b) => kernel.encode(b, args));
   for (const buffer of [k, v, table, info, q, out, acc, ml]) buffer.destroy();
   const gbPerS = (2 * cacheFloats * 4) / (ms * 1e6);
   return {
@@ -233,7 +189,7 @@ async function benchSample(
   const draws = Array.from({ length: rows }, () => ({ settings, u: 0.5 }));
   const st = await gpu.upload(Sampler.settings(draws), 'bench:settings');
   const ids = await gpu.createBuffer(rows * 4, GPUBufferUsage.STORAGE, 'bench:ids');
-  const ms = await timeKernel(gpu, 'sample', (b) =>
+  const ms = await timeKernel(budgetMs, gpu, 'sample', (b) =>
     kernel.encode(b, { logits, settings: st, ids, rows, n }),
   );
   for (const buffer of [logits, st, ids]) buffer.destroy();
@@ -260,7 +216,7 @@ async function benchRmsNorm(
   const x = await gpu.upload(new Rng(3).floats(rows * n), 'bench:x');
   const weight = await gpu.upload(new Rng(4).floats(n), 'bench:weight');
   const out = await gpu.createBuffer(rows * n * 4, GPUBufferUsage.STORAGE, 'bench:out');
-  const ms = await timeKernel(gpu, 'rms_norm', (b) =>
+  const ms = await timeKernel(budgetMs, gpu, 'rms_norm', (b) =>
     kernel.encode(b, { x, weight, out, rows, n, eps: 1e-5 }),
   );
   x.destroy();

@@ -1,6 +1,8 @@
 // What every engine in the peer benchmark is measured by, and agentgpu's own measurement: the
 // same code in Node (Dawn) and in a Chromium page (navigator.gpu), given a GpuContext.
+import type { ComputeBatch, GpuCounters } from '../src/gpu/batch.js';
 import type { GpuContext } from '../src/gpu/context.js';
+import { Copy } from '../src/kernels/ceilings.js';
 import { Decoder } from '../src/model/decoder.js';
 import { LanguageModel } from '../src/model/language-model.js';
 import { bytesSource } from '../src/model/weights.js';
@@ -181,4 +183,127 @@ export async function profileAgentgpu(
   } finally {
     decoder.destroy();
   }
+}
+
+/**
+ * Milliseconds per call of `encode`: each submission records `perSubmit` calls, so submit and
+ * readiness overheads are spread thin; repeats until ~`budgetMs` of samples, keeps the median.
+ */
+export async function timeKernel(
+  budgetMs: number,
+  gpu: GpuContext,
+  label: string,
+  encode: (batch: ComputeBatch) => void,
+): Promise<number> {
+  const run = async (perSubmit: number) => {
+    const batch = gpu.batch(label);
+    for (let i = 0; i < perSubmit; i++) encode(batch);
+    const start = performance.now();
+    await batch.submit();
+    await gpu.device.queue.onSubmittedWorkDone();
+    return (performance.now() - start) / perSubmit;
+  };
+  const first = await run(1); // warm-up: pipeline and caches
+  const perSubmit = Math.max(1, Math.min(64, Math.round(20 / Math.max(first, 0.01))));
+  const samples: number[] = [];
+  for (let spent = 0; samples.length < 3 || (spent < budgetMs && samples.length < 50);) {
+    const ms = await run(perSubmit);
+    samples.push(ms);
+    spent += ms * perSubmit;
+  }
+  samples.sort((a, b) => a - b);
+  return samples[samples.length >> 1];
+}
+
+/** The copy kernel's bandwidth (read + write) over `bytes`: memory-bound kernels' ceiling. */
+export async function copyCeiling(
+  gpu: GpuContext,
+  bytes: number,
+  budgetMs = 1000,
+): Promise<KernelRow> {
+  const copy = await Copy.load(gpu);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const src = await gpu.createBuffer(bytes, usage, 'bench:copy:src');
+  const dst = await gpu.createBuffer(bytes, usage, 'bench:copy:dst');
+  const ms = await timeKernel(budgetMs, gpu, 'copy', (b) => copy.encode(b, src, dst, bytes));
+  src.destroy();
+  dst.destroy();
+  const gbPerS = (2 * bytes) / (ms * 1e6);
+  return {
+    kernel: 'copy',
+    variant: 'copy_u32x4',
+    shape: `${bytes >> 20} MiB`,
+    ms,
+    gbPerS,
+    gflopPerS: 0,
+    pctOfCeiling: 100,
+  };
+}
+
+export interface StepCosts {
+  /** Median wall time of a decode step, ms. */
+  msPerStep: number;
+  /** What each decode step cost in WebGPU calls (averaged over the steps measured). */
+  perStep: GpuCounters;
+}
+
+/**
+ * Greedy decode steps of a loaded model, timed and counted one by one (the prefill's token and
+ * the first decode step, which may still create what later ones reuse, left out).
+ */
+export async function measureSteps(
+  gpu: GpuContext,
+  model: LanguageModel,
+  prompt: string | number[],
+  steps: number,
+): Promise<StepCosts> {
+  const times: number[] = [];
+  const costs: GpuCounters[] = [];
+  let last = performance.now();
+  let before = { ...gpu.counters };
+  const generation = model.generate(prompt, {
+    maxTokens: steps + 2,
+    temperature: 0,
+    ignoreEos: true,
+    reusePrefix: false,
+  });
+  let tokens = 0;
+  for await (const piece of generation) {
+    void piece;
+    const now = performance.now();
+    const after = { ...gpu.counters };
+    if (tokens++ >= 2) {
+      times.push(now - last);
+      costs.push(difference(after, before));
+    }
+    last = now;
+    before = after;
+  }
+  await generation.result;
+  times.sort((a, b) => a - b);
+  return { msPerStep: times[times.length >> 1], perStep: average(costs) };
+}
+
+function difference(a: GpuCounters, b: GpuCounters): GpuCounters {
+  const out = { ...a };
+  for (const k of Object.keys(a) as (keyof GpuCounters)[]) out[k] = a[k] - b[k];
+  return out;
+}
+
+function average(all: GpuCounters[]): GpuCounters {
+  const out = { ...all[0] };
+  for (const k of Object.keys(out) as (keyof GpuCounters)[]) {
+    out[k] = Math.round((all.reduce((n, c) => n + c[k], 0) / all.length) * 10) / 10;
+  }
+  return out;
+}
+
+/** One line: a step's WebGPU calls. */
+export function describeStep(c: GpuCounters, layers: number): string {
+  return (
+    `${c.dispatches} dispatches (${(c.dispatches / layers).toFixed(1)} a layer), ` +
+    `${c.computePasses} passes, ${c.submits} submits, ${c.bindGroupsCreated} bind groups and ` +
+    `${c.buffersCreated} buffers created, ${c.writes} writes (${c.bytesWritten} B), ` +
+    `${c.bytesRead} B read back`
+  );
 }

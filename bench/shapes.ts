@@ -1,0 +1,33 @@
+// The generated models the speed benchmarks run (random weights, llama architecture): S for
+// software adapters, L and XL (a Llama-3.2-1B trunk: 16x2048, ff 8192, 32/8 heads) for GPUs.
+import type { QuantName } from '../src/model/quant/index.js';
+import { tinyModel } from '../src/model/testing/tiny-model.js';
+
+export interface Shape {
+  layers: number;
+  embedding: number;
+  ff: number;
+  heads: number;
+  kvHeads: number;
+}
+
+export const SHAPES: Record<string, Shape> = {
+  S: { layers: 6, embedding: 512, ff: 1536, heads: 8, kvHeads: 2 },
+  L: { layers: 20, embedding: 1024, ff: 3072, heads: 16, kvHeads: 4 },
+  XL: { layers: 16, embedding: 2048, ff: 8192, heads: 32, kvHeads: 8 },
+};
+
+/** A GGUF of `shape` in `weights` (its small residual scale keeps greedy decoding varied). */
+export function benchModel(shape: Shape, weights: QuantName): Uint8Array {
+  return tinyModel({
+    architecture: 'llama',
+    weights,
+    layers: shape.layers,
+    embedding: shape.embedding,
+    feedForward: shape.ff,
+    heads: shape.heads,
+    kvHeads: shape.kvHeads,
+    contextLength: 4096,
+    residualScale: 0.1,
+  }).bytes;
+}
