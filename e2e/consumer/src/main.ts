@@ -8,7 +8,7 @@ import {
   loadEmbedder,
   type ModelLoadProgress,
 } from 'agentgpu';
-import { documented } from './documented.js';
+import { missing } from './documented.js';
 
 export interface ConsumerReport {
   progress: ModelLoadProgress[];
@@ -92,9 +92,7 @@ async function main(): Promise<ConsumerReport> {
       dims: vector.length,
       norm: Math.hypot(...vector),
     },
-    missing: Object.entries(documented)
-      .filter(([, value]) => value === undefined)
-      .map(([name]) => name),
+    missing: missing(),
   };
 }
 
