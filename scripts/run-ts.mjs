@@ -15,6 +15,8 @@ const name = basename(entry).replace(/\.ts$/, '');
 await build({
   configFile: false,
   logLevel: 'warn',
+  // An entry is code alone: the demo's public/ (models included) has no place beside it.
+  publicDir: false,
   build: {
     outDir,
     emptyOutDir: false,

@@ -896,15 +896,20 @@ export class Decoder {
       await batch.submit();
       return;
     }
-    // Each entry's last position only: norm, then the output projection.
+    // Each entry's last position only: norm, then the output projection. In a decode step (a
+    // token an entry) every row is one already, and the pass goes on without a copy.
     const M = entries.length;
-    let end = 0;
-    entries.forEach((e, index) => {
-      end += e.tokens.length;
-      batch.copy(x, (end - 1) * E * 4, s.last, index * E * 4, E * 4);
-    });
+    let last = x;
+    if (T !== M) {
+      let end = 0;
+      entries.forEach((e, index) => {
+        end += e.tokens.length;
+        batch.copy(x, (end - 1) * E * 4, s.last, index * E * 4, E * 4);
+      });
+      last = s.last;
+    }
     k.norm.encode(batch, {
-      x: s.last,
+      x: last,
       weight: at(this.weights.get('output_norm.weight')),
       out: s.h,
       rows: M,
