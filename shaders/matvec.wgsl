@@ -6,6 +6,8 @@
 //   otherwise: partial sums meet in workgroup memory after a single barrier.
 // Fused variants:
 //   BIAS:    out = W · x + bias                  (Qwen2's q/k/v projections)
+//   RESIDUAL: out[m] = W · x[m] + residual[m]    (a projection back into the residual stream:
+//            the attention output's and the feed-forward's, the add in the same pass)
 //   GATE_UP: out = silu(Wg · x) * (Wu · x)       (the SwiGLU feed-forward gate), with Wu's rows
 //            `up_offset` bytes after Wg's in the same binding: one pass, no intermediate; a
 //            group's two rows are a gate row and its up row (WG / T outputs a workgroup).
@@ -31,6 +33,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<act>;
 #if BIAS
 @group(0) @binding(4) var<storage, read> bias: array<f32>; // (all rows,)
+#endif
+#if RESIDUAL
+@group(0) @binding(4) var<storage, read> residual: array<act>; // (M, out_stride), like out
 #endif
 
 // Batch size; the accumulators are sized for the largest.
@@ -112,6 +117,9 @@ fn finish(m: u32, row: u32, dots: vec2<f32>) {
 #endif
 #if BIAS
   value += bias[at];
+#endif
+#if RESIDUAL
+  value += f32(residual[m * params.out_stride + at]);
 #endif
   out[m * params.out_stride + at] = act(value);
 }

@@ -167,6 +167,10 @@ export async function checkMatvec(
   const weights = randomWeights(quantFormats[format], rng, matrixRows * cols);
   const x = asActivations(rng.floats(batch * cols), options.activations);
   const bias = fusion === 'bias' ? rng.floats(rows) : undefined;
+  const residual =
+    fusion === 'residual'
+      ? asActivations(rng.floats(batch * rows), options.activations)
+      : undefined;
   const dense = quantFormats[format].dequantize(weights, matrixRows * cols);
   const expected = new Float32Array(batch * rows);
   for (let m = 0; m < batch; m++) {
@@ -175,7 +179,9 @@ export async function checkMatvec(
     for (let r = 0; r < rows; r++) {
       const g = y[r];
       expected[m * rows + r] =
-        fusion === 'gate_up' ? (g / (1 + Math.exp(-g))) * y[rows + r] : g + (bias?.[r] ?? 0);
+        fusion === 'gate_up'
+          ? (g / (1 + Math.exp(-g))) * y[rows + r]
+          : g + (bias?.[r] ?? 0) + (residual?.[m * rows + r] ?? 0);
     }
   }
   const kernel = await Matvec.load(gpu, options);
@@ -183,12 +189,16 @@ export async function checkMatvec(
     kernel: fusion === 'none' ? 'matvec' : `matvec ${fusion}`,
     variant: kernel.variant.key.name,
     shape: batch > 1 ? `${batch}x${rows}x${cols}` : `${rows}x${cols}`,
-    inputs: bias ? [weights, { act: x }, bias] : [weights, { act: x }],
+    inputs: bias
+      ? [weights, { act: x }, bias]
+      : residual
+        ? [weights, { act: x }, { act: residual }]
+        : [weights, { act: x }],
     expected,
     limit: F32_NMSE_LIMIT,
     activations: options.activations,
-    encode: (b, [w, xBuf, biasBuf], out) =>
-      kernel.encode(b, { w, x: xBuf, out, rows, cols, bias: biasBuf }),
+    encode: (b, [w, xBuf, added], out) =>
+      kernel.encode(b, { w, x: xBuf, out, rows, cols, bias: added, residual: added }),
   });
 }
 
@@ -942,12 +952,21 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       shape: [19, 2 * block + (dense ? 5 : 0)],
       seed: next(),
     });
-    // Fused: q/k/v bias, and the SwiGLU gate over gate and up rows stored back to back.
+    // Fused: q/k/v bias, the residual add (a batch, each entry its own), and the SwiGLU gate
+    // over gate and up rows stored back to back.
     cases.push({
       kernel: 'matvec',
       format,
       batch: 1,
       fusion: 'bias',
+      shape: [45, 2 * block],
+      seed: next(),
+    });
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch: 3,
+      fusion: 'residual',
       shape: [45, 2 * block],
       seed: next(),
     });

@@ -23,13 +23,16 @@ export interface MatvecArgs {
   cols: number;
   /** (rows,) f32, for the bias variant. */
   bias?: Binding;
+  /** (batch, rows) activations added to the outputs, for the residual variant. */
+  residual?: Binding;
 }
 
 /**
- * What the matvec fuses: 'bias' adds a bias vector (Qwen2's q/k/v); 'gate_up' computes
+ * What the matvec fuses: 'bias' adds a bias vector (Qwen2's q/k/v); 'residual' adds each batch
+ * entry's own vector (the residual stream a projection writes back into); 'gate_up' computes
  * silu(gate · x) * (up · x) from gate and up matrices stored back to back (SwiGLU).
  */
-export type MatvecFusion = 'none' | 'bias' | 'gate_up';
+export type MatvecFusion = 'none' | 'bias' | 'residual' | 'gate_up';
 
 export interface MatvecOptions extends KernelOptions {
   /** Weight format as GGUF stores it (default F32). */
@@ -80,7 +83,11 @@ export class Matvec {
         shape: `m${batch}_r${perRow}` + (fusion === 'none' ? '' : `_${fusion.replace('_', '')}`),
         subgroups: subgroupRows,
         workgroupSize: MATVEC_WORKGROUP,
-        defines: { BIAS: fusion === 'bias', GATE_UP: fusion === 'gate_up' },
+        defines: {
+          BIAS: fusion === 'bias',
+          RESIDUAL: fusion === 'residual',
+          GATE_UP: fusion === 'gate_up',
+        },
         overrides: { M: batch, T: perRow },
       },
       options,
@@ -113,12 +120,13 @@ export class Matvec {
     return new Uint32Array([rows, cols, rowBytes, rowOffset, outStride, upOffset, 0, 0]);
   }
 
-  encode(batch: ComputeBatch, { w, x, out, rows, cols, bias }: MatvecArgs): void {
+  encode(batch: ComputeBatch, { w, x, out, rows, cols, bias, residual }: MatvecArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
     const bytesPerRow = rowBytes(quantFormats[this.format], cols);
-    if (this.fusion === 'bias' && !bias)
-      throw new GpuValidationError('matvec: the bias variant needs args.bias');
-    const extra = bias && this.fusion === 'bias' ? [bias] : [];
+    const added = this.fusion === 'bias' ? bias : this.fusion === 'residual' ? residual : undefined;
+    if ((this.fusion === 'bias' || this.fusion === 'residual') && !added)
+      throw new GpuValidationError(`matvec: the ${this.fusion} variant needs args.${this.fusion}`);
+    const extra = added ? [added] : [];
     const grid = (count: number) =>
       workgroupGrid(Math.ceil(count / this.rowsPerWorkgroup), maxWorkgroups);
     if (this.fusion === 'gate_up') {

@@ -9,7 +9,7 @@ import { Attention, KvShift, KvWrite, type KvFormat } from '../kernels/attention
 import { Elementwise } from '../kernels/elementwise.js';
 import { Embedding } from '../kernels/embedding.js';
 import { Gemm } from '../kernels/gemm.js';
-import { Matvec, MATVEC_MAX_BATCH } from '../kernels/matvec.js';
+import { Matvec, MATVEC_MAX_BATCH, type MatvecFusion } from '../kernels/matvec.js';
 import { RmsNorm } from '../kernels/rms-norm.js';
 import { Rope } from '../kernels/rope.js';
 import { modelConfig, type ModelConfig } from './config.js';
@@ -51,11 +51,7 @@ class KernelSet {
   private readonly gemms = new Map<string, Promise<Gemm>>();
   constructor(private readonly gpu: GpuContext) {}
 
-  matvec(
-    format: QuantName,
-    fusion: 'none' | 'bias' | 'gate_up' = 'none',
-    batch = 1,
-  ): Promise<Matvec> {
+  matvec(format: QuantName, fusion: MatvecFusion = 'none', batch = 1): Promise<Matvec> {
     const key = `${format}:${fusion}:${batch}`;
     let k = this.matvecs.get(key);
     if (!k) this.matvecs.set(key, (k = Matvec.load(this.gpu, { format, fusion, batch })));
@@ -72,7 +68,7 @@ class KernelSet {
 /** A matvec (plain, with bias, or gate and up fused) or a GEMM over one weight format. */
 interface WeightKernel {
   format: QuantName;
-  fusion: 'none' | 'bias' | 'gate_up' | 'gemm';
+  fusion: MatvecFusion | 'gemm';
 }
 
 /** The weights a layer multiplies by. */
@@ -534,6 +530,8 @@ export class Decoder {
       }
       if (layer.qBias) add(layer.q.format, 'bias');
       if (layer.gateUpFused) add(layer.gate.format, 'gate_up');
+      add(layer.o.format, 'residual');
+      add(layer.down.format, 'residual');
     }
     add(this.output.format, 'none');
     return [...kernels.values()];
@@ -626,6 +624,29 @@ export class Decoder {
       n: tokens * rows,
       bLength: rows,
     });
+  }
+
+  /**
+   * out = residual + W · x, for `tokens` rows: a projection back into the residual stream. Up to
+   * MATVEC_MAX_BATCH rows the matvec adds the residual as it writes (one dispatch); past that, the
+   * GEMM's result and an add.
+   */
+  private async projectAdd(
+    batch: ComputeBatch,
+    w: GpuTensor,
+    x: Binding,
+    residual: GPUBuffer,
+    out: GPUBuffer,
+    tokens: number,
+  ): Promise<void> {
+    const [cols, rows] = w.info.dims;
+    if (tokens <= MATVEC_MAX_BATCH) {
+      const k = await this.kernels.set.matvec(w.format, 'residual', tokens);
+      k.encode(batch, { w: { buffer: w.buffer, offset: w.offset }, x, out, rows, cols, residual });
+      return;
+    }
+    await this.project(batch, w, x, this.scratch.h, tokens);
+    this.kernels.add.encode(batch, { a: residual, b: this.scratch.h, out, n: tokens * rows });
   }
 
   /**
@@ -853,8 +874,7 @@ export class Decoder {
         maxKeys: Math.max(...entries.map((e) => e.start + e.tokens.length)),
       });
       const oIn = this.roundInputs(batch, s.attn, T * qDim, [layer.o]);
-      await this.project(batch, layer.o, oIn(layer.o), s.h, T);
-      k.add.encode(batch, { a: x, b: s.h, out: other, n: T * E });
+      await this.projectAdd(batch, layer.o, oIn(layer.o), x, other, T);
       [x, other] = [other, x];
       k.norm.encode(batch, {
         x,
@@ -880,8 +900,7 @@ export class Decoder {
         k.siluMul.encode(batch, { a: s.gate, b: s.up, out: s.act, n: T * c.feedForward });
       }
       const downIn = this.roundInputs(batch, s.act, T * c.feedForward, [layer.down]);
-      await this.project(batch, layer.down, downIn(layer.down), s.h, T);
-      k.add.encode(batch, { a: x, b: s.h, out: other, n: T * E });
+      await this.projectAdd(batch, layer.down, downIn(layer.down), x, other, T);
       [x, other] = [other, x];
     }
     if (out === 'hidden') {
