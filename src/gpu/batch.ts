@@ -1,5 +1,5 @@
 import { GpuValidationError } from '../errors.js';
-import { allocateBuffer, BufferPool } from './buffer-pool.js';
+import type { BufferPool } from './buffer-pool.js';
 import type { GpuLimits } from './facts.js';
 import type { KernelProfiler } from './profiler.js';
 
@@ -82,15 +82,14 @@ export class BatchResources {
   async paramsBuffer(bytes: number): Promise<GPUBuffer> {
     if (this.params && this.params.size >= bytes) return this.params;
     const old = this.params;
-    this.params = await allocateBuffer(this.device, this.limits, {
-      size: Math.max(BufferPool.sizeClass(bytes), 64 * 1024),
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      label: 'batch:params',
-    });
-    this.counters.buffersCreated++;
+    this.params = await this.pool.acquire(
+      Math.max(bytes, 64 * 1024),
+      GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      'batch:params',
+    );
     this.bindGroups.clear();
     // Work already submitted may still read the old one.
-    if (old) void this.device.queue.onSubmittedWorkDone().finally(() => old.destroy());
+    if (old) void this.device.queue.onSubmittedWorkDone().finally(() => this.pool.release(old));
     return this.params;
   }
 
