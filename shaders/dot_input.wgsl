@@ -8,6 +8,7 @@
 //   f16, bf16: each value rounded to nearest even in that format.
 // x (n,) act -> out (n,) act; n a multiple of the block (rows are whole blocks).
 #include "include/enables.wgsl"
+#include "include/rounding.wgsl"
 
 struct Params {
   n: u32, // values
@@ -26,29 +27,6 @@ fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
-// The f32 nearest to v that an f16 holds, ties to even, by integer arithmetic: WGSL leaves the
-// rounding of f32 -> f16 conversions to the implementation.
-fn nearest_f16(v: f32) -> f32 {
-  let a = abs(v);
-  if (a >= 65520.0) {
-    return bitcast<f32>((bitcast<u32>(v) & 0x80000000u) | 0x7f800000u); // ±inf, as f16 holds
-  }
-  if (a < 6.103515625e-05) {
-    // f16 subnormals are multiples of 2^-24; scaling by a power of two is exact.
-    return round(v * 16777216.0) / 16777216.0;
-  }
-  let bits = bitcast<u32>(v);
-  return bitcast<f32>((bits + 0xfffu + ((bits >> 13u) & 1u)) & 0xffffe000u);
-}
-
-fn nearest_bf16(v: f32) -> f32 {
-  let bits = bitcast<u32>(v);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) {
-    return v;
-  }
-  return bitcast<f32>((bits + 0x7fffu + ((bits >> 16u) & 1u)) & 0xffff0000u);
-}
-
 @compute @workgroup_size(WG)
 fn dot_q8_0(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let start = flat_index(gid, nwg) * 32u;
@@ -59,10 +37,9 @@ fn dot_q8_0(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   for (var j = 0u; j < 32u; j++) {
     amax = max(amax, abs(f32(x[start + j])));
   }
-  let d = nearest_f16(amax / 127.0);
-  let id = select(0.0, 127.0 / amax, amax != 0.0);
+  let s = q8_0_scales(amax);
   for (var j = 0u; j < 32u; j++) {
-    out[start + j] = act(d * round(f32(x[start + j]) * id));
+    out[start + j] = act(s.x * round(f32(x[start + j]) * s.y));
   }
 }
 

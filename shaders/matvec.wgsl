@@ -11,9 +11,15 @@
 //   GATE_UP: out = silu(Wg · x) * (Wu · x)       (the SwiGLU feed-forward gate), with Wu's rows
 //            `up_offset` bytes after Wg's in the same binding: one pass, no intermediate; a
 //            group's two rows are a gate row and its up row (WG / T outputs a workgroup).
+//   QKV:     W is Wq, Wk, Wv back to back: q and k come out rotated (RoPE, by the angles of
+//            `rope`, one row of them per batch entry) into out and out_k, v into out_v. A
+//            group's two rows are a rotary pair (adjacent, or NeoX's i and i + rope_dims / 2).
+// The input as llama.cpp rounds it for the weights (ROUND_Q8_0: blocks of 32 to 8 bits and an
+// f16 scale; ROUND_F16, ROUND_BF16: each value), as each unit of x is loaded: no pass of its own.
 // x (M, cols) act, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
+#include "include/rounding.wgsl"
 #include "include/weights.wgsl"
 
 struct Params {
@@ -23,16 +29,29 @@ struct Params {
   row_offset: u32, // the first output row of this dispatch (w is bound from that row on)
   out_stride: u32, // elements between the outputs of consecutive batch entries
   up_offset: u32, // GATE_UP: bytes from a gate row to its up row
+  q_rows: u32, // QKV: rows of Wq (then kv_rows of Wk, kv_rows of Wv)
+  kv_rows: u32,
+  head_dim: u32, // QKV: values per head
+  rope_dims: u32, // QKV: rotated values per head (even, ≤ head_dim)
+  neox: u32, // QKV: 1: NeoX pairs, 0: adjacent pairs
   _pad0: u32,
-  _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<act>;
 @group(0) @binding(3) var<storage, read_write> out: array<act>;
+#if QKV
+@group(0) @binding(4) var<storage, read_write> out_k: array<act>; // (M, kv_rows)
+@group(0) @binding(5) var<storage, read_write> out_v: array<act>; // (M, kv_rows)
+@group(0) @binding(6) var<storage, read> rope: array<vec2f>; // (M, rope_dims / 2): cos, sin
+#if BIAS
+@group(0) @binding(7) var<storage, read> bias: array<f32>; // (all rows,)
+#endif
+#else
 #if BIAS
 @group(0) @binding(4) var<storage, read> bias: array<f32>; // (all rows,)
+#endif
 #endif
 #if RESIDUAL
 @group(0) @binding(4) var<storage, read> residual: array<act>; // (M, out_stride), like out
@@ -51,26 +70,58 @@ fn x4(b: u32) -> vec4<f32> {
   return vec4<f32>(f32(x[b]), f32(x[b + 1u]), f32(x[b + 2u]), f32(x[b + 3u]));
 }
 
-// `sum` plus the dot products of two rows' units with x[at .. at + 31], each x value loaded
-// once for both, added in order (each row's sum stays what it was with a loop), written out (a
+// x[at .. at + 31], rounded as the dot product with the weights wants it.
+fn x_unit(at: u32) -> array<vec4<f32>, 8> {
+  var v = array<vec4<f32>, 8>(
+    x4(at), x4(at + 4u), x4(at + 8u), x4(at + 12u),
+    x4(at + 16u), x4(at + 20u), x4(at + 24u), x4(at + 28u),
+  );
+#if ROUND_Q8_0
+  let m4 = max(max(max(abs(v[0]), abs(v[1])), max(abs(v[2]), abs(v[3]))),
+    max(max(abs(v[4]), abs(v[5])), max(abs(v[6]), abs(v[7]))));
+  let s = q8_0_scales(max(max(m4.x, m4.y), max(m4.z, m4.w)));
+  for (var i = 0u; i < 8u; i++) {
+    v[i] = s.x * round(v[i] * s.y);
+  }
+#endif
+#if ROUND_F16
+  for (var i = 0u; i < 8u; i++) {
+    v[i] = vec4<f32>(nearest_f16(v[i].x), nearest_f16(v[i].y), nearest_f16(v[i].z), nearest_f16(v[i].w));
+  }
+#endif
+#if ROUND_BF16
+  for (var i = 0u; i < 8u; i++) {
+    v[i] = vec4<f32>(nearest_bf16(v[i].x), nearest_bf16(v[i].y), nearest_bf16(v[i].z), nearest_bf16(v[i].w));
+  }
+#endif
+  return v;
+}
+
+// One x value past the last whole unit (dense rows), rounded like the rest.
+fn x_one(at: u32) -> f32 {
+#if ROUND_F16
+  return nearest_f16(f32(x[at]));
+#else
+#if ROUND_BF16
+  return nearest_bf16(f32(x[at]));
+#else
+  return f32(x[at]);
+#endif
+#endif
+}
+
+// `sum` plus the dot products of two rows' units with the 32 x values of `xv`, each x value
+// used for both, added in order (each row's sum stays what it was with a loop), written out (a
 // loop costs more on a CPU device).
-fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, at: u32) -> vec2<f32> {
-  var xv = x4(at);
-  var s = sum + vec2<f32>(dot(a.w0, xv), dot(b.w0, xv));
-  xv = x4(at + 4u);
-  s += vec2<f32>(dot(a.w1, xv), dot(b.w1, xv));
-  xv = x4(at + 8u);
-  s += vec2<f32>(dot(a.w2, xv), dot(b.w2, xv));
-  xv = x4(at + 12u);
-  s += vec2<f32>(dot(a.w3, xv), dot(b.w3, xv));
-  xv = x4(at + 16u);
-  s += vec2<f32>(dot(a.w4, xv), dot(b.w4, xv));
-  xv = x4(at + 20u);
-  s += vec2<f32>(dot(a.w5, xv), dot(b.w5, xv));
-  xv = x4(at + 24u);
-  s += vec2<f32>(dot(a.w6, xv), dot(b.w6, xv));
-  xv = x4(at + 28u);
-  return s + vec2<f32>(dot(a.w7, xv), dot(b.w7, xv));
+fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, xv: array<vec4<f32>, 8>) -> vec2<f32> {
+  var s = sum + vec2<f32>(dot(a.w0, xv[0]), dot(b.w0, xv[0]));
+  s += vec2<f32>(dot(a.w1, xv[1]), dot(b.w1, xv[1]));
+  s += vec2<f32>(dot(a.w2, xv[2]), dot(b.w2, xv[2]));
+  s += vec2<f32>(dot(a.w3, xv[3]), dot(b.w3, xv[3]));
+  s += vec2<f32>(dot(a.w4, xv[4]), dot(b.w4, xv[4]));
+  s += vec2<f32>(dot(a.w5, xv[5]), dot(b.w5, xv[5]));
+  s += vec2<f32>(dot(a.w6, xv[6]), dot(b.w6, xv[6]));
+  return s + vec2<f32>(dot(a.w7, xv[7]), dot(b.w7, xv[7]));
 }
 
 // This invocation's share of the dot products of the rows at `a_byte` and `b_byte` (two rows
@@ -84,14 +135,14 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
     let ua = unit_weights(a_byte, u);
     let ub = unit_weights(b_byte, u);
     let k = u * UNIT_VALUES;
-    acc[0] = unit_dot2(acc[0], ua, ub, k);
-    if (M > 1u) { acc[1] = unit_dot2(acc[1], ua, ub, params.cols + k); }
-    if (M > 2u) { acc[2] = unit_dot2(acc[2], ua, ub, 2u * params.cols + k); }
-    if (M > 3u) { acc[3] = unit_dot2(acc[3], ua, ub, 3u * params.cols + k); }
-    if (M > 4u) { acc[4] = unit_dot2(acc[4], ua, ub, 4u * params.cols + k); }
-    if (M > 5u) { acc[5] = unit_dot2(acc[5], ua, ub, 5u * params.cols + k); }
-    if (M > 6u) { acc[6] = unit_dot2(acc[6], ua, ub, 6u * params.cols + k); }
-    if (M > 7u) { acc[7] = unit_dot2(acc[7], ua, ub, 7u * params.cols + k); }
+    acc[0] = unit_dot2(acc[0], ua, ub, x_unit(k));
+    if (M > 1u) { acc[1] = unit_dot2(acc[1], ua, ub, x_unit(params.cols + k)); }
+    if (M > 2u) { acc[2] = unit_dot2(acc[2], ua, ub, x_unit(2u * params.cols + k)); }
+    if (M > 3u) { acc[3] = unit_dot2(acc[3], ua, ub, x_unit(3u * params.cols + k)); }
+    if (M > 4u) { acc[4] = unit_dot2(acc[4], ua, ub, x_unit(4u * params.cols + k)); }
+    if (M > 5u) { acc[5] = unit_dot2(acc[5], ua, ub, x_unit(5u * params.cols + k)); }
+    if (M > 6u) { acc[6] = unit_dot2(acc[6], ua, ub, x_unit(6u * params.cols + k)); }
+    if (M > 7u) { acc[7] = unit_dot2(acc[7], ua, ub, x_unit(7u * params.cols + k)); }
   }
 #if DENSE
   for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
@@ -99,7 +150,7 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
     let wa = dense_weight(a_byte, j);
     let wb = dense_weight(b_byte, j);
     for (var m = 0u; m < M; m++) {
-      let xj = f32(x[m * params.cols + j]);
+      let xj = x_one(m * params.cols + j);
       acc[m] += vec2<f32>(wa * xj, wb * xj);
     }
   }
@@ -137,9 +188,17 @@ fn main(inv: Invocation) {
   let row = flat_workgroup(inv) * (WG / T) + group;
   let second = row;
 #else
+#if QKV
+  // A rotary pair (rows past the end: past q, k and v, so they write nothing).
+  let pair = flat_workgroup(inv) * (WG / T) + group;
+  let rows2 = select(vec2<u32>(params.rows), pair_rows(pair), 2u * pair < params.rows);
+  let row = rows2.x;
+  let second = rows2.y;
+#else
   // Two neighbouring rows (the second may be past the end: then it repeats the first).
   let row = 2u * (flat_workgroup(inv) * (WG / T) + group);
   let second = row + 1u;
+#endif
 #endif
   // acc[m]: (the row, the second) — (gate, up) for GATE_UP.
   var acc: array<vec2<f32>, MAX_M>;
@@ -149,7 +208,7 @@ fn main(inv: Invocation) {
 #if GATE_UP
     let b_byte = params.up_offset + a_byte;
 #else
-    let b_byte = select(a_byte, a_byte + params.row_bytes, second < params.rows);
+    let b_byte = select(a_byte, second * params.row_bytes, second < params.rows);
 #endif
     acc = two_rows_dot(a_byte, b_byte, lane);
   }
@@ -186,9 +245,66 @@ fn write(m: u32, row: u32, second: u32, dots: vec2<f32>) {
 #if GATE_UP
   finish(m, row, dots);
 #else
+#if QKV
+  write_qkv(m, row, second, dots);
+#else
   finish(m, row, vec2<f32>(dots.x, 0.0));
   if (second < params.rows) {
     finish(m, second, vec2<f32>(dots.y, 0.0));
   }
 #endif
+#endif
 }
+
+#if QKV
+// The rows of rotary pair p: every head holds head_dim / 2 pairs; NeoX pairs value i with
+// i + rope_dims / 2 and then the unrotated rest two by two, adjacent pairs are (2i, 2i + 1).
+// V's rows (past q and k) pair up in order.
+fn pair_rows(p: u32) -> vec2<u32> {
+  let half_head = params.head_dim / 2u;
+  let base = (p / half_head) * params.head_dim;
+  let j = p % half_head;
+  let rope_half = params.rope_dims / 2u;
+  if (params.neox == 1u && base < params.q_rows + params.kv_rows) {
+    if (j < rope_half) {
+      return vec2<u32>(base + j, base + j + rope_half);
+    }
+    let first = base + params.rope_dims + 2u * (j - rope_half);
+    return vec2<u32>(first, first + 1u);
+  }
+  return vec2<u32>(base + 2u * j, base + 2u * j + 1u);
+}
+
+// q and k rows turned by their pair's angle (as rope.wgsl turns them), then each row to its
+// output: q's, k's or v's.
+fn write_qkv(m: u32, row: u32, second: u32, dots: vec2<f32>) {
+  var a = dots.x;
+  var b = dots.y;
+#if BIAS
+  a += bias[row];
+  b += bias[second];
+#endif
+  let qk = params.q_rows + params.kv_rows;
+  let j = row % params.head_dim;
+  let rope_half = params.rope_dims / 2u;
+  if (row < qk && select(j < params.rope_dims, j < rope_half, params.neox == 1u)) {
+    let cs = rope[m * rope_half + select(j / 2u, j, params.neox == 1u)];
+    let x0 = a;
+    a = x0 * cs.x - b * cs.y;
+    b = x0 * cs.y + b * cs.x;
+  }
+  store_qkv(m, row, a);
+  store_qkv(m, second, b);
+}
+
+fn store_qkv(m: u32, row: u32, value: f32) {
+  let qk = params.q_rows + params.kv_rows;
+  if (row < params.q_rows) {
+    out[m * params.q_rows + row] = act(value);
+  } else if (row < qk) {
+    out_k[m * params.kv_rows + row - params.q_rows] = act(value);
+  } else {
+    out_v[m * params.kv_rows + row - qk] = act(value);
+  }
+}
+#endif

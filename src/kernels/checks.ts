@@ -31,7 +31,7 @@ import {
   softmaxReference,
 } from './reference/elementwise.js';
 import { embeddingReference } from './reference/embedding.js';
-import { ropeReference } from './reference/rope.js';
+import { ropeCache, ropeReference } from './reference/rope.js';
 import { Rope, type RopeConfig } from './rope.js';
 import { Softmax } from './softmax.js';
 import { Sampler, type SamplingSettings } from './sample.js';
@@ -40,7 +40,7 @@ import { Penalties, type PenaltySettings } from './penalties.js';
 import { DotInputRounding } from './dot-input.js';
 import { maskWords, TokenMask, tokenMaskReference } from './token-mask.js';
 import { dotInputReference } from './reference/dot-input.js';
-import type { DotInput } from '../model/quant/dot-input.js';
+import { dotInput, type DotInput } from '../model/quant/dot-input.js';
 import { countTokens, penaltiesReference } from './reference/penalties.js';
 import { matvecReference } from './reference/matvec.js';
 import { rmsNormReference } from './reference/rms-norm.js';
@@ -160,7 +160,7 @@ export async function checkMatvec(
   seed: number,
   options: MatvecOptions = {},
 ): Promise<KernelCheckResult> {
-  const { format = 'F32', batch = 1, fusion = 'none' } = options;
+  const { format = 'F32', batch = 1, fusion = 'none', input = 'f32' } = options;
   const rng = new Rng(seed);
   // gate_up: the gate rows, then the up rows, back to back.
   const matrixRows = fusion === 'gate_up' ? 2 * rows : rows;
@@ -172,9 +172,11 @@ export async function checkMatvec(
       ? asActivations(rng.floats(batch * rows), options.activations)
       : undefined;
   const dense = quantFormats[format].dequantize(weights, matrixRows * cols);
+  // The kernel rounds x as it loads it; the reference rounds it first, as llama.cpp does.
+  const xIn = input === 'f32' ? x : dotInputReference(x, input);
   const expected = new Float32Array(batch * rows);
   for (let m = 0; m < batch; m++) {
-    const xm = x.subarray(m * cols, (m + 1) * cols);
+    const xm = xIn.subarray(m * cols, (m + 1) * cols);
     const y = matvecReference(dense, xm, matrixRows, cols);
     for (let r = 0; r < rows; r++) {
       const g = y[r];
@@ -186,7 +188,7 @@ export async function checkMatvec(
   }
   const kernel = await Matvec.load(gpu, options);
   return checkAgainstReference(gpu, {
-    kernel: fusion === 'none' ? 'matvec' : `matvec ${fusion}`,
+    kernel: `matvec${fusion === 'none' ? '' : ` ${fusion}`}${input === 'f32' ? '' : ` in ${input}`}`,
     variant: kernel.variant.key.name,
     shape: batch > 1 ? `${batch}x${rows}x${cols}` : `${rows}x${cols}`,
     inputs: bias
@@ -199,6 +201,105 @@ export async function checkMatvec(
     activations: options.activations,
     encode: (b, [w, xBuf, added], out) =>
       kernel.encode(b, { w, x: xBuf, out, rows, cols, bias: added, residual: added }),
+  });
+}
+
+/** The shape of a fused q/k/v projection check: heads of q and of k/v, and their rotation. */
+export interface QkvShape {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  ropeDims: number;
+  neox: boolean;
+}
+
+/**
+ * The qkv matvec (Wq, Wk, Wv back to back; q and k rotated as they are written) against the
+ * matvec reference and ropeReference, batch entries at positions of their own. The three
+ * outputs are consecutive ranges of one checked buffer, so the shape must keep each range's
+ * bytes a multiple of the storage offset alignment.
+ */
+export async function checkMatvecQkv(
+  gpu: GpuContext,
+  qkv: QkvShape,
+  cols: number,
+  seed: number,
+  options: MatvecOptions = {},
+): Promise<KernelCheckResult> {
+  const { format = 'F32', batch = 1, input = 'f32' } = options;
+  const fusion = options.fusion === 'qkv_bias' ? 'qkv_bias' : 'qkv';
+  const rng = new Rng(seed);
+  const qRows = qkv.heads * qkv.headDim;
+  const kvRows = qkv.kvHeads * qkv.headDim;
+  const rows = qRows + 2 * kvRows;
+  const weights = randomWeights(quantFormats[format], rng, rows * cols);
+  const x = asActivations(rng.floats(batch * cols), options.activations);
+  const bias = fusion === 'qkv_bias' ? rng.floats(rows) : undefined;
+  const dense = quantFormats[format].dequantize(weights, rows * cols);
+  const xIn = input === 'f32' ? x : dotInputReference(x, input);
+  const rope: RopeConfig = {
+    heads: qkv.heads,
+    headDim: qkv.headDim,
+    ropeDims: qkv.ropeDims,
+    freqBase: 10000,
+    freqScale: 1,
+    neox: qkv.neox,
+  };
+  const positions = Array.from({ length: batch }, () => rng.int(0, 4095));
+  const cache = ropeCache(positions, rope);
+  const q = new Float32Array(batch * qRows);
+  const k = new Float32Array(batch * kvRows);
+  const v = new Float32Array(batch * kvRows);
+  for (let m = 0; m < batch; m++) {
+    const y = matvecReference(dense, xIn.subarray(m * cols, (m + 1) * cols), rows, cols);
+    if (bias) for (let r = 0; r < rows; r++) y[r] += bias[r];
+    q.set(y.subarray(0, qRows), m * qRows);
+    k.set(y.subarray(qRows, qRows + kvRows), m * kvRows);
+    v.set(y.subarray(qRows + kvRows), m * kvRows);
+  }
+  const expected = new Float32Array(batch * rows);
+  expected.set(ropeReference(q, cache, rope));
+  expected.set(ropeReference(k, cache, { ...rope, heads: qkv.kvHeads }), batch * qRows);
+  expected.set(v, batch * (qRows + kvRows));
+  const kernel = await Matvec.load(gpu, { ...options, fusion });
+  const bytes = options.activations === 'f16' ? 2 : 4;
+  const align = gpu.facts.limits.minStorageBufferOffsetAlignment;
+  if ((batch * qRows * bytes) % align !== 0 || (batch * kvRows * bytes) % align !== 0) {
+    throw new RangeError(
+      `qkv check: ${batch} x ${qRows} / ${kvRows} outputs do not align to ${align}`,
+    );
+  }
+  const part = (out: Binding, start: number, count: number): Binding => {
+    const o = out as { buffer: GPUBuffer; offset: number };
+    return { buffer: o.buffer, offset: o.offset + start * bytes, size: count * bytes };
+  };
+  return checkAgainstReference(gpu, {
+    kernel: `matvec ${fusion}${input === 'f32' ? '' : ` in ${input}`}`,
+    variant: kernel.variant.key.name,
+    shape: `${batch}x(${qkv.heads}+2x${qkv.kvHeads})x${qkv.headDim}/${qkv.ropeDims}${qkv.neox ? ' neox' : ''}x${cols}`,
+    inputs: bias ? [weights, { act: x }, cache, bias] : [weights, { act: x }, cache],
+    expected,
+    limit: F32_NMSE_LIMIT,
+    activations: options.activations,
+    encode: (b, [w, xBuf, angles, biasBuf], out) =>
+      kernel.encode(b, {
+        w,
+        x: xBuf,
+        out: part(out, 0, batch * qRows),
+        rows,
+        cols,
+        bias: biasBuf,
+        qkv: {
+          k: part(out, batch * qRows, batch * kvRows),
+          v: part(out, batch * (qRows + kvRows), batch * kvRows),
+          rope: angles,
+          qRows,
+          kvRows,
+          headDim: qkv.headDim,
+          ropeDims: qkv.ropeDims,
+          neox: qkv.neox,
+        },
+      }),
   });
 }
 
@@ -851,8 +952,20 @@ export type KernelCase =
       /** Vectors multiplied at once (1..8). */
       batch: number;
       fusion?: MatvecFusion;
+      /** How the kernel rounds x as it loads it (default f32: not at all). */
+      input?: MatvecOptions['input'];
       /** (rows, cols) */
       shape: [number, number];
+      seed: number;
+    }
+  | {
+      kernel: 'matvec_qkv';
+      format: QuantName;
+      batch: number;
+      bias: boolean;
+      input?: MatvecOptions['input'];
+      qkv: QkvShape;
+      cols: number;
       seed: number;
     }
   | {
@@ -976,6 +1089,49 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       batch: 3,
       fusion: 'gate_up',
       shape: [70, 2 * block],
+      seed: next(),
+    });
+    // x rounded as it is loaded, as llama.cpp rounds it for these weights (not q8_k: a pass).
+    const input = dotInput[format];
+    if (input !== 'f32' && input !== 'q8_k') {
+      cases.push({
+        kernel: 'matvec',
+        format,
+        batch: 1,
+        input,
+        shape: [45, 3 * block],
+        seed: next(),
+      });
+      cases.push({
+        kernel: 'matvec',
+        format,
+        batch: 3,
+        fusion: 'residual',
+        input,
+        shape: [37, 2 * block],
+        seed: next(),
+      });
+    }
+    // q, k and v in one pass, q and k rotated: adjacent pairs, and NeoX pairs over part of
+    // the head (with Qwen2's bias); a batch of entries at positions of their own.
+    const rounded = input === 'f32' || input === 'q8_k' ? undefined : input;
+    cases.push({
+      kernel: 'matvec_qkv',
+      format,
+      batch: 2,
+      bias: false,
+      input: rounded,
+      qkv: { heads: 4, kvHeads: 2, headDim: 32, ropeDims: 32, neox: false },
+      cols: 2 * block,
+      seed: next(),
+    });
+    cases.push({
+      kernel: 'matvec_qkv',
+      format,
+      batch: 3,
+      bias: true,
+      qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 32, neox: true },
+      cols: block,
       seed: next(),
     });
     cases.push({ kernel: 'embedding', format, shape: [37, dense ? 45 : block, 5], seed: next() });
@@ -1161,6 +1317,10 @@ export function caseName(c: KernelCase): string {
     const kv = a.kv ? ` ${a.kv} kv` : '';
     return `attention ${kind} ${a.heads}/${a.kvHeads}x${a.headDim} bt${a.blockTokens} kv[${sequences}]${extra}${kv} split ${keysPerSplit ?? 'default'}`;
   }
+  if (c.kernel === 'matvec_qkv') {
+    const q = c.qkv;
+    return `matvec ${c.format} qkv${c.bias ? '_bias' : ''}${c.input ? ` in ${c.input}` : ''} m${c.batch} ${q.heads}+2x${q.kvHeads}x${q.headDim}/${q.ropeDims}${q.neox ? ' neox' : ''} cols ${c.cols}`;
+  }
   if (c.kernel === 'kv_shift') {
     const k = c.config;
     return `kv_shift ${k.kvHeads}x${k.headDim}/${k.ropeDims}${k.neox ? ' neox' : ''} bt${k.blockTokens} ${k.kv ?? 'act'}`;
@@ -1176,7 +1336,8 @@ export function caseName(c: KernelCase): string {
     case 'kv_write':
       return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kv ? ` ${c.config.kv}` : ''}`;
     case 'matvec':
-      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''} m${c.batch} ${shape}`;
+      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.input ? ` in ${c.input}` : ''} m${c.batch} ${shape}`;
+
     case 'embedding':
     case 'gemm':
       return `${c.kernel} ${c.format} ${shape}`;
@@ -1202,6 +1363,15 @@ export function runKernelCase(
         format: c.format,
         batch: c.batch,
         fusion: c.fusion,
+        input: c.input,
+      });
+    case 'matvec_qkv':
+      return checkMatvecQkv(gpu, c.qkv, c.cols, c.seed, {
+        ...options,
+        format: c.format,
+        batch: c.batch,
+        fusion: c.bias ? 'qkv_bias' : 'qkv',
+        input: c.input,
       });
     case 'rms_norm':
       return checkRmsNorm(gpu, c.shape[0], c.shape[1], c.seed, options);

@@ -1,7 +1,7 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
-import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
+import { quantFormats, rowBytes, type DotInput, type QuantName } from '../model/quant/index.js';
 import { matvecThreadsPerRow, MATVEC_WORKGROUP } from './tuning.js';
 import { GpuValidationError } from '../errors.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
@@ -25,14 +25,35 @@ export interface MatvecArgs {
   bias?: Binding;
   /** (batch, rows) activations added to the outputs, for the residual variant. */
   residual?: Binding;
+  /** The qkv variant's outputs besides `out` (q) and its rotary layout. */
+  qkv?: QkvArgs;
+}
+
+/**
+ * Wq, Wk and Wv back to back in `w` (rows = qRows + 2 kvRows): q (batch, qRows) into `out` and
+ * k into `k`, both rotated by `rope`'s angles (a row per batch entry, as Rope.cache gives them);
+ * v (batch, kvRows) into `v`.
+ */
+export interface QkvArgs {
+  k: Binding;
+  v: Binding;
+  /** (batch, ropeDims / 2, 2) f32: each entry's cos and sin per pair. */
+  rope: Binding;
+  qRows: number;
+  kvRows: number;
+  headDim: number;
+  ropeDims: number;
+  neox: boolean;
 }
 
 /**
  * What the matvec fuses: 'bias' adds a bias vector (Qwen2's q/k/v); 'residual' adds each batch
  * entry's own vector (the residual stream a projection writes back into); 'gate_up' computes
- * silu(gate · x) * (up · x) from gate and up matrices stored back to back (SwiGLU).
+ * silu(gate · x) * (up · x) from gate and up matrices stored back to back (SwiGLU); 'qkv' and
+ * 'qkv_bias' project q, k and v from their matrices stored back to back and rotate q and k
+ * (QkvArgs), with or without a bias.
  */
-export type MatvecFusion = 'none' | 'bias' | 'residual' | 'gate_up';
+export type MatvecFusion = 'none' | 'bias' | 'residual' | 'gate_up' | 'qkv' | 'qkv_bias';
 
 export interface MatvecOptions extends KernelOptions {
   /** Weight format as GGUF stores it (default F32). */
@@ -42,6 +63,11 @@ export interface MatvecOptions extends KernelOptions {
   /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
   bindingLimit?: number;
   fusion?: MatvecFusion;
+  /**
+   * How x is rounded as it is loaded, as llama.cpp rounds a matmul's input for these weights
+   * (dotInput[format]; default 'f32': as it is). 'q8_k' (256-value blocks) needs DotInputRounding.
+   */
+  input?: Exclude<DotInput, 'q8_k'>;
 }
 
 /**
@@ -62,7 +88,15 @@ export class Matvec {
   ) {}
 
   static async load(gpu: GpuContext, options: MatvecOptions = {}): Promise<Matvec> {
-    const { format = 'F32', batch = 1, fusion = 'none' } = options;
+    const { format = 'F32', batch = 1, fusion = 'none', input = 'f32' } = options;
+    if ((input as DotInput) === 'q8_k') {
+      throw new RangeError(
+        'matvec rounds q8_0, f16 and bf16 inputs; round q8_k with DotInputRounding',
+      );
+    }
+    if (input === 'q8_0' && quantFormats[format].blockValues === 1) {
+      throw new RangeError(`matvec: q8_0 input rounding needs 32-value units, not ${format} rows`);
+    }
     if (!Number.isInteger(batch) || batch < 1 || batch > MATVEC_MAX_BATCH) {
       throw new RangeError(`matvec batch must be 1..${MATVEC_MAX_BATCH}, got ${batch}`);
     }
@@ -80,13 +114,20 @@ export class Matvec {
         family: 'matvec',
         weights: format,
         activations: options.activations,
-        shape: `m${batch}_r${perRow}` + (fusion === 'none' ? '' : `_${fusion.replace('_', '')}`),
+        shape:
+          `m${batch}_r${perRow}` +
+          (fusion === 'none' ? '' : `_${fusion.replaceAll('_', '')}`) +
+          (input === 'f32' ? '' : `_in${input.replace('_', '')}`),
         subgroups: subgroupRows,
         workgroupSize: MATVEC_WORKGROUP,
         defines: {
-          BIAS: fusion === 'bias',
+          BIAS: fusion === 'bias' || fusion === 'qkv_bias',
           RESIDUAL: fusion === 'residual',
           GATE_UP: fusion === 'gate_up',
+          QKV: fusion === 'qkv' || fusion === 'qkv_bias',
+          ROUND_Q8_0: input === 'q8_0',
+          ROUND_F16: input === 'f16',
+          ROUND_BF16: input === 'bf16',
         },
         overrides: { M: batch, T: perRow },
       },
@@ -116,19 +157,59 @@ export class Matvec {
     rowOffset: number,
     outStride: number,
     upOffset = 0,
+    qkv?: QkvArgs,
   ): Uint32Array {
-    return new Uint32Array([rows, cols, rowBytes, rowOffset, outStride, upOffset, 0, 0]);
+    return new Uint32Array([
+      rows,
+      cols,
+      rowBytes,
+      rowOffset,
+      outStride,
+      upOffset,
+      qkv?.qRows ?? 0,
+      qkv?.kvRows ?? 0,
+      qkv?.headDim ?? 0,
+      qkv?.ropeDims ?? 0,
+      qkv?.neox ? 1 : 0,
+      0,
+    ]);
   }
 
-  encode(batch: ComputeBatch, { w, x, out, rows, cols, bias, residual }: MatvecArgs): void {
+  encode(batch: ComputeBatch, { w, x, out, rows, cols, bias, residual, qkv }: MatvecArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
     const bytesPerRow = rowBytes(quantFormats[this.format], cols);
-    const added = this.fusion === 'bias' ? bias : this.fusion === 'residual' ? residual : undefined;
-    if ((this.fusion === 'bias' || this.fusion === 'residual') && !added)
-      throw new GpuValidationError(`matvec: the ${this.fusion} variant needs args.${this.fusion}`);
+    const biased = this.fusion === 'bias' || this.fusion === 'qkv_bias';
+    const added = biased ? bias : this.fusion === 'residual' ? residual : undefined;
+    if ((biased || this.fusion === 'residual') && !added) {
+      const name = biased ? 'bias' : 'residual';
+      throw new GpuValidationError(`matvec: the ${this.fusion} variant needs args.${name}`);
+    }
     const extra = added ? [added] : [];
     const grid = (count: number) =>
       workgroupGrid(Math.ceil(count / this.rowsPerWorkgroup), maxWorkgroups);
+    if (this.fusion === 'qkv' || this.fusion === 'qkv_bias') {
+      if (!qkv) throw new GpuValidationError(`matvec: the ${this.fusion} variant needs args.qkv`);
+      if (rows !== qkv.qRows + 2 * qkv.kvRows || qkv.headDim % 2 !== 0) {
+        throw new RangeError(
+          `matvec ${this.fusion}: ${rows} rows are not q ${qkv.qRows} + k and v ${qkv.kvRows} each of even heads`,
+        );
+      }
+      const [whole] = weightChunks(w, rows, bytesPerRow, Infinity, this.offsetAlignment);
+      if (whole.binding.size > this.bindingLimit) {
+        throw new GpuValidationError(
+          `matvec ${this.fusion}: q, k and v weights take ${whole.binding.size} bytes, over one ` +
+            `${this.bindingLimit}-byte binding: project them one by one`,
+        );
+      }
+      batch.dispatch(
+        pipeline,
+        Matvec.params(rows, cols, bytesPerRow, 0, qkv.qRows, 0, qkv),
+        [whole.binding, x, out, qkv.k, qkv.v, qkv.rope, ...extra],
+        // A lane group per pair of rows, as for a plain matvec.
+        grid(rows),
+      );
+      return;
+    }
     if (this.fusion === 'gate_up') {
       // Gate and up rows sit in one binding, up `rows` rows after gate: no row split.
       const [whole] = weightChunks(w, 2 * rows, bytesPerRow, Infinity, this.offsetAlignment);

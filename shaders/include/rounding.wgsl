@@ -1,0 +1,30 @@
+// How llama.cpp rounds a matmul's input for weights of a given format (src/model/quant/dot-input.ts),
+// shared by dot_input.wgsl (a pass of its own) and matvec.wgsl (as it loads x).
+
+// The f32 nearest to v that an f16 holds, ties to even, by integer arithmetic: WGSL leaves the
+// rounding of f32 -> f16 conversions to the implementation.
+fn nearest_f16(v: f32) -> f32 {
+  let a = abs(v);
+  if (a >= 65520.0) {
+    return bitcast<f32>((bitcast<u32>(v) & 0x80000000u) | 0x7f800000u); // ±inf, as f16 holds
+  }
+  if (a < 6.103515625e-05) {
+    // f16 subnormals are multiples of 2^-24; scaling by a power of two is exact.
+    return round(v * 16777216.0) / 16777216.0;
+  }
+  let bits = bitcast<u32>(v);
+  return bitcast<f32>((bits + 0xfffu + ((bits >> 13u) & 1u)) & 0xffffe000u);
+}
+
+fn nearest_bf16(v: f32) -> f32 {
+  let bits = bitcast<u32>(v);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) {
+    return v;
+  }
+  return bitcast<f32>((bits + 0x7fffu + ((bits >> 16u) & 1u)) & 0xffff0000u);
+}
+
+// A q8_0 block's (d, 1 / step) from its largest |x|: values become d * round(x * id).
+fn q8_0_scales(amax: f32) -> vec2<f32> {
+  return vec2<f32>(nearest_f16(amax / 127.0), select(0.0, 127.0 / amax, amax != 0.0));
+}
