@@ -5,7 +5,8 @@
 // `split` handles one (split, head, query) per workgroup, WG keys at a time with an online
 // softmax, and leaves a partial (max, sum, weighted V); pass `reduce` merges the splits. One long
 // sequence thus still fills the GPU, and a prompt's queries each run their own key loop.
-// Entry points: attend_split, then attend_reduce.
+// Entry points: attend_split, then attend_reduce; with one split (every query's keys fit in
+// keys_per_split) attend_split writes the output itself and there is no reduce pass.
 //
 // Cache layout (K and V alike): include/kv_cache.wgsl, f32/f16 values or KV_INT8 rows with scales.
 //
@@ -51,6 +52,8 @@ struct QueryInfo {
 // Partials: (queries, heads, splits) x head_dim weighted values, and x 2 (max, sum).
 @group(0) @binding(6) var<storage, read_write> part_acc: array<f32>;
 @group(0) @binding(7) var<storage, read_write> part_ml: array<f32>;
+// The output, written here when there is one split.
+@group(0) @binding(8) var<storage, read_write> single_out: array<act>;
 
 // The score of a key nobody may see, and the max of a split that saw none. Finite on purpose:
 // WGSL constants cannot be infinite, and every use below is guarded by a comparison with it.
@@ -141,6 +144,17 @@ fn attend_split(inv: Invocation) {
     }
     m = new_m;
     workgroupBarrier(); // `weights` is rewritten by the next chunk
+  }
+  if (params.splits == 1u) {
+    // The whole answer: what the reduce pass makes of a single split (exp(0) = 1 exactly).
+    let out_base = (query * params.heads + head) * params.head_dim;
+    if (inv.lid < params.head_dim) {
+      single_out[out_base + inv.lid] = act(select(0.0, acc.x / l, l > 0.0));
+    }
+    if (inv.lid + WG < params.head_dim) {
+      single_out[out_base + inv.lid + WG] = act(select(0.0, acc.y / l, l > 0.0));
+    }
+    return;
   }
   let part = (query * params.heads + head) * params.splits + split_id;
   if (inv.lid < params.head_dim) {

@@ -1,6 +1,7 @@
-// Writes new tokens' K and V into a paged cache (layout: include/kv_cache.wgsl).
-// k_new, v_new (tokens, kv_heads, head_dim) act -> the sequence's cache slots
-// start .. start + tokens - 1, through its block table.
+// Writes a step's new K and V rows into a paged cache (layout: include/kv_cache.wgsl).
+// k_new, v_new (tokens, kv_heads, head_dim) act -> for each token t, the slot queries[t].q_index
+// of the sequence whose block table starts at queries[t].table_offset: every sequence of a
+// batched step in one dispatch (the same QueryInfo rows attention reads).
 //   float cache: one invocation per element, a copy (rounded to f16 with KV_F16).
 //   KV_INT8: one invocation per (token, kv head) row: scale = max |x| / 127, values rounded.
 #include "include/enables.wgsl"
@@ -10,23 +11,31 @@ struct Params {
   kv_heads: u32,
   head_dim: u32,
   block_tokens: u32,
-  start: u32, // cache index of the first new token
-  table_offset: u32, // where the sequence starts in `table`
-  _pad0: u32,
-  _pad1: u32,
+}
+
+struct QueryInfo {
+  table_offset: u32, // where the token's sequence starts in `table`
+  q_index: u32, // the token's index in its sequence's cache
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> k_new: array<act>;
 @group(0) @binding(2) var<storage, read> v_new: array<act>;
 @group(0) @binding(3) var<storage, read> table: array<u32>;
+@group(0) @binding(4) var<storage, read> queries: array<QueryInfo>;
 #if KV_INT8
-@group(0) @binding(4) var<storage, read_write> k_cache: array<u32>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<u32>;
+@group(0) @binding(5) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<u32>;
 #else
-@group(0) @binding(4) var<storage, read_write> k_cache: array<kv>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<kv>;
+@group(0) @binding(5) var<storage, read_write> k_cache: array<kv>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<kv>;
 #endif
+
+// The cache row of new row r (token r / kv_heads, kv head r % kv_heads).
+fn slot(r: u32) -> KvRow {
+  let token = queries[r / params.kv_heads];
+  return kv_row(token.table_offset, token.q_index, r % params.kv_heads);
+}
 
 #include "include/kv_cache.wgsl"
 
@@ -59,7 +68,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     return;
   }
   let src = r * params.head_dim;
-  let row = kv_row(params.table_offset, params.start + r / params.kv_heads, r % params.kv_heads);
+  let row = slot(r);
   let k_scale = scale_of(true, src);
   let v_scale = scale_of(false, src);
   let k_inv = select(0.0, 1.0 / k_scale, k_scale > 0.0);
@@ -80,7 +89,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   let d = i % params.head_dim;
   let r = i / params.head_dim; // (token, kv head) row
-  let row = kv_row(params.table_offset, params.start + r / params.kv_heads, r % params.kv_heads);
+  let row = slot(r);
   k_cache[row.base + d] = kv(k_new[i]);
   v_cache[row.base + d] = kv(v_new[i]);
 }

@@ -69,7 +69,8 @@ export interface AttentionArgs {
 /**
  * shaders/attention.wgsl: causal, grouped-query attention over the paged KV cache, with an
  * optional sliding window and attention sinks. Split-K (flash decoding): each query's keys are
- * cut into ranges handled by separate workgroups, then merged by a reduce pass.
+ * cut into ranges handled by separate workgroups, then merged by a reduce pass (none when one
+ * range holds them all: a decode step's one dispatch at short contexts).
  */
 export class Attention {
   private constructor(
@@ -161,9 +162,11 @@ export class Attention {
     batch.dispatch(
       this.splitPipeline,
       params,
-      [a.q, a.kCache, a.vCache, a.table, a.queries, a.scratch.acc, a.scratch.ml],
+      [a.q, a.kCache, a.vCache, a.table, a.queries, a.scratch.acc, a.scratch.ml, a.out],
       [splits, this.config.heads, a.queryCount],
     );
+    // One split wrote the output itself.
+    if (splits === 1) return;
     batch.dispatch(
       this.reducePipeline,
       params,
@@ -173,20 +176,24 @@ export class Attention {
   }
 }
 
-/** New tokens' K and V (tokens, kvHeads, headDim) into their sequence's cache slots. */
+/**
+ * A step's new K and V rows (tokens, kvHeads, headDim) into their sequences' cache slots: token
+ * t to slot queries[t].qIndex of the block table at queries[t].tableOffset (Attention.queryInfo).
+ */
 export interface KvWriteArgs {
   kNew: Binding;
   vNew: Binding;
   table: Binding;
+  queries: Binding;
   kCache: Binding;
   vCache: Binding;
   tokens: number;
-  /** Cache index of the first new token, and where the sequence's block table starts. */
-  start: number;
-  tableOffset: number;
 }
 
-/** shaders/kv_write.wgsl: new K/V into the paged cache (f32, f16 or int8) through a block table. */
+/**
+ * shaders/kv_write.wgsl: new K/V into the paged cache (f32, f16 or int8) through block tables,
+ * every sequence of a step in one dispatch.
+ */
 export class KvWrite {
   private constructor(
     private readonly gpu: GpuContext,
@@ -213,20 +220,11 @@ export class KvWrite {
 
   encode(batch: ComputeBatch, a: KvWriteArgs): void {
     const { kvHeads, headDim, blockTokens } = this.config;
-    const params = new Uint32Array([
-      a.tokens,
-      kvHeads,
-      headDim,
-      blockTokens,
-      a.start,
-      a.tableOffset,
-      0,
-      0,
-    ]);
+    const params = new Uint32Array([a.tokens, kvHeads, headDim, blockTokens]);
     batch.dispatch(
       this.pipeline,
       params,
-      [a.kNew, a.vNew, a.table, a.kCache, a.vCache],
+      [a.kNew, a.vNew, a.table, a.queries, a.kCache, a.vCache],
       // int8: one invocation per (token, kv head) row, which it scales and packs.
       itemGrid(
         this.gpu,

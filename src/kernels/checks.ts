@@ -498,9 +498,34 @@ export async function checkKvWrite(
   const cacheValues = (n: number) => (kv === 'f16' ? rng.floats(n).map(roundToF16) : values(n));
   const kCache = cacheValues(cacheSize);
   const vCache = cacheValues(cacheSize);
-  const kNew = values(tokens * config.kvHeads * config.headDim);
-  const vNew = values(tokens * config.kvHeads * config.headDim);
-  const expected = kvWriteReference(config, kCache, vCache, table, offsets[1], start, kNew, vNew);
+  // Sequence 1's tokens from `start`, then a token at the end of sequence 2: one dispatch.
+  const row = config.kvHeads * config.headDim;
+  const kNew = values((tokens + 1) * row);
+  const vNew = values((tokens + 1) * row);
+  const first = kvWriteReference(
+    config,
+    kCache,
+    vCache,
+    table,
+    offsets[1],
+    start,
+    kNew.subarray(0, tokens * row),
+    vNew.subarray(0, tokens * row),
+  );
+  const expected = kvWriteReference(
+    config,
+    first.k,
+    first.v,
+    table,
+    offsets[2],
+    lengths[2] - 1,
+    kNew.subarray(tokens * row),
+    vNew.subarray(tokens * row),
+  );
+  const queries = Attention.queryInfo([
+    ...Array.from({ length: tokens }, (_, t) => ({ tableOffset: offsets[1], qIndex: start + t })),
+    { tableOffset: offsets[2], qIndex: lengths[2] - 1 },
+  ]);
   const kernel = await KvWrite.load(gpu, config, options);
   const upload = (v: Float32Array, label: string) =>
     gpu.upload(activations === 'f16' ? Uint16Array.from(v, f32ToF16) : v, label);
@@ -508,6 +533,7 @@ export async function checkKvWrite(
     await upload(kNew, 'check:k_new'),
     await upload(vNew, 'check:v_new'),
     await gpu.upload(table, 'check:table'),
+    await gpu.upload(queries, 'check:queries'),
   ];
   // The caches as stored: f32 or f16 values, or int8 words (held in f32 slots, bit for bit).
   const stored = (floats: Float32Array): [Float32Array, number, 2 | 4] => {
@@ -525,11 +551,10 @@ export async function checkKvWrite(
       kNew: inputs[0],
       vNew: inputs[1],
       table: inputs[2],
+      queries: inputs[3],
       kCache: kOut.binding,
       vCache: vOut.binding,
-      tokens,
-      start,
-      tableOffset: offsets[1],
+      tokens: tokens + 1,
     });
     await batch.submit();
     const k = await kOut.read();

@@ -9,7 +9,12 @@ import { Attention, KvShift, KvWrite, type KvFormat } from '../kernels/attention
 import { Elementwise } from '../kernels/elementwise.js';
 import { Embedding } from '../kernels/embedding.js';
 import { Gemm } from '../kernels/gemm.js';
-import { Matvec, MATVEC_MAX_BATCH, type MatvecFusion } from '../kernels/matvec.js';
+import {
+  Matvec,
+  MATVEC_MAX_BATCH,
+  type MatvecFusion,
+  type MatvecOptions,
+} from '../kernels/matvec.js';
 import { RmsNorm } from '../kernels/rms-norm.js';
 import { Rope } from '../kernels/rope.js';
 import { modelConfig, type ModelConfig } from './config.js';
@@ -51,10 +56,15 @@ class KernelSet {
   private readonly gemms = new Map<string, Promise<Gemm>>();
   constructor(private readonly gpu: GpuContext) {}
 
-  matvec(format: QuantName, fusion: MatvecFusion = 'none', batch = 1): Promise<Matvec> {
-    const key = `${format}:${fusion}:${batch}`;
+  matvec(
+    format: QuantName,
+    fusion: MatvecFusion = 'none',
+    batch = 1,
+    input: MatvecInput = 'f32',
+  ): Promise<Matvec> {
+    const key = `${format}:${fusion}:${batch}:${input}`;
     let k = this.matvecs.get(key);
-    if (!k) this.matvecs.set(key, (k = Matvec.load(this.gpu, { format, fusion, batch })));
+    if (!k) this.matvecs.set(key, (k = Matvec.load(this.gpu, { format, fusion, batch, input })));
     return k;
   }
 
@@ -65,10 +75,14 @@ class KernelSet {
   }
 }
 
-/** A matvec (plain, with bias, or gate and up fused) or a GEMM over one weight format. */
+/** How a decode matvec rounds x as it loads it (MatvecOptions.input). */
+type MatvecInput = NonNullable<MatvecOptions['input']>;
+
+/** A matvec (plain or fused, rounding its input or not) or a GEMM over one weight format. */
 interface WeightKernel {
   format: QuantName;
   fusion: MatvecFusion | 'gemm';
+  input: MatvecInput;
 }
 
 /** The weights a layer multiplies by. */
@@ -91,6 +105,11 @@ interface Layer {
   down: GpuTensor;
   /** gate and up share a buffer, up right after gate: the fused matvec applies. */
   gateUpFused: boolean;
+  /**
+   * q, k and v share a buffer back to back (and their biases, if any, too): one matvec projects
+   * and rotates them at decode. Their binding, and their biases'.
+   */
+  qkv?: { w: { buffer: GPUBuffer; offset: number }; bias?: Binding };
   kCache: GPUBuffer;
   vCache: GPUBuffer;
 }
@@ -320,9 +339,10 @@ export class Decoder {
     });
     checkPlan(plan, config, contextSize, gpu.facts.limits, options.kvBudget);
     const groups = Array.from({ length: config.layers }, (_, l) => [
-      `blk.${l}.ffn_gate.weight`,
-      `blk.${l}.ffn_up.weight`,
-    ]);
+      [`blk.${l}.ffn_gate.weight`, `blk.${l}.ffn_up.weight`],
+      ['q', 'k', 'v'].map((p) => `blk.${l}.attn_${p}.weight`),
+      ['q', 'k', 'v'].map((p) => `blk.${l}.attn_${p}.bias`),
+    ]).flat();
     let weights: WeightStore;
     try {
       weights = await WeightStore.load(gpu, file, source, {
@@ -388,6 +408,10 @@ export class Decoder {
       const opt = (name: string) => (w.has(`${b}.${name}`) ? w.get(`${b}.${name}`) : undefined);
       const gate = w.get(`${b}.ffn_gate.weight`);
       const up = w.get(`${b}.ffn_up.weight`);
+      const q = w.get(`${b}.attn_q.weight`);
+      const k = w.get(`${b}.attn_k.weight`);
+      const v = w.get(`${b}.attn_v.weight`);
+      const biases = [opt('attn_q.bias'), opt('attn_k.bias'), opt('attn_v.bias')];
       this.layers.push({
         attnNorm: w.get(`${b}.attn_norm.weight`),
         q: w.get(`${b}.attn_q.weight`),
@@ -404,6 +428,7 @@ export class Decoder {
         up,
         down: w.get(`${b}.ffn_down.weight`),
         gateUpFused: gate.buffer === up.buffer && up.offset === gate.offset + gate.info.byteSize,
+        qkv: this.fusedQkv([q, k, v], biases, !!opt('attn_q_norm.weight')),
         ...(await this.cachePair(cacheBytes, b)),
       });
     }
@@ -512,8 +537,10 @@ export class Decoder {
       this.kernels.rounding.set(kind, await built(DotInputRounding.load(gpu, kind)));
       this.scratch[`in_${kind}`] = await scratch(`in_${kind}`, inputFloats);
     }
-    for (const { format, fusion } of weightKernels) {
-      await built<unknown>(fusion === 'gemm' ? set.gemm(format) : set.matvec(format, fusion));
+    for (const { format, fusion, input } of weightKernels) {
+      await built<unknown>(
+        fusion === 'gemm' ? set.gemm(format) : set.matvec(format, fusion, 1, input),
+      );
     }
     if (compiled !== total) throw new Error(`built ${compiled} kernels of ${total} counted`);
   }
@@ -521,14 +548,17 @@ export class Decoder {
   /** The matvec and GEMM kernels the weights need, each once. */
   private weightKernels(): WeightKernel[] {
     const kernels = new Map<string, WeightKernel>();
-    const add = (format: QuantName, fusion: WeightKernel['fusion']) =>
-      kernels.set(`${format}:${fusion}`, { format, fusion });
+    const add = (format: QuantName, fusion: WeightKernel['fusion']) => {
+      const input = fusion === 'gemm' ? 'f32' : this.loadRounding(format);
+      kernels.set(`${format}:${fusion}:${input}`, { format, fusion, input });
+    };
     for (const layer of this.layers) {
       for (const t of matmulWeights(layer)) {
         add(t.format, 'none');
         add(t.format, 'gemm');
       }
       if (layer.qBias) add(layer.q.format, 'bias');
+      if (layer.qkv) add(layer.q.format, layer.qkv.bias ? 'qkv_bias' : 'qkv');
       if (layer.gateUpFused) add(layer.gate.format, 'gate_up');
       add(layer.o.format, 'residual');
       add(layer.down.format, 'residual');
@@ -549,26 +579,60 @@ export class Decoder {
     }
   }
 
+  /**
+   * The fused q/k/v projection's weights and biases, when they lie back to back in one buffer
+   * (WeightStore's groups) and the heads are rotated right after it (not normed first: qwen3).
+   */
+  private fusedQkv(
+    [q, k, v]: GpuTensor[],
+    biases: (GpuTensor | undefined)[],
+    headNorm: boolean,
+  ): Layer['qkv'] {
+    const together = (ts: GpuTensor[], size: (t: GpuTensor) => number) =>
+      ts.every(
+        (t, i) =>
+          i === 0 || (t.buffer === ts[0].buffer && t.offset === ts[i - 1].offset + size(ts[i - 1])),
+      );
+    if (headNorm || !together([q, k, v], (t) => t.info.byteSize)) return undefined;
+    const w = { buffer: q.buffer, offset: q.offset };
+    if (biases.every((t) => t === undefined)) return { w };
+    const [qb, kb, vb] = biases;
+    if (!qb || !kb || !vb || !together([qb, kb, vb], (t) => t.info.elements * 4)) return undefined;
+    const size = (qb.info.elements + kb.info.elements + vb.info.elements) * 4;
+    return { w, bias: { buffer: qb.buffer, offset: qb.offset, size } };
+  }
+
   /** What a matmul's input is rounded to before meeting `w` (f32: not rounded). */
   private inputKind(w: GpuTensor): DotInput {
     return this.matmulInputs === 'llama.cpp' ? dotInput[w.format] : 'f32';
   }
 
   /**
-   * x (n floats) as each of `weights` reads it: rounded once per distinct dot input into that
-   * kind's scratch. Returns the binding to pass for a given weight.
+   * How a decode matvec over weights in `format` rounds x as it loads it: the dot input itself,
+   * except q8_k (256-value blocks), which gets a rounding pass first ('f32': taken as it is).
+   */
+  private loadRounding(format: QuantName): MatvecInput {
+    const kind = this.matmulInputs === 'llama.cpp' ? dotInput[format] : 'f32';
+    return kind === 'q8_k' ? 'f32' : kind;
+  }
+
+  /**
+   * x (`tokens` rows, n floats in all) as each of `weights` reads it: rounded once per
+   * distinct dot input into that kind's scratch, unless the decode matvec rounds it as it
+   * loads it (loadRounding). Returns the binding to pass for a given weight.
    */
   private roundInputs(
     batch: ComputeBatch,
     x: GPUBuffer,
     n: number,
+    tokens: number,
     weights: readonly GpuTensor[],
   ): (w: GpuTensor) => Binding {
     const rounded = new Map<DotInput, GPUBuffer>();
     for (const w of weights) {
       const kind = this.inputKind(w);
       if (rounded.has(kind)) continue;
-      if (kind === 'f32') {
+      if (kind === 'f32' || (tokens <= MATVEC_MAX_BATCH && this.loadRounding(w.format) !== 'f32')) {
         rounded.set(kind, x);
         continue;
       }
@@ -598,7 +662,8 @@ export class Decoder {
     const set = this.kernels.set;
     // Up to MATVEC_MAX_BATCH rows (decode steps of several sequences): one pass over the weights.
     if (tokens <= MATVEC_MAX_BATCH) {
-      const k = await set.matvec(w.format, bias ? 'bias' : 'none', tokens);
+      const input = this.loadRounding(w.format);
+      const k = await set.matvec(w.format, bias ? 'bias' : 'none', tokens, input);
       k.encode(batch, {
         w: { buffer: w.buffer, offset: w.offset },
         x,
@@ -641,7 +706,8 @@ export class Decoder {
   ): Promise<void> {
     const [cols, rows] = w.info.dims;
     if (tokens <= MATVEC_MAX_BATCH) {
-      const k = await this.kernels.set.matvec(w.format, 'residual', tokens);
+      const input = this.loadRounding(w.format);
+      const k = await this.kernels.set.matvec(w.format, 'residual', tokens, input);
       k.encode(batch, { w: { buffer: w.buffer, offset: w.offset }, x, out, rows, cols, residual });
       return;
     }
@@ -688,13 +754,6 @@ export class Decoder {
     const seqs = steps.map((st) => this.live(st.sequence));
     if (new Set(seqs).size !== seqs.length)
       throw new RangeError('a sequence appears twice in one step');
-    if (steps.length > 1 && !this.batchable) {
-      throw new RangeError(
-        `batched steps bind each sequence's K/V rows at an offset, and ` +
-          `${this.config.kvHeads * this.config.headDim * 4}-byte rows do not align: step the ` +
-          'sequences one at a time',
-      );
-    }
     const entries: StepEntry[] = [];
     const busy = new Set(seqs);
     let ids: number[] | undefined;
@@ -816,52 +875,68 @@ export class Decoder {
         n: E,
         eps: c.rmsEps,
       });
-      const qkvIn = this.roundInputs(batch, s.h, T * E, [layer.q, layer.k, layer.v]);
-      await this.project(batch, layer.q, qkvIn(layer.q), s.q, T, layer.qBias);
-      await this.project(batch, layer.k, qkvIn(layer.k), s.k, T, layer.kBias);
-      await this.project(batch, layer.v, qkvIn(layer.v), s.v, T, layer.vBias);
-      if (layer.qNorm && layer.kNorm) {
-        // Per-head RMSNorm of q and k (qwen3): rows are (token, head).
-        k.norm.encode(batch, {
-          x: s.q,
-          weight: at(layer.qNorm),
-          out: s.attn,
-          rows: T * c.heads,
-          n: c.headDim,
-          eps: c.rmsEps,
+      const qkvIn = this.roundInputs(batch, s.h, T * E, T, [layer.q, layer.k, layer.v]);
+      if (layer.qkv && T <= MATVEC_MAX_BATCH) {
+        // Decode: q, k and v in one pass, q and k rotated as they are written.
+        const fusion = layer.qkv.bias ? 'qkv_bias' : 'qkv';
+        const input = this.loadRounding(layer.q.format);
+        const fused = await k.set.matvec(layer.q.format, fusion, T, input);
+        fused.encode(batch, {
+          w: layer.qkv.w,
+          x: qkvIn(layer.q),
+          out: s.q,
+          rows: qDim + 2 * kvDim,
+          cols: E,
+          bias: layer.qkv.bias,
+          qkv: {
+            k: s.k,
+            v: s.v,
+            rope: s.rope,
+            qRows: qDim,
+            kvRows: kvDim,
+            headDim: c.headDim,
+            ropeDims: c.ropeDims,
+            neox: c.ropeNeox,
+          },
         });
-        batch.copy(s.attn, 0, s.q, 0, T * qDim * 4);
-        k.norm.encode(batch, {
-          x: s.k,
-          weight: at(layer.kNorm),
-          out: s.attn,
-          rows: T * c.kvHeads,
-          n: c.headDim,
-          eps: c.rmsEps,
-        });
-        batch.copy(s.attn, 0, s.k, 0, T * kvDim * 4);
+      } else {
+        await this.project(batch, layer.q, qkvIn(layer.q), s.q, T, layer.qBias);
+        await this.project(batch, layer.k, qkvIn(layer.k), s.k, T, layer.kBias);
+        await this.project(batch, layer.v, qkvIn(layer.v), s.v, T, layer.vBias);
+        if (layer.qNorm && layer.kNorm) {
+          // Per-head RMSNorm of q and k (qwen3): rows are (token, head).
+          k.norm.encode(batch, {
+            x: s.q,
+            weight: at(layer.qNorm),
+            out: s.attn,
+            rows: T * c.heads,
+            n: c.headDim,
+            eps: c.rmsEps,
+          });
+          batch.copy(s.attn, 0, s.q, 0, T * qDim * 4);
+          k.norm.encode(batch, {
+            x: s.k,
+            weight: at(layer.kNorm),
+            out: s.attn,
+            rows: T * c.kvHeads,
+            n: c.headDim,
+            eps: c.rmsEps,
+          });
+          batch.copy(s.attn, 0, s.k, 0, T * kvDim * 4);
+        }
+        k.ropeQ.encode(batch, { x: s.q, cache: s.rope, tokens: T });
+        k.ropeK.encode(batch, { x: s.k, cache: s.rope, tokens: T });
       }
-      k.ropeQ.encode(batch, { x: s.q, cache: s.rope, tokens: T });
-      k.ropeK.encode(batch, { x: s.k, cache: s.rope, tokens: T });
-      let row = 0;
-      for (const [index, e] of entries.entries()) {
-        const rowsOf = (buffer: GPUBuffer) => ({
-          buffer,
-          offset: row * kvDim * 4,
-          size: e.tokens.length * kvDim * 4,
-        });
-        k.kvWrite.encode(batch, {
-          kNew: rowsOf(s.k),
-          vNew: rowsOf(s.v),
-          table: this.table,
-          kCache: layer.kCache,
-          vCache: layer.vCache,
-          tokens: e.tokens.length,
-          start: e.start,
-          tableOffset: index * maxBlocks,
-        });
-        row += e.tokens.length;
-      }
+      // Every entry's new rows into its own blocks, in one dispatch.
+      k.kvWrite.encode(batch, {
+        kNew: s.k,
+        vNew: s.v,
+        table: this.table,
+        queries: s.queries,
+        kCache: layer.kCache,
+        vCache: layer.vCache,
+        tokens: T,
+      });
       k.attention.encode(batch, {
         q: s.q,
         kCache: layer.kCache,
@@ -873,7 +948,7 @@ export class Decoder {
         queryCount: T,
         maxKeys: Math.max(...entries.map((e) => e.start + e.tokens.length)),
       });
-      const oIn = this.roundInputs(batch, s.attn, T * qDim, [layer.o]);
+      const oIn = this.roundInputs(batch, s.attn, T * qDim, T, [layer.o]);
       await this.projectAdd(batch, layer.o, oIn(layer.o), x, other, T);
       [x, other] = [other, x];
       k.norm.encode(batch, {
@@ -884,9 +959,10 @@ export class Decoder {
         n: E,
         eps: c.rmsEps,
       });
-      const ffnIn = this.roundInputs(batch, s.h, T * E, [layer.gate, layer.up]);
+      const ffnIn = this.roundInputs(batch, s.h, T * E, T, [layer.gate, layer.up]);
       if (T <= MATVEC_MAX_BATCH && layer.gateUpFused) {
-        const fused = await k.set.matvec(layer.gate.format, 'gate_up', T);
+        const input = this.loadRounding(layer.gate.format);
+        const fused = await k.set.matvec(layer.gate.format, 'gate_up', T, input);
         fused.encode(batch, {
           w: { buffer: layer.gate.buffer, offset: layer.gate.offset },
           x: ffnIn(layer.gate),
@@ -899,7 +975,7 @@ export class Decoder {
         await this.project(batch, layer.up, ffnIn(layer.up), s.up, T);
         k.siluMul.encode(batch, { a: s.gate, b: s.up, out: s.act, n: T * c.feedForward });
       }
-      const downIn = this.roundInputs(batch, s.act, T * c.feedForward, [layer.down]);
+      const downIn = this.roundInputs(batch, s.act, T * c.feedForward, T, [layer.down]);
       await this.projectAdd(batch, layer.down, downIn(layer.down), x, other, T);
       [x, other] = [other, x];
     }
@@ -935,7 +1011,7 @@ export class Decoder {
       n: E,
       eps: c.rmsEps,
     });
-    const outIn = this.roundInputs(batch, s.h, M * E, [this.output]);
+    const outIn = this.roundInputs(batch, s.h, M * E, M, [this.output]);
     await this.project(batch, this.output, outIn(this.output), s.logits, M);
     if (!sample) {
       await batch.submit();
@@ -1006,12 +1082,6 @@ export class Decoder {
   /** Cache indices the window's sinks keep (whole blocks; 0 without a window). */
   get sinkTokens(): number {
     return this.kv.sinkBlocks * BLOCK_TOKENS;
-  }
-
-  /** Whether forwardBatch() takes several sequences in one step (their K/V rows align). */
-  get batchable(): boolean {
-    const rowBytes = this.config.kvHeads * this.config.headDim * 4;
-    return rowBytes % this.gpu.facts.limits.minStorageBufferOffsetAlignment === 0;
   }
 
   /** Bytes between step entries' shift angles, and block lists: storage offsets must align. */

@@ -769,13 +769,11 @@ export class LanguageModel {
   private async step(active: Request[]): Promise<void> {
     const d = this.decoder;
     const decoding = active.filter((r) => r.phase === 'decode');
-    // Steps with several sequences need aligned K/V rows; otherwise one at a time.
-    const rows = d.batchable ? decoding : decoding.slice(0, 1);
-    const steps = rows.map((r) => ({ sequence: r.sequence, tokens: [r.pending!] }));
+    const steps = decoding.map((r) => ({ sequence: r.sequence, tokens: [r.pending!] }));
     const room = Math.min(d.maxBatch, d.maxStep) - steps.length;
     const prefill = active.find((r) => r.phase === 'prefill');
     let chunk = 0;
-    if (prefill && room > 0 && (steps.length === 0 || d.batchable)) {
+    if (prefill && room > 0) {
       chunk = Math.min(
         prefill.prompt.length - prefill.fed,
         steps.length > 0 ? Math.min(room, PREFILL_CHUNK) : d.maxStep,
@@ -786,7 +784,7 @@ export class LanguageModel {
         tokens: prefill.prompt.slice(prefill.fed, prefill.fed + chunk),
       });
     }
-    const stepped = chunk > 0 ? [...rows, prefill!] : rows;
+    const stepped = chunk > 0 ? [...decoding, prefill!] : decoding;
     // Rows that sample: every decode row, and the prompt whose last chunk this is. Sampling
     // rides in the step's own submission, so a decode step is one submit and one readback.
     const sampling = stepped.filter(
@@ -795,7 +793,7 @@ export class LanguageModel {
     const sampleRows = stepped.map((r) => {
       const used = sampling.includes(r);
       // The history as it stands once this step has run: a decode row's pending token in it.
-      const history = rows.includes(r) ? [...r.history, r.pending!] : r.history;
+      const history = decoding.includes(r) ? [...r.history, r.pending!] : r.history;
       return {
         settings: r.settings,
         u: used ? r.rng.next() : 0,
@@ -815,9 +813,9 @@ export class LanguageModel {
       return;
     }
     this.counters.steps++;
-    this.counters.decodeTokens += rows.length;
+    this.counters.decodeTokens += decoding.length;
     this.counters.prefillTokens += chunk;
-    for (const r of rows) {
+    for (const r of decoding) {
       r.history.push(r.pending!);
       r.fedTokens++;
       this.sessions.get(r.session)?.history.push(r.pending!);

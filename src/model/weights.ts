@@ -32,8 +32,8 @@ export function formatOfTensor(t: GgufTensorInfo): QuantName {
 
 /**
  * Loads GGUF tensors into GPU buffers, streaming each from the source in chunks (no second
- * full copy in JS memory). Groups of tensors that kernels read together (gate and up) share one
- * buffer, back to back. Checks every buffer against the adapter's limits before allocating.
+ * full copy in JS memory). Groups of tensors that kernels read together (gate and up; q, k and v)
+ * share one buffer, back to back. Checks every buffer against the adapter's limits before allocating.
  */
 export class WeightStore {
   private readonly tensors = new Map<string, GpuTensor>();
@@ -64,12 +64,18 @@ export class WeightStore {
     const byName = new Map(file.tensors.map((t) => [t.name, t]));
     const grouped = new Set<string>();
     const plan: GgufTensorInfo[][] = [];
+    const toF32 = options.f32 ?? (() => false);
+    const sizeOf = (t: GgufTensorInfo) => (toF32(t.name) ? t.elements * 4 : t.byteSize);
+    const align = gpu.facts.limits.minStorageBufferOffsetAlignment;
     for (const group of options.groups ?? []) {
       const members = group.map((n) => byName.get(n));
-      // Together only when all exist, share a type, and each ends on a 4-byte boundary (GPU
-      // writes land at multiples of 4).
+      // Together only when all exist, share a type, and each member starts where a binding may
+      // (kernels also bind them one by one): every size but the last a multiple of the
+      // storage offset alignment.
       const fits =
-        members.every((t) => t !== undefined && t.byteSize % 4 === 0) &&
+        members.every((t) => t !== undefined) &&
+        members.slice(0, -1).every((t) => sizeOf(t!) % align === 0) &&
+        sizeOf(members.at(-1)!) % 4 === 0 &&
         new Set(members.map((t) => t!.type)).size === 1;
       if (fits) {
         plan.push(members as GgufTensorInfo[]);
@@ -78,8 +84,6 @@ export class WeightStore {
     }
     for (const t of file.tensors) if (!grouped.has(t.name)) plan.push([t]);
     const limits = gpu.facts.limits;
-    const toF32 = options.f32 ?? (() => false);
-    const sizeOf = (t: GgufTensorInfo) => (toF32(t.name) ? t.elements * 4 : t.byteSize);
     for (const group of plan) {
       const bytes = group.reduce((n, t) => n + sizeOf(t), 0);
       const largest = Math.max(bytes, ...group.map(sizeOf));
