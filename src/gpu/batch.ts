@@ -13,6 +13,8 @@ type Op =
       params: Uint8Array;
       bindings: readonly Binding[];
       grid: readonly [number, number, number];
+      /** The bind group it last ran with, and where its params were then (replayed ops). */
+      bound?: { params: GPUBuffer; offset: number; group: GPUBindGroup };
     }
   | {
       kind: 'copy';
@@ -52,6 +54,26 @@ export function newCounters(): GpuCounters {
 /** Bind groups kept before the cache starts over (a decode step uses a few hundred). */
 const MAX_BIND_GROUPS = 8192;
 
+/** Recordings kept before they start over (a decode step's shapes: sequences x splits). */
+const MAX_RECORDINGS = 64;
+
+/**
+ * Runs of recorded work by key, for ComputeBatch.replay: a decode step's dispatches recorded
+ * once per shape, each keeping its bind group. Held by whoever owns the buffers they bind.
+ */
+export class StepRecordings {
+  private readonly byKey = new Map<string, readonly Op[]>();
+
+  get(key: string): readonly Op[] | undefined {
+    return this.byKey.get(key);
+  }
+
+  set(key: string, ops: readonly Op[]): void {
+    if (this.byKey.size >= MAX_RECORDINGS) this.byKey.clear();
+    this.byKey.set(key, ops);
+  }
+}
+
 /**
  * What a device's batches keep from one submit to the next, so a decode step recorded the same
  * way as the last creates nothing: one params buffer (each submit writes its dispatches' params
@@ -64,6 +86,8 @@ const MAX_BIND_GROUPS = 8192;
  */
 export class BatchResources {
   private params: GPUBuffer | undefined;
+  /** What the params buffer holds (every write to it goes through writeParams). */
+  private mirror = new Uint8Array(0);
   private readonly layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly ids = new WeakMap<object, number>();
@@ -88,9 +112,41 @@ export class BatchResources {
       'batch:params',
     );
     this.bindGroups.clear();
+    // A pooled buffer may hold anything: zero it, so the mirror tells the truth from the start.
+    this.mirror = new Uint8Array(this.params.size);
+    this.device.queue.writeBuffer(this.params, 0, this.mirror);
     // Work already submitted may still read the old one.
     if (old) void this.device.queue.onSubmittedWorkDone().finally(() => this.pool.release(old));
     return this.params;
+  }
+
+  /**
+   * Puts each dispatch's params at its offset in the params buffer, writing only the span that
+   * differs from what the buffer already holds: a decode step recorded as the last one writes
+   * nothing (or the few params that moved).
+   */
+  writeParams(ops: readonly { params: Uint8Array }[], offsets: readonly number[]): void {
+    const mirror = this.mirror;
+    let first = mirror.length;
+    let end = 0;
+    ops.forEach(({ params }, i) => {
+      const at = offsets[i];
+      for (let b = 0; b < params.length; b++) {
+        if (mirror[at + b] !== params[b]) {
+          first = Math.min(first, at + b);
+          end = Math.max(end, at + params.length);
+          mirror.set(params, at);
+          break;
+        }
+      }
+    });
+    if (end <= first) return;
+    // writeBuffer takes whole words.
+    first &= ~3;
+    end = Math.ceil(end / 4) * 4;
+    this.device.queue.writeBuffer(this.params!, first, mirror, first, end - first);
+    this.counters.writes++;
+    this.counters.bytesWritten += end - first;
   }
 
   /** The bind group of a dispatch: made once per pipeline, params range and bindings. */
@@ -173,6 +229,27 @@ export class ComputeBatch {
     return this;
   }
 
+  /**
+   * What `record` adds to the batch, recorded under `key` the first time and replayed after:
+   * the same dispatches (params, bindings, grids) without running `record` again. The caller
+   * keys by everything the recording depends on; what changes per step must be read by the
+   * kernels from buffers (written before submit), not baked into params.
+   */
+  async replay(
+    recordings: StepRecordings,
+    key: string,
+    record: () => Promise<void>,
+  ): Promise<void> {
+    const kept = recordings.get(key);
+    if (kept) {
+      for (const op of kept) this.ops.push(op);
+      return;
+    }
+    const start = this.ops.length;
+    await record();
+    recordings.set(key, this.ops.slice(start));
+  }
+
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): this {
     this.ops.push({ kind: 'copy', src, srcOffset, dst, dstOffset, size });
     return this;
@@ -180,6 +257,17 @@ export class ComputeBatch {
 
   /** Encodes and submits everything recorded; rejects with GpuValidationError if WebGPU objects. */
   async submit(): Promise<void> {
+    await (
+      await this.send()
+    ).validated;
+  }
+
+  /**
+   * Encodes and submits everything recorded. Resolves once the work is on the queue, with
+   * `validated` still to settle (WebGPU's verdict, GpuValidationError if it objects): a caller
+   * waits for it beside its readback rather than before it. Await `validated`.
+   */
+  async send(): Promise<{ validated: Promise<void> }> {
     const { device, counters, profiler } = this.resources;
     const align = this.resources.limits.minUniformBufferOffsetAlignment;
     const ops = this.ops.splice(0);
@@ -193,11 +281,11 @@ export class ComputeBatch {
     const params = paramBytes > 0 ? await this.resources.paramsBuffer(paramBytes) : undefined;
     // From here to submit, nothing awaits: no other batch's write comes between.
     if (params) {
-      const staging = new Uint8Array(paramBytes);
-      ops.forEach((op, i) => op.kind === 'dispatch' && staging.set(op.params, offsets[i]));
-      device.queue.writeBuffer(params, 0, staging);
-      counters.writes++;
-      counters.bytesWritten += paramBytes;
+      const dispatches = ops.flatMap((op, i) => (op.kind === 'dispatch' ? [i] : []));
+      this.resources.writeParams(
+        dispatches.map((i) => ops[i] as { params: Uint8Array }),
+        dispatches.map((i) => offsets[i]),
+      );
     }
 
     device.pushErrorScope('validation');
@@ -225,12 +313,16 @@ export class ComputeBatch {
         counters.computePasses++;
         pipeline = undefined;
       }
-      const size = op.params.byteLength;
       if (op.pipeline !== pipeline) pass.setPipeline((pipeline = op.pipeline));
-      pass.setBindGroup(
-        0,
-        this.resources.bindGroup(op.pipeline, params!, offsets[index], size, op.bindings),
-      );
+      // A replayed op whose params sit where they did last time: its bind group, no lookup.
+      const offset = offsets[index];
+      let bound = op.bound;
+      if (!bound || bound.params !== params || bound.offset !== offset) {
+        const size = op.params.byteLength;
+        const group = this.resources.bindGroup(op.pipeline, params!, offset, size, op.bindings);
+        op.bound = bound = { params: params!, offset, group };
+      }
+      pass.setBindGroup(0, bound.group);
       pass.dispatchWorkgroups(...op.grid);
       dispatches++;
     });
@@ -240,9 +332,11 @@ export class ComputeBatch {
     counters.submits++;
     counters.dispatches += dispatches;
     timing?.collect();
-    const error = await device.popErrorScope();
-    if (error)
-      throw new GpuValidationError(`${this.label}: WebGPU rejected the work: ${error.message}`);
+    const validated = device.popErrorScope().then((error) => {
+      if (error)
+        throw new GpuValidationError(`${this.label}: WebGPU rejected the work: ${error.message}`);
+    });
+    return { validated };
   }
 }
 

@@ -211,11 +211,18 @@ export class GpuContext extends EventTarget {
     );
     let reusable = false;
     try {
-      await batch.copy(buffer, byteOffset, staging, 0, size).submit();
-      await Promise.race([
+      const { validated } = await batch.copy(buffer, byteOffset, staging, 0, size).send();
+      // WebGPU's verdict on the work and the mapping, awaited together: one wait, not two.
+      const mapped = Promise.race([
         staging.mapAsync(GPUMapMode.READ, 0, size),
         this.lost.then(() => this.assertAlive()),
       ]);
+      try {
+        await Promise.all([validated, mapped]);
+      } catch (error) {
+        await validated; // a validation error is the cause a failed mapping would hide
+        throw error;
+      }
       const bytes = staging.getMappedRange(0, size).slice(0, byteLength);
       staging.unmap();
       reusable = true;

@@ -1,4 +1,4 @@
-import type { Binding, ComputeBatch } from '../gpu/batch.js';
+import { StepRecordings, type Binding, type ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { Argmax } from '../kernels/argmax.js';
 import { Penalties, PENALTY_ENTRY_BYTES, type PenaltySettings } from '../kernels/penalties.js';
@@ -198,6 +198,58 @@ interface StepEntry extends KvReservation {
   tokens: readonly number[];
 }
 
+/** The parts of StepData, in the order they lie in its buffer. */
+type StepParts = 'table' | 'ids' | 'queries' | 'rope';
+
+/**
+ * What changes from one step to the next, in one buffer written with one writeBuffer per step:
+ * the entries' block tables, the token ids, the query rows (table offset and cache index per
+ * row, Attention.queryInfo) and the RoPE angles per row. Each part has a fixed, aligned range
+ * with a binding made once, so a step's bind groups are the last step's.
+ */
+class StepData {
+  private constructor(
+    private readonly gpu: GpuContext,
+    private readonly buffer: GPUBuffer,
+    private readonly offsets: Record<StepParts, number>,
+    readonly table: Binding,
+    readonly ids: Binding,
+    readonly queries: Binding,
+    readonly rope: Binding,
+  ) {}
+
+  static async create(gpu: GpuContext, sizes: Record<StepParts, number>): Promise<StepData> {
+    const align = gpu.facts.limits.minStorageBufferOffsetAlignment;
+    const offsets = {} as Record<StepParts, number>;
+    let end = 0;
+    for (const part of ['table', 'ids', 'queries', 'rope'] as const) {
+      offsets[part] = end;
+      end = Math.ceil((end + Math.max(sizes[part], 4)) / align) * align;
+    }
+    const buffer = await gpu.createBuffer(
+      end,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+      'step',
+    );
+    const at = (part: StepParts) => ({ buffer, offset: offsets[part], size: sizes[part] });
+    return new StepData(gpu, buffer, offsets, at('table'), at('ids'), at('queries'), at('rope'));
+  }
+
+  /** One step's parts, in one write (up to the end of the last part's data). */
+  write(parts: Record<StepParts, Uint32Array | Float32Array>): void {
+    const bytes = new Uint8Array(this.offsets.rope + parts.rope.byteLength);
+    for (const part of ['table', 'ids', 'queries', 'rope'] as const) {
+      const data = parts[part];
+      bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.offsets[part]);
+    }
+    this.gpu.write(this.buffer, bytes);
+  }
+
+  destroy(): void {
+    this.buffer.destroy();
+  }
+}
+
 export class Decoder {
   private readonly kv: PagedKvCache;
   /** Live sequences by id; `sequence` (id 0 at first) is the one forward() and reads use. */
@@ -223,7 +275,10 @@ export class Decoder {
     set: KernelSet;
   };
   private layers: Layer[] = [];
-  private table!: GPUBuffer;
+  /** What changes from step to step, written once per step: see StepData. */
+  private stepData!: StepData;
+  /** Decode steps' recordings by shape (ComputeBatch.replay). */
+  private readonly recorded: StepRecordings = new StepRecordings();
   /** Bytes of one block of one layer's K (or V) cache. */
   private readonly blockBytes: number;
   /** Per step entry: the cos/sin a window shift turns its keys by, and the blocks to turn. */
@@ -468,11 +523,12 @@ export class Decoder {
       rounding: new Map(),
       set,
     };
-    this.table = await gpu.createBuffer(
-      this.maxSequences * this.kv.maxBlocks * 4,
-      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-      'kv:table',
-    );
+    this.stepData = await StepData.create(gpu, {
+      table: this.maxSequences * this.kv.maxBlocks * 4,
+      ids: this.maxBatch * 4,
+      queries: this.maxBatch * 8,
+      rope: this.maxBatch * c.ropeDims * 4,
+    });
     if (this.window) {
       // Rotates the kept blocks' K rows back by the evicted count.
       this.kernels.kvShift = await built(KvShift.load(gpu, { ...attention, ...rope }));
@@ -508,9 +564,6 @@ export class Decoder {
       logits: await scratch('logits', this.maxSequences * c.vocabSize),
       last: await scratch('last', this.maxSequences * E),
       proj: await scratch('proj', T * Math.max(c.heads, c.kvHeads) * c.headDim),
-      ids: await gpu.createBuffer(T * 4, storage, 'scratch:ids'),
-      rope: await scratch('rope', T * c.ropeDims),
-      queries: await gpu.createBuffer(T * 8, storage, 'scratch:queries'),
       token: await gpu.createBuffer(Math.max(16, 4 * this.maxSequences), storage, 'scratch:token'),
       settings: await gpu.createBuffer(
         Math.max(64, this.maxSequences * SAMPLER_SETTINGS_BYTES),
@@ -831,34 +884,60 @@ export class Decoder {
     const T = rows.length;
     const tables = new Uint32Array(entries.length * maxBlocks);
     entries.forEach((e, index) => tables.set(this.kv.table(e.seq), index * maxBlocks));
-    gpu.write(this.table, tables);
-    gpu.write(
-      s.ids,
-      Uint32Array.from(rows, (r) => r.token),
-    );
-    gpu.write(
-      s.rope,
-      k.ropeQ.cache(
+    const step = this.stepData;
+    step.write({
+      table: tables,
+      ids: Uint32Array.from(rows, (r) => r.token),
+      queries: Attention.queryInfo(
+        rows.map((r) => ({ tableOffset: r.tableOffset, qIndex: r.position })),
+      ),
+      rope: k.ropeQ.cache(
         rows.map((r) => r.position),
         this.freqFactors,
       ),
-    );
-    gpu.write(
-      s.queries,
-      Attention.queryInfo(rows.map((r) => ({ tableOffset: r.tableOffset, qIndex: r.position }))),
-    );
-    const E = c.embedding;
-    const qDim = c.heads * c.headDim;
-    const kvDim = c.kvHeads * c.headDim;
-    const emb = this.weights.get('token_embd.weight');
+    });
     const batch = gpu.batch('forward');
     for (const e of entries) this.encodeCopies(batch, e.copies);
     entries.forEach((e, index) => {
       if (e.shift) this.encodeShift(batch, index, e.shift.delta, e.shift.blocks);
     });
+    const forward = () => this.encodeForward(batch, entries, T, out);
+    if (entries.every((e) => e.tokens.length === 1)) {
+      // A decode step: recorded once per shape (entries, output, attention splits), replayed
+      // after with its bind groups, no kernel's encode() run again.
+      const splits = k.attention.splits(Math.max(...entries.map((e) => e.start + 1)));
+      await batch.replay(this.recorded, `${out}|${entries.length}|${splits}`, forward);
+    } else {
+      await forward();
+    }
+    if (out === 'hidden' || !sample) {
+      await batch.submit();
+      return undefined;
+    }
+    this.encodeSampling(batch, sample);
+    return this.readTokens(batch, sample.length);
+  }
+
+  /**
+   * Records a step's model: embedding, every layer, and the final norm (every row, `hidden`) or
+   * each entry's last row's logits. Everything per step it reads comes from StepData and the
+   * entries' lengths, so a recording serves every step of the same shape.
+   */
+  private async encodeForward(
+    batch: ComputeBatch,
+    entries: readonly StepEntry[],
+    T: number,
+    out: 'logits' | 'hidden',
+  ): Promise<void> {
+    const c = this.config;
+    const { scratch: s, kernels: k, stepData: step } = this;
+    const E = c.embedding;
+    const qDim = c.heads * c.headDim;
+    const kvDim = c.kvHeads * c.headDim;
+    const emb = this.weights.get('token_embd.weight');
     k.embedding.encode(batch, {
       table: { buffer: emb.buffer, offset: emb.offset },
-      ids: s.ids,
+      ids: step.ids,
       out: s.x,
       tokens: T,
       vocab: c.vocabSize,
@@ -891,7 +970,7 @@ export class Decoder {
           qkv: {
             k: s.k,
             v: s.v,
-            rope: s.rope,
+            rope: step.rope,
             qRows: qDim,
             kvRows: kvDim,
             headDim: c.headDim,
@@ -924,15 +1003,15 @@ export class Decoder {
           });
           batch.copy(s.attn, 0, s.k, 0, T * kvDim * 4);
         }
-        k.ropeQ.encode(batch, { x: s.q, cache: s.rope, tokens: T });
-        k.ropeK.encode(batch, { x: s.k, cache: s.rope, tokens: T });
+        k.ropeQ.encode(batch, { x: s.q, cache: step.rope, tokens: T });
+        k.ropeK.encode(batch, { x: s.k, cache: step.rope, tokens: T });
       }
       // Every entry's new rows into its own blocks, in one dispatch.
       k.kvWrite.encode(batch, {
         kNew: s.k,
         vNew: s.v,
-        table: this.table,
-        queries: s.queries,
+        table: step.table,
+        queries: step.queries,
         kCache: layer.kCache,
         vCache: layer.vCache,
         tokens: T,
@@ -941,8 +1020,8 @@ export class Decoder {
         q: s.q,
         kCache: layer.kCache,
         vCache: layer.vCache,
-        table: this.table,
-        queries: s.queries,
+        table: step.table,
+        queries: step.queries,
         out: s.attn,
         scratch: { acc: s.partAcc, ml: s.partMl },
         queryCount: T,
@@ -988,7 +1067,6 @@ export class Decoder {
         n: E,
         eps: c.rmsEps,
       });
-      await batch.submit();
       return;
     }
     // Each entry's last position only: norm, then the output projection. In a decode step (a
@@ -1013,12 +1091,6 @@ export class Decoder {
     });
     const outIn = this.roundInputs(batch, s.h, M * E, M, [this.output]);
     await this.project(batch, this.output, outIn(this.output), s.logits, M);
-    if (!sample) {
-      await batch.submit();
-      return undefined;
-    }
-    this.encodeSampling(batch, sample);
-    return this.readTokens(batch, sample.length);
   }
 
   /** Every layer's K and V of block `from` into block `to` (through scratch: a buffer cannot
@@ -1248,7 +1320,7 @@ export class Decoder {
       layer.vCache.destroy();
     }
     for (const b of Object.values(this.scratch ?? {})) b.destroy();
-    this.table?.destroy();
+    this.stepData?.destroy();
     this.shiftAngles?.destroy();
     this.shiftBlocks?.destroy();
   }
