@@ -870,8 +870,7 @@ export class Decoder {
     out: 'logits' | 'hidden' = 'logits',
     sample?: readonly SampleRow[],
   ): Promise<number[] | undefined> {
-    const c = this.config;
-    const { gpu, scratch: s, kernels: k } = this;
+    const { gpu, kernels: k } = this;
     const maxBlocks = this.kv.maxBlocks;
     // Row r of the step: entry e's token i. Entry e's block table sits at e * maxBlocks.
     const rows = entries.flatMap((e, index) =>
