@@ -94,7 +94,11 @@ async function llamaCpp(path: string, vocabSize: number, steps: number): Promise
 async function ours(bytes: Uint8Array, forced: number[]): Promise<Steps> {
   const tokenizer = tokenizerFromGguf(parseGguf(bytes).metadata);
   const prompt = tokenizer.encode(PROMPT);
-  const decoder = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 256, maxBatch: 64 });
+  const decoder = await Decoder.load(gpu, bytesSource(bytes), {
+    contextSize: 256,
+    maxBatch: 64,
+    kv: 'f32',
+  });
   try {
     const tokens: number[] = [];
     const logits: Float32Array[] = [];
@@ -226,6 +230,7 @@ describe('mean-pooled embeddings match llama.cpp', () => {
       const decoder = await Decoder.load(gpu, bytesSource(bytes), {
         contextSize: 256,
         maxBatch: 8,
+        kv: 'f32',
       });
       try {
         for (const [i, { tokens, vector }] of theirs.entries()) {

@@ -146,8 +146,10 @@ export interface DecoderOptions {
    */
   sequences?: number;
   /**
-   * How the cache stores K and V (default f32): 'f16' halves it (needs shader-f16), 'int8'
-   * (one scale a row) takes a little over a quarter, at a small cost in accuracy.
+   * How the cache stores K and V: 'f16' (the default where the device has shader-f16) halves
+   * f32's bytes, and attention's reads; 'f32' (the default elsewhere) keeps llama.cpp's f32
+   * numbers exactly; 'int8' (one scale a row) takes a little over a quarter, at a small cost
+   * in accuracy.
    */
   kv?: KvFormat;
   /**
@@ -388,7 +390,7 @@ export class Decoder {
       maxBatch,
       widened,
       sequences,
-      kv: options.kv,
+      kv: options.kv ?? (gpu.facts.features.shaderF16 ? 'f16' : 'f32'),
       kvBudget: options.kvBudget,
       limits: gpu.facts.limits,
     });

@@ -35,7 +35,7 @@ async function stepLogits(d: Decoder, tokens: readonly number[]): Promise<Float3
 describe('KV cache formats', () => {
   it('int8 K/V: a quarter of the bytes, logits close to an f32 cache, the same greedy tokens', async () => {
     const { bytes } = tinyModel({ architecture: 'qwen2', weights: 'Q8_0', layers: 2, seed: 8 });
-    const f32 = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 96 });
+    const f32 = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 96, kv: 'f32' });
     const int8 = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 96, kv: 'int8' });
     try {
       const { headDim } = f32.config;
@@ -123,7 +123,7 @@ describe('KV cache formats', () => {
   it('f16 K/V: logits close to an f32 cache (where the adapter has shader-f16)', async (ctx) => {
     if (!gpu.facts.features.shaderF16) ctx.skip();
     const { bytes } = tinyModel({ architecture: 'qwen2', weights: 'Q8_0', layers: 2, seed: 8 });
-    const f32 = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 96 });
+    const f32 = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 96, kv: 'f32' });
     const f16 = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 96, kv: 'f16' });
     try {
       expect(2 * f16.memory.kvCache).toBe(f32.memory.kvCache);
@@ -147,13 +147,14 @@ describe('KV memory budget', () => {
 
   /** A decoder of two 64-token sequences in a pool of 6 blocks, each sequence holding 48. */
   async function crowded(options: Parameters<typeof Decoder.load>[2] = {}) {
-    const probe = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 64 });
+    const probe = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 64, kv: 'f32' });
     const blockBytes = 2 * probe.config.layers * kvCacheBufferBytes(probe.config, BLOCK_TOKENS);
     probe.destroy();
     const d = await Decoder.load(gpu, bytesSource(bytes), {
       contextSize: 64,
       sequences: 2,
       kvBudget: 6 * blockBytes + blockBytes / 2,
+      kv: 'f32',
       ...options,
     });
     const other = d.addSequence();
@@ -187,7 +188,7 @@ describe('KV memory budget', () => {
       whenFull: 'evict-idle',
       onEvict: (e) => evictions.push(e),
     });
-    const unbudgeted = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 64 });
+    const unbudgeted = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 64, kv: 'f32' });
     try {
       await d.forward([5]);
       expect(evictions).toEqual([

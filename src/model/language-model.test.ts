@@ -22,7 +22,11 @@ let gpu: GpuContext;
 let model: LanguageModel;
 beforeAll(async () => {
   gpu = await acquireNodeGpu();
-  model = await LanguageModel.load(gpu, bytesSource(bytes), { contextSize: 256, maxBatch: 32 });
+  model = await LanguageModel.load(gpu, bytesSource(bytes), {
+    contextSize: 256,
+    maxBatch: 32,
+    kv: 'f32',
+  });
 });
 afterAll(() => {
   model?.destroy();

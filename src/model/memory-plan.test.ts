@@ -16,7 +16,7 @@ afterAll(() => gpu?.destroy());
 describe('memory plan', () => {
   it('matches the buffers a decoder makes', async () => {
     const { bytes } = tinyModel({ architecture: 'qwen2', weights: 'Q4_K', layers: 2 });
-    const decoder = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 100 });
+    const decoder = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 100, kv: 'f32' });
     try {
       const plan = decoder.memory;
       // Groups of tensors share a buffer padded to 4 bytes: at most 3 bytes a buffer over.
@@ -34,7 +34,7 @@ describe('memory plan', () => {
 
   it('refuses a context whose KV cache cannot be bound, naming the largest that can', async () => {
     const { bytes } = tinyModel({ architecture: 'llama', weights: 'Q8_0', layers: 1 });
-    const decoder = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 512 });
+    const decoder = await Decoder.load(gpu, bytesSource(bytes), { contextSize: 512, kv: 'f32' });
     const { config, memory } = decoder;
     decoder.destroy();
     // A per-binding limit of 64 KiB holds 128 tokens of 2 heads × 64 f32 values.
