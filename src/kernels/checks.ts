@@ -1116,49 +1116,6 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       shape: [70, 2 * block],
       seed: next(),
     });
-    // x rounded as it is loaded, as llama.cpp rounds it for these weights (not q8_k: a pass).
-    const input = dotInput[format];
-    if (input !== 'f32' && input !== 'q8_k') {
-      cases.push({
-        kernel: 'matvec',
-        format,
-        batch: 1,
-        input,
-        shape: [45, 3 * block],
-        seed: next(),
-      });
-      cases.push({
-        kernel: 'matvec',
-        format,
-        batch: 3,
-        fusion: 'residual',
-        input,
-        shape: [37, 2 * block],
-        seed: next(),
-      });
-    }
-    // q, k and v in one pass, q and k rotated: adjacent pairs, and NeoX pairs over part of
-    // the head (with Qwen2's bias); a batch of entries at positions of their own.
-    const rounded = input === 'f32' || input === 'q8_k' ? undefined : input;
-    cases.push({
-      kernel: 'matvec_qkv',
-      format,
-      batch: 2,
-      bias: false,
-      input: rounded,
-      qkv: { heads: 4, kvHeads: 2, headDim: 32, ropeDims: 32, neox: false },
-      cols: 2 * block,
-      seed: next(),
-    });
-    cases.push({
-      kernel: 'matvec_qkv',
-      format,
-      batch: 3,
-      bias: true,
-      qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 32, neox: true },
-      cols: block,
-      seed: next(),
-    });
     cases.push({ kernel: 'embedding', format, shape: [37, dense ? 45 : block, 5], seed: next() });
     // Tiles are 32 x 32 over 32-value steps: shapes on, under and over the tile edges.
     const gemmShapes: [number, number, number][] = [
@@ -1318,6 +1275,53 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   for (const shape of argmaxShapes) {
     cases.push({ kernel: 'argmax', shape, seed: next() });
     cases.push({ kernel: 'softmax', shape, seed: next() });
+  }
+  // Later additions, after every earlier case so those keep their seeds.
+  for (const format of Object.keys(quantFormats) as QuantName[]) {
+    const block = Math.max(32, quantFormats[format].blockValues);
+    // x rounded as it is loaded, as llama.cpp rounds it for these weights (not q8_k: a pass).
+    const input = dotInput[format];
+    if (input !== 'f32' && input !== 'q8_k') {
+      cases.push({
+        kernel: 'matvec',
+        format,
+        batch: 1,
+        input,
+        shape: [45, 3 * block],
+        seed: next(),
+      });
+      cases.push({
+        kernel: 'matvec',
+        format,
+        batch: 3,
+        fusion: 'residual',
+        input,
+        shape: [37, 2 * block],
+        seed: next(),
+      });
+    }
+    // q, k and v in one pass, q and k rotated: adjacent pairs, and NeoX pairs over part of
+    // the head (with Qwen2's bias); a batch of entries at positions of their own.
+    const rounded = input === 'f32' || input === 'q8_k' ? undefined : input;
+    cases.push({
+      kernel: 'matvec_qkv',
+      format,
+      batch: 2,
+      bias: false,
+      input: rounded,
+      qkv: { heads: 4, kvHeads: 2, headDim: 32, ropeDims: 32, neox: false },
+      cols: 2 * block,
+      seed: next(),
+    });
+    cases.push({
+      kernel: 'matvec_qkv',
+      format,
+      batch: 3,
+      bias: true,
+      qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 32, neox: true },
+      cols: block,
+      seed: next(),
+    });
   }
   return cases;
 }

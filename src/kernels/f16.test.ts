@@ -3,7 +3,7 @@ import { ShaderError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { PipelineCache } from '../gpu/pipeline-cache.js';
 import { tableShaderSource } from '../gpu/shader-library.js';
-import { quantFormats, type QuantName } from '../model/quant/index.js';
+import { dotInput, quantFormats, type QuantName } from '../model/quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { Argmax } from './argmax.js';
 import { Attention, KvShift, KvWrite } from './attention.js';
@@ -46,10 +46,15 @@ for (const subgroups of [true, false]) {
         for (const format of formats) {
           for (const batch of [1, 3, 8])
             add((await Matvec.load(gpu, { format, batch, activations })).variant.key.name);
-          for (const fusion of ['bias', 'gate_up'] as const) {
+          for (const fusion of ['bias', 'gate_up', 'residual', 'qkv', 'qkv_bias'] as const) {
             add(
               (await Matvec.load(gpu, { format, batch: 8, fusion, activations })).variant.key.name,
             );
+          }
+          // x rounded as it is loaded (q8_k takes a pass of its own).
+          const input = dotInput[format];
+          if (input !== 'f32' && input !== 'q8_k') {
+            add((await Matvec.load(gpu, { format, input, activations })).variant.key.name);
           }
           add((await Gemm.load(gpu, { format, activations })).key.name);
           add((await Embedding.load(gpu, format, options)).key.name);
@@ -84,7 +89,8 @@ for (const subgroups of [true, false]) {
           add((await KvShift.load(gpu, { ...shift, kv }, options)).key.name);
         }
         // The cache in the activations' type is the same variant as its format named.
-        expect(names.size).toBe(formats.length * 7 + 23);
+        const rounded = formats.filter((f) => !['f32', 'q8_k'].includes(dotInput[f])).length;
+        expect(names.size).toBe(formats.length * 10 + rounded + 23);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }
