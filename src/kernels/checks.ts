@@ -1276,50 +1276,41 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     cases.push({ kernel: 'argmax', shape, seed: next() });
     cases.push({ kernel: 'softmax', shape, seed: next() });
   }
-  // Later additions, after every earlier case so those keep their seeds.
-  for (const format of Object.keys(quantFormats) as QuantName[]) {
+  // Later additions, after every earlier case so those keep their seeds. Few: each is a
+  // pipeline of its own to compile, and the epilogues do not depend on the weight format.
+  // x rounded as it is loaded, as llama.cpp rounds it for these weights (q8_k takes a pass),
+  // in a batch each entry rounded alone, with the residual add.
+  for (const format of ['Q4_0', 'Q8_0', 'F16', 'BF16'] as const) {
     const block = Math.max(32, quantFormats[format].blockValues);
-    // x rounded as it is loaded, as llama.cpp rounds it for these weights (not q8_k: a pass).
-    const input = dotInput[format];
-    if (input !== 'f32' && input !== 'q8_k') {
-      cases.push({
-        kernel: 'matvec',
-        format,
-        batch: 1,
-        input,
-        shape: [45, 3 * block],
-        seed: next(),
-      });
-      cases.push({
-        kernel: 'matvec',
-        format,
-        batch: 3,
-        fusion: 'residual',
-        input,
-        shape: [37, 2 * block],
-        seed: next(),
-      });
-    }
-    // q, k and v in one pass, q and k rotated: adjacent pairs, and NeoX pairs over part of
-    // the head (with Qwen2's bias); a batch of entries at positions of their own.
-    const rounded = input === 'f32' || input === 'q8_k' ? undefined : input;
+    const input = dotInput[format] as 'q8_0' | 'f16' | 'bf16';
     cases.push({
-      kernel: 'matvec_qkv',
-      format,
-      batch: 2,
-      bias: false,
-      input: rounded,
-      qkv: { heads: 4, kvHeads: 2, headDim: 32, ropeDims: 32, neox: false },
-      cols: 2 * block,
-      seed: next(),
-    });
-    cases.push({
-      kernel: 'matvec_qkv',
+      kernel: 'matvec',
       format,
       batch: 3,
-      bias: true,
-      qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 32, neox: true },
-      cols: block,
+      fusion: 'residual',
+      input,
+      shape: [37, 2 * block + (format === 'Q4_0' || format === 'Q8_0' ? 0 : 5)],
+      seed: next(),
+    });
+  }
+  // q, k and v in one pass, q and k rotated: adjacent pairs (a batch of two at positions of
+  // their own), and NeoX pairs over part of the head with Qwen2's bias.
+  const qkvCases: [QuantName, boolean, QkvShape][] = [
+    ['Q4_0', false, { heads: 4, kvHeads: 2, headDim: 32, ropeDims: 32, neox: false }],
+    ['Q8_0', true, { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 32, neox: true }],
+    ['Q4_K', true, { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 32, neox: true }],
+    ['F16', false, { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 64, neox: true }],
+  ];
+  for (const [format, bias, qkv] of qkvCases) {
+    const input = dotInput[format];
+    cases.push({
+      kernel: 'matvec_qkv',
+      format,
+      batch: bias ? 3 : 2,
+      bias,
+      input: input === 'f32' || input === 'q8_k' ? undefined : input,
+      qkv,
+      cols: 2 * Math.max(32, quantFormats[format].blockValues),
       seed: next(),
     });
   }
