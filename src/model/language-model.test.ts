@@ -148,6 +148,22 @@ describe('LanguageModel.generate', () => {
     expect(stopped.text).toBe(long.text.slice(0, long.text.indexOf(stop)));
   });
 
+  it('maxTokens 0 ends at once with no tokens; a negative or fractional one is refused', async () => {
+    const before = model.stats().steps;
+    const none = model.generate(PROMPT, { maxTokens: 0 });
+    const pieces: string[] = [];
+    for await (const piece of none) pieces.push(piece.text);
+    const result = await none.result;
+    expect(pieces).toEqual([]);
+    expect(result).toMatchObject({ tokens: [], text: '', finishReason: 'length' });
+    expect(model.stats().steps).toBe(before);
+    for (const maxTokens of [-1, 2.5]) {
+      await expect(model.generate(PROMPT, { maxTokens }).result).rejects.toThrow(
+        /maxTokens must be a whole number/,
+      );
+    }
+  });
+
   it('chat messages go through the template and the generation prompt', async () => {
     const messages = [
       { role: 'system' as const, content: 'You are terse.' },

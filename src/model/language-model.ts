@@ -542,6 +542,28 @@ export class LanguageModel {
     }
     if (o.signal?.aborted) return reject(o.signal.reason);
     if (this.destroyed) return reject(new AgentGpuError('the model was unloaded'));
+    if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) && o.maxTokens >= 0)) {
+      return reject(new RangeError(`maxTokens must be a whole number ≥ 0, got ${o.maxTokens}`));
+    }
+    if (o.maxTokens === 0) {
+      // Nothing to generate: done at once, the prompt not even run, no session touched.
+      return resolve({
+        promptTokens: prompt,
+        tokens: [],
+        text: '',
+        finishReason: 'length',
+        timings: {
+          promptTokens: prompt.length,
+          reusedPromptTokens: 0,
+          prefillMs: 0,
+          prefillTokensPerSecond: 0,
+          decodeTokens: 0,
+          decodeMs: 0,
+          decodeTokensPerSecond: 0,
+          timeToFirstTokenMs: 0,
+        },
+      });
+    }
     const penalty = {
       repeat: o.repeatPenalty ?? 1,
       frequency: o.frequencyPenalty ?? 0,
@@ -573,7 +595,7 @@ export class LanguageModel {
       history: [...prompt],
       rng: new Rng(o.seed ?? Math.floor(Math.random() * 2 ** 32)),
       filter: new StopStringFilter(o.stop ?? []),
-      bytes: new TextDecoder('utf-8', { fatal: false }),
+      bytes: new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }),
       stops: new Set(o.ignoreEos ? [] : this.template.stopTokenIds),
       maxTokens: o.maxTokens ?? 256,
       settings: {

@@ -29,7 +29,8 @@ export class NeedMoreBytes extends Error {
   }
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: false });
+// ignoreBOM: a string starting with U+FEFF keeps it (Llama 2's vocabulary has that token).
+const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 class Cursor {
   pos = 0;

@@ -93,7 +93,7 @@ export class JsonConstraint {
       tokens.push(byte);
       i++;
     }
-    const text = new TextDecoder().decode(bytes.subarray(i));
+    const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes.subarray(i));
     return text ? [...tokens, ...this.tokenizer.encode(text, { addSpecial: false })] : tokens;
   }
 }

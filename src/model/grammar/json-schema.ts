@@ -363,7 +363,7 @@ function feedArray(top: Extract<Frame, { k: 'arr' }>, below: Stack, b: number): 
 }
 
 // The shortest text that completes a value, a frame, a stack.
-const dec = new TextDecoder();
+const dec = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function minValue(node: Node): string {
   switch (node.t) {

@@ -36,6 +36,13 @@ export interface TinyModelOptions {
   tokenizer?: 'bpe' | 'spm';
   /** Override the BPE pre-tokenizer name (tokenizer.ggml.pre). */
   pre?: string;
+  /**
+   * tokenizer.ggml.add_bos_token (BPE; default: true for llama, false for qwen), or 'unset' to
+   * leave it out so the pre-tokenizer's default applies.
+   */
+  addBos?: boolean | 'unset';
+  /** Tokens appended to a BPE vocabulary with their GGUF types (4 user-defined, 2 unknown). */
+  extraTokens?: { text: string; type: number }[];
   /** States `<arch>.pooling_type` (llama.cpp's embedding pooling: 1 mean, 2 cls, 3 last). */
   pooling?: number;
 }
@@ -108,20 +115,25 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     };
   } else {
     const { tokens: bpeTokens, merges } = learnBpe(mergeCount);
-    vocab = [...bpeTokens, ...specials.tokens];
+    const extra = options.extraTokens ?? [];
+    vocab = [...bpeTokens, ...specials.tokens, ...extra.map((t) => t.text)];
+    const types = [
+      ...bpeTokens.map(() => 1),
+      ...specials.tokens.map(() => 3),
+      ...extra.map((t) => t.type),
+    ];
+    const addBos = options.addBos ?? architecture === 'llama';
     tokenizerMetadata = {
       'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
       'tokenizer.ggml.pre': { type: 'string', value: options.pre ?? specials.pre },
       'tokenizer.ggml.tokens': { type: 'array', of: 'string', value: vocab },
-      'tokenizer.ggml.token_type': {
-        type: 'array',
-        of: 'i32',
-        value: vocab.map((_, i) => (i < bpeTokens.length ? 1 : 3)),
-      },
+      'tokenizer.ggml.token_type': { type: 'array', of: 'i32', value: types },
       'tokenizer.ggml.merges': { type: 'array', of: 'string', value: merges },
       'tokenizer.ggml.bos_token_id': { type: 'u32', value: vocab.indexOf(specials.bos) },
       'tokenizer.ggml.eos_token_id': { type: 'u32', value: vocab.indexOf(specials.eos) },
-      'tokenizer.ggml.add_bos_token': { type: 'bool', value: architecture === 'llama' },
+      ...(addBos === 'unset'
+        ? {}
+        : { 'tokenizer.ggml.add_bos_token': { type: 'bool', value: addBos } }),
     };
   }
   const arch = architecture;

@@ -1,47 +1,10 @@
 import { byteToUnicode } from './byte-unicode.js';
-import { splitSpecial, TokenType, type Tokenizer } from './tokenizer.js';
+import { preTokenizer } from './pre-tokenizers.js';
+import { specialTokens, splitSpecial, TokenType, type Tokenizer } from './tokenizer.js';
 
 // Byte-level BPE ("gpt2" in GGUF), as llama.cpp's llm_tokenizer_bpe runs it: split the text
-// with the model's pre-tokenizer regex, map each piece's bytes to GPT-2's printable characters,
+// with the model's pre-tokenizer regexes (pre-tokenizers.ts), map each piece's bytes to GPT-2's printable characters,
 // then merge adjacent symbols lowest merge rank first.
-
-/**
- * Pre-tokenizers by tokenizer.ggml.pre, as llama.cpp's llama-vocab.cpp lists them: regexes
- * applied in turn, each splitting every fragment the previous ones left (see splitPieces).
- */
-const CONTRACTIONS = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
-const PRE_TOKENIZERS: Record<string, { patterns: string[]; ignoreMerges: boolean }> = {
-  // Llama 3 (and SmolLM's llama-bpe family): digits in runs of up to three.
-  llama3: {
-    patterns: [
-      `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
-    ],
-    ignoreMerges: true,
-  },
-  // Qwen2: as Llama 3, but every digit alone.
-  qwen2: {
-    patterns: [
-      `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
-    ],
-    ignoreMerges: false,
-  },
-  // llama.cpp's default for BPE vocabularies: punctuation runs, GPT-2's split, digit runs,
-  // then digits in threes.
-  default: {
-    patterns: [
-      '[\\p{P}\\$\\+<=>\\^~\\|]+',
-      "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
-      '\\p{N}+',
-      '[0-9][0-9][0-9]',
-    ],
-    ignoreMerges: false,
-  },
-  // GPT-2's own.
-  gpt2: {
-    patterns: ["'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"],
-    ignoreMerges: false,
-  },
-};
 
 /**
  * llama.cpp's unicode_regex_split: each regex splits every fragment into its matches and the
@@ -65,21 +28,6 @@ function splitPieces(text: string, regexes: readonly RegExp[]): string[] {
   return fragments;
 }
 
-const PRE_ALIASES: Record<string, string> = {
-  'llama-bpe': 'llama3',
-  llama3: 'llama3',
-  smollm: 'llama3',
-  qwen2: 'qwen2',
-  'deepseek-r1-qwen': 'qwen2',
-  default: 'default',
-  'gpt-2': 'gpt2',
-};
-
-/** Whether agentgpu knows the pre-tokenizer a GGUF names. */
-export function knownPreTokenizer(pre: string): boolean {
-  return pre in PRE_ALIASES;
-}
-
 export interface BpeVocab {
   tokens: readonly string[];
   types: ArrayLike<number>;
@@ -99,13 +47,15 @@ export class BpeTokenizer implements Tokenizer {
   readonly addEos: boolean;
   private readonly ids = new Map<string, number>();
   private readonly ranks = new Map<string, number>();
-  private readonly specials = new Map<string, number>();
+  /** Token texts matched in text before the pre-tokenizer: see specialTokens. */
+  private readonly specials: ReturnType<typeof specialTokens>;
   private readonly split: RegExp[];
   private readonly ignoreMerges: boolean;
   private readonly byteChars = byteToUnicode();
   private readonly charBytes = new Map<string, number>();
   private readonly encoder = new TextEncoder();
-  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+  // ignoreBOM: a leading U+FEFF is text (Llama 2 has a token for it), not a byte-order mark.
+  private readonly decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
   constructor(private readonly vocab: BpeVocab) {
     this.vocabSize = vocab.tokens.length;
@@ -115,12 +65,12 @@ export class BpeTokenizer implements Tokenizer {
     this.addEos = vocab.addEos;
     vocab.tokens.forEach((t, i) => {
       if (!this.ids.has(t)) this.ids.set(t, i);
-      const type = vocab.types[i];
-      if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED) this.specials.set(t, i);
     });
+    this.specials = specialTokens(vocab.tokens, vocab.types);
     vocab.merges.forEach((m, rank) => this.ranks.set(m, rank));
-    const pre = PRE_TOKENIZERS[PRE_ALIASES[vocab.pre] ?? 'default'];
-    this.split = pre.patterns.map((p) => new RegExp(p, 'gu'));
+    const pre = preTokenizer(vocab.pre);
+    if (!pre) throw new RangeError(`unknown pre-tokenizer "${vocab.pre}"`);
+    this.split = pre.regexes;
     this.ignoreMerges = pre.ignoreMerges;
     this.byteChars.forEach((c, b) => this.charBytes.set(c, b));
   }
@@ -128,7 +78,7 @@ export class BpeTokenizer implements Tokenizer {
   encode(text: string, { addSpecial = true, special = false } = {}): number[] {
     const out: number[] = [];
     if (addSpecial && this.addBos && this.bos !== undefined) out.push(this.bos);
-    const parts = special ? splitSpecial(text, this.specials) : [text];
+    const parts = splitSpecial(text, special ? this.specials.all : this.specials.userDefined);
     for (const part of parts) {
       if (typeof part === 'number') out.push(part);
       else for (const piece of splitPieces(part, this.split)) this.encodePiece(piece, out);

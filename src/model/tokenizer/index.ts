@@ -1,6 +1,7 @@
 import { GgufError } from '../../errors.js';
 import type { GgufValue } from '../gguf/types.js';
-import { BpeTokenizer, knownPreTokenizer } from './bpe.js';
+import { BpeTokenizer } from './bpe.js';
+import { preTokenizer, preTokenizerNames } from './pre-tokenizers.js';
 import { SpmTokenizer } from './spm.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -90,14 +91,14 @@ export function tokenizerFromGguf(m: Metadata): Tokenizer {
         'missing: a BPE vocabulary needs its merges',
       );
     const pre = get(m, 'tokenizer.ggml.pre', isString, 'a string') ?? 'default';
-    if (!knownPreTokenizer(pre)) {
+    const rules = preTokenizer(pre);
+    if (!rules) {
       throw new GgufError(
         'metadata "tokenizer.ggml.pre"',
         0,
-        `pre-tokenizer "${pre}" is not supported yet (supported: llama3/llama-bpe, qwen2, default)`,
+        `pre-tokenizer "${pre}" is not supported yet (supported: ${preTokenizerNames.join(', ')})`,
       );
     }
-    const llama3 = pre === 'llama-bpe' || pre === 'llama3' || pre === 'smollm';
     return new BpeTokenizer({
       tokens,
       types,
@@ -105,7 +106,8 @@ export function tokenizerFromGguf(m: Metadata): Tokenizer {
       pre,
       bos,
       eos,
-      addBos: get(m, 'tokenizer.ggml.add_bos_token', isBool, 'a bool') ?? llama3,
+      // The file's word, else llama.cpp's default for the pre-tokenizer (Llama 3's adds BOS).
+      addBos: get(m, 'tokenizer.ggml.add_bos_token', isBool, 'a bool') ?? rules.addBos,
       addEos,
     });
   }

@@ -1,4 +1,4 @@
-import { splitSpecial, TokenType, type Tokenizer } from './tokenizer.js';
+import { specialTokens, splitSpecial, TokenType, type Tokenizer } from './tokenizer.js';
 
 // SentencePiece-style tokenization ("llama" in GGUF), as llama.cpp's llm_tokenizer_spm runs it:
 // spaces become ▁ (with one in front of each run of text when add_space_prefix), then adjacent
@@ -26,10 +26,12 @@ export class SpmTokenizer implements Tokenizer {
   readonly addBos: boolean;
   readonly addEos: boolean;
   private readonly ids = new Map<string, number>();
-  private readonly specials = new Map<string, number>();
+  /** Token texts matched in text before the tokenizer: see specialTokens. */
+  private readonly specials: ReturnType<typeof specialTokens>;
   private readonly byteIds: (number | undefined)[] = new Array(256);
   private readonly encoder = new TextEncoder();
-  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+  // ignoreBOM: a leading U+FEFF is text (Llama 2 has a token for it), not a byte-order mark.
+  private readonly decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
   constructor(private readonly vocab: SpmVocab) {
     this.vocabSize = vocab.tokens.length;
@@ -37,10 +39,10 @@ export class SpmTokenizer implements Tokenizer {
     this.eos = vocab.eos;
     this.addBos = vocab.addBos;
     this.addEos = vocab.addEos;
+    this.specials = specialTokens(vocab.tokens, vocab.types);
     vocab.tokens.forEach((t, i) => {
       if (!this.ids.has(t)) this.ids.set(t, i);
       const type = vocab.types[i];
-      if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED) this.specials.set(t, i);
       const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(t);
       if (type === TokenType.BYTE && byte) this.byteIds[parseInt(byte[1], 16)] = i;
     });
@@ -50,7 +52,10 @@ export class SpmTokenizer implements Tokenizer {
     const out: number[] = [];
     if (addSpecial && this.addBos && this.bos !== undefined) out.push(this.bos);
     let afterSpecial = true; // a space prefix before the first run of text, and after specials
-    for (const part of special ? splitSpecial(text, this.specials) : [text]) {
+    for (const part of splitSpecial(
+      text,
+      special ? this.specials.all : this.specials.userDefined,
+    )) {
       if (typeof part === 'number') {
         out.push(part);
         afterSpecial = true;

@@ -46,6 +46,17 @@ const base = [
   '\u0000 control \u0007 chars \u001b[31m',
   'a'.repeat(200),
   ' '.repeat(17) + 'x' + '\n'.repeat(5),
+  // Where pre-tokenizers part: digit runs, contractions in both cases, newline runs,
+  // llama.cpp's whitespace (U+0085 is, U+FEFF is not), right-to-left scripts.
+  '3333333 12345678901 0.000001 ١٢٣ ²³ ½',
+  "I'M YOU'RE WE'VE they'LL it'S don't",
+  'a\n\n\nb \r\n\r\n c\t\n d',
+  'next\u0085line and \ufeffbom\ufeff inside, nbsp\u00a0here\u2003em\u3000wide',
+  '\ufeffstarts with a BOM',
+  'مرحبا بالعالم 123 שלום עולם',
+  'x=1;y+=2**3//4 ->  <= >= != ~~ || && ^^',
+  'Aa AAa aAA ÀÉÎ ǅungla Ⅻ ß ẞ',
+  'a <tool_call>{"name": "f"}</tool_call> b <tool_call>',
 ];
 
 function corpus(): string[] {
@@ -67,10 +78,57 @@ function corpus(): string[] {
   return out;
 }
 
+// User-defined tokens (matched in plain text too, as Qwen2.5's <tool_call>) and an unknown-type
+// one (matched only when special tokens are parsed).
+const extraTokens = [
+  { text: '<tool_call>', type: 4 },
+  { text: '</tool_call>', type: 4 },
+  { text: '<|unk|>', type: 2 },
+];
+
+/** llama.cpp's pre-tokenizer names, each on the tiny vocabulary, BOS left to its default. */
+const preNames = [
+  'llama-bpe',
+  'smollm',
+  'starcoder',
+  'refact',
+  'command-r',
+  'codeshell',
+  'exaone',
+  'minerva-7b',
+  'deepseek-llm',
+  'deepseek-coder',
+  'deepseek-v3',
+  'deepseek-r1-qwen',
+  'falcon',
+  'mpt',
+  'olmo',
+  'gpt-2',
+  'phi-2',
+  'jais',
+  'dbrx',
+  'smaug-bpe',
+  'stablelm2',
+  'tekken',
+  'gpt-4o',
+  'bloom',
+  'poro-chat',
+  'viking',
+];
+
 const cases: [string, TinyModelOptions, string][] = [
   ['BPE, llama3 pre-tokenizer', { architecture: 'llama' }, '<|begin_of_text|>Hi<|eot_id|>'],
-  ['BPE, qwen2 pre-tokenizer', { architecture: 'qwen2' }, '<|im_start|>user\nHi<|im_end|>'],
+  [
+    'BPE, qwen2 pre-tokenizer',
+    { architecture: 'qwen2', extraTokens },
+    '<|im_start|>user\n<tool_call>Hi<|unk|><|im_end|>',
+  ],
   ['BPE, default pre-tokenizer', { architecture: 'llama', pre: 'default' }, '<|eot_id|> x'],
+  ...preNames.map((pre): [string, TinyModelOptions, string] => [
+    `BPE, ${pre} pre-tokenizer, BOS by its default`,
+    { architecture: 'llama', pre, addBos: 'unset', extraTokens },
+    '<|begin_of_text|>Hi<tool_call><|unk|><|eot_id|>',
+  ]),
   ['SentencePiece', { architecture: 'llama', tokenizer: 'spm' }, '<s>Hi</s> there'],
 ];
 

@@ -7,9 +7,9 @@ export interface Tokenizer {
   readonly addBos: boolean;
   readonly addEos: boolean;
   /**
-   * Token ids of `text`, as llama.cpp's llama_tokenize: with `special`, control and
-   * user-defined token texts in it become their ids (parse_special); `addSpecial` adds BOS/EOS
-   * as the model says.
+   * Token ids of `text`, as llama.cpp's llama_tokenize: user-defined token texts in it become
+   * their ids, and with `special` control and unknown-type ones too (parse_special);
+   * `addSpecial` adds BOS/EOS as the model says.
    */
   encode(text: string, options?: { addSpecial?: boolean; special?: boolean }): number[];
   /** The bytes of token ids as text; control tokens are skipped unless `special`. */
@@ -30,9 +30,30 @@ export const TokenType = {
 } as const;
 
 /**
- * Splits `text` around the special tokens (control and user-defined) that occur in it, longest
- * first at each position, as llama.cpp's tokenizer_st_partition does. Returns text pieces and
- * token ids in order.
+ * The token texts llama.cpp matches in text before the tokenizer proper (its special tokens
+ * cache): `all` (control, user-defined and unknown-type tokens) when special tokens are parsed,
+ * `userDefined` alone otherwise: user-defined tokens (`<tool_call>` in Qwen2.5's files) are
+ * matched in plain text too.
+ */
+export function specialTokens(
+  tokens: readonly string[],
+  types: ArrayLike<number>,
+): { all: Map<string, number>; userDefined: Map<string, number> } {
+  const all = new Map<string, number>();
+  const userDefined = new Map<string, number>();
+  tokens.forEach((text, id) => {
+    const type = types[id];
+    if (type === TokenType.USER_DEFINED && !userDefined.has(text)) userDefined.set(text, id);
+    const special =
+      type === TokenType.CONTROL || type === TokenType.USER_DEFINED || type === TokenType.UNKNOWN;
+    if (special && !all.has(text)) all.set(text, id);
+  });
+  return { all, userDefined };
+}
+
+/**
+ * Splits `text` around the special tokens that occur in it, longest first at each position, as
+ * llama.cpp's tokenizer_st_partition does. Returns text pieces and token ids in order.
  */
 export function splitSpecial(
   text: string,
