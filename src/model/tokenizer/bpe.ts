@@ -6,26 +6,33 @@ import { specialTokens, splitSpecial, TokenType, type Tokenizer } from './tokeni
 // with the model's pre-tokenizer regexes (pre-tokenizers.ts), map each piece's bytes to GPT-2's printable characters,
 // then merge adjacent symbols lowest merge rank first.
 
+/** llama.cpp's non-ASCII whitespace: its regexes see each as \v (see splitPieces). */
+const WIDE_WHITESPACE = /[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/g;
+
 /**
  * llama.cpp's unicode_regex_split: each regex splits every fragment into its matches and the
- * text between them, so nothing is dropped and later regexes refine earlier splits.
+ * text between them, so nothing is dropped and later regexes refine earlier splits. As there,
+ * the regexes run on a copy of the text with every non-ASCII whitespace character made \v:
+ * still whitespace to \s, but never inside a literal range such as DeepSeek's U+0800-U+4E00.
  */
 function splitPieces(text: string, regexes: readonly RegExp[]): string[] {
-  let fragments = [text];
+  const seen = text.replace(WIDE_WHITESPACE, '\v');
+  let fragments: [number, number][] = [[0, text.length]];
   for (const regex of regexes) {
-    const next: string[] = [];
-    for (const fragment of fragments) {
-      let at = 0;
-      for (const match of fragment.matchAll(regex)) {
-        if (match.index > at) next.push(fragment.slice(at, match.index));
-        if (match[0].length > 0) next.push(match[0]);
-        at = match.index + match[0].length;
+    const next: [number, number][] = [];
+    for (const [start, end] of fragments) {
+      let at = start;
+      for (const match of seen.slice(start, end).matchAll(regex)) {
+        const from = start + match.index;
+        if (from > at) next.push([at, from]);
+        if (match[0].length > 0) next.push([from, from + match[0].length]);
+        at = from + match[0].length;
       }
-      if (at < fragment.length) next.push(fragment.slice(at));
+      if (at < end) next.push([at, end]);
     }
     fragments = next;
   }
-  return fragments;
+  return fragments.map(([start, end]) => text.slice(start, end));
 }
 
 export interface BpeVocab {
