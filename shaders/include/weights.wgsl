@@ -1,5 +1,5 @@
 // Weight decode, written once per format and shared by every kernel that reads weights.
-// Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q4_K Q5_K Q6_K is defined true; DENSE is true for the
+// Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K is defined true; DENSE is true for the
 // three float formats. The including shader declares the weights as
 //   var<storage, read> w: array<u32>;   // GGUF bytes as they are, rows `row_bytes` apart
 //
@@ -130,6 +130,21 @@ fn unit_at(row_byte: u32, u: u32) -> Unit {
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   let v = load_u32_at(unit.base + 4u * (i & 3u));
   return unit.scale * (nibbles(v, (i >> 2u) * 4u) - vec4<f32>(8.0));
+}
+#endif
+
+#if Q5_0
+// 22-byte blocks of 32: d:f16, 4 bytes of fifth bits (bit i for value i), 16 bytes: values
+// 0..15 in low nibbles, 16..31 in high. Blocks are 2-byte aligned: reads go through load_u32_at.
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 22u * u;
+  return Unit(b0 + 6u, b0 + 2u, 0u, 0u, load_f16(b0), 0.0, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let low = nibbles(load_u32_at(unit.base + 4u * (i & 3u)), (i >> 2u) * 4u);
+  let bits = vec4<u32>(load_u32_at(unit.hbase)) >> (vec4<u32>(0u, 1u, 2u, 3u) + 4u * i);
+  let high = vec4<f32>(bits & vec4<u32>(1u));
+  return unit.scale * (low + 16.0 * high - vec4<f32>(16.0));
 }
 #endif
 

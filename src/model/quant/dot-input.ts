@@ -16,6 +16,7 @@ export const dotInput: Readonly<Record<QuantName, DotInput>> = {
   BF16: 'bf16',
   Q8_0: 'q8_0',
   Q4_0: 'q8_0',
+  Q5_0: 'q8_0',
   Q4_K: 'q8_k',
   Q5_K: 'q8_k',
   Q6_K: 'q8_k',

@@ -6,6 +6,7 @@ export const GgmlType = {
   F32: 0,
   F16: 1,
   Q4_0: 2,
+  Q5_0: 6,
   Q8_0: 8,
   Q4_K: 12,
   Q5_K: 13,

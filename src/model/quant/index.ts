@@ -1,6 +1,7 @@
 import { BF16, F16, F32 } from './float.js';
 import type { QuantFormat, QuantName } from './format.js';
 import { Q4_0 } from './q4_0.js';
+import { Q5_0 } from './q5_0.js';
 import { Q4_K } from './q4_k.js';
 import { Q5_K } from './q5_k.js';
 import { Q6_K } from './q6_k.js';
@@ -8,7 +9,7 @@ import { Q8_0 } from './q8_0.js';
 
 export * from './format.js';
 export { dotInput, DOT_INPUT_BLOCK, type DotInput } from './dot-input.js';
-export { BF16, F16, F32, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 };
+export { BF16, F16, F32, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 };
 
 /** Every weight format agentgpu runs, by GGML name. */
 export const quantFormats: Readonly<Record<QuantName, QuantFormat>> = {
@@ -17,6 +18,7 @@ export const quantFormats: Readonly<Record<QuantName, QuantFormat>> = {
   BF16,
   Q8_0,
   Q4_0,
+  Q5_0,
   Q4_K,
   Q5_K,
   Q6_K,

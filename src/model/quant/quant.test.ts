@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../util/half.js';
 import { Rng } from '../../util/rng.js';
-import { Q4_K, Q5_K, Q6_K, quantFormats, rowBytes } from './index.js';
+import { Q4_K, Q5_0, Q5_K, Q6_K, quantFormats, rowBytes } from './index.js';
 
 function nmse(a: Float32Array, b: Float32Array): number {
   let err = 0;
@@ -134,12 +134,36 @@ describe('quant formats', () => {
       ['BF16', 1, 2],
       ['Q8_0', 32, 34],
       ['Q4_0', 32, 18],
+      ['Q5_0', 32, 22],
       ['Q4_K', 256, 144],
       ['Q5_K', 256, 176],
       ['Q6_K', 256, 210],
     ]);
     expect(rowBytes(Q4_K, 4096)).toBe(16 * 144);
     expect(() => rowBytes(Q4_K, 4000)).toThrow(/multiple of 256 values, got 4000/);
+  });
+
+  it('dequantize Q5_0 blocks exactly as GGML does', () => {
+    // dequantize_row_q5_0, transcribed: the fifth bits of values j and j + 16 from qh.
+    const oracle = (block: Uint8Array) => {
+      const d = f16ToF32(block[0] | (block[1] << 8));
+      const qh = (block[2] | (block[3] << 8) | (block[4] << 16) | (block[5] << 24)) >>> 0;
+      const y = new Float32Array(32);
+      for (let j = 0; j < 16; j++) {
+        const xh0 = ((qh >>> j) << 4) & 0x10;
+        const xh1 = (qh >>> (j + 12)) & 0x10;
+        y[j] = ((block[6 + j] & 0x0f) | xh0) - 16;
+        y[j + 16] = ((block[6 + j] >> 4) | xh1) - 16;
+        y[j] *= d;
+        y[j + 16] *= d;
+      }
+      return y;
+    };
+    const rng = new Rng(6);
+    for (let t = 0; t < 50; t++) {
+      const block = randomBlock(rng, Q5_0.blockBytes, Q5_0.halfOffsets);
+      expect(Q5_0.dequantize(block, 32)).toEqual(oracle(block));
+    }
   });
 
   it('dequantize K-quant blocks exactly as GGML does', () => {
@@ -166,6 +190,7 @@ describe('quant formats', () => {
     Q6_K: 5e-4,
     Q5_K: 3e-3,
     Q4_0: 1e-2,
+    Q5_0: 3e-3,
     Q4_K: 1e-2,
   };
   for (const format of Object.values(quantFormats)) {
