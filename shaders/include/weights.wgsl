@@ -1,5 +1,5 @@
 // Weight decode, written once per format and shared by every kernel that reads weights.
-// Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K is defined true; DENSE is true for the
+// Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q5_0 IQ4_NL Q4_K Q5_K Q6_K is defined true; DENSE is true for the
 // three float formats. The including shader declares the weights as
 //   var<storage, read> w: array<u32>;   // GGUF bytes as they are, rows `row_bytes` apart
 //
@@ -145,6 +145,26 @@ fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   let bits = vec4<u32>(load_u32_at(unit.hbase)) >> (vec4<u32>(0u, 1u, 2u, 3u) + 4u * i);
   let high = vec4<f32>(bits & vec4<u32>(1u));
   return unit.scale * (low + 16.0 * high - vec4<f32>(16.0));
+}
+#endif
+
+#if IQ4_NL
+// 18-byte blocks of 32: d:f16, 16 bytes of 4-bit codebook indices (values 0..15 in low nibbles,
+// 16..31 in high), each value d * IQ4_NL_VALUES[index] (GGML's kvalues_iq4nl).
+const IQ4_NL_VALUES = array<f32, 16>(
+  -127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
+  1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0,
+);
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 18u * u;
+  return Unit(b0 + 2u, 0u, 0u, 0u, load_f16(b0), 0.0, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let v = load_u32_at(unit.base + 4u * (i & 3u));
+  let q = (vec4<u32>(v) >> (vec4<u32>(0u, 8u, 16u, 24u) + (i >> 2u) * 4u)) & vec4<u32>(0xfu);
+  return unit.scale * vec4<f32>(
+    IQ4_NL_VALUES[q.x], IQ4_NL_VALUES[q.y], IQ4_NL_VALUES[q.z], IQ4_NL_VALUES[q.w],
+  );
 }
 #endif
 

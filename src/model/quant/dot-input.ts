@@ -17,6 +17,7 @@ export const dotInput: Readonly<Record<QuantName, DotInput>> = {
   Q8_0: 'q8_0',
   Q4_0: 'q8_0',
   Q5_0: 'q8_0',
+  IQ4_NL: 'q8_0',
   Q4_K: 'q8_k',
   Q5_K: 'q8_k',
   Q6_K: 'q8_k',

@@ -11,6 +11,7 @@ export const GgmlType = {
   Q4_K: 12,
   Q5_K: 13,
   Q6_K: 14,
+  IQ4_NL: 20,
   BF16: 30,
 } as const;
 

@@ -1,5 +1,6 @@
 import { BF16, F16, F32 } from './float.js';
 import type { QuantFormat, QuantName } from './format.js';
+import { IQ4_NL } from './iq4_nl.js';
 import { Q4_0 } from './q4_0.js';
 import { Q5_0 } from './q5_0.js';
 import { Q4_K } from './q4_k.js';
@@ -9,7 +10,7 @@ import { Q8_0 } from './q8_0.js';
 
 export * from './format.js';
 export { dotInput, DOT_INPUT_BLOCK, type DotInput } from './dot-input.js';
-export { BF16, F16, F32, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 };
+export { BF16, F16, F32, IQ4_NL, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 };
 
 /** Every weight format agentgpu runs, by GGML name. */
 export const quantFormats: Readonly<Record<QuantName, QuantFormat>> = {
@@ -19,6 +20,7 @@ export const quantFormats: Readonly<Record<QuantName, QuantFormat>> = {
   Q8_0,
   Q4_0,
   Q5_0,
+  IQ4_NL,
   Q4_K,
   Q5_K,
   Q6_K,

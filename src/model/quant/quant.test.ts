@@ -135,6 +135,7 @@ describe('quant formats', () => {
       ['Q8_0', 32, 34],
       ['Q4_0', 32, 18],
       ['Q5_0', 32, 22],
+      ['IQ4_NL', 32, 18],
       ['Q4_K', 256, 144],
       ['Q5_K', 256, 176],
       ['Q6_K', 256, 210],
@@ -191,6 +192,7 @@ describe('quant formats', () => {
     Q5_K: 3e-3,
     Q4_0: 1e-2,
     Q5_0: 3e-3,
+    IQ4_NL: 1e-2,
     Q4_K: 1e-2,
   };
   for (const format of Object.values(quantFormats)) {
