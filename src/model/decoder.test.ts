@@ -7,8 +7,9 @@ import { acquireNodeGpu } from '../node/gpu.js';
 import { compareToReference } from '../kernels/testing/compare.js';
 import { Decoder } from './decoder.js';
 import { parseGguf } from './gguf/reader.js';
+import { ggmlTypes } from './gguf/types.js';
 import type { QuantName } from './quant/index.js';
-import { tinyModel, type TinyArchitecture } from './testing/tiny-model.js';
+import { tinyModel, type TinyArchitecture, type TinyModelOptions } from './testing/tiny-model.js';
 import { tokenizerFromGguf } from './tokenizer/index.js';
 import { bytesSource } from './weights.js';
 
@@ -175,6 +176,76 @@ describe('decoding matches llama.cpp', () => {
         `${architecture} ${weights}: prompt logits NMSE ${prompt.nmse.toExponential(2)}, ` +
           `worst step ${worst.nmse.toExponential(2)} (max |err| ${worst.maxAbsError.toExponential(2)}), ` +
           `${new Set(reference.tokens).size} distinct tokens, near ties at [${nearTies.join(', ')}]`,
+      );
+    });
+  }
+});
+
+// The shapes and tensor types of the files the demo offers, two layers deep: Qwen2.5-0.5B's
+// Q4_K_M (896 wide, so llama.cpp's quantizer wrote Q5_0 for Q4_K and Q8_0 for Q6_K wherever a
+// row is 896 values; ffn_down's 4864 columns keep their K-quants; a 151,936-row vocabulary,
+// tied) and SmolLM2-135M's Q8_0 (576 wide, 9/3 heads, 49,152 tokens, tied, pre smollm).
+describe('files shaped like the demo models match llama.cpp', () => {
+  const shapes: [string, TinyModelOptions][] = [
+    [
+      'Qwen2.5-0.5B-Instruct Q4_K_M',
+      {
+        architecture: 'qwen2',
+        weights: 'Q5_0',
+        embedding: 896,
+        heads: 14,
+        kvHeads: 2,
+        feedForward: 4864,
+        vocabSize: 151936,
+        tiedEmbeddings: true,
+        residualScale: 0.1,
+        tensorType: (name, layer) =>
+          name === 'token_embd.weight' || (name.endsWith('attn_v.weight') && layer === 0)
+            ? 'Q8_0'
+            : name.endsWith('ffn_down.weight')
+              ? layer === 0
+                ? 'Q6_K'
+                : 'Q4_K'
+              : undefined,
+      },
+    ],
+    [
+      'SmolLM2-135M-Instruct Q8_0',
+      {
+        architecture: 'llama',
+        weights: 'Q8_0',
+        embedding: 576,
+        heads: 9,
+        kvHeads: 3,
+        feedForward: 1536,
+        vocabSize: 49152,
+        pre: 'smollm',
+        addBos: 'unset',
+        tiedEmbeddings: true,
+        residualScale: 0.1,
+      },
+    ],
+  ];
+  for (const [name, options] of shapes) {
+    it(`${name} (2 layers)`, async () => {
+      const { bytes } = tinyModel({ ...options, layers: 2 });
+      const file = parseGguf(bytes);
+      const path = join(dir, `${name.replace(/\W+/g, '-')}.gguf`);
+      writeFileSync(path, bytes);
+      const vocabSize = options.vocabSize!;
+      const steps = 16;
+      const reference = await llamaCpp(path, vocabSize, steps);
+      const mine = await ours(bytes, reference.tokens);
+      expect(mine.prompt).toEqual(reference.prompt);
+      let worst = 0;
+      for (let step = 0; step < steps; step++) {
+        const logits = compareToReference(mine.logits[step], reference.logits[step], LOGITS_NMSE);
+        expect(logits.nmse, `logits NMSE at step ${step}`).toBeLessThanOrEqual(LOGITS_NMSE);
+        worst = Math.max(worst, logits.nmse);
+      }
+      const types = new Set(file.tensors.map((t) => ggmlTypes.get(t.type)?.name));
+      console.log(
+        `${name}: tensor types ${[...types].join(', ')}; worst logits NMSE ${worst.toExponential(2)}`,
       );
     });
   }

@@ -1,4 +1,4 @@
-import { GgmlType, quantFormats, type QuantName } from '../quant/index.js';
+import { GgmlType, quantFormats, randomBlocks, type QuantName } from '../quant/index.js';
 import { F32 } from '../quant/float.js';
 import { Rng } from '../../util/rng.js';
 import { writeGguf, type GgufWriteTensor, type GgufWriteValue } from '../gguf/writer.js';
@@ -43,6 +43,14 @@ export interface TinyModelOptions {
   addBos?: boolean | 'unset';
   /** Tokens appended to a BPE vocabulary with their GGUF types (4 user-defined, 2 unknown). */
   extraTokens?: { text: string; type: number }[];
+  /**
+   * Pad a BPE vocabulary to this many tokens with unused ones, as real files pad theirs
+   * (Qwen2.5: 151,936 rows). The embedding of a large vocabulary is random blocks, not a
+   * quantization (quantizing it in JS would take minutes).
+   */
+  vocabSize?: number;
+  /** A tensor's format other than `weights` (real files mix them: Q4_K_M). */
+  tensorType?: (name: string, layer: number) => QuantName | undefined;
   /** States `<arch>.pooling_type` (llama.cpp's embedding pooling: 1 mean, 2 cls, 3 last). */
   pooling?: number;
 }
@@ -122,6 +130,10 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
       ...specials.tokens.map(() => 3),
       ...extra.map((t) => t.type),
     ];
+    for (let i = vocab.length; i < (options.vocabSize ?? 0); i++) {
+      vocab.push(`[PAD${i}]`);
+      types.push(5);
+    }
     const addBos = options.addBos ?? architecture === 'llama';
     tokenizerMetadata = {
       'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
@@ -160,11 +172,14 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
   }
 
   const tensors: GgufWriteTensor[] = [];
+  const formatOf = (name: string) =>
+    options.tensorType?.(name, Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? -1)) ?? weights;
   // Uniform weights scaled by 1/sqrt(fan-in) keep activations O(1) through the layers.
   const matrix = (name: string, cols: number, rows: number, scale = 1) => {
     const values = rng.floats(rows * cols, scale * Math.sqrt(3 / cols));
-    const data = quantFormats[weights].quantize(values);
-    tensors.push({ name, dims: [cols, rows], type: GgmlType[weights], data });
+    const format = formatOf(name);
+    const data = quantFormats[format].quantize(values);
+    tensors.push({ name, dims: [cols, rows], type: GgmlType[format], data });
   };
   const vector = (name: string, n: number, around: number, spread: number) => {
     const values = Float32Array.from({ length: n }, () => around + (rng.next() * 2 - 1) * spread);
@@ -172,12 +187,15 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
   };
   const n = vocab.length;
   // Embeddings of unit-ish scale, as trained models have.
-  const embd = rng.floats(n * embedding, 1);
+  const embdFormat = quantFormats[formatOf('token_embd.weight')];
   tensors.push({
     name: 'token_embd.weight',
     dims: [embedding, n],
-    type: GgmlType[weights],
-    data: quantFormats[weights].quantize(embd),
+    type: embdFormat.ggmlType,
+    data:
+      n * embedding > 1 << 24 && embdFormat.blockValues > 1
+        ? randomBlocks(embdFormat, n * embedding, seed, 1 / 96)
+        : embdFormat.quantize(rng.floats(n * embedding, 1)),
   });
   for (let l = 0; l < layers; l++) {
     const b = `blk.${l}`;
