@@ -1,5 +1,6 @@
 // Weight decode, written once per format and shared by every kernel that reads weights.
-// Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q5_0 IQ4_NL Q4_K Q5_K Q6_K is defined true; DENSE is true for the
+// Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q5_0 IQ4_NL Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS is defined
+// true; DENSE is true for the
 // three float formats. The including shader declares the weights as
 //   var<storage, read> w: array<u32>;   // GGUF bytes as they are, rows `row_bytes` apart
 //
@@ -13,9 +14,10 @@ struct Unit {
   hbase: u32, // byte offset of its high bits (Q5_K, Q6_K)
   shift: u32, // bit shift of its nibble within each byte of `base`
   hshift: u32, // bit shift of its high bits within each byte of `hbase`
-  scale: f32, // Q6_K: the scale of values 0..15
-  scale_hi: f32, // Q6_K: the scale of values 16..31
-  min: f32, // Q4_K, Q5_K: subtracted after scaling
+  scale: f32, // Q6_K, Q2_K, Q3_K: the scale of values 0..15
+  scale_hi: f32, // Q6_K, Q2_K, Q3_K: the scale of values 16..31
+  min: f32, // Q4_K, Q5_K, Q2_K: subtracted after scaling
+  min_hi: f32, // Q2_K: the min of values 16..31
 }
 
 fn load_u8(byte: u32) -> u32 {
@@ -69,7 +71,7 @@ fn scale_min_k4(o: u32, j: u32) -> vec2<f32> {
 
 #if F32
 fn unit_at(row_byte: u32, u: u32) -> Unit {
-  return Unit(row_byte + 128u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0);
+  return Unit(row_byte + 128u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   let word = (unit.base >> 2u) + 4u * i;
@@ -82,7 +84,7 @@ fn dense_weight(row_byte: u32, j: u32) -> f32 {
 
 #if F16
 fn unit_at(row_byte: u32, u: u32) -> Unit {
-  return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0);
+  return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   let b = unit.base + 8u * i;
@@ -98,7 +100,7 @@ fn bf16_pair(v: u32) -> vec2<f32> {
   return bitcast<vec2<f32>>(vec2<u32>(v << 16u, v & 0xffff0000u));
 }
 fn unit_at(row_byte: u32, u: u32) -> Unit {
-  return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0);
+  return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   let b = unit.base + 8u * i;
@@ -114,7 +116,7 @@ fn dense_weight(row_byte: u32, j: u32) -> f32 {
 // 34-byte blocks of 32: d:f16, then 32 int8.
 fn unit_at(row_byte: u32, u: u32) -> Unit {
   let b0 = row_byte + 34u * u;
-  return Unit(b0 + 2u, 0u, 0u, 0u, load_f16(b0), 0.0, 0.0);
+  return Unit(b0 + 2u, 0u, 0u, 0u, load_f16(b0), 0.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   return unit.scale * unpack_i8x4(load_u32_at(unit.base + 4u * i));
@@ -125,7 +127,7 @@ fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
 // 18-byte blocks of 32: d:f16, then 16 bytes: values 0..15 in low nibbles, 16..31 in high.
 fn unit_at(row_byte: u32, u: u32) -> Unit {
   let b0 = row_byte + 18u * u;
-  return Unit(b0 + 2u, 0u, 0u, 0u, load_f16(b0), 0.0, 0.0);
+  return Unit(b0 + 2u, 0u, 0u, 0u, load_f16(b0), 0.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   let v = load_u32_at(unit.base + 4u * (i & 3u));
@@ -138,7 +140,7 @@ fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
 // 0..15 in low nibbles, 16..31 in high. Blocks are 2-byte aligned: reads go through load_u32_at.
 fn unit_at(row_byte: u32, u: u32) -> Unit {
   let b0 = row_byte + 22u * u;
-  return Unit(b0 + 6u, b0 + 2u, 0u, 0u, load_f16(b0), 0.0, 0.0);
+  return Unit(b0 + 6u, b0 + 2u, 0u, 0u, load_f16(b0), 0.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   let low = nibbles(load_u32_at(unit.base + 4u * (i & 3u)), (i >> 2u) * 4u);
@@ -148,23 +150,94 @@ fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
 }
 #endif
 
-#if IQ4_NL
-// 18-byte blocks of 32: d:f16, 16 bytes of 4-bit codebook indices (values 0..15 in low nibbles,
-// 16..31 in high), each value d * IQ4_NL_VALUES[index] (GGML's kvalues_iq4nl).
-const IQ4_NL_VALUES = array<f32, 16>(
+// IQ4_NL's and IQ4_XS's codebook (GGML's kvalues_iq4nl), and four values of a unit of 4-bit
+// indices (values 0..15 in low nibbles, 16..31 in high) at `base`.
+const IQ4_VALUES = array<f32, 16>(
   -127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
   1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0,
 );
+fn iq4_w4(base: u32, i: u32, scale: f32) -> vec4<f32> {
+  let v = load_u32_at(base + 4u * (i & 3u));
+  let q = (vec4<u32>(v) >> (vec4<u32>(0u, 8u, 16u, 24u) + (i >> 2u) * 4u)) & vec4<u32>(0xfu);
+  return scale * vec4<f32>(IQ4_VALUES[q.x], IQ4_VALUES[q.y], IQ4_VALUES[q.z], IQ4_VALUES[q.w]);
+}
+
+#if IQ4_NL
+// 18-byte blocks of 32: d:f16, 16 bytes of 4-bit codebook indices, value d * IQ4_VALUES[index].
 fn unit_at(row_byte: u32, u: u32) -> Unit {
   let b0 = row_byte + 18u * u;
-  return Unit(b0 + 2u, 0u, 0u, 0u, load_f16(b0), 0.0, 0.0);
+  return Unit(b0 + 2u, 0u, 0u, 0u, load_f16(b0), 0.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
-  let v = load_u32_at(unit.base + 4u * (i & 3u));
-  let q = (vec4<u32>(v) >> (vec4<u32>(0u, 8u, 16u, 24u) + (i >> 2u) * 4u)) & vec4<u32>(0xfu);
-  return unit.scale * vec4<f32>(
-    IQ4_NL_VALUES[q.x], IQ4_NL_VALUES[q.y], IQ4_NL_VALUES[q.z], IQ4_NL_VALUES[q.w],
+  return iq4_w4(unit.base, i, unit.scale);
+}
+#endif
+
+#if IQ4_XS
+// 136-byte super-blocks of 256: d:f16, scales_h:u16, scales_l: 4 bytes, then per 32-value unit
+// b 16 bytes of codebook indices at 8 + 16b; its 6-bit scale ls from the nibble b % 2 of
+// scales_l[b / 2] and bits 2b of scales_h; value d * (ls - 32) * IQ4_VALUES[index].
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 136u * (u >> 3u);
+  let b = u & 7u;
+  let high = (load_u8(b0 + 2u) | (load_u8(b0 + 3u) << 8u)) >> (2u * b);
+  let ls = ((load_u8(b0 + 4u + (b >> 1u)) >> (4u * (b & 1u))) & 0xfu) | ((high & 3u) << 4u);
+  return Unit(b0 + 8u + 16u * b, 0u, 0u, 0u, load_f16(b0) * f32(i32(ls) - 32), 0.0, 0.0, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  return iq4_w4(unit.base, i, unit.scale);
+}
+#endif
+
+#if Q2_K
+// 84-byte super-blocks of 256: 16 scale bytes (scale in the low nibble, min in the high), 64
+// bytes of 2-bit values, d:f16, dmin:f16. Unit u (half n = u / 4, pass j = u % 4) takes bits 2j
+// of the 32 bytes at 16 + 32n: its first 16 values with sub-block 8n + 2j's scale and min, its
+// second 16 with the next one's.
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 84u * (u >> 3u);
+  let n = (u >> 2u) & 1u;
+  let j = u & 3u;
+  let dm = unpack2x16float(w[(b0 + 80u) >> 2u]);
+  let s0 = load_u8(b0 + 8u * n + 2u * j);
+  let s1 = load_u8(b0 + 8u * n + 2u * j + 1u);
+  return Unit(
+    b0 + 16u + 32u * n, 0u, 2u * j, 0u,
+    dm.x * f32(s0 & 0xfu), dm.x * f32(s1 & 0xfu), dm.y * f32(s0 >> 4u), dm.y * f32(s1 >> 4u),
   );
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let q = byte_bits(w[(unit.base >> 2u) + i], unit.shift, 3u);
+  let second = i >= 4u;
+  return select(unit.scale, unit.scale_hi, second) * q - vec4<f32>(select(unit.min, unit.min_hi, second));
+}
+#endif
+
+#if Q3_K
+// 110-byte super-blocks of 256: 32 bytes of high bits (hmask), 64 bytes of 2-bit low bits, 12
+// bytes of 6-bit scales, d:f16. Unit u (half n = u / 4, pass j = u % 4) takes bits 2j of the 32
+// bytes at 32 + 32n and bit 4n + j of hmask's 32 bytes; value d * (scale - 32) * (low - 4) when
+// the high bit is clear, d * (scale - 32) * low when set. Blocks are 2-byte aligned.
+fn q3k_scale(o: u32, s: u32) -> f32 {
+  let low = (load_u8(o + (s & 7u)) >> (4u * (s >> 3u))) & 0xfu;
+  let high = (load_u8(o + 8u + (s & 3u)) >> (2u * (s >> 2u))) & 3u;
+  return f32(i32(low | (high << 4u)) - 32);
+}
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 110u * (u >> 3u);
+  let n = (u >> 2u) & 1u;
+  let j = u & 3u;
+  let d = load_f16(b0 + 108u);
+  let s = 8u * n + 2u * j;
+  return Unit(
+    b0 + 32u + 32u * n, b0, 2u * j, 4u * n + j,
+    d * q3k_scale(b0 + 96u, s), d * q3k_scale(b0 + 96u, s + 1u), 0.0, 0.0,
+  );
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let low = byte_bits(load_u32_at(unit.base + 4u * i), unit.shift, 3u);
+  let high = byte_bits(load_u32_at(unit.hbase + 4u * i), unit.hshift, 1u);
+  return select(unit.scale, unit.scale_hi, i >= 4u) * (low - 4.0 * (vec4<f32>(1.0) - high));
 }
 #endif
 
@@ -175,7 +248,7 @@ fn unit_at(row_byte: u32, u: u32) -> Unit {
   let s = u & 7u;
   let dm = unpack2x16float(w[b0 >> 2u]);
   let sm = scale_min_k4(b0 + 4u, s);
-  return Unit(b0 + 16u + 32u * (s >> 1u), 0u, (s & 1u) * 4u, 0u, dm.x * sm.x, 0.0, dm.y * sm.y);
+  return Unit(b0 + 16u + 32u * (s >> 1u), 0u, (s & 1u) * 4u, 0u, dm.x * sm.x, 0.0, dm.y * sm.y, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   return unit.scale * nibbles(w[(unit.base >> 2u) + i], unit.shift) - vec4<f32>(unit.min);
@@ -189,7 +262,7 @@ fn unit_at(row_byte: u32, u: u32) -> Unit {
   let s = u & 7u;
   let dm = unpack2x16float(w[b0 >> 2u]);
   let sm = scale_min_k4(b0 + 4u, s);
-  return Unit(b0 + 48u + 32u * (s >> 1u), b0 + 16u, (s & 1u) * 4u, s, dm.x * sm.x, 0.0, dm.y * sm.y);
+  return Unit(b0 + 48u + 32u * (s >> 1u), b0 + 16u, (s & 1u) * 4u, s, dm.x * sm.x, 0.0, dm.y * sm.y, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   let low = nibbles(w[(unit.base >> 2u) + i], unit.shift);
@@ -215,6 +288,7 @@ fn unit_at(row_byte: u32, u: u32) -> Unit {
     2u * k,
     d * i8_at(sc),
     d * i8_at(sc + 1u),
+    0.0,
     0.0,
   );
 }

@@ -1038,6 +1038,22 @@ export type KernelCase =
     };
 
 /**
+ * The formats that get every per-format case (the first ones agentgpu ran); formats added since
+ * get a smaller set at the end of kernelCases, so the earlier cases keep their seeds and the
+ * suite its time.
+ */
+const FULL_CASE_FORMATS: readonly QuantName[] = [
+  'F32',
+  'F16',
+  'BF16',
+  'Q8_0',
+  'Q4_0',
+  'Q4_K',
+  'Q5_K',
+  'Q6_K',
+];
+
+/**
  * The fixed cases (edge sizes: 1, odd, not a multiple of the workgroup or of 32, longer than a
  * workgroup's stride) plus `random` seeded random shapes per kernel and format. The same seed
  * gives the same cases everywhere.
@@ -1062,7 +1078,7 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     cases.push({ kernel: 'rms_norm', shape: [rng.int(1, 200), rng.int(1, 3000)], seed: next() });
   }
 
-  for (const format of Object.keys(quantFormats) as QuantName[]) {
+  for (const format of FULL_CASE_FORMATS) {
     const block = Math.max(32, quantFormats[format].blockValues);
     const dense = quantFormats[format].blockValues === 1;
     const shapes: [number, number][] = dense
@@ -1275,6 +1291,28 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   for (const shape of argmaxShapes) {
     cases.push({ kernel: 'argmax', shape, seed: next() });
     cases.push({ kernel: 'softmax', shape, seed: next() });
+  }
+  // Formats added later, each a weight decode that every weight-reading kernel shares: matvec
+  // at one block, odd rows over several blocks, a batch of three, SwiGLU's pair; GEMM over tile
+  // edges on both entry points; an embedding gather.
+  for (const format of Object.keys(quantFormats) as QuantName[]) {
+    if (FULL_CASE_FORMATS.includes(format)) continue;
+    const block = quantFormats[format].blockValues;
+    cases.push({ kernel: 'matvec', format, batch: 1, shape: [1, block], seed: next() });
+    cases.push({ kernel: 'matvec', format, batch: 1, shape: [33, 3 * block], seed: next() });
+    cases.push({ kernel: 'matvec', format, batch: 3, shape: [37, 2 * block], seed: next() });
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch: 1,
+      fusion: 'gate_up',
+      shape: [70, 2 * block],
+      seed: next(),
+    });
+    for (const entry of ['gpu', 'cpu'] as const) {
+      cases.push({ kernel: 'gemm', format, shape: [33, 70, 3 * block], entry, seed: next() });
+    }
+    cases.push({ kernel: 'embedding', format, shape: [37, block, 5], seed: next() });
   }
   // Later additions, after every earlier case so those keep their seeds. Few: each is a
   // pipeline of its own to compile, and the epilogues do not depend on the weight format.

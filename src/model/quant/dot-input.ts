@@ -18,9 +18,12 @@ export const dotInput: Readonly<Record<QuantName, DotInput>> = {
   Q4_0: 'q8_0',
   Q5_0: 'q8_0',
   IQ4_NL: 'q8_0',
+  Q2_K: 'q8_k',
+  Q3_K: 'q8_k',
   Q4_K: 'q8_k',
   Q5_K: 'q8_k',
   Q6_K: 'q8_k',
+  IQ4_XS: 'q8_k',
 };
 
 /** Values per scale block of the 8-bit inputs. */

@@ -1,6 +1,9 @@
 import { BF16, F16, F32 } from './float.js';
 import type { QuantFormat, QuantName } from './format.js';
 import { IQ4_NL } from './iq4_nl.js';
+import { IQ4_XS } from './iq4_xs.js';
+import { Q2_K } from './q2_k.js';
+import { Q3_K } from './q3_k.js';
 import { Q4_0 } from './q4_0.js';
 import { Q5_0 } from './q5_0.js';
 import { Q4_K } from './q4_k.js';
@@ -10,7 +13,7 @@ import { Q8_0 } from './q8_0.js';
 
 export * from './format.js';
 export { dotInput, DOT_INPUT_BLOCK, type DotInput } from './dot-input.js';
-export { BF16, F16, F32, IQ4_NL, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 };
+export { BF16, F16, F32, IQ4_NL, IQ4_XS, Q2_K, Q3_K, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 };
 
 /** Every weight format agentgpu runs, by GGML name. */
 export const quantFormats: Readonly<Record<QuantName, QuantFormat>> = {
@@ -21,7 +24,10 @@ export const quantFormats: Readonly<Record<QuantName, QuantFormat>> = {
   Q4_0,
   Q5_0,
   IQ4_NL,
+  Q2_K,
+  Q3_K,
   Q4_K,
   Q5_K,
   Q6_K,
+  IQ4_XS,
 };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../util/half.js';
 import { Rng } from '../../util/rng.js';
-import { Q4_K, Q5_0, Q5_K, Q6_K, quantFormats, rowBytes } from './index.js';
+import { IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_0, Q5_K, Q6_K, quantFormats, rowBytes } from './index.js';
 
 function nmse(a: Float32Array, b: Float32Array): number {
   let err = 0;
@@ -136,9 +136,12 @@ describe('quant formats', () => {
       ['Q4_0', 32, 18],
       ['Q5_0', 32, 22],
       ['IQ4_NL', 32, 18],
+      ['Q2_K', 256, 84],
+      ['Q3_K', 256, 110],
       ['Q4_K', 256, 144],
       ['Q5_K', 256, 176],
       ['Q6_K', 256, 210],
+      ['IQ4_XS', 256, 136],
     ]);
     expect(rowBytes(Q4_K, 4096)).toBe(16 * 144);
     expect(() => rowBytes(Q4_K, 4000)).toThrow(/multiple of 256 values, got 4000/);
@@ -164,6 +167,94 @@ describe('quant formats', () => {
     for (let t = 0; t < 50; t++) {
       const block = randomBlock(rng, Q5_0.blockBytes, Q5_0.halfOffsets);
       expect(Q5_0.dequantize(block, 32)).toEqual(oracle(block));
+    }
+  });
+
+  it('dequantize Q2_K, Q3_K and IQ4_XS blocks exactly as GGML does', () => {
+    const f16 = (b: Uint8Array, o: number) => f16ToF32(b[o] | (b[o + 1] << 8));
+    // dequantize_row_q2_K, transcribed.
+    const q2k = (x: Uint8Array) => {
+      const y = new Float32Array(256);
+      const d = f16(x, 80);
+      const min = f16(x, 82);
+      let q = 16;
+      let is = 0;
+      let at = 0;
+      for (let n = 0; n < 256; n += 128) {
+        let shift = 0;
+        for (let j = 0; j < 4; ++j) {
+          for (const half of [0, 16]) {
+            const sc = x[is++];
+            const dl = Math.fround(d * (sc & 0xf));
+            const ml = Math.fround(min * (sc >> 4));
+            for (let l = 0; l < 16; ++l) y[at++] = dl * ((x[q + l + half] >> shift) & 3) - ml;
+          }
+          shift += 2;
+        }
+        q += 32;
+      }
+      return y;
+    };
+    // dequantize_row_q3_K, transcribed (the 12 scale bytes unpacked through aux words).
+    const q3k = (x: Uint8Array) => {
+      const y = new Float32Array(256);
+      const d = f16(x, 108);
+      const aux = new Uint32Array(4);
+      new Uint8Array(aux.buffer).set(x.subarray(96, 108));
+      const [kmask1, kmask2] = [0x03030303, 0x0f0f0f0f];
+      const tmp = aux[2];
+      aux[2] = ((aux[0] >>> 4) & kmask2) | (((tmp >>> 4) & kmask1) << 4);
+      aux[3] = ((aux[1] >>> 4) & kmask2) | (((tmp >>> 6) & kmask1) << 4);
+      aux[0] = (aux[0] & kmask2) | (((tmp >>> 0) & kmask1) << 4);
+      aux[1] = (aux[1] & kmask2) | (((tmp >>> 2) & kmask1) << 4);
+      const scales = new Int8Array(aux.buffer);
+      let q = 32;
+      let m = 1;
+      let is = 0;
+      let at = 0;
+      for (let n = 0; n < 256; n += 128) {
+        let shift = 0;
+        for (let j = 0; j < 4; ++j) {
+          for (const half of [0, 16]) {
+            const dl = Math.fround(d * (scales[is++] - 32));
+            for (let l = 0; l < 16; ++l) {
+              y[at++] = dl * (((x[q + l + half] >> shift) & 3) - (x[l + half] & m ? 0 : 4));
+            }
+          }
+          shift += 2;
+          m <<= 1;
+        }
+        q += 32;
+      }
+      return y;
+    };
+    // dequantize_row_iq4_xs, transcribed.
+    const iq4xs = (x: Uint8Array) => {
+      const values = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+      const y = new Float32Array(256);
+      const d = f16(x, 0);
+      const scalesH = x[2] | (x[3] << 8);
+      for (let ib = 0; ib < 8; ++ib) {
+        const ls =
+          ((x[4 + (ib >> 1)] >> (4 * (ib % 2))) & 0xf) | (((scalesH >> (2 * ib)) & 3) << 4);
+        const dl = Math.fround(d * (ls - 32));
+        for (let j = 0; j < 16; ++j) {
+          y[32 * ib + j] = dl * values[x[8 + 16 * ib + j] & 0xf];
+          y[32 * ib + j + 16] = dl * values[x[8 + 16 * ib + j] >> 4];
+        }
+      }
+      return y;
+    };
+    const rng = new Rng(7);
+    for (const [format, oracle] of [
+      [Q2_K, q2k],
+      [Q3_K, q3k],
+      [IQ4_XS, iq4xs],
+    ] as const) {
+      for (let t = 0; t < 30; t++) {
+        const block = randomBlock(rng, format.blockBytes, format.halfOffsets);
+        expect(format.dequantize(block, 256), format.name).toEqual(oracle(block));
+      }
     }
   });
 
@@ -193,6 +284,9 @@ describe('quant formats', () => {
     Q4_0: 1e-2,
     Q5_0: 3e-3,
     IQ4_NL: 1e-2,
+    IQ4_XS: 1e-2,
+    Q3_K: 4e-2,
+    Q2_K: 8e-2,
     Q4_K: 1e-2,
   };
   for (const format of Object.values(quantFormats)) {
