@@ -135,7 +135,17 @@ function marginBelowTop(logits: Float32Array, token: number): number {
 // With small residual branches a flip stays local: llama.cpp agrees with itself to <= 5e-5
 // (seeds 1..3), and a flip still shows, as ~1e-5 against the 1e-14 of steps without one.
 const FLOAT_FORMATS = ['F32', 'F16'] as const;
-const QUANT_FORMATS = ['Q8_0', 'Q4_0', 'Q5_0', 'IQ4_NL', 'Q2_K', 'Q3_K', 'Q4_K', 'Q6_K', 'IQ4_XS'] as const;
+const QUANT_FORMATS = [
+  'Q8_0',
+  'Q4_0',
+  'Q5_0',
+  'IQ4_NL',
+  'Q2_K',
+  'Q3_K',
+  'Q4_K',
+  'Q6_K',
+  'IQ4_XS',
+] as const;
 const cases: [TinyArchitecture, QuantName][] = (['llama', 'qwen2', 'qwen3'] as const).flatMap((a) =>
   [...FLOAT_FORMATS, ...QUANT_FORMATS].map((f): [TinyArchitecture, QuantName] => [a, f]),
 );
