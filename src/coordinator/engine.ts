@@ -22,6 +22,7 @@ import type { MemoryKind } from '../memory/schema.js';
 import type { KvEvent } from '../model/language-model.js';
 import type { JsonSchema } from '../model/grammar/json-schema.js';
 import type { GeneratedToken, GenerationResult } from '../model/language-model.js';
+import { resultWithoutSteps } from '../model/result.js';
 import type {
   GpuFacts,
   LoadModelOptions,
@@ -1580,22 +1581,7 @@ export class Engine {
 
 /** A cloud reply in the shape of a local generation's result (its usage travels apart). */
 function cloudResult(text: string, finishReason: 'stop' | 'length'): GenerationResult {
-  return {
-    promptTokens: [],
-    tokens: [],
-    text,
-    finishReason,
-    timings: {
-      promptTokens: 0,
-      reusedPromptTokens: 0,
-      prefillMs: 0,
-      prefillTokensPerSecond: 0,
-      decodeTokens: 0,
-      decodeMs: 0,
-      decodeTokensPerSecond: 0,
-      timeToFirstTokenMs: 0,
-    },
-  };
+  return resultWithoutSteps([], text, finishReason);
 }
 
 /** Failures of the local side that the cloud can finish for: the device, its memory, its host. */

@@ -985,24 +985,21 @@ export class Decoder {
         await this.project(batch, layer.v, qkvIn(layer.v), s.v, T, layer.vBias);
         if (layer.qNorm && layer.kNorm) {
           // Per-head RMSNorm of q and k (qwen3): rows are (token, head).
-          k.norm.encode(batch, {
-            x: s.q,
-            weight: at(layer.qNorm),
-            out: s.attn,
-            rows: T * c.heads,
-            n: c.headDim,
-            eps: c.rmsEps,
-          });
-          batch.copy(s.attn, 0, s.q, 0, T * qDim * 4);
-          k.norm.encode(batch, {
-            x: s.k,
-            weight: at(layer.kNorm),
-            out: s.attn,
-            rows: T * c.kvHeads,
-            n: c.headDim,
-            eps: c.rmsEps,
-          });
-          batch.copy(s.attn, 0, s.k, 0, T * kvDim * 4);
+          const heads: [GPUBuffer, GpuTensor, number][] = [
+            [s.q, layer.qNorm, c.heads],
+            [s.k, layer.kNorm, c.kvHeads],
+          ];
+          for (const [x, weight, count] of heads) {
+            k.norm.encode(batch, {
+              x,
+              weight: at(weight),
+              out: s.attn,
+              rows: T * count,
+              n: c.headDim,
+              eps: c.rmsEps,
+            });
+            batch.copy(s.attn, 0, x, 0, T * count * c.headDim * 4);
+          }
         }
         k.ropeQ.encode(batch, { x: s.q, cache: step.rope, tokens: T });
         k.ropeK.encode(batch, { x: s.k, cache: step.rope, tokens: T });

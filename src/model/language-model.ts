@@ -11,6 +11,7 @@ import { Decoder, type DecoderOptions } from './decoder.js';
 import { BLOCK_TOKENS } from './memory-plan.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { StopStringFilter } from './stop-strings.js';
+import { resultWithoutSteps } from './result.js';
 import { JsonConstraint, type ResponseFormat } from './grammar/constraint.js';
 import {
   callWrapper,
@@ -547,22 +548,7 @@ export class LanguageModel {
     }
     if (o.maxTokens === 0) {
       // Nothing to generate: done at once, the prompt not even run, no session touched.
-      return resolve({
-        promptTokens: prompt,
-        tokens: [],
-        text: '',
-        finishReason: 'length',
-        timings: {
-          promptTokens: prompt.length,
-          reusedPromptTokens: 0,
-          prefillMs: 0,
-          prefillTokensPerSecond: 0,
-          decodeTokens: 0,
-          decodeMs: 0,
-          decodeTokensPerSecond: 0,
-          timeToFirstTokenMs: 0,
-        },
-      });
+      return resolve(resultWithoutSteps(prompt, '', 'length'));
     }
     const penalty = {
       repeat: o.repeatPenalty ?? 1,

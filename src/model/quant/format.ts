@@ -49,6 +49,16 @@ export function writeF16(out: Uint8Array, o: number, value: number): void {
   out[o + 1] = h >> 8;
 }
 
+/**
+ * The value of largest magnitude, sign kept (the first of equals): GGML's symmetric quantizers
+ * map it to their most negative level, so its sign picks the scale's.
+ */
+export function signedMax(x: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < x.length; i++) if (Math.abs(x[i]) > Math.abs(max)) max = x[i];
+  return max;
+}
+
 /** Bytes a row of `values` takes in `format`; throws if the row is not whole blocks. */
 export function rowBytes(format: QuantFormat, values: number): number {
   if (values % format.blockValues !== 0) {

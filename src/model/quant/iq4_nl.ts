@@ -1,4 +1,4 @@
-import { GgmlType, readF16, writeF16, type QuantFormat } from './format.js';
+import { GgmlType, readF16, signedMax, writeF16, type QuantFormat } from './format.js';
 
 // IQ4_NL: 32 values per block, 18 bytes: 4-bit indices into a fixed non-linear codebook.
 //
@@ -50,8 +50,7 @@ export const IQ4_NL: QuantFormat = {
     const out = new Uint8Array(blocks * BLOCK_BYTES);
     for (let b = 0; b < blocks; b++) {
       const x = values.subarray(b * BLOCK_VALUES, (b + 1) * BLOCK_VALUES);
-      let max = 0;
-      for (const v of x) if (Math.abs(v) > Math.abs(max)) max = v;
+      const max = signedMax(x);
       const d = max / -127;
       const id = d ? 1 / d : 0;
       const o = b * BLOCK_BYTES;

@@ -1,5 +1,5 @@
 import { roundToF16 } from '../../util/half.js';
-import { GgmlType, readF16, writeF16, type QuantFormat } from './format.js';
+import { GgmlType, readF16, signedMax, writeF16, type QuantFormat } from './format.js';
 import { IQ4_NL_VALUES, nearestIq4 } from './iq4_nl.js';
 import { QK_K } from './k-quant.js';
 
@@ -46,11 +46,10 @@ export const IQ4_XS: QuantFormat = {
     for (let b = 0; b < values.length / QK_K; b++) {
       const x = values.subarray(b * QK_K, (b + 1) * QK_K);
       const o = b * BLOCK_BYTES;
-      const wanted = Array.from({ length: 8 }, (_, ib) => {
-        let max = 0;
-        for (const v of x.subarray(32 * ib, 32 * ib + 32)) if (Math.abs(v) > Math.abs(max)) max = v;
-        return max / -127;
-      });
+      const wanted = Array.from(
+        { length: 8 },
+        (_, ib) => signedMax(x.subarray(32 * ib, 32 * ib + 32)) / -127,
+      );
       const d = roundToF16(Math.max(...wanted.map(Math.abs)) / 31);
       let high = 0;
       for (let ib = 0; ib < 8; ib++) {

@@ -1,4 +1,4 @@
-import { GgmlType, readF16, writeF16, type QuantFormat } from './format.js';
+import { GgmlType, readF16, signedMax, writeF16, type QuantFormat } from './format.js';
 
 // Q4_0: 32 values per block, 18 bytes.
 //
@@ -35,8 +35,7 @@ export const Q4_0: QuantFormat = {
     for (let b = 0; b < blocks; b++) {
       const x = values.subarray(b * BLOCK_VALUES, (b + 1) * BLOCK_VALUES);
       // As GGML: the value of largest magnitude maps to -8, so its sign picks d's.
-      let max = 0;
-      for (const v of x) if (Math.abs(v) > Math.abs(max)) max = v;
+      const max = signedMax(x);
       const d = max / -8;
       const id = d ? 1 / d : 0;
       const o = b * BLOCK_BYTES;

@@ -1,4 +1,4 @@
-import { GgmlType, readF16, writeF16, type QuantFormat } from './format.js';
+import { GgmlType, readF16, signedMax, writeF16, type QuantFormat } from './format.js';
 
 // Q5_0: 32 values per block, 22 bytes. llama.cpp's quantizer writes it for Q4_K tensors whose
 // rows are not whole 256-value super-blocks (Qwen2.5-0.5B's 896 columns).
@@ -39,8 +39,7 @@ export const Q5_0: QuantFormat = {
     const out = new Uint8Array(blocks * BLOCK_BYTES);
     for (let b = 0; b < blocks; b++) {
       const x = values.subarray(b * BLOCK_VALUES, (b + 1) * BLOCK_VALUES);
-      let max = 0;
-      for (const v of x) if (Math.abs(v) > Math.abs(max)) max = v;
+      const max = signedMax(x);
       const d = Math.fround(max / -16);
       const id = d ? Math.fround(1 / d) : 0;
       const o = b * BLOCK_BYTES;
