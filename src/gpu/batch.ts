@@ -125,11 +125,13 @@ export class BatchResources {
    * differs from what the buffer already holds: a decode step recorded as the last one writes
    * nothing (or the few params that moved).
    */
-  writeParams(ops: readonly { params: Uint8Array }[], offsets: readonly number[]): void {
+  writeParams(ops: readonly Op[], offsets: readonly number[]): void {
     const mirror = this.mirror;
     let first = mirror.length;
     let end = 0;
-    ops.forEach(({ params }, i) => {
+    ops.forEach((op, i) => {
+      if (op.kind !== 'dispatch') return;
+      const { params } = op;
       const at = offsets[i];
       for (let b = 0; b < params.length; b++) {
         if (mirror[at + b] !== params[b]) {
@@ -280,13 +282,7 @@ export class ComputeBatch {
     });
     const params = paramBytes > 0 ? await this.resources.paramsBuffer(paramBytes) : undefined;
     // From here to submit, nothing awaits: no other batch's write comes between.
-    if (params) {
-      const dispatches = ops.flatMap((op, i) => (op.kind === 'dispatch' ? [i] : []));
-      this.resources.writeParams(
-        dispatches.map((i) => ops[i] as { params: Uint8Array }),
-        dispatches.map((i) => offsets[i]),
-      );
-    }
+    if (params) this.resources.writeParams(ops, offsets);
 
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder({ label: this.label });

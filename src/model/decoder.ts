@@ -471,9 +471,9 @@ export class Decoder {
       const biases = [opt('attn_q.bias'), opt('attn_k.bias'), opt('attn_v.bias')];
       this.layers.push({
         attnNorm: w.get(`${b}.attn_norm.weight`),
-        q: w.get(`${b}.attn_q.weight`),
-        k: w.get(`${b}.attn_k.weight`),
-        v: w.get(`${b}.attn_v.weight`),
+        q,
+        k,
+        v,
         qBias: opt('attn_q.bias'),
         kBias: opt('attn_k.bias'),
         vBias: opt('attn_v.bias'),
@@ -658,7 +658,7 @@ export class Decoder {
   }
 
   /** What a matmul's input is rounded to before meeting `w` (f32: not rounded). */
-  private inputKind(w: GpuTensor): DotInput {
+  private inputKind(w: Pick<GpuTensor, 'format'>): DotInput {
     return this.matmulInputs === 'llama.cpp' ? dotInput[w.format] : 'f32';
   }
 
@@ -667,8 +667,13 @@ export class Decoder {
    * except q8_k (256-value blocks), which gets a rounding pass first ('f32': taken as it is).
    */
   private loadRounding(format: QuantName): MatvecInput {
-    const kind = this.matmulInputs === 'llama.cpp' ? dotInput[format] : 'f32';
+    const kind = this.inputKind({ format });
     return kind === 'q8_k' ? 'f32' : kind;
+  }
+
+  /** The decode matvec over weights in `format`, rounding x as it loads it (loadRounding). */
+  private decodeMatvec(format: QuantName, fusion: MatvecFusion, tokens: number): Promise<Matvec> {
+    return this.kernels.set.matvec(format, fusion, tokens, this.loadRounding(format));
   }
 
   /**
@@ -717,8 +722,7 @@ export class Decoder {
     const set = this.kernels.set;
     // Up to MATVEC_MAX_BATCH rows (decode steps of several sequences): one pass over the weights.
     if (tokens <= MATVEC_MAX_BATCH) {
-      const input = this.loadRounding(w.format);
-      const k = await set.matvec(w.format, bias ? 'bias' : 'none', tokens, input);
+      const k = await this.decodeMatvec(w.format, bias ? 'bias' : 'none', tokens);
       k.encode(batch, {
         w: { buffer: w.buffer, offset: w.offset },
         x,
@@ -761,8 +765,7 @@ export class Decoder {
   ): Promise<void> {
     const [cols, rows] = w.info.dims;
     if (tokens <= MATVEC_MAX_BATCH) {
-      const input = this.loadRounding(w.format);
-      const k = await this.kernels.set.matvec(w.format, 'residual', tokens, input);
+      const k = await this.decodeMatvec(w.format, 'residual', tokens);
       k.encode(batch, { w: { buffer: w.buffer, offset: w.offset }, x, out, rows, cols, residual });
       return;
     }
@@ -959,8 +962,7 @@ export class Decoder {
       if (layer.qkv && T <= MATVEC_MAX_BATCH) {
         // Decode: q, k and v in one pass, q and k rotated as they are written.
         const fusion = layer.qkv.bias ? 'qkv_bias' : 'qkv';
-        const input = this.loadRounding(layer.q.format);
-        const fused = await k.set.matvec(layer.q.format, fusion, T, input);
+        const fused = await this.decodeMatvec(layer.q.format, fusion, T);
         fused.encode(batch, {
           w: layer.qkv.w,
           x: qkvIn(layer.q),
@@ -1038,8 +1040,7 @@ export class Decoder {
       });
       const ffnIn = this.roundInputs(batch, s.h, T * E, T, [layer.gate, layer.up]);
       if (T <= MATVEC_MAX_BATCH && layer.gateUpFused) {
-        const input = this.loadRounding(layer.gate.format);
-        const fused = await k.set.matvec(layer.gate.format, 'gate_up', T, input);
+        const fused = await this.decodeMatvec(layer.gate.format, 'gate_up', T);
         fused.encode(batch, {
           w: { buffer: layer.gate.buffer, offset: layer.gate.offset },
           x: ffnIn(layer.gate),

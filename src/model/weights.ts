@@ -33,7 +33,8 @@ export function formatOfTensor(t: GgufTensorInfo): QuantName {
 /**
  * Loads GGUF tensors into GPU buffers, streaming each from the source in chunks (no second
  * full copy in JS memory). Groups of tensors that kernels read together (gate and up; q, k and v)
- * share one buffer, back to back. Checks every buffer against the adapter's limits before allocating.
+ * share one buffer, back to back. Checks every buffer against the adapter's limits before
+ * allocating.
  */
 export class WeightStore {
   private readonly tensors = new Map<string, GpuTensor>();

@@ -3,8 +3,8 @@ import { preTokenizer } from './pre-tokenizers.js';
 import { specialTokens, splitSpecial, TokenType, type Tokenizer } from './tokenizer.js';
 
 // Byte-level BPE ("gpt2" in GGUF), as llama.cpp's llm_tokenizer_bpe runs it: split the text
-// with the model's pre-tokenizer regexes (pre-tokenizers.ts), map each piece's bytes to GPT-2's printable characters,
-// then merge adjacent symbols lowest merge rank first.
+// with the model's pre-tokenizer regexes (pre-tokenizers.ts), map each piece's bytes to GPT-2's
+// printable characters, then merge adjacent symbols lowest merge rank first.
 
 /** llama.cpp's non-ASCII whitespace: its regexes see each as \v (see splitPieces). */
 const WIDE_WHITESPACE = /[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/g;
