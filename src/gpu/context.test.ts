@@ -130,6 +130,15 @@ describe('device loss', () => {
     expect(() => gpu.batch('after loss')).toThrow(/device was lost \(destroyed/);
   });
 
+  it('fails a readback in flight when the device goes with DeviceLostError, not the mapping', async () => {
+    const gpu = await acquireNodeGpu();
+    const buffer = await gpu.upload(new Uint8Array(64), 'in flight');
+    const reads = [gpu.read(buffer, 0, 64), gpu.read(buffer, 0, 64)];
+    await Promise.resolve();
+    gpu.device.destroy();
+    for (const read of reads) await expect(read).rejects.toThrow(DeviceLostError);
+  });
+
   it('wraps a shader that does not compile in ShaderError', async () => {
     const gpu = await acquireNodeGpu();
     try {

@@ -221,6 +221,10 @@ export class GpuContext extends EventTarget {
         await Promise.all([validated, mapped]);
       } catch (error) {
         await validated; // a validation error is the cause a failed mapping would hide
+        // A destroyed device aborts the mapping, and its lost promise may settle just after:
+        // give it a moment, so the error names the device, not the mapping.
+        await Promise.race([this.lost, new Promise((resolve) => setTimeout(resolve, 250))]);
+        this.assertAlive();
         throw error;
       }
       const bytes = staging.getMappedRange(0, size).slice(0, byteLength);
