@@ -3,6 +3,8 @@
 // match llama.cpp's. The output holds the rounded values as floats; the matvec and GEMM kernels
 // then run unchanged on it.
 //   q8_0: blocks of 32; id = 127 / amax, q = round(x * id) (half to even), value = f16(amax / 127) * q
+//   q8_1: as q8_0, and per block into `corrections` what its sum adds (q8_1_correction): the
+//         GEMM multiplies it by each weight block's offset (Q4_1, Q5_1)
 //   q8_k: blocks of 256; m = the value of largest |x|, iscale = -127 / m,
 //         q = min(127, round(iscale * x)), value = (1 / iscale) * q
 //   f16, bf16: each value rounded to nearest even in that format.
@@ -20,6 +22,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read_write> out: array<act>;
+@group(0) @binding(3) var<storage, read_write> corrections: array<f32>; // q8_1: (n / 32,)
 
 override WG: u32 = 64;
 
@@ -41,6 +44,27 @@ fn dot_q8_0(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   for (var j = 0u; j < 32u; j++) {
     out[start + j] = act(s.x * round(f32(x[start + j]) * s.y));
   }
+}
+
+@compute @workgroup_size(WG)
+fn dot_q8_1(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let block = flat_index(gid, nwg);
+  let start = block * 32u;
+  if (start >= params.n) {
+    return;
+  }
+  var amax = 0.0;
+  for (var j = 0u; j < 32u; j++) {
+    amax = max(amax, abs(f32(x[start + j])));
+  }
+  let s = q8_0_scales(amax);
+  var qsum = 0.0;
+  for (var j = 0u; j < 32u; j++) {
+    let q = round(f32(x[start + j]) * s.y);
+    qsum += q;
+    out[start + j] = act(s.x * q);
+  }
+  corrections[block] = q8_1_correction(amax, qsum);
 }
 
 @compute @workgroup_size(WG)

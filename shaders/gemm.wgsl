@@ -12,6 +12,9 @@
 // multiply-adds, 16 invocations at a barrier) and whole units decoded at once (unit_weights):
 // ~1.15 GFLOP/s at 64 x 1024 x 1024 on SwiftShader, where a 16-invocation workgroup would
 // leave most of a GPU's SIMD lanes idle.
+// Q8_1_SUMS (Q4_1, Q5_1 weights, x rounded to q8_1 by dot_input.wgsl): each unit also adds
+// x's correction for the block times the weight block's offset, as llama.cpp's q8_1 dot
+// products multiply the offset by the block's f16 sum.
 #include "include/enables.wgsl"
 #include "include/weights.wgsl"
 
@@ -34,6 +37,26 @@ struct Params {
 const TILE: u32 = 32u;
 var<workgroup> xs: array<array<f32, 32>, 32>; // [row of X][k]
 var<workgroup> ws: array<array<f32, 32>, 32>; // [row of W][k]
+
+#if Q8_1_SUMS
+@group(0) @binding(4) var<storage, read> corrections: array<f32>; // (m, k / 32)
+var<workgroup> xc: array<f32, 32>; // [row of X]: this unit's correction
+var<workgroup> wo: array<f32, 32>; // [row of W]: this unit's block offset
+
+// Row r's x correction and weight block offset for unit u (zeros past the matrices).
+fn stage_sums(r: u32, xm: u32, wn: u32, u: u32) {
+  var c = 0.0;
+  if (xm < params.m) {
+    c = corrections[xm * (params.k / UNIT_VALUES) + u];
+  }
+  var o = 0.0;
+  if (wn < params.n) {
+    o = unit_offset(wn * params.row_bytes, u);
+  }
+  xc[r] = c;
+  wo[r] = o;
+}
+#endif
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
@@ -60,6 +83,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     } else {
       stage_w_values(r, wn, k0, half, 16u);
     }
+#if Q8_1_SUMS
+    if (half == 0u) {
+      stage_sums(r, xm, wn, u);
+    }
+#endif
     workgroupBarrier();
     for (var k = 0u; k < TILE; k++) {
       let a = vec4<f32>(xs[row][k], xs[row + 1u][k], xs[row + 2u][k], xs[row + 3u][k]);
@@ -69,6 +97,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       acc2 += a.z * b;
       acc3 += a.w * b;
     }
+#if Q8_1_SUMS
+    let o = vec4<f32>(wo[col], wo[col + 1u], wo[col + 2u], wo[col + 3u]);
+    acc0 += xc[row] * o;
+    acc1 += xc[row + 1u] * o;
+    acc2 += xc[row + 2u] * o;
+    acc3 += xc[row + 3u] * o;
+#endif
     workgroupBarrier();
   }
   store_row(m0 + row, n0 + col, acc0);
@@ -172,6 +207,9 @@ fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
       } else {
         stage_w_values(r, wn, k0, 0u, 32u);
       }
+#if Q8_1_SUMS
+      stage_sums(r, m0 + r, wn, u);
+#endif
     }
     workgroupBarrier();
     for (var k = 0u; k < TILE; k++) {
@@ -194,6 +232,26 @@ fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
       x = xs[row + 7u][k];
       a7 += x * b; c7 += x * d;
     }
+#if Q8_1_SUMS
+    let ob = vec4<f32>(wo[col], wo[col + 1u], wo[col + 2u], wo[col + 3u]);
+    let od = vec4<f32>(wo[col + 4u], wo[col + 5u], wo[col + 6u], wo[col + 7u]);
+    var xo = xc[row];
+    a0 += xo * ob; c0 += xo * od;
+    xo = xc[row + 1u];
+    a1 += xo * ob; c1 += xo * od;
+    xo = xc[row + 2u];
+    a2 += xo * ob; c2 += xo * od;
+    xo = xc[row + 3u];
+    a3 += xo * ob; c3 += xo * od;
+    xo = xc[row + 4u];
+    a4 += xo * ob; c4 += xo * od;
+    xo = xc[row + 5u];
+    a5 += xo * ob; c5 += xo * od;
+    xo = xc[row + 6u];
+    a6 += xo * ob; c6 += xo * od;
+    xo = xc[row + 7u];
+    a7 += xo * ob; c7 += xo * od;
+#endif
     workgroupBarrier();
   }
   store_row(m0 + row, n0 + col, a0);

@@ -14,8 +14,10 @@
 //   QKV:     W is Wq, Wk, Wv back to back: q and k come out rotated (RoPE, by the angles of
 //            `rope`, one row of them per batch entry) into out and out_k, v into out_v. A
 //            group's two rows are a rotary pair (adjacent, or NeoX's i and i + rope_dims / 2).
-// The input as llama.cpp rounds it for the weights (ROUND_Q8_0: blocks of 32 to 8 bits and an
+// The input as llama.cpp rounds it for the weights (ROUND_Q8: blocks of 32 to 8 bits and an
 // f16 scale; ROUND_F16, ROUND_BF16: each value), as each unit of x is loaded: no pass of its own.
+// Q8_1_SUMS (Q4_1, Q5_1 weights, q8_1 input): each block's offset meets the input block's f16
+// sum, as llama.cpp's dot products have it, not the rounded values' exact sum.
 // x (M, cols) act, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
@@ -70,19 +72,33 @@ fn x4(b: u32) -> vec4<f32> {
   return vec4<f32>(f32(x[b]), f32(x[b + 1u]), f32(x[b + 2u]), f32(x[b + 3u]));
 }
 
-// x[at .. at + 31], rounded as the dot product with the weights wants it.
-fn x_unit(at: u32) -> array<vec4<f32>, 8> {
+// x[at .. at + 31] as the dot product with the weights wants it: rounded, and for q8_1 what its
+// sum adds (q8_1_correction).
+struct XUnit {
+  v: array<vec4<f32>, 8>,
+  correction: f32,
+}
+
+fn x_unit(at: u32) -> XUnit {
   var v = array<vec4<f32>, 8>(
     x4(at), x4(at + 4u), x4(at + 8u), x4(at + 12u),
     x4(at + 16u), x4(at + 20u), x4(at + 24u), x4(at + 28u),
   );
-#if ROUND_Q8_0
+  var correction = 0.0;
+#if ROUND_Q8
   let m4 = max(max(max(abs(v[0]), abs(v[1])), max(abs(v[2]), abs(v[3]))),
     max(max(abs(v[4]), abs(v[5])), max(abs(v[6]), abs(v[7]))));
-  let s = q8_0_scales(max(max(m4.x, m4.y), max(m4.z, m4.w)));
+  let amax = max(max(m4.x, m4.y), max(m4.z, m4.w));
+  let s = q8_0_scales(amax);
+  var qsum = vec4<f32>(0.0);
   for (var i = 0u; i < 8u; i++) {
-    v[i] = s.x * round(v[i] * s.y);
+    let q = round(v[i] * s.y);
+    qsum += q;
+    v[i] = s.x * q;
   }
+#if Q8_1_SUMS
+  correction = q8_1_correction(amax, dot(qsum, vec4<f32>(1.0)));
+#endif
 #endif
 #if ROUND_F16
   for (var i = 0u; i < 8u; i++) {
@@ -94,7 +110,7 @@ fn x_unit(at: u32) -> array<vec4<f32>, 8> {
     v[i] = vec4<f32>(nearest_bf16(v[i].x), nearest_bf16(v[i].y), nearest_bf16(v[i].z), nearest_bf16(v[i].w));
   }
 #endif
-  return v;
+  return XUnit(v, correction);
 }
 
 // One x value past the last whole unit (dense rows), rounded like the rest.
@@ -110,11 +126,16 @@ fn x_one(at: u32) -> f32 {
 #endif
 }
 
-// `sum` plus the dot products of two rows' units with the 32 x values of `xv`, each x value
+// `sum` plus the dot products of two rows' units with the 32 x values of `xu`, each x value
 // used for both, added in order (each row's sum stays what it was with a loop), written out (a
-// loop costs more on a CPU device).
-fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, xv: array<vec4<f32>, 8>) -> vec2<f32> {
+// loop costs more on a CPU device). `offsets`: the rows' block offsets (Q8_1_SUMS).
+fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, offsets: vec2<f32>, xu: XUnit) -> vec2<f32> {
+  let xv = xu.v;
+#if Q8_1_SUMS
+  var s = sum + offsets * xu.correction + vec2<f32>(dot(a.w0, xv[0]), dot(b.w0, xv[0]));
+#else
   var s = sum + vec2<f32>(dot(a.w0, xv[0]), dot(b.w0, xv[0]));
+#endif
   s += vec2<f32>(dot(a.w1, xv[1]), dot(b.w1, xv[1]));
   s += vec2<f32>(dot(a.w2, xv[2]), dot(b.w2, xv[2]));
   s += vec2<f32>(dot(a.w3, xv[3]), dot(b.w3, xv[3]));
@@ -134,15 +155,20 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
   for (var u = lane; u < units; u += T) {
     let ua = unit_weights(a_byte, u);
     let ub = unit_weights(b_byte, u);
+#if Q8_1_SUMS
+    let offsets = vec2<f32>(unit_offset(a_byte, u), unit_offset(b_byte, u));
+#else
+    let offsets = vec2<f32>(0.0);
+#endif
     let k = u * UNIT_VALUES;
-    acc[0] = unit_dot2(acc[0], ua, ub, x_unit(k));
-    if (M > 1u) { acc[1] = unit_dot2(acc[1], ua, ub, x_unit(params.cols + k)); }
-    if (M > 2u) { acc[2] = unit_dot2(acc[2], ua, ub, x_unit(2u * params.cols + k)); }
-    if (M > 3u) { acc[3] = unit_dot2(acc[3], ua, ub, x_unit(3u * params.cols + k)); }
-    if (M > 4u) { acc[4] = unit_dot2(acc[4], ua, ub, x_unit(4u * params.cols + k)); }
-    if (M > 5u) { acc[5] = unit_dot2(acc[5], ua, ub, x_unit(5u * params.cols + k)); }
-    if (M > 6u) { acc[6] = unit_dot2(acc[6], ua, ub, x_unit(6u * params.cols + k)); }
-    if (M > 7u) { acc[7] = unit_dot2(acc[7], ua, ub, x_unit(7u * params.cols + k)); }
+    acc[0] = unit_dot2(acc[0], ua, ub, offsets, x_unit(k));
+    if (M > 1u) { acc[1] = unit_dot2(acc[1], ua, ub, offsets, x_unit(params.cols + k)); }
+    if (M > 2u) { acc[2] = unit_dot2(acc[2], ua, ub, offsets, x_unit(2u * params.cols + k)); }
+    if (M > 3u) { acc[3] = unit_dot2(acc[3], ua, ub, offsets, x_unit(3u * params.cols + k)); }
+    if (M > 4u) { acc[4] = unit_dot2(acc[4], ua, ub, offsets, x_unit(4u * params.cols + k)); }
+    if (M > 5u) { acc[5] = unit_dot2(acc[5], ua, ub, offsets, x_unit(5u * params.cols + k)); }
+    if (M > 6u) { acc[6] = unit_dot2(acc[6], ua, ub, offsets, x_unit(6u * params.cols + k)); }
+    if (M > 7u) { acc[7] = unit_dot2(acc[7], ua, ub, offsets, x_unit(7u * params.cols + k)); }
   }
 #if DENSE
   for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {

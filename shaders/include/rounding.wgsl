@@ -28,3 +28,11 @@ fn nearest_bf16(v: f32) -> f32 {
 fn q8_0_scales(amax: f32) -> vec2<f32> {
   return vec2<f32>(nearest_f16(amax / 127.0), select(0.0, 127.0 / amax, amax != 0.0));
 }
+
+// What a q8_1 block's sum adds beyond its rounded values' own: llama.cpp keeps
+// f16(amax / 127 * Σq), the scale unrounded, where the values sum to f16(amax / 127) * Σq
+// (exactly, in f32). Its dot products multiply that sum by the weight block's offset.
+fn q8_1_correction(amax: f32, qsum: f32) -> f32 {
+  let d = amax / 127.0;
+  return nearest_f16(d * qsum) - nearest_f16(d) * qsum;
+}

@@ -1,11 +1,12 @@
 // Weight decode, written once per format and shared by every kernel that reads weights.
-// Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q5_0 IQ4_NL Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS is defined
-// true; DENSE is true for the
-// three float formats. The including shader declares the weights as
+// Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q5_0 IQ4_NL Q4_1 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS
+// is defined true; DENSE is true for the three float formats. The including shader declares the weights as
 //   var<storage, read> w: array<u32>;   // GGUF bytes as they are, rows `row_bytes` apart
 //
 // A row is read in units of 32 values: unit_at(row_byte, u) finds unit u's bytes and scales,
-// unit_w4(unit, i) gives its values 4i .. 4i+3. Byte layouts: src/model/quant/*.ts.
+// unit_w4(unit, i) gives its values 4i .. 4i+3. Byte layouts: src/model/quant/*.ts. Q4_1 and
+// Q5_1 also have unit_offset(row_byte, u): the m their blocks add to every value, which
+// llama.cpp's dot products multiply by the input block's f16 sum (q8_1) instead.
 
 const UNIT_VALUES: u32 = 32u;
 
@@ -16,7 +17,7 @@ struct Unit {
   hshift: u32, // bit shift of its high bits within each byte of `hbase`
   scale: f32, // Q6_K, Q2_K, Q3_K: the scale of values 0..15
   scale_hi: f32, // Q6_K, Q2_K, Q3_K: the scale of values 16..31
-  min: f32, // Q4_K, Q5_K, Q2_K: subtracted after scaling
+  min: f32, // Q4_K, Q5_K, Q2_K: subtracted after scaling (Q4_1, Q5_1: -m)
   min_hi: f32, // Q2_K: the min of values 16..31
 }
 
@@ -147,6 +148,39 @@ fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
   let bits = vec4<u32>(load_u32_at(unit.hbase)) >> (vec4<u32>(0u, 1u, 2u, 3u) + 4u * i);
   let high = vec4<f32>(bits & vec4<u32>(1u));
   return unit.scale * (low + 16.0 * high - vec4<f32>(16.0));
+}
+#endif
+
+#if Q4_1
+// 20-byte blocks of 32: d:f16, m:f16, 16 bytes: values 0..15 in low nibbles, 16..31 in high;
+// value d * q + m.
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 20u * u;
+  let dm = unpack2x16float(w[b0 >> 2u]);
+  return Unit(b0 + 4u, 0u, 0u, 0u, dm.x, 0.0, -dm.y, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  return unit.scale * nibbles(w[(unit.base >> 2u) + (i & 3u)], (i >> 2u) * 4u) - vec4<f32>(unit.min);
+}
+fn unit_offset(row_byte: u32, u: u32) -> f32 {
+  return unpack2x16float(w[(row_byte + 20u * u) >> 2u]).y;
+}
+#endif
+
+#if Q5_1
+// 24-byte blocks of 32: d:f16, m:f16, then Q5_0's fifth bits and nibbles; value d * q + m.
+fn unit_at(row_byte: u32, u: u32) -> Unit {
+  let b0 = row_byte + 24u * u;
+  let dm = unpack2x16float(w[b0 >> 2u]);
+  return Unit(b0 + 8u, b0 + 4u, 0u, 0u, dm.x, 0.0, -dm.y, 0.0);
+}
+fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+  let low = nibbles(w[(unit.base >> 2u) + (i & 3u)], (i >> 2u) * 4u);
+  let bits = vec4<u32>(w[unit.hbase >> 2u]) >> (vec4<u32>(0u, 1u, 2u, 3u) + 4u * i);
+  return unit.scale * (low + 16.0 * vec4<f32>(bits & vec4<u32>(1u))) - vec4<f32>(unit.min);
+}
+fn unit_offset(row_byte: u32, u: u32) -> f32 {
+  return unpack2x16float(w[(row_byte + 24u * u) >> 2u]).y;
 }
 #endif
 

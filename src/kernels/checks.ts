@@ -22,7 +22,6 @@ import {
 import { Elementwise, type ElementwiseOp } from './elementwise.js';
 import { Embedding } from './embedding.js';
 import { Gemm, type GemmOptions } from './gemm.js';
-import { gemmReference } from './reference/gemm.js';
 import { Matvec, type MatvecFusion, type MatvecOptions } from './matvec.js';
 import {
   addReference,
@@ -39,7 +38,7 @@ import { keptTokens, sampleReference } from './reference/sample.js';
 import { Penalties, type PenaltySettings } from './penalties.js';
 import { DotInputRounding } from './dot-input.js';
 import { maskWords, TokenMask, tokenMaskReference } from './token-mask.js';
-import { dotInputReference } from './reference/dot-input.js';
+import { dotInputReference, q8_1Corrections, q8_1OffsetTerms } from './reference/dot-input.js';
 import { dotInput, type DotInput } from '../model/quant/dot-input.js';
 import { countTokens, penaltiesReference } from './reference/penalties.js';
 import { matvecReference } from './reference/matvec.js';
@@ -73,6 +72,35 @@ function asActivations(values: Float32Array, activations: Activations = 'f32'): 
   return activations === 'f16' ? values.map(roundToF16) : values;
 }
 
+/**
+ * W (rows, cols) · x[m] for each vector of x (m, cols) as llama.cpp computes it against weights
+ * in `format` for `input`: x rounded first, and for q8_1 each block's offset meeting the
+ * block's f16 sum (q8_1OffsetTerms). The weights are those the kernel decodes (`dense`, the
+ * format's CPU dequantize of `weights`), never the floats they came from; sums in f64.
+ */
+function referenceProducts(
+  format: QuantName,
+  weights: Uint8Array,
+  dense: Float32Array,
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  input: DotInput,
+): Float32Array {
+  const xIn = input === 'f32' ? x : dotInputReference(x, input);
+  const out = new Float32Array((x.length / cols) * rows);
+  for (let m = 0; m < x.length / cols; m++) {
+    const y = matvecReference(dense, xIn.subarray(m * cols, (m + 1) * cols), rows, cols);
+    if (input === 'q8_1') {
+      const corrections = q8_1Corrections(x.subarray(m * cols, (m + 1) * cols));
+      const terms = q8_1OffsetTerms(quantFormats[format], weights, rows, cols, corrections);
+      for (let r = 0; r < rows; r++) y[r] += terms[r];
+    }
+    out.set(y, m * rows);
+  }
+  return out;
+}
+
 /** One kernel run on uploaded inputs into a guarded output, compared with its reference. */
 interface CheckSpec {
   kernel: string;
@@ -87,6 +115,8 @@ interface CheckSpec {
   exactIds?: boolean;
   /** How `{ act }` inputs and the output are stored (default f32). */
   activations?: Activations;
+  /** The output is f32 whatever the activations. */
+  f32Output?: boolean;
   /** Records the kernel on `inputs` (uploaded, in order) writing to `out`. */
   encode(batch: ComputeBatch, inputs: GPUBuffer[], out: Binding): void;
 }
@@ -128,7 +158,7 @@ async function checkAgainstReference(gpu: GpuContext, spec: CheckSpec): Promise<
       spec.expected.length,
       `check:${spec.kernel}:out`,
       spec.initialOut,
-      f16 && !spec.exactIds ? 2 : 4,
+      f16 && !spec.exactIds && !spec.f32Output ? 2 : 4,
     );
     const batch = gpu.batch(`check:${spec.kernel}`);
     spec.encode(batch, buffers, out.binding);
@@ -173,11 +203,10 @@ export async function checkMatvec(
       : undefined;
   const dense = quantFormats[format].dequantize(weights, matrixRows * cols);
   // The kernel rounds x as it loads it; the reference rounds it first, as llama.cpp does.
-  const xIn = input === 'f32' ? x : dotInputReference(x, input);
+  const products = referenceProducts(format, weights, dense, x, matrixRows, cols, input);
   const expected = new Float32Array(batch * rows);
   for (let m = 0; m < batch; m++) {
-    const xm = xIn.subarray(m * cols, (m + 1) * cols);
-    const y = matvecReference(dense, xm, matrixRows, cols);
+    const y = products.subarray(m * matrixRows, (m + 1) * matrixRows);
     for (let r = 0; r < rows; r++) {
       const g = y[r];
       expected[m * rows + r] =
@@ -236,7 +265,7 @@ export async function checkMatvecQkv(
   const x = asActivations(rng.floats(batch * cols), options.activations);
   const bias = fusion === 'qkv_bias' ? rng.floats(rows) : undefined;
   const dense = quantFormats[format].dequantize(weights, rows * cols);
-  const xIn = input === 'f32' ? x : dotInputReference(x, input);
+  const products = referenceProducts(format, weights, dense, x, rows, cols, input);
   const rope: RopeConfig = {
     heads: qkv.heads,
     headDim: qkv.headDim,
@@ -251,7 +280,7 @@ export async function checkMatvecQkv(
   const k = new Float32Array(batch * kvRows);
   const v = new Float32Array(batch * kvRows);
   for (let m = 0; m < batch; m++) {
-    const y = matvecReference(dense, xIn.subarray(m * cols, (m + 1) * cols), rows, cols);
+    const y = products.subarray(m * rows, (m + 1) * rows);
     if (bias) for (let r = 0; r < rows; r++) y[r] += bias[r];
     q.set(y.subarray(0, qRows), m * qRows);
     k.set(y.subarray(qRows, qRows + kvRows), m * kvRows);
@@ -328,7 +357,11 @@ export async function checkRmsNorm(
   });
 }
 
-/** Prefill GEMM against dequantize-then-f32, weights past a binding split when asked. */
+/**
+ * Prefill GEMM against dequantize-then-f32, weights past a binding split when asked. For a q8_1
+ * input the kernel gets x rounded and its corrections as the rounding pass leaves them (the
+ * reference's, which checkDotInput holds that pass to).
+ */
 export async function checkGemm(
   gpu: GpuContext,
   m: number,
@@ -337,21 +370,25 @@ export async function checkGemm(
   seed: number,
   options: GemmOptions = {},
 ): Promise<KernelCheckResult> {
-  const { format = 'F32' } = options;
+  const { format = 'F32', input = 'f32' } = options;
   const rng = new Rng(seed);
   const weights = randomWeights(quantFormats[format], rng, n * k);
   const x = asActivations(rng.floats(m * k), options.activations);
   const dense = quantFormats[format].dequantize(weights, n * k);
   const kernel = await Gemm.load(gpu, options);
+  const rounded = input === 'q8_1';
   return checkAgainstReference(gpu, {
-    kernel: `gemm ${format}`,
+    kernel: `gemm ${format}${rounded ? ' in q8_1' : ''}`,
     variant: kernel.key.name,
     shape: `${m}x${n}x${k}`,
-    inputs: [weights, { act: x }],
-    expected: gemmReference(x, dense, m, n, k),
+    inputs: rounded
+      ? [weights, { act: dotInputReference(x, input) }, q8_1Corrections(x)]
+      : [weights, { act: x }],
+    expected: referenceProducts(format, weights, dense, x, n, k, input),
     limit: F32_NMSE_LIMIT,
     activations: options.activations,
-    encode: (b, [w, xBuf], out) => kernel.encode(b, { w, x: xBuf, out, m, n, k }),
+    encode: (b, [w, xBuf, corrections], out) =>
+      kernel.encode(b, { w, x: xBuf, out, m, n, k, corrections }),
   });
 }
 
@@ -936,6 +973,21 @@ export async function checkDotInput(
   for (let i = 256; i + 3 < n; i += 512) x[i + 3] = -50;
   const input = asActivations(x, options.activations);
   const kernel = await DotInputRounding.load(gpu, kind, options);
+  if (kind === 'q8_1') {
+    // The rounded values are q8_0's (checked there); this checks the corrections beside them.
+    return checkAgainstReference(gpu, {
+      kernel: 'dot_input q8_1 corrections',
+      variant: kernel.key.name,
+      shape: `${n}`,
+      inputs: [{ act: input }, { act: new Float32Array(n) }],
+      expected: q8_1Corrections(input),
+      limit: 1e-12,
+      activations: options.activations,
+      f32Output: true,
+      encode: (batch, [xBuf, rounded], out) =>
+        kernel.encode(batch, { x: xBuf, out: rounded, n, corrections: out }),
+    });
+  }
   return checkAgainstReference(gpu, {
     kernel: `dot_input ${kind}`,
     variant: kernel.key.name,
@@ -1027,6 +1079,8 @@ export type KernelCase =
       shape: [number, number, number];
       /** The entry point (GemmOptions.shape): both run on every adapter. */
       entry: 'gpu' | 'cpu';
+      /** x rounded to q8_1 first (GemmOptions.input; default f32). */
+      input?: 'q8_1';
       seed: number;
     }
   | {
@@ -1292,27 +1346,10 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     cases.push({ kernel: 'argmax', shape, seed: next() });
     cases.push({ kernel: 'softmax', shape, seed: next() });
   }
-  // Formats added later, each a weight decode that every weight-reading kernel shares: matvec
-  // at one block, odd rows over several blocks, a batch of three, SwiGLU's pair; GEMM over tile
-  // edges on both entry points; an embedding gather.
+  // Formats added later: a few cases each (laterFormatCases).
   for (const format of Object.keys(quantFormats) as QuantName[]) {
-    if (FULL_CASE_FORMATS.includes(format)) continue;
-    const block = quantFormats[format].blockValues;
-    cases.push({ kernel: 'matvec', format, batch: 1, shape: [1, block], seed: next() });
-    cases.push({ kernel: 'matvec', format, batch: 1, shape: [33, 3 * block], seed: next() });
-    cases.push({ kernel: 'matvec', format, batch: 3, shape: [37, 2 * block], seed: next() });
-    cases.push({
-      kernel: 'matvec',
-      format,
-      batch: 1,
-      fusion: 'gate_up',
-      shape: [70, 2 * block],
-      seed: next(),
-    });
-    for (const entry of ['gpu', 'cpu'] as const) {
-      cases.push({ kernel: 'gemm', format, shape: [33, 70, 3 * block], entry, seed: next() });
-    }
-    cases.push({ kernel: 'embedding', format, shape: [37, block, 5], seed: next() });
+    if (FULL_CASE_FORMATS.includes(format) || Q8_1_FORMATS.includes(format)) continue;
+    cases.push(...laterFormatCases(format, next));
   }
   // Later additions, after every earlier case so those keep their seeds. Few: each is a
   // pipeline of its own to compile, and the epilogues do not depend on the weight format.
@@ -1352,7 +1389,73 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       seed: next(),
     });
   }
+  // Q4_1 and Q5_1 (after the above, keeping their seeds): the later formats' cases, then with
+  // their q8_1 inputs (the corrections' pass, the matvec rounding as it loads, the GEMM's
+  // offset terms on both entry points, the fused q/k/v).
+  for (const format of Q8_1_FORMATS) cases.push(...laterFormatCases(format, next));
+  for (const n of [64, 4096 + 32]) {
+    cases.push({ kernel: 'dot_input', kind: 'q8_1', shape: [n], seed: next() });
+  }
+  for (const format of Q8_1_FORMATS) {
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch: 3,
+      fusion: 'residual',
+      input: 'q8_1',
+      shape: [37, 96],
+      seed: next(),
+    });
+    for (const entry of ['gpu', 'cpu'] as const) {
+      cases.push({
+        kernel: 'gemm',
+        format,
+        input: 'q8_1',
+        shape: [33, 70, 96],
+        entry,
+        seed: next(),
+      });
+    }
+  }
+  cases.push({
+    kernel: 'matvec_qkv',
+    format: 'Q4_1',
+    batch: 2,
+    bias: true,
+    input: 'q8_1',
+    qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 64, neox: true },
+    cols: 64,
+    seed: next(),
+  });
   return cases;
+}
+
+/** The formats whose dot products take q8_1 inputs (block offsets); cases after the rest. */
+const Q8_1_FORMATS: readonly QuantName[] = ['Q4_1', 'Q5_1'];
+
+/**
+ * A format added after the first wave: its weight decode, which every weight-reading kernel
+ * shares: matvec at one block, odd rows over several blocks, a batch of three, SwiGLU's pair;
+ * GEMM over tile edges on both entry points; an embedding gather.
+ */
+function laterFormatCases(format: QuantName, next: () => number): KernelCase[] {
+  const block = quantFormats[format].blockValues;
+  const gemm = (entry: 'gpu' | 'cpu'): KernelCase => ({
+    kernel: 'gemm',
+    format,
+    shape: [33, 70, 3 * block],
+    entry,
+    seed: next(),
+  });
+  return [
+    { kernel: 'matvec', format, batch: 1, shape: [1, block], seed: next() },
+    { kernel: 'matvec', format, batch: 1, shape: [33, 3 * block], seed: next() },
+    { kernel: 'matvec', format, batch: 3, shape: [37, 2 * block], seed: next() },
+    { kernel: 'matvec', format, batch: 1, fusion: 'gate_up', shape: [70, 2 * block], seed: next() },
+    gemm('gpu'),
+    gemm('cpu'),
+    { kernel: 'embedding', format, shape: [37, block, 5], seed: next() },
+  ];
 }
 
 /** Whether the case compiles f16 code (f16 activations, or an f16 KV cache). */
@@ -1397,8 +1500,9 @@ export function caseName(c: KernelCase): string {
       return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.input ? ` in ${c.input}` : ''} m${c.batch} ${shape}`;
 
     case 'embedding':
-    case 'gemm':
       return `${c.kernel} ${c.format} ${shape}`;
+    case 'gemm':
+      return `gemm ${c.format}${c.input ? ` in ${c.input}` : ''} ${shape}`;
     case 'rope': {
       const r = c.rope;
       const extra = (r.yarn ? ' yarn' : '') + (c.freqFactors ? ' freq-factors' : '');
@@ -1446,7 +1550,12 @@ export function runKernelCase(
     case 'embedding':
       return checkEmbedding(gpu, c.format, ...c.shape, c.seed, options);
     case 'gemm':
-      return checkGemm(gpu, ...c.shape, c.seed, { ...options, format: c.format, shape: c.entry });
+      return checkGemm(gpu, ...c.shape, c.seed, {
+        ...options,
+        format: c.format,
+        shape: c.entry,
+        input: c.input,
+      });
     case 'attention':
       return checkAttention(gpu, c.scenario, c.seed, options);
     case 'sample':

@@ -11,6 +11,8 @@ export interface DotInputArgs {
   x: Binding;
   out: Binding;
   n: number;
+  /** q8_1: (n / 32,) f32, each block's correction for Gemm's q8_1 variant. */
+  corrections?: Binding;
 }
 
 /**
@@ -41,15 +43,18 @@ export class DotInputRounding {
     return new DotInputRounding(gpu, kind, key, await gpu.pipelines.get(key));
   }
 
-  encode(batch: ComputeBatch, { x, out, n }: DotInputArgs): void {
-    const block = this.kind === 'q8_0' || this.kind === 'q8_k' ? DOT_INPUT_BLOCK[this.kind] : 1;
+  encode(batch: ComputeBatch, { x, out, n, corrections }: DotInputArgs): void {
+    const block = this.kind === 'f16' || this.kind === 'bf16' ? 1 : DOT_INPUT_BLOCK[this.kind];
     if (n % block !== 0) {
       throw new RangeError(`${this.key.name}: ${n} values are not whole blocks of ${block}`);
+    }
+    if ((this.kind === 'q8_1') !== (corrections !== undefined)) {
+      throw new RangeError(`${this.key.name}: corrections are q8_1's output, and only q8_1's`);
     }
     batch.dispatch(
       this.pipeline,
       new Uint32Array([n, 0, 0, 0]),
-      [x, out],
+      corrections ? [x, out, corrections] : [x, out],
       itemGrid(this.gpu, n / block, DOT_INPUT_WORKGROUP),
     );
   }

@@ -15,6 +15,11 @@ export interface GemmArgs {
   m: number;
   n: number;
   k: number;
+  /**
+   * (m, k / 32) f32, for the q8_1 variant: per block of x, what its q8_1 sum adds
+   * (DotInputRounding 'q8_1' writes it beside the rounded x).
+   */
+  corrections?: Binding;
 }
 
 export interface GemmOptions extends KernelOptions {
@@ -27,6 +32,11 @@ export interface GemmOptions extends KernelOptions {
    * each); by default 'cpu' on a software adapter. The checks run both everywhere.
    */
   shape?: 'gpu' | 'cpu';
+  /**
+   * 'q8_1': x was rounded to q8_1 (Q4_1, Q5_1 weights, as llama.cpp does), and each block's
+   * offset meets the block's sum through GemmArgs.corrections. Default 'f32'.
+   */
+  input?: 'f32' | 'q8_1';
 }
 
 /**
@@ -38,13 +48,17 @@ export class Gemm {
     readonly key: PipelineKey,
     private readonly pipeline: GPUComputePipeline,
     readonly format: QuantName,
+    readonly input: 'f32' | 'q8_1',
     private readonly bindingLimit: number,
     private readonly alignment: number,
     private readonly maxWorkgroups: number,
   ) {}
 
   static async load(gpu: GpuContext, options: GemmOptions = {}): Promise<Gemm> {
-    const { format = 'F32' } = options;
+    const { format = 'F32', input = 'f32' } = options;
+    if (input === 'q8_1' && !quantFormats[format].blockOffsets) {
+      throw new RangeError(`gemm: q8_1 inputs are for weights with block offsets, not ${format}`);
+    }
     const limits = gpu.facts.limits;
     // A CPU device (SwiftShader) gets the entry point with fewer, busier invocations.
     const cpu = (options.shape ?? (gpu.facts.software ? 'cpu' : 'gpu')) === 'cpu';
@@ -52,13 +66,15 @@ export class Gemm {
       family: 'gemm',
       weights: format,
       activations: options.activations,
-      shape: `t${GEMM_TILE}${cpu ? '_cpu' : ''}`,
+      shape: `t${GEMM_TILE}${cpu ? '_cpu' : ''}${input === 'q8_1' ? '_inq81' : ''}`,
+      defines: { Q8_1_SUMS: input === 'q8_1' },
       ...(cpu && { entryPoint: 'main_cpu' }),
     });
     return new Gemm(
       key,
       await gpu.pipelines.get(key),
       format,
+      input,
       Math.min(options.bindingLimit ?? Infinity, limits.maxStorageBufferBindingSize),
       limits.minStorageBufferOffsetAlignment,
       limits.maxComputeWorkgroupsPerDimension,
@@ -77,8 +93,11 @@ export class Gemm {
     return new Uint32Array([m, n, k, rowBytes, colOffset, outStride, 0, 0]);
   }
 
-  encode(batch: ComputeBatch, { w, x, out, m, n, k }: GemmArgs): void {
+  encode(batch: ComputeBatch, { w, x, out, m, n, k, corrections }: GemmArgs): void {
     const bytesPerRow = rowBytes(quantFormats[this.format], k);
+    if ((this.input === 'q8_1') !== (corrections !== undefined)) {
+      throw new RangeError(`${this.key.name}: corrections go with q8_1 inputs, and only with them`);
+    }
     const tilesM = Math.ceil(m / GEMM_TILE);
     if (tilesM > this.maxWorkgroups) {
       throw new GpuValidationError(
@@ -101,7 +120,7 @@ export class Gemm {
       batch.dispatch(
         this.pipeline,
         Gemm.params(m, count, k, bytesPerRow, start, n),
-        [binding, x, out],
+        corrections ? [binding, x, out, corrections] : [binding, x, out],
         [tilesN, tilesM],
       );
     }

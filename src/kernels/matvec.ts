@@ -91,11 +91,16 @@ export class Matvec {
     const { format = 'F32', batch = 1, fusion = 'none', input = 'f32' } = options;
     if ((input as DotInput) === 'q8_k') {
       throw new RangeError(
-        'matvec rounds q8_0, f16 and bf16 inputs; round q8_k with DotInputRounding',
+        'matvec rounds q8_0, q8_1, f16 and bf16 inputs; round q8_k with DotInputRounding',
       );
     }
-    if (input === 'q8_0' && quantFormats[format].blockValues === 1) {
-      throw new RangeError(`matvec: q8_0 input rounding needs 32-value units, not ${format} rows`);
+    if ((input === 'q8_0' || input === 'q8_1') && quantFormats[format].blockValues === 1) {
+      throw new RangeError(
+        `matvec: ${input} input rounding needs 32-value units, not ${format} rows`,
+      );
+    }
+    if (input === 'q8_1' && !quantFormats[format].blockOffsets) {
+      throw new RangeError(`matvec: q8_1 inputs are for weights with block offsets, not ${format}`);
     }
     if (!Number.isInteger(batch) || batch < 1 || batch > MATVEC_MAX_BATCH) {
       throw new RangeError(`matvec batch must be 1..${MATVEC_MAX_BATCH}, got ${batch}`);
@@ -125,7 +130,8 @@ export class Matvec {
           RESIDUAL: fusion === 'residual',
           GATE_UP: fusion === 'gate_up',
           QKV: fusion === 'qkv' || fusion === 'qkv_bias',
-          ROUND_Q8_0: input === 'q8_0',
+          ROUND_Q8: input === 'q8_0' || input === 'q8_1',
+          Q8_1_SUMS: input === 'q8_1',
           ROUND_F16: input === 'f16',
           ROUND_BF16: input === 'bf16',
         },

@@ -138,7 +138,7 @@ const FLOAT_FORMATS = ['F32', 'F16'] as const;
 const QUANT_FORMATS = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const;
 // Formats added since: a weight decode each, the same on every architecture, so on llama alone
 // (qwen2 meets Q5_0 in the Qwen2.5-shaped file below).
-const LATER_FORMATS = ['Q5_0', 'IQ4_NL', 'Q2_K', 'Q3_K', 'IQ4_XS'] as const;
+const LATER_FORMATS = ['Q5_0', 'IQ4_NL', 'Q4_1', 'Q5_1', 'Q2_K', 'Q3_K', 'IQ4_XS'] as const;
 const cases: [TinyArchitecture, QuantName][] = [
   ...(['llama', 'qwen2', 'qwen3'] as const).flatMap((a) =>
     [...FLOAT_FORMATS, ...QUANT_FORMATS].map((f): [TinyArchitecture, QuantName] => [a, f]),
@@ -261,7 +261,17 @@ describe('files shaped like the demo models match llama.cpp', () => {
 // one-layer llama, where llama.cpp's CPU takes its plain dot-product path, the logits agree to
 // f32 rounding, where exact f32 inputs would be ~1e-4 away.
 describe("matmul inputs rounded as llama.cpp's", () => {
-  for (const weights of ['Q8_0', 'Q5_0', 'IQ4_NL', 'Q2_K', 'Q3_K', 'Q4_K', 'IQ4_XS'] as const) {
+  for (const weights of [
+    'Q8_0',
+    'Q5_0',
+    'IQ4_NL',
+    'Q4_1',
+    'Q5_1',
+    'Q2_K',
+    'Q3_K',
+    'Q4_K',
+    'IQ4_XS',
+  ] as const) {
     it(`llama ${weights} (1 layer)`, async () => {
       const { bytes, vocab } = tinyModel({ architecture: 'llama', weights, layers: 1 });
       const path = join(dir, `llama-${weights}-1.gguf`);

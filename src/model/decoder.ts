@@ -8,7 +8,7 @@ import { DotInputRounding } from '../kernels/dot-input.js';
 import { Attention, KvShift, KvWrite, type KvFormat } from '../kernels/attention.js';
 import { Elementwise } from '../kernels/elementwise.js';
 import { Embedding } from '../kernels/embedding.js';
-import { Gemm } from '../kernels/gemm.js';
+import { Gemm, type GemmOptions } from '../kernels/gemm.js';
 import {
   Matvec,
   MATVEC_MAX_BATCH,
@@ -68,15 +68,19 @@ class KernelSet {
     return k;
   }
 
-  gemm(format: QuantName): Promise<Gemm> {
-    let k = this.gemms.get(format);
-    if (!k) this.gemms.set(format, (k = Gemm.load(this.gpu, { format })));
+  gemm(format: QuantName, input: GemmInput = 'f32'): Promise<Gemm> {
+    const key = `${format}:${input}`;
+    let k = this.gemms.get(key);
+    if (!k) this.gemms.set(key, (k = Gemm.load(this.gpu, { format, input })));
     return k;
   }
 }
 
 /** How a decode matvec rounds x as it loads it (MatvecOptions.input). */
 type MatvecInput = NonNullable<MatvecOptions['input']>;
+
+/** What a GEMM's x is (GemmOptions.input): as it is (rounded or not), or q8_1 with corrections. */
+type GemmInput = NonNullable<GemmOptions['input']>;
 
 /** A matvec (plain or fused, rounding its input or not) or a GEMM over one weight format. */
 interface WeightKernel {
@@ -591,10 +595,18 @@ export class Decoder {
     for (const kind of roundingKinds) {
       this.kernels.rounding.set(kind, await built(DotInputRounding.load(gpu, kind)));
       this.scratch[`in_${kind}`] = await scratch(`in_${kind}`, inputFloats);
+      if (kind === 'q8_1') {
+        this.scratch.corrections_q8_1 = await scratch(
+          'corrections_q8_1',
+          Math.ceil(inputFloats / 32),
+        );
+      }
     }
     for (const { format, fusion, input } of weightKernels) {
       await built<unknown>(
-        fusion === 'gemm' ? set.gemm(format) : set.matvec(format, fusion, 1, input),
+        fusion === 'gemm'
+          ? set.gemm(format, this.gemmInput(format))
+          : set.matvec(format, fusion, 1, input),
       );
     }
     if (compiled !== total) throw new Error(`built ${compiled} kernels of ${total} counted`);
@@ -604,7 +616,7 @@ export class Decoder {
   private weightKernels(): WeightKernel[] {
     const kernels = new Map<string, WeightKernel>();
     const add = (format: QuantName, fusion: WeightKernel['fusion']) => {
-      const input = fusion === 'gemm' ? 'f32' : this.loadRounding(format);
+      const input = fusion === 'gemm' ? this.gemmInput(format) : this.loadRounding(format);
       kernels.set(`${format}:${fusion}:${input}`, { format, fusion, input });
     };
     for (const layer of this.layers) {
@@ -671,6 +683,11 @@ export class Decoder {
     return kind === 'q8_k' ? 'f32' : kind;
   }
 
+  /** What the prefill GEMM over weights in `format` takes: q8_1 goes with its corrections. */
+  private gemmInput(format: QuantName): GemmInput {
+    return this.inputKind({ format }) === 'q8_1' ? 'q8_1' : 'f32';
+  }
+
   /** The decode matvec over weights in `format`, rounding x as it loads it (loadRounding). */
   private decodeMatvec(format: QuantName, fusion: MatvecFusion, tokens: number): Promise<Matvec> {
     return this.kernels.set.matvec(format, fusion, tokens, this.loadRounding(format));
@@ -697,7 +714,8 @@ export class Decoder {
         continue;
       }
       const out = this.scratch[`in_${kind}`];
-      this.kernels.rounding.get(kind)!.encode(batch, { x, out, n });
+      const corrections = kind === 'q8_1' ? this.scratch.corrections_q8_1 : undefined;
+      this.kernels.rounding.get(kind)!.encode(batch, { x, out, n, corrections });
       rounded.set(kind, out);
     }
     return (w) => rounded.get(this.inputKind(w))!;
@@ -733,14 +751,18 @@ export class Decoder {
       });
       return;
     }
-    const gemm = await set.gemm(w.format);
+    const input = this.gemmInput(w.format);
+    const gemm = await set.gemm(w.format, input);
     const weights = { buffer: w.buffer, offset: w.offset };
+    // x came from roundInputs: for q8_1, its pass left the corrections in their scratch.
+    const corrections = input === 'q8_1' ? this.scratch.corrections_q8_1 : undefined;
+    const product = { w: weights, x, m: tokens, n: rows, k: cols, corrections };
     if (!bias) {
-      gemm.encode(batch, { w: weights, x, out, m: tokens, n: rows, k: cols });
+      gemm.encode(batch, { ...product, out });
       return;
     }
     // GEMM has no bias variant: into scratch, then the bias added over the rows.
-    gemm.encode(batch, { w: weights, x, out: this.scratch.proj, m: tokens, n: rows, k: cols });
+    gemm.encode(batch, { ...product, out: this.scratch.proj });
     this.kernels.addRows.encode(batch, {
       a: this.scratch.proj,
       b: at(bias),

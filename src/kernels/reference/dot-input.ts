@@ -1,4 +1,5 @@
 import { DOT_INPUT_BLOCK, type DotInput } from '../../model/quant/dot-input.js';
+import type { QuantFormat } from '../../model/quant/format.js';
 import { bf16ToF32, f32ToBf16, roundToF16 } from '../../util/half.js';
 
 const f = Math.fround;
@@ -19,8 +20,9 @@ export function dotInputReference(x: Float32Array, kind: DotInput): Float32Array
     case 'bf16':
       return x.map((v) => bf16ToF32(f32ToBf16(v)));
     case 'q8_0':
+    case 'q8_1':
     case 'q8_k':
-      return blockwise(x, kind);
+      return blockwise(x, kind === 'q8_1' ? 'q8_0' : kind);
   }
 }
 
@@ -53,6 +55,49 @@ function blockwise(x: Float32Array, kind: 'q8_0' | 'q8_k'): Float32Array {
         out[j] = f(d * Math.min(127, roundEven(f(iscale * x[j]))));
       }
     }
+  }
+  return out;
+}
+
+/**
+ * Per 32-value block of x (n,): what llama.cpp's q8_1 block sum, f16(amax / 127 * Σq), adds
+ * beyond the sum of the rounded values, f16(amax / 127) * Σq (quantize_row_q8_1, x86).
+ */
+export function q8_1Corrections(x: Float32Array): Float32Array {
+  const block = DOT_INPUT_BLOCK.q8_1;
+  const out = new Float32Array(x.length / block);
+  for (let b = 0; b < out.length; b++) {
+    let amax = 0;
+    for (let j = b * block; j < (b + 1) * block; j++) amax = Math.max(amax, Math.abs(x[j]));
+    if (amax === 0) continue;
+    const d = f(amax / 127);
+    const id = f(127 / amax);
+    let qsum = 0;
+    for (let j = b * block; j < (b + 1) * block; j++) qsum += roundEven(f(x[j] * id));
+    out[b] = f(roundToF16(f(d * qsum)) - f(roundToF16(d) * qsum));
+  }
+  return out;
+}
+
+/**
+ * What q8_1 dot products add to W · x̃ (x̃ the rounded x) for weights with block offsets m:
+ * per row r, Σ_b m[r, b] * corrections[b], so that each block's offset meets llama.cpp's f16
+ * block sum. W (rows, cols) in `format`'s bytes; x one vector of cols.
+ */
+export function q8_1OffsetTerms(
+  format: QuantFormat,
+  weights: Uint8Array,
+  rows: number,
+  cols: number,
+  corrections: Float32Array,
+): Float32Array {
+  const offsets = format.blockOffsets!(weights, rows * cols);
+  const blocks = cols / DOT_INPUT_BLOCK.q8_1;
+  const out = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let b = 0; b < blocks; b++) sum += offsets[r * blocks + b] * corrections[b];
+    out[r] = sum;
   }
   return out;
 }

@@ -6,7 +6,9 @@ export const GgmlType = {
   F32: 0,
   F16: 1,
   Q4_0: 2,
+  Q4_1: 3,
   Q5_0: 6,
+  Q5_1: 7,
   Q8_0: 8,
   Q2_K: 10,
   Q3_K: 11,
@@ -34,6 +36,11 @@ export interface QuantFormat {
   halfOffsets: readonly number[];
   /** `count` values (a multiple of blockValues) from their blocks. */
   dequantize(bytes: Uint8Array, count: number): Float32Array;
+  /**
+   * Q4_1, Q5_1: the offset each block adds to all its values (value = d * q + m), one per
+   * block. llama.cpp's dot products multiply it by the input block's own sum (q8_1).
+   */
+  blockOffsets?(bytes: Uint8Array, count: number): Float32Array;
   /** Blocks for `values` (length a multiple of blockValues). Ours, not GGML's bit for bit. */
   quantize(values: Float32Array): Uint8Array;
 }

@@ -20,16 +20,12 @@ export const Q5_0: QuantFormat = {
   halfOffsets: [0],
   dequantize(bytes, count) {
     const out = new Float32Array(count);
+    const q = new Uint8Array(BLOCK_VALUES);
     for (let b = 0; b < count / BLOCK_VALUES; b++) {
       const o = b * BLOCK_BYTES;
       const d = readF16(bytes, o);
-      const qh =
-        (bytes[o + 2] | (bytes[o + 3] << 8) | (bytes[o + 4] << 16) | (bytes[o + 5] << 24)) >>> 0;
-      for (let j = 0; j < 16; j++) {
-        const q = bytes[o + 6 + j];
-        out[b * BLOCK_VALUES + j] = d * ((q & 0xf) + (((qh >>> j) & 1) << 4) - 16);
-        out[b * BLOCK_VALUES + j + 16] = d * ((q >> 4) + (((qh >>> (j + 16)) & 1) << 4) - 16);
-      }
+      read5Bit(bytes, o + 2, q);
+      for (let i = 0; i < BLOCK_VALUES; i++) out[b * BLOCK_VALUES + i] = d * (q[i] - 16);
     }
     return out;
   },
@@ -45,20 +41,36 @@ export const Q5_0: QuantFormat = {
       const o = b * BLOCK_BYTES;
       writeF16(out, o, d);
       // (int8_t)(x * id + 16.5f): truncation toward zero, then at most 31.
-      const q = (v: number) => Math.min(31, Math.trunc(Math.fround(Math.fround(v * id) + 16.5)));
-      let qh = 0;
-      for (let j = 0; j < 16; j++) {
-        const q0 = q(x[j]);
-        const q1 = q(x[j + 16]);
-        out[o + 6 + j] = (q0 & 0xf) | ((q1 & 0xf) << 4);
-        qh |= ((q0 >> 4) & 1) << j;
-        qh |= ((q1 >> 4) & 1) << (j + 16);
-      }
-      out[o + 2] = qh & 0xff;
-      out[o + 3] = (qh >>> 8) & 0xff;
-      out[o + 4] = (qh >>> 16) & 0xff;
-      out[o + 5] = (qh >>> 24) & 0xff;
+      const q = Int32Array.from(x, (v) =>
+        Math.min(31, Math.trunc(Math.fround(Math.fround(v * id) + 16.5))),
+      );
+      write5Bit(out, o + 2, q);
     }
     return out;
   },
 };
+
+/** A Q5_0 or Q5_1 block's 32 levels (0..31) from its qh (4 bytes at `at`) and qs (16 after). */
+export function read5Bit(bytes: Uint8Array, at: number, q: Uint8Array): void {
+  const qh =
+    (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+  for (let j = 0; j < 16; j++) {
+    const low = bytes[at + 4 + j];
+    q[j] = (low & 0xf) | (((qh >>> j) & 1) << 4);
+    q[j + 16] = (low >> 4) | (((qh >>> (j + 16)) & 1) << 4);
+  }
+}
+
+/** The inverse of read5Bit: 32 levels (0..31) into qh at `at` and the 16 qs bytes after it. */
+export function write5Bit(out: Uint8Array, at: number, q: ArrayLike<number>): void {
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    out[at + 4 + j] = (q[j] & 0xf) | ((q[j + 16] & 0xf) << 4);
+    qh |= ((q[j] >> 4) & 1) << j;
+    qh |= ((q[j + 16] >> 4) & 1) << (j + 16);
+  }
+  out[at] = qh & 0xff;
+  out[at + 1] = (qh >>> 8) & 0xff;
+  out[at + 2] = (qh >>> 16) & 0xff;
+  out[at + 3] = (qh >>> 24) & 0xff;
+}

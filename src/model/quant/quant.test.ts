@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../util/half.js';
 import { Rng } from '../../util/rng.js';
-import { IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_0, Q5_K, Q6_K, quantFormats, rowBytes } from './index.js';
+import {
+  IQ4_XS,
+  Q2_K,
+  Q3_K,
+  Q4_1,
+  Q4_K,
+  Q5_0,
+  Q5_1,
+  Q5_K,
+  Q6_K,
+  quantFormats,
+  rowBytes,
+} from './index.js';
 
 function nmse(a: Float32Array, b: Float32Array): number {
   let err = 0;
@@ -136,6 +148,8 @@ describe('quant formats', () => {
       ['Q4_0', 32, 18],
       ['Q5_0', 32, 22],
       ['IQ4_NL', 32, 18],
+      ['Q4_1', 32, 20],
+      ['Q5_1', 32, 24],
       ['Q2_K', 256, 84],
       ['Q3_K', 256, 110],
       ['Q4_K', 256, 144],
@@ -167,6 +181,71 @@ describe('quant formats', () => {
     for (let t = 0; t < 50; t++) {
       const block = randomBlock(rng, Q5_0.blockBytes, Q5_0.halfOffsets);
       expect(Q5_0.dequantize(block, 32)).toEqual(oracle(block));
+    }
+  });
+
+  it('dequantize and quantize Q4_1 and Q5_1 blocks exactly as GGML does', () => {
+    const f = Math.fround;
+    const f16 = (b: Uint8Array, o: number) => f16ToF32(b[o] | (b[o + 1] << 8));
+    // dequantize_row_q4_1 and dequantize_row_q5_1, transcribed: y = x * d + m in f32.
+    const dequantize = (block: Uint8Array, bits: 4 | 5) => {
+      const d = f16(block, 0);
+      const m = f16(block, 2);
+      const qh = (block[4] | (block[5] << 8) | (block[6] << 16) | (block[7] << 24)) >>> 0;
+      const qs = bits === 4 ? 4 : 8;
+      const y = new Float32Array(32);
+      for (let j = 0; j < 16; j++) {
+        const xh0 = bits === 5 ? ((qh >>> j) << 4) & 0x10 : 0;
+        const xh1 = bits === 5 ? (qh >>> (j + 12)) & 0x10 : 0;
+        y[j] = f(f(((block[qs + j] & 0x0f) | xh0) * d) + m);
+        y[j + 16] = f(f(((block[qs + j] >> 4) | xh1) * d) + m);
+      }
+      return y;
+    };
+    // quantize_row_q4_1_ref and quantize_row_q5_1_ref, transcribed.
+    const quantize = (x: Float32Array, bits: 4 | 5) => {
+      const block = new Uint8Array(bits === 4 ? 20 : 24);
+      let min = Infinity;
+      let max = -Infinity;
+      for (const v of x) {
+        min = Math.min(min, v);
+        max = Math.max(max, v);
+      }
+      const d = f(f(max - min) / (bits === 4 ? 15 : 31));
+      const id = d ? f(1 / d) : 0;
+      const h = [f32ToF16(d), f32ToF16(min)];
+      block.set([h[0] & 0xff, h[0] >> 8, h[1] & 0xff, h[1] >> 8]);
+      let qh = 0;
+      for (let j = 0; j < 16; j++) {
+        const x0 = f(f(x[j] - min) * id);
+        const x1 = f(f(x[16 + j] - min) * id);
+        let xi0 = Math.trunc(f(x0 + 0.5));
+        let xi1 = Math.trunc(f(x1 + 0.5));
+        if (bits === 4) {
+          xi0 = Math.min(15, xi0);
+          xi1 = Math.min(15, xi1);
+        }
+        block[(bits === 4 ? 4 : 8) + j] = (xi0 & 0x0f) | ((xi1 & 0x0f) << 4);
+        qh |= ((xi0 & 0x10) >> 4) << j;
+        qh |= ((xi1 & 0x10) >> 4) << (j + 16);
+      }
+      if (bits === 5) block.set([qh & 0xff, (qh >>> 8) & 0xff, (qh >>> 16) & 0xff, qh >>> 24], 4);
+      return block;
+    };
+    const rng = new Rng(41);
+    for (const [format, bits] of [
+      [Q4_1, 4],
+      [Q5_1, 5],
+    ] as const) {
+      for (let t = 0; t < 50; t++) {
+        const block = randomBlock(rng, format.blockBytes, format.halfOffsets);
+        if (t % 2) block[3] |= 0x80; // a negative offset
+        expect(format.dequantize(block, 32)).toEqual(dequantize(block, bits));
+        expect(format.blockOffsets!(block, 32)).toEqual(Float32Array.of(f16(block, 2)));
+        const x = rng.floats(32, 2 ** rng.int(-6, 6));
+        if (t % 5 === 0) x.fill(x[0]); // a constant block: d = 0
+        expect(format.quantize(x)).toEqual(quantize(x, bits));
+      }
     }
   });
 
@@ -283,6 +362,8 @@ describe('quant formats', () => {
     Q5_K: 3e-3,
     Q4_0: 1e-2,
     Q5_0: 3e-3,
+    Q4_1: 1e-2,
+    Q5_1: 3e-3,
     IQ4_NL: 1e-2,
     IQ4_XS: 1e-2,
     Q3_K: 4e-2,
