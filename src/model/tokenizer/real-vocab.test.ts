@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../util/rng.js';
 import { parseGguf } from '../gguf/reader.js';
 import { writeGguf, type GgufWriteValue } from '../gguf/writer.js';
+import { ChatTemplate } from '../chat/template.js';
 import { tokenizerFromGguf } from './index.js';
 import { TokenType } from './tokenizer.js';
 
@@ -14,7 +15,7 @@ import { TokenType } from './tokenizer.js';
 // 128k byte-level BPE under each pre-tokenizer that could carry it, and Llama 2's 32k
 // SentencePiece, from the vocabularies the npm packages llama3-tokenizer-js and
 // llama-tokenizer-js ship. Over a thousand generated hard strings each, as prompts (special
-// tokens as text) and as chat-template output (special tokens parsed).
+// tokens as text) and inside a conversation rendered by the chat template (special tokens parsed).
 
 const dir = mkdtempSync(join(tmpdir(), 'agentgpu-vocab-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -242,12 +243,8 @@ function hardStrings(count: number, seed: number): string[] {
 interface Case {
   name: string;
   bytes: () => Uint8Array;
-  /** Wraps a text as a chat template renders a user turn. */
-  chat: (text: string) => string;
 }
 
-const llama3Chat = (text: string) =>
-  `<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${text}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`;
 const cases: Case[] = [
   // A name for each llama.cpp pre-tokenizer type that the converters write for the architectures
   // agentgpu runs (phi-2 is GPT2's type and deepseek-r1-qwen QWEN2's: tokenizer.test.ts checks
@@ -271,12 +268,10 @@ const cases: Case[] = [
   ].map((pre) => ({
     name: `Llama 3 vocabulary, ${pre}`,
     bytes: () => llama3Gguf(pre),
-    chat: llama3Chat,
   })),
   {
     name: 'Llama 2 vocabulary (SentencePiece)',
     bytes: llama2Gguf,
-    chat: (text) => `<s>[INST] ${text} [/INST]`,
   },
 ];
 
@@ -284,7 +279,13 @@ describe('tokenization on real vocabularies, against llama.cpp', () => {
   for (const c of cases) {
     it(c.name, async () => {
       const bytes = c.bytes();
-      const ours = tokenizerFromGguf(parseGguf(bytes).metadata);
+      const { metadata } = parseGguf(bytes);
+      const ours = tokenizerFromGguf(metadata);
+      // The chat path as LanguageModel.prompt takes it: the file's template (here the built-in
+      // for its tokens: Llama 3's, or Llama 2's [INST]) rendered with @huggingface/jinja, then
+      // tokenized with special tokens parsed. Both templates print BOS themselves.
+      const template = ChatTemplate.fromGguf(metadata);
+      expect(template.rendersBos).toBe(true);
       const path = join(dir, `${c.name.replace(/\W+/g, '-')}.gguf`);
       writeFileSync(path, bytes);
       const { getLlama } = await import('node-llama-cpp');
@@ -304,7 +305,11 @@ describe('tokenization on real vocabularies, against llama.cpp', () => {
         for (const text of texts) {
           const ids = compare('prompt', text, false);
           expect(ours.decode(ids)).toBe(text);
-          compare('chat', c.chat(text), true);
+          const rendered = template.render([
+            { role: 'system', content: 'Answer in one line.' },
+            { role: 'user', content: text },
+          ]);
+          compare('chat', rendered, true);
         }
         expect(mismatches.slice(0, 5)).toEqual([]);
         expect(texts.length).toBeGreaterThanOrEqual(1000);
