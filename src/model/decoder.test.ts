@@ -257,6 +257,21 @@ describe('files shaped like the demo models match llama.cpp', () => {
   }
 });
 
+describe('tensor types agentgpu does not run', () => {
+  it('fail at load, naming the tensor and its type', async () => {
+    const { bytes } = tinyModel({ architecture: 'llama', weights: 'Q8_0', layers: 1 });
+    // Tensor info: name, n_dims (u32), dims (u64 each), type (u32): MXFP4's blocks (32 values
+    // in 17 bytes) fit where Q8_0's were.
+    const name = 'blk.0.attn_q.weight';
+    const at = Buffer.from(bytes).indexOf(name) + name.length;
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    view.setUint32(at + 4 + 8 * view.getUint32(at, true), 39, true);
+    await expect(Decoder.load(gpu, bytesSource(bytes))).rejects.toThrow(
+      /tensor "blk.0.attn_q.weight" type.*MXFP4 weights are not supported yet \(supported: F32, .*Q5_1.*\)/,
+    );
+  });
+});
+
 // Inputs rounded as llama.cpp rounds them for 8-bit dot products (quant/dot-input.ts): on a
 // one-layer llama, where llama.cpp's CPU takes its plain dot-product path, the logits agree to
 // f32 rounding, where exact f32 inputs would be ~1e-4 away.

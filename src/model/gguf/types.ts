@@ -44,6 +44,7 @@ export const ggmlTypes: ReadonlyMap<number, GgmlTypeInfo> = new Map(
       [34, 'TQ1_0', 256, 54],
       [35, 'TQ2_0', 256, 66],
       [39, 'MXFP4', 32, 17],
+      [39, 'MXFP4', 32, 17],
     ] as const
   ).map(([id, name, blockValues, blockBytes]) => [id, { name, blockValues, blockBytes }]),
 );
