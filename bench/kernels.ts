@@ -13,7 +13,14 @@ import { Matvec, type MatvecFusion } from '../src/kernels/matvec.js';
 import { Attention } from '../src/kernels/attention.js';
 import { Sampler } from '../src/kernels/sample.js';
 import { RmsNorm } from '../src/kernels/rms-norm.js';
-import { quantFormats, randomBlocks, rowBytes, type QuantName } from '../src/model/quant/index.js';
+import {
+  dotInput,
+  quantFormats,
+  randomBlocks,
+  rowBytes,
+  type DotInput,
+  type QuantName,
+} from '../src/model/quant/index.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import { Rng } from '../src/util/rng.js';
 import { copyCeiling as measureCopy, timeKernel, type KernelRow } from './measure.js';
@@ -89,8 +96,9 @@ async function benchMatvec(
   cols: number,
   ceiling: number,
   fusion: MatvecFusion = 'none',
+  input: DotInput = 'f32',
 ): Promise<KernelRow> {
-  const kernel = await Matvec.load(gpu, { format, batch, fusion });
+  const kernel = await Matvec.load(gpu, { format, batch, fusion, input });
   const matrices = fusion === 'gate_up' ? 2 : 1;
   const weights = randomBlocks(quantFormats[format], matrices * rows * cols, 1);
   const w = await gpu.upload(weights, 'bench:w');
@@ -105,7 +113,10 @@ async function benchMatvec(
   const bytes = matrices * rows * rowBytes(quantFormats[format], cols) + 4 * batch * (cols + rows);
   const gbPerS = bytes / (ms * 1e6);
   return {
-    kernel: fusion === 'none' ? `matvec ${format}` : `matvec ${format} ${fusion}`,
+    kernel:
+      `matvec ${format}` +
+      (fusion === 'none' ? '' : ` ${fusion}`) +
+      (input === 'f32' ? '' : ` in ${input}`),
     variant: kernel.variant.key.name,
     shape: `${batch}x${rows}x${cols}`,
     ms,
@@ -283,6 +294,31 @@ async function main(): Promise<void> {
       results.push(await benchMatvec(gpu, 'Q4_K', batch, 4096, 4096, copy.gbPerS));
     // The SwiGLU gate of a 4096 -> 11008 feed-forward: gate and up rows in one pass.
     results.push(await benchMatvec(gpu, 'Q4_K', 1, 11008, 4096, copy.gbPerS, 'gate_up'));
+    if (!software) {
+      // Decode's matvecs at the shapes of real models (rows x cols), x rounded as llama.cpp
+      // rounds it, as decode does: Qwen2.5-0.5B's 896 (Q5_0 and Q8_0 where rows are not whole
+      // K-quant blocks), Llama 3.2 1B's 2048 / 8192, Llama 3 8B's 4096 / 14336, and the output
+      // projections over 151,936 and 128,256 tokens.
+      const shapes: [number, number][] = [
+        [896, 896],
+        [2048, 2048],
+        [8192, 2048],
+        [2048, 8192],
+        [4096, 4096],
+        [14336, 4096],
+        [4096, 14336],
+        [151_936, 896],
+        [128_256, 2048],
+      ];
+      for (const [rows, cols] of shapes) {
+        const formats =
+          cols % 256 === 0 ? (['Q4_K', 'Q6_K', 'Q8_0'] as const) : (['Q5_0', 'Q8_0'] as const);
+        for (const format of formats) {
+          const input = dotInput[format];
+          results.push(await benchMatvec(gpu, format, 1, rows, cols, copy.gbPerS, 'none', input));
+        }
+      }
+    }
     if (!gemmMeasured) {
       // The GEMM has no subgroup variant: once per adapter.
       gemmMeasured = true;

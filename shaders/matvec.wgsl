@@ -18,6 +18,9 @@
 // f16 scale; ROUND_F16, ROUND_BF16: each value), as each unit of x is loaded: no pass of its own.
 // Q8_1_SUMS (Q4_1, Q5_1 weights, q8_1 input): each block's offset meets the input block's f16
 // sum, as llama.cpp's dot products have it, not the rounded values' exact sum.
+// ROUND_Q8_K (K-quant weights): 256-value blocks, each scaled by its value of largest magnitude,
+// span eight units; the workgroup finds every block's scale first (stage_q8_k), into workgroup
+// memory, and each unit is then rounded as it is loaded.
 // x (M, cols) act, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
@@ -99,6 +102,15 @@ fn x_unit(at: u32) -> XUnit {
 #if Q8_1_SUMS
   correction = q8_1_correction(amax, dot(qsum, vec4<f32>(1.0)));
 #endif
+#endif
+#if ROUND_Q8_K
+  // As dot_input.wgsl's dot_q8_k, with the block's iscale from stage_q8_k (rows are whole
+  // blocks, so block at / 256 of all M rows of x).
+  let iscale = partials[WG + at / 256u];
+  let d = select(0.0, 1.0 / iscale, iscale != 0.0);
+  for (var i = 0u; i < 8u; i++) {
+    v[i] = d * min(vec4<f32>(127.0), round(iscale * v[i]));
+  }
 #endif
 #if ROUND_F16
   for (var i = 0u; i < 8u; i++) {
@@ -201,12 +213,54 @@ fn finish(m: u32, row: u32, dots: vec2<f32>) {
   out[m * params.out_stride + at] = act(value);
 }
 
+// The workgroup reduction's partial sums (without subgroups), and for ROUND_Q8_K first the
+// block scales: the largest magnitude of each 32-value part at [0, WG), then each block's
+// iscale at WG + block (block b of row m of x at m * cols / 256 + b).
+const Q8_K_MAX_BLOCKS: u32 = 128u; // per row of x: cols ≤ 32768
+#if ROUND_Q8_K
+var<workgroup> partials: array<f32, max(WG * M * PARTS, WG + Q8_K_MAX_BLOCKS * M)>;
+#else
 #if !SUBGROUPS
-var<workgroup> partials: array<f32, WG * MAX_M * PARTS>;
+var<workgroup> partials: array<f32, WG * M * PARTS>;
+#endif
+#endif
+
+#if ROUND_Q8_K
+// Each 256-value block's iscale = 127 / amax (0 for a block of zeros) into partials[WG + block]:
+// eight invocations a block, 32 values each, then the first of each eight takes the largest of
+// their eight. quantize_row_q8_K scales by -127 / m, m the value of largest magnitude: the other
+// sign turns every q and d alike (rounding is symmetric, no value passes 127), so d * q is the
+// same.
+fn stage_q8_k(lid: u32) {
+  let blocks = params.cols / 256u;
+  let total = M * blocks;
+  for (var first = 0u; first < total; first += WG / 8u) {
+    let b = first + lid / 8u;
+    var amax = 0.0;
+    if (b < total) {
+      let start = (b / blocks) * params.cols + (b % blocks) * 256u + (lid % 8u) * 32u;
+      for (var j = 0u; j < 32u; j++) {
+        amax = max(amax, abs(f32(x[start + j])));
+      }
+    }
+    partials[lid] = amax;
+    workgroupBarrier();
+    if (b < total && lid % 8u == 0u) {
+      for (var p = 1u; p < 8u; p++) {
+        amax = max(amax, partials[lid + p]);
+      }
+      partials[WG + b] = select(0.0, 127.0 / amax, amax != 0.0);
+    }
+    workgroupBarrier();
+  }
+}
 #endif
 
 @compute @workgroup_size(WG)
 fn main(inv: Invocation) {
+#if ROUND_Q8_K
+  stage_q8_k(inv.lid);
+#endif
   let group = inv.lid / T;
   let lane = inv.lid % T;
 #if GATE_UP
@@ -246,9 +300,12 @@ fn main(inv: Invocation) {
     }
   }
 #else
+#if ROUND_Q8_K
+  workgroupBarrier(); // every invocation is done with the block scales
+#endif
   for (var p = 0u; p < PARTS; p++) {
     for (var m = 0u; m < M; m++) {
-      partials[(p * MAX_M + m) * WG + inv.lid] = acc[m][p];
+      partials[(p * M + m) * WG + inv.lid] = acc[m][p];
     }
   }
   workgroupBarrier();
@@ -257,7 +314,7 @@ fn main(inv: Invocation) {
       var dots = vec2<f32>(0.0);
       for (var p = 0u; p < PARTS; p++) {
         for (var i = 0u; i < T; i++) {
-          dots[p] += partials[(p * MAX_M + m) * WG + inv.lid + i];
+          dots[p] += partials[(p * M + m) * WG + inv.lid + i];
         }
       }
       write(m, row, second, dots);

@@ -101,6 +101,11 @@ function referenceProducts(
   return out;
 }
 
+/** For a q8_k input, a last 256-value block of zeros: its scale is 0, its values stay 0. */
+function q8kEdges(x: Float32Array, input: DotInput): Float32Array {
+  return input === 'q8_k' ? x.fill(0, x.length - 256) : x;
+}
+
 /** One kernel run on uploaded inputs into a guarded output, compared with its reference. */
 interface CheckSpec {
   kernel: string;
@@ -195,7 +200,7 @@ export async function checkMatvec(
   // gate_up: the gate rows, then the up rows, back to back.
   const matrixRows = fusion === 'gate_up' ? 2 * rows : rows;
   const weights = randomWeights(quantFormats[format], rng, matrixRows * cols);
-  const x = asActivations(rng.floats(batch * cols), options.activations);
+  const x = asActivations(q8kEdges(rng.floats(batch * cols), input), options.activations);
   const bias = fusion === 'bias' ? rng.floats(rows) : undefined;
   const residual =
     fusion === 'residual'
@@ -262,7 +267,7 @@ export async function checkMatvecQkv(
   const kvRows = qkv.kvHeads * qkv.headDim;
   const rows = qRows + 2 * kvRows;
   const weights = randomWeights(quantFormats[format], rng, rows * cols);
-  const x = asActivations(rng.floats(batch * cols), options.activations);
+  const x = asActivations(q8kEdges(rng.floats(batch * cols), input), options.activations);
   const bias = fusion === 'qkv_bias' ? rng.floats(rows) : undefined;
   const dense = quantFormats[format].dequantize(weights, rows * cols);
   const products = referenceProducts(format, weights, dense, x, rows, cols, input);
@@ -1425,6 +1430,27 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     input: 'q8_1',
     qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 64, neox: true },
     cols: 64,
+    seed: next(),
+  });
+  // 256-value blocks rounded to q8_k as they are loaded: the block scales the workgroup finds
+  // first, for one row of x and for eight (more blocks than one round of the search takes).
+  const q8k: [QuantName, number, MatvecFusion, [number, number]][] = [
+    ['Q4_K', 3, 'residual', [37, 512]],
+    ['Q6_K', 1, 'none', [33, 768]],
+    ['IQ4_XS', 2, 'gate_up', [70, 256]],
+    ['Q2_K', 4, 'none', [20, 2304]],
+  ];
+  for (const [format, batch, fusion, shape] of q8k) {
+    cases.push({ kernel: 'matvec', format, batch, fusion, input: 'q8_k', shape, seed: next() });
+  }
+  cases.push({
+    kernel: 'matvec_qkv',
+    format: 'Q4_K',
+    batch: 3,
+    bias: true,
+    input: 'q8_k',
+    qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 32, neox: true },
+    cols: 512,
     seed: next(),
   });
   return cases;

@@ -65,10 +65,14 @@ export interface MatvecOptions extends KernelOptions {
   fusion?: MatvecFusion;
   /**
    * How x is rounded as it is loaded, as llama.cpp rounds a matmul's input for these weights
-   * (dotInput[format]; default 'f32': as it is). 'q8_k' (256-value blocks) needs DotInputRounding.
+   * (dotInput[format]; default 'f32': as it is). 'q8_k' takes rows of at most
+   * MATVEC_Q8_K_MAX_COLS values (longer ones need DotInputRounding first).
    */
-  input?: Exclude<DotInput, 'q8_k'>;
+  input?: DotInput;
 }
+
+/** The longest rows a matvec rounds to q8_k as it loads them (Q8_K_MAX_BLOCKS in matvec.wgsl). */
+export const MATVEC_Q8_K_MAX_COLS = 128 * 256;
 
 /**
  * shaders/matvec.wgsl: decode-time matrix-vector product with weights dequantized in
@@ -81,6 +85,7 @@ export class Matvec {
     readonly format: QuantName,
     readonly batch: number,
     readonly fusion: MatvecFusion,
+    readonly input: DotInput,
     /** Output rows per workgroup. */
     readonly rowsPerWorkgroup: number,
     private readonly bindingLimit: number,
@@ -89,10 +94,8 @@ export class Matvec {
 
   static async load(gpu: GpuContext, options: MatvecOptions = {}): Promise<Matvec> {
     const { format = 'F32', batch = 1, fusion = 'none', input = 'f32' } = options;
-    if ((input as DotInput) === 'q8_k') {
-      throw new RangeError(
-        'matvec rounds q8_0, q8_1, f16 and bf16 inputs; round q8_k with DotInputRounding',
-      );
+    if (input === 'q8_k' && quantFormats[format].blockValues !== 256) {
+      throw new RangeError(`matvec: q8_k input rounding is for 256-value blocks, not ${format}`);
     }
     if ((input === 'q8_0' || input === 'q8_1') && quantFormats[format].blockValues === 1) {
       throw new RangeError(
@@ -132,6 +135,7 @@ export class Matvec {
           QKV: fusion === 'qkv' || fusion === 'qkv_bias',
           ROUND_Q8: input === 'q8_0' || input === 'q8_1',
           Q8_1_SUMS: input === 'q8_1',
+          ROUND_Q8_K: input === 'q8_k',
           ROUND_F16: input === 'f16',
           ROUND_BF16: input === 'bf16',
         },
@@ -148,6 +152,7 @@ export class Matvec {
       format,
       batch,
       fusion,
+      input,
       // Each lane group takes two rows (a gate row and its up row for gate_up).
       (fusion === 'gate_up' ? 1 : 2) * (MATVEC_WORKGROUP / perRow),
       bindingLimit,
@@ -184,6 +189,12 @@ export class Matvec {
   encode(batch: ComputeBatch, { w, x, out, rows, cols, bias, residual, qkv }: MatvecArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
     const bytesPerRow = rowBytes(quantFormats[this.format], cols);
+    if (this.input === 'q8_k' && cols > MATVEC_Q8_K_MAX_COLS) {
+      throw new RangeError(
+        `${this.variant.key.name}: rounds rows of up to ${MATVEC_Q8_K_MAX_COLS} values to q8_k, ` +
+          `not ${cols}: round x with DotInputRounding and load it as it is`,
+      );
+    }
     const biased = this.fusion === 'bias' || this.fusion === 'qkv_bias';
     const added = biased ? bias : this.fusion === 'residual' ? residual : undefined;
     if ((biased || this.fusion === 'residual') && !added) {

@@ -12,6 +12,7 @@ import { Gemm, type GemmOptions } from '../kernels/gemm.js';
 import {
   Matvec,
   MATVEC_MAX_BATCH,
+  MATVEC_Q8_K_MAX_COLS,
   type MatvecFusion,
   type MatvecOptions,
 } from '../kernels/matvec.js';
@@ -676,12 +677,18 @@ export class Decoder {
 
   /**
    * How a decode matvec over weights in `format` rounds x as it loads it: the dot input itself,
-   * except q8_k (256-value blocks), which gets a rounding pass first ('f32': taken as it is).
+   * unless some weight's rows are longer than a matvec rounds to q8_k (MATVEC_Q8_K_MAX_COLS):
+   * then q8_k inputs get a rounding pass first ('f32': taken as it is).
    */
   private loadRounding(format: QuantName): MatvecInput {
     const kind = this.inputKind({ format });
-    return kind === 'q8_k' ? 'f32' : kind;
+    // Whether every weight's rows are short enough for the matvec to round them to q8_k.
+    this.q8kOnLoad ??= [...this.layers.flatMap(matmulWeights), this.output].every(
+      (w) => w.info.dims[0] <= MATVEC_Q8_K_MAX_COLS,
+    );
+    return kind === 'q8_k' && !this.q8kOnLoad ? 'f32' : kind;
   }
+  private q8kOnLoad: boolean | undefined;
 
   /** What the prefill GEMM over weights in `format` takes: q8_1 goes with its corrections. */
   private gemmInput(format: QuantName): GemmInput {
