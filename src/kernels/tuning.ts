@@ -51,6 +51,17 @@ export function matvecThreadsPerRow(facts: { software: boolean }): number {
 }
 
 /**
+ * Whether decode matvecs round x to q8_K as they load it (each workgroup first finds the
+ * 256-value blocks' scales, behind two barriers) rather than after a dot_input pass. On
+ * SwiftShader, where the barriers switch every invocation's stack and each workgroup re-reads
+ * x, it took S Q4_K decode from 6.0 to 2.7 tok/s: software adapters keep the pass. On a GPU it
+ * saves 4 dispatches a layer (12 to 8) and their barriers; its speed there is unmeasured.
+ */
+export function matvecRoundsQ8K(facts: { software: boolean }): boolean {
+  return !facts.software;
+}
+
+/**
  * Invocations per workgroup of the one-item-per-invocation kernels (elementwise, RoPE,
  * embedding rows): enough for full occupancy, no shared memory, so the portable maximum.
  */

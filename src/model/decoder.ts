@@ -17,6 +17,7 @@ import {
   type MatvecOptions,
 } from '../kernels/matvec.js';
 import { RmsNorm } from '../kernels/rms-norm.js';
+import { matvecRoundsQ8K } from '../kernels/tuning.js';
 import { Rope } from '../kernels/rope.js';
 import { modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
@@ -677,15 +678,18 @@ export class Decoder {
 
   /**
    * How a decode matvec over weights in `format` rounds x as it loads it: the dot input itself,
-   * unless some weight's rows are longer than a matvec rounds to q8_k (MATVEC_Q8_K_MAX_COLS):
-   * then q8_k inputs get a rounding pass first ('f32': taken as it is).
+   * except q8_k on software adapters (matvecRoundsQ8K) or when some weight's rows are longer
+   * than a matvec rounds (MATVEC_Q8_K_MAX_COLS): then a rounding pass first ('f32': as it is).
    */
   private loadRounding(format: QuantName): MatvecInput {
     const kind = this.inputKind({ format });
-    // Whether every weight's rows are short enough for the matvec to round them to q8_k.
-    this.q8kOnLoad ??= [...this.layers.flatMap(matmulWeights), this.output].every(
-      (w) => w.info.dims[0] <= MATVEC_Q8_K_MAX_COLS,
-    );
+    // Whether this adapter's matvecs round to q8_k (tuning.ts), and every weight's rows are
+    // short enough for them to.
+    this.q8kOnLoad ??=
+      matvecRoundsQ8K(this.gpu.facts) &&
+      [...this.layers.flatMap(matmulWeights), this.output].every(
+        (w) => w.info.dims[0] <= MATVEC_Q8_K_MAX_COLS,
+      );
     return kind === 'q8_k' && !this.q8kOnLoad ? 'f32' : kind;
   }
   private q8kOnLoad: boolean | undefined;
