@@ -7,6 +7,7 @@ import {
   type GpuFacts,
   type KernelCheckResult,
 } from '../src/index.js';
+import { representativeCases } from '../src/runtime.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -70,6 +71,12 @@ async function main(): Promise<void> {
   const activations = params.get('activations') === 'f16' ? 'f16' : 'f32';
   // ?in=page runs the same host on the page's own device, to compare with the worker.
   const inPage = params.get('in') === 'page';
+  // ?cases=variants: one case per kernel, format and variant; ?cases=kernels: one per kernel.
+  const subset = params.get('cases');
+  const cases =
+    subset === 'variants' || subset === 'kernels'
+      ? representativeCases(subset === 'variants' ? 'variant' : 'kernel')
+      : undefined;
   const lostDevice = (lost: DeviceLostMessage) =>
     showError(new Error(`GPU device lost (${lost.reason}): ${lost.message}`));
   let host: ModelHostApi;
@@ -100,7 +107,7 @@ async function main(): Promise<void> {
     button.disabled = true;
     $('checks-summary').textContent = 'running…';
     try {
-      const results = await host.runKernelChecks(undefined, { activations });
+      const results = await host.runKernelChecks(cases, { activations });
       const table = $('checks');
       table.replaceChildren(
         row(['', 'kernel', 'shape', 'variant', 'nmse', 'max |err|', 'guards'], true),

@@ -31,6 +31,7 @@ export {
   checkMatvec,
   checkRmsNorm,
   kernelCases,
+  representativeCases,
   runKernelChecks,
   caseName,
   type KernelCase,

@@ -1456,6 +1456,29 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   return cases;
 }
 
+/**
+ * For a second run on the same adapter, where the shapes are already covered: 'variant' keeps
+ * the first case of each kernel × format × variant (fusion, input rounding, entry point,
+ * rounding kind), every weight decode and every fused or rounding path, a third of the cases;
+ * 'kernel' the first case of each kernel.
+ */
+export function representativeCases(
+  per: 'variant' | 'kernel',
+  cases: readonly KernelCase[] = kernelCases(),
+): KernelCase[] {
+  const seen = new Set<string>();
+  return cases.filter((c) => {
+    const v = c as Partial<Record<'format' | 'fusion' | 'input' | 'entry' | 'kind', string>>;
+    const key =
+      per === 'kernel'
+        ? c.kernel
+        : [c.kernel, v.format, v.fusion, v.input, v.entry, v.kind].join('|');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 /** The formats whose dot products take q8_1 inputs (block offsets); cases after the rest. */
 const Q8_1_FORMATS: readonly QuantName[] = ['Q4_1', 'Q5_1'];
 
