@@ -1,10 +1,13 @@
 import { GgufError } from '../errors.js';
 import type { GgufFile, GgufValue } from './gguf/types.js';
 import type { YarnConfig } from '../kernels/reference/rope.js';
+import { architectures } from './arch/index.js';
 
-/** The architectures agentgpu runs: Llama 2/3.x, SmolLM2, TinyLlama, Mistral; Qwen2/2.5; Qwen3. */
-export type Architecture = 'llama' | 'qwen2' | 'qwen3';
-const ARCHITECTURES: readonly string[] = ['llama', 'qwen2', 'qwen3'];
+/**
+ * The architectures agentgpu runs (src/model/arch/): Llama 2/3.x, SmolLM2, TinyLlama, Mistral;
+ * Qwen2/2.5; Qwen3; Phi-3/3.5/4-mini.
+ */
+export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3';
 
 /** A decoder's shape and constants, from GGUF metadata (`<arch>.*` keys). */
 export interface ModelConfig {
@@ -24,7 +27,7 @@ export interface ModelConfig {
   /** Linear position scaling (1 / factor); 1 when none. */
   ropeScale: number;
   yarn?: YarnConfig;
-  /** NeoX-ordered RoPE pairs (qwen2, qwen3), or adjacent pairs (llama). */
+  /** NeoX-ordered RoPE pairs (qwen2, qwen3, phi3), or adjacent pairs (llama). */
   ropeNeox: boolean;
   /** No output.weight: logits use token_embd. */
   tiedEmbeddings: boolean;
@@ -49,14 +52,16 @@ function numberKey(m: ReadonlyMap<string, GgufValue>, key: string, fallback?: nu
 export function modelConfig(file: GgufFile): ModelConfig {
   const m = file.metadata;
   const arch = m.get('general.architecture');
-  if (typeof arch !== 'string' || !ARCHITECTURES.includes(arch)) {
+  const spec = typeof arch === 'string' ? architectures.get(arch) : undefined;
+  if (!spec) {
     throw new GgufError(
       'metadata "general.architecture"',
       0,
-      `architecture "${String(arch)}" is not supported (supported: ${ARCHITECTURES.join(', ')})`,
+      `architecture "${String(arch)}" is not supported ` +
+        `(supported: ${[...architectures.keys()].join(', ')})`,
     );
   }
-  const a = arch as Architecture;
+  const a = spec.name as Architecture;
   const tokens = m.get('tokenizer.ggml.tokens');
   const embedding = numberKey(m, `${a}.embedding_length`);
   const heads = numberKey(m, `${a}.attention.head_count`);
@@ -64,16 +69,21 @@ export function modelConfig(file: GgufFile): ModelConfig {
   const scalingType = m.get(`${a}.rope.scaling.type`);
   const factor = numberKey(m, `${a}.rope.scaling.factor`, 0);
   const scale = factor > 0 && scalingType !== 'none' ? 1 / factor : 1;
+  // llama.cpp scales cos and sin by rope.scaling.attn_factor whatever the scaling (phi3's
+  // LongRoPE sets it): without YaRN, as a YaRN that never extrapolates.
+  const attnFactor = numberKey(m, `${a}.rope.scaling.attn_factor`, 1);
   const yarn =
     scalingType === 'yarn'
       ? {
           origContext: numberKey(m, `${a}.rope.scaling.original_context_length`),
           extFactor: numberKey(m, `${a}.rope.scaling.yarn_ext_factor`, 1),
-          attnFactor: numberKey(m, `${a}.rope.scaling.attn_factor`, 1),
+          attnFactor,
           betaFast: numberKey(m, `${a}.rope.scaling.yarn_beta_fast`, 32),
           betaSlow: numberKey(m, `${a}.rope.scaling.yarn_beta_slow`, 1),
         }
-      : undefined;
+      : attnFactor !== 1
+        ? { origContext: numberKey(m, `${a}.context_length`), extFactor: 0, attnFactor }
+        : undefined;
   const config: ModelConfig = {
     architecture: a,
     name: typeof m.get('general.name') === 'string' ? (m.get('general.name') as string) : a,
@@ -90,7 +100,7 @@ export function modelConfig(file: GgufFile): ModelConfig {
     ropeBase: numberKey(m, `${a}.rope.freq_base`, 10000),
     ropeScale: scale,
     yarn,
-    ropeNeox: a !== 'llama',
+    ropeNeox: spec.ropeNeox,
     tiedEmbeddings: !file.tensors.some((t) => t.name === 'output.weight'),
     qkvBias: file.tensors.some((t) => t.name === 'blk.0.attn_q.bias'),
     qkNorm: file.tensors.some((t) => t.name === 'blk.0.attn_q_norm.weight'),

@@ -232,6 +232,38 @@ describe('files shaped like the demo models match llama.cpp', () => {
       },
     ],
   ];
+  // Phi-3.5-mini's head (96 wide, q, k and v fused, gate and up fused, LongRoPE with its attn
+  // factor) and its 32,064-token SentencePiece vocabulary, cut to 8 of its 32 heads and to
+  // 2048 of its 8192 feed-forward rows. In Q8_0 with the short factors (a 256-token context
+  // inside its 4096), and in llama.cpp's Q4_K_M mix (attn_qkv Q5_K, the first ffn_down Q6_K)
+  // with the long ones (an original context of 128).
+  const phi3: TinyModelOptions = {
+    architecture: 'phi3',
+    embedding: 768,
+    heads: 8,
+    kvHeads: 8,
+    feedForward: 2048,
+    vocabSize: 32064,
+    tokenizer: 'spm',
+    residualScale: 0.1,
+  };
+  shapes.push(
+    ['Phi-3.5-mini-instruct Q8_0, cut to 8 heads', { ...phi3, weights: 'Q8_0' }],
+    [
+      'Phi-3.5-mini-instruct Q4_K_M, cut to 8 heads, long RoPE factors',
+      {
+        ...phi3,
+        weights: 'Q4_K',
+        originalContext: 128,
+        tensorType: (name, layer) =>
+          name.endsWith('attn_qkv.weight')
+            ? 'Q5_K'
+            : name === 'output.weight' || (name.endsWith('ffn_down.weight') && layer === 0)
+              ? 'Q6_K'
+              : undefined,
+      },
+    ],
+  );
   for (const [name, options] of shapes) {
     it(`${name} (2 layers)`, async () => {
       const { bytes } = tinyModel({ ...options, layers: 2 });

@@ -19,6 +19,7 @@ import {
 import { RmsNorm } from '../kernels/rms-norm.js';
 import { matvecRoundsQ8K } from '../kernels/tuning.js';
 import { Rope } from '../kernels/rope.js';
+import { architectures, splitFused } from './arch/index.js';
 import { modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { dotInput, quantFormats, type DotInput, type QuantName } from './quant/index.js';
@@ -381,8 +382,15 @@ export class Decoder {
     source: ByteSource,
     options: DecoderOptions = {},
   ): Promise<Decoder> {
-    const file = await readGgufHeader(source);
-    const config = modelConfig(file);
+    const header = await readGgufHeader(source);
+    const config = modelConfig(header);
+    // Fused tensors (phi3's attn_qkv and ffn_up) as the parts the layers read.
+    const spec = architectures.get(config.architecture)!;
+    const file = splitFused(header, spec, {
+      qRows: config.heads * config.headDim,
+      kvRows: config.kvHeads * config.headDim,
+      feedForward: config.feedForward,
+    });
     const window = options.window;
     // With a window the cache holds the sinks and the window, whole blocks of each.
     const contextSize = window
@@ -431,8 +439,10 @@ export class Decoder {
       options,
     );
     try {
-      // Llama 3.1's per-pair frequency divisors, read here: the host computes RoPE's angles.
-      const factorsInfo = file.tensors.find((t) => t.name === 'rope_freqs.weight');
+      // Per-pair frequency divisors (Llama 3.1's, phi3's LongRoPE), read here: the host
+      // computes RoPE's angles.
+      const factorsName = spec.ropeFactors?.(file, contextSize);
+      const factorsInfo = file.tensors.find((t) => t.name === factorsName);
       if (factorsInfo) {
         decoder.freqFactors = quantFormats[formatOfTensor(factorsInfo)].dequantize(
           await source.read(file.dataOffset + factorsInfo.offset, factorsInfo.byteSize),

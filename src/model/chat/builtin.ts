@@ -6,7 +6,7 @@
 // appears in the tokenizer_config.json templates these follow.
 
 /** The built-in template families. */
-export type BuiltinTemplateName = 'chatml' | 'llama3' | 'llama2';
+export type BuiltinTemplateName = 'chatml' | 'llama3' | 'llama2' | 'phi3';
 
 export const builtinTemplates: Readonly<Record<BuiltinTemplateName, string>> = {
   // ChatML, as Qwen2/Qwen3 and SmolLM2 render a conversation that starts with a system message.
@@ -55,6 +55,18 @@ export const builtinTemplates: Readonly<Record<BuiltinTemplateName, string>> = {
         {{- ' ' + message.content | trim + ' ' + eos_token }}
     {%- endif %}
 {%- endfor %}`,
+
+  // Phi-3 / 3.5 / 4-mini, as llama.cpp's LLM_CHAT_TEMPLATE_PHI_3 renders it: every turn
+  // `<|role|>\n content <|end|>\n`, the generation prompt `<|assistant|>\n`.
+  phi3: String.raw`{%- for message in messages %}
+    {{- '<|' + message.role + '|>
+' + message.content + '<|end|>
+' }}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|assistant|>
+' }}
+{%- endif %}`,
 };
 
 /**
@@ -67,6 +79,7 @@ export function builtinTemplateFor(
   hasToken: (text: string) => boolean,
 ): BuiltinTemplateName | undefined {
   if (architecture === 'qwen2' || architecture === 'qwen3') return 'chatml';
+  if (architecture === 'phi3') return 'phi3';
   if (hasToken('<|start_header_id|>') && hasToken('<|eot_id|>')) return 'llama3';
   if (hasToken('<|im_start|>') && hasToken('<|im_end|>')) return 'chatml';
   if (architecture === 'llama') return 'llama2';

@@ -247,6 +247,24 @@ describe('built-in templates for GGUFs without one', () => {
     expect(t.rendersBos).toBe(true);
   });
 
+  it("phi3's turns are llama.cpp's PHI_3 format", () => {
+    const phi3: Vocab = {
+      architecture: 'phi3',
+      specials: ['<|endoftext|>', '<|user|>', '<|assistant|>', '<|end|>', '<|system|>'],
+      bos: '<s>',
+      eos: '<|endoftext|>',
+    };
+    const t = ChatTemplate.fromGguf(gguf(phi3));
+    expect(t.builtin).toBe('phi3');
+    // llm_chat_apply_template: `<|role|>\n` + content + `<|end|>\n` a turn, then `<|assistant|>\n`.
+    const text =
+      '<|system|>\nYou are a terse assistant.<|end|>\n<|user|>\nWhat is 2+2?<|end|>\n' +
+      '<|assistant|>\n4.<|end|>\n<|user|>\nAnd 3+3?<|end|>\n';
+    expect(t.render(CONVERSATION)).toBe(text + '<|assistant|>\n');
+    expect(t.render(CONVERSATION, { addGenerationPrompt: false })).toBe(text);
+    expect(t.stopTokens).toEqual(['<|endoftext|>', '<|end|>']);
+  });
+
   it('every built-in parses', () => {
     for (const source of Object.values(builtinTemplates)) {
       expect(

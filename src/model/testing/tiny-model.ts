@@ -4,11 +4,11 @@ import { Rng } from '../../util/rng.js';
 import { writeGguf, type GgufWriteTensor, type GgufWriteValue } from '../gguf/writer.js';
 import { learnBpe, learnSpm } from './bpe-vocab.js';
 
-// Small seeded GGUF models for the tests: real architectures (llama, qwen2, qwen3) with random
+// Small seeded GGUF models for the tests: real architectures (llama, qwen2, qwen3, phi3) with random
 // weights and a byte-level BPE vocabulary, small enough to run on SwiftShader, and loadable by
 // llama.cpp (node-llama-cpp), which the runtime is checked against. Generated, never committed.
 
-export type TinyArchitecture = 'llama' | 'qwen2' | 'qwen3';
+export type TinyArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3';
 
 export interface TinyModelOptions {
   architecture?: TinyArchitecture;
@@ -53,6 +53,13 @@ export interface TinyModelOptions {
   tensorType?: (name: string, layer: number) => QuantName | undefined;
   /** States `<arch>.pooling_type` (llama.cpp's embedding pooling: 1 mean, 2 cls, 3 last). */
   pooling?: number;
+  /** Rotated dims per head (default the whole head; Phi-4-mini rotates 3/4). */
+  ropeDims?: number;
+  /**
+   * phi3: LongRoPE's rope.scaling.original_context_length (default 4096): past it, the context
+   * in use takes rope_factors_long instead of rope_factors_short.
+   */
+  originalContext?: number;
 }
 
 /** Special tokens by architecture family: llama 3's and Qwen's. */
@@ -84,6 +91,12 @@ const SPECIALS: Record<
     eos: '<|im_end|>',
     pre: 'qwen2',
   },
+  phi3: {
+    tokens: ['<|endoftext|>', '<|system|>', '<|user|>', '<|assistant|>', '<|end|>'],
+    bos: '<|endoftext|>',
+    eos: '<|end|>',
+    pre: 'default',
+  },
 };
 
 /** GGUF bytes of a tiny model, and what it was made with. */
@@ -110,12 +123,21 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
   let tokenizerMetadata: Record<string, GgufWriteValue>;
   if (tokenizer === 'spm') {
     const spm = learnSpm(mergeCount);
-    vocab = spm.tokens;
+    // phi3's SentencePiece vocabulary carries its chat tokens after the learned ones.
+    const added = architecture === 'phi3' ? specials.tokens : [];
+    vocab = [...spm.tokens, ...added];
+    const scores = [...spm.scores, ...added.map(() => 0)];
+    const types = [...spm.types, ...added.map(() => 3)];
+    for (let i = vocab.length; i < (options.vocabSize ?? 0); i++) {
+      vocab.push(`[PAD${i}]`);
+      scores.push(0);
+      types.push(5);
+    }
     tokenizerMetadata = {
       'tokenizer.ggml.model': { type: 'string', value: 'llama' },
       'tokenizer.ggml.tokens': { type: 'array', of: 'string', value: vocab },
-      'tokenizer.ggml.scores': { type: 'array', of: 'f32', value: spm.scores },
-      'tokenizer.ggml.token_type': { type: 'array', of: 'i32', value: spm.types },
+      'tokenizer.ggml.scores': { type: 'array', of: 'f32', value: scores },
+      'tokenizer.ggml.token_type': { type: 'array', of: 'i32', value: types },
       'tokenizer.ggml.bos_token_id': { type: 'u32', value: 1 },
       'tokenizer.ggml.eos_token_id': { type: 'u32', value: 2 },
       'tokenizer.ggml.unknown_token_id': { type: 'u32', value: 0 },
@@ -164,7 +186,15 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     [`${arch}.attention.layer_norm_rms_epsilon`]: f32(1e-6),
     ...tokenizerMetadata,
   };
-  if (arch === 'llama') metadata['llama.rope.dimension_count'] = u32(headDim);
+  const ropeDims = options.ropeDims ?? headDim;
+  if (arch === 'llama' || arch === 'phi3') metadata[`${arch}.rope.dimension_count`] = u32(ropeDims);
+  if (arch === 'phi3') {
+    // Phi-3.5-mini's LongRoPE keys, and the sliding window llama.cpp reads and does not use.
+    metadata['phi3.rope.freq_base'] = f32(10000);
+    metadata['phi3.rope.scaling.attn_factor'] = f32(1.190238);
+    metadata['phi3.rope.scaling.original_context_length'] = u32(options.originalContext ?? 4096);
+    metadata['phi3.attention.sliding_window'] = u32(262144);
+  }
   if (options.pooling !== undefined) metadata[`${arch}.pooling_type`] = u32(options.pooling);
   if (arch === 'qwen3') {
     metadata['qwen3.attention.key_length'] = u32(headDim);
@@ -197,12 +227,22 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
         ? randomBlocks(embdFormat, n * embedding, seed, 1 / 96)
         : embdFormat.quantize(rng.floats(n * embedding, 1)),
   });
+  if (arch === 'phi3') {
+    // LongRoPE's per-pair divisors: 1 and up for the short context, larger for the long one.
+    vector('rope_factors_short.weight', ropeDims / 2, 1.2, 0.2);
+    vector('rope_factors_long.weight', ropeDims / 2, 6, 5);
+  }
   for (let l = 0; l < layers; l++) {
     const b = `blk.${l}`;
     vector(`${b}.attn_norm.weight`, embedding, 1, 0.2);
-    matrix(`${b}.attn_q.weight`, embedding, heads * headDim);
-    matrix(`${b}.attn_k.weight`, embedding, kvHeads * headDim);
-    matrix(`${b}.attn_v.weight`, embedding, kvHeads * headDim);
+    if (arch === 'phi3') {
+      // q, k and v in one tensor, rows in that order.
+      matrix(`${b}.attn_qkv.weight`, embedding, (heads + 2 * kvHeads) * headDim);
+    } else {
+      matrix(`${b}.attn_q.weight`, embedding, heads * headDim);
+      matrix(`${b}.attn_k.weight`, embedding, kvHeads * headDim);
+      matrix(`${b}.attn_v.weight`, embedding, kvHeads * headDim);
+    }
     if (arch === 'qwen2') {
       vector(`${b}.attn_q.bias`, heads * headDim, 0, 0.1);
       vector(`${b}.attn_k.bias`, kvHeads * headDim, 0, 0.1);
@@ -214,8 +254,13 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     }
     matrix(`${b}.attn_output.weight`, heads * headDim, embedding, residualScale);
     vector(`${b}.ffn_norm.weight`, embedding, 1, 0.2);
-    matrix(`${b}.ffn_gate.weight`, embedding, feedForward);
-    matrix(`${b}.ffn_up.weight`, embedding, feedForward);
+    if (arch === 'phi3') {
+      // The gate rows, then the up rows, in one tensor.
+      matrix(`${b}.ffn_up.weight`, embedding, 2 * feedForward);
+    } else {
+      matrix(`${b}.ffn_gate.weight`, embedding, feedForward);
+      matrix(`${b}.ffn_up.weight`, embedding, feedForward);
+    }
     matrix(`${b}.ffn_down.weight`, feedForward, embedding, residualScale);
   }
   vector('output_norm.weight', embedding, 1, 0.2);
