@@ -22,6 +22,7 @@ import { Rope } from '../kernels/rope.js';
 import { architectures, splitFused } from './arch/index.js';
 import { modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
+import type { GgufFile } from './gguf/types.js';
 import { dotInput, quantFormats, type DotInput, type QuantName } from './quant/index.js';
 import { formatOfTensor, WeightStore, type GpuTensor } from './weights.js';
 import {
@@ -128,6 +129,8 @@ const at = (t: GpuTensor): Binding => ({
 });
 
 export interface DecoderOptions {
+  /** The file's header, parsed already by the caller (LanguageModel.load): read once. */
+  header?: GgufFile;
   /** Cache capacity in tokens (default: the model's context length, at most 4096). */
   contextSize?: number;
   /** Tokens one forward() may take (default 256): sizes the scratch buffers. */
@@ -382,7 +385,7 @@ export class Decoder {
     source: ByteSource,
     options: DecoderOptions = {},
   ): Promise<Decoder> {
-    const header = await readGgufHeader(source);
+    const header = options.header ?? (await readGgufHeader(source));
     const config = modelConfig(header);
     // Fused tensors (phi3's attn_qkv and ffn_up) as the parts the layers read.
     const spec = architectures.get(config.architecture)!;

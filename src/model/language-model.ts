@@ -308,7 +308,7 @@ export class LanguageModel {
   static async load(
     gpu: GpuContext,
     source: ByteSource,
-    options: Omit<DecoderOptions, 'onOverflow' | 'onEvict'> & {
+    options: Omit<DecoderOptions, 'onOverflow' | 'onEvict' | 'header'> & {
       chatTemplate?: string;
       /** Tokens that left the sliding window, with their text, for long-term memory. */
       onOverflow?: (overflow: KvOverflow & { text: string }) => void;
@@ -326,6 +326,7 @@ export class LanguageModel {
     const session = (sequence: number) => sessions.of(sequence) ?? `sequence ${sequence}`;
     const decoder = await Decoder.load(gpu, source, {
       ...options,
+      header: file,
       onOverflow: (o) => {
         const text = tokenizer.decode(o.tokens);
         onOverflow?.({ ...o, text });
