@@ -28,7 +28,7 @@ struct Params {
   window: u32, // 0: no sliding window
   sinks: u32, // tokens at the start that stay visible whatever the window
   scale: f32, // usually 1 / sqrt(head_dim)
-  _pad0: u32,
+  softcap: f32, // 0, or Gemma 2's: scores become softcap * tanh(score / softcap)
   _pad1: u32,
   _pad2: u32,
 }
@@ -122,6 +122,9 @@ fn attend_split(inv: Invocation) {
         dot_qk += q_shared[d] * k_at(k_row, d);
       }
       s = params.scale * dot_qk;
+      if (params.softcap > 0.0) {
+        s = params.softcap * tanh(s / params.softcap);
+      }
     }
     let new_m = max(m, workgroup_max(s, inv));
     // Nothing visible yet: new_m is still MASKED and every weight below is zero.

@@ -8,7 +8,8 @@
 //   BIAS:    out = W · x + bias                  (Qwen2's q/k/v projections)
 //   RESIDUAL: out[m] = W · x[m] + residual[m]    (a projection back into the residual stream:
 //            the attention output's and the feed-forward's, the add in the same pass)
-//   GATE_UP: out = silu(Wg · x) * (Wu · x)       (the SwiGLU feed-forward gate), with Wu's rows
+//   GATE_UP: out = silu(Wg · x) * (Wu · x)       (the SwiGLU feed-forward gate; GELU: GeGLU's
+//            gelu, as gelu_ggml), with Wu's rows
 //            `up_offset` bytes after Wg's in the same binding: one pass, no intermediate; a
 //            group's two rows are a gate row and its up row (WG / T outputs a workgroup).
 //   QKV:     W is Wq, Wk, Wv back to back: q and k come out rotated (RoPE, by the angles of
@@ -200,7 +201,11 @@ fn finish(m: u32, row: u32, dots: vec2<f32>) {
   let at = params.row_offset + row;
 #if GATE_UP
   let g = dots.x;
+#if GELU
+  var value = gelu_ggml(g) * dots.y;
+#else
   var value = g / (1.0 + exp(-g)) * dots.y;
+#endif
 #else
   var value = dots.x;
 #endif

@@ -36,3 +36,16 @@ fn q8_1_correction(amax: f32, qsum: f32) -> f32 {
   let d = amax / 127.0;
   return nearest_f16(d * qsum) - nearest_f16(d) * qsum;
 }
+
+// GELU (tanh form) as llama.cpp's CPU computes it (GGML_GELU_FP16): 0 below -10, x above 10,
+// else its table: the input rounded to f16, the GELU of that rounded to f16.
+fn gelu_ggml(x: f32) -> f32 {
+  if (x <= -10.0) {
+    return 0.0;
+  }
+  if (x >= 10.0) {
+    return x;
+  }
+  let h = nearest_f16(x);
+  return nearest_f16(0.5 * h * (1.0 + tanh(0.7978845608028654 * h * (1.0 + 0.044715 * h * h))));
+}

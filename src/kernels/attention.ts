@@ -104,6 +104,7 @@ export class Attention {
       window: 0,
       sinks: 0,
       scale: 1 / Math.sqrt(headDim),
+      softcap: 0,
       ...config,
       kv: kv.format,
     };
@@ -153,6 +154,7 @@ export class Attention {
       { u32: c.window },
       { u32: c.sinks },
       { f32: c.scale },
+      { f32: c.softcap },
     ]);
   }
 

@@ -19,7 +19,7 @@ import {
   packInt8Cache,
   unpackInt8Cache,
 } from './reference/attention.js';
-import { Elementwise, type ElementwiseOp } from './elementwise.js';
+import { Elementwise, Unary, type ElementwiseOp, type UnaryOp } from './elementwise.js';
 import { Embedding } from './embedding.js';
 import { Gemm, type GemmOptions } from './gemm.js';
 import { Matvec, type MatvecFusion, type MatvecOptions } from './matvec.js';
@@ -27,6 +27,8 @@ import {
   addReference,
   argmaxReference,
   siluMulReference,
+  geluGgml,
+  geluMulReference,
   softmaxReference,
 } from './reference/elementwise.js';
 import { embeddingReference } from './reference/embedding.js';
@@ -214,15 +216,16 @@ export async function checkMatvec(
     const y = products.subarray(m * matrixRows, (m + 1) * matrixRows);
     for (let r = 0; r < rows; r++) {
       const g = y[r];
+      const gate = options.activation === 'gelu' ? geluGgml(g) : g / (1 + Math.exp(-g));
       expected[m * rows + r] =
         fusion === 'gate_up'
-          ? (g / (1 + Math.exp(-g))) * y[rows + r]
+          ? gate * y[rows + r]
           : g + (bias?.[r] ?? 0) + (residual?.[m * rows + r] ?? 0);
     }
   }
   const kernel = await Matvec.load(gpu, options);
   return checkAgainstReference(gpu, {
-    kernel: `matvec${fusion === 'none' ? '' : ` ${fusion}`}${input === 'f32' ? '' : ` in ${input}`}`,
+    kernel: `matvec${fusion === 'none' ? '' : ` ${fusion}`}${options.activation === 'gelu' ? ' gelu' : ''}${input === 'f32' ? '' : ` in ${input}`}`,
     variant: kernel.variant.key.name,
     shape: batch > 1 ? `${batch}x${rows}x${cols}` : `${rows}x${cols}`,
     inputs: bias
@@ -764,7 +767,8 @@ export async function checkElementwise(
   options: KernelOptions = {},
 ): Promise<KernelCheckResult> {
   const rng = new Rng(seed);
-  const a = asActivations(rng.floats(n, 6), options.activations);
+  // gelu_mul: past ±10 too, where GELU leaves its table.
+  const a = asActivations(rng.floats(n, op === 'gelu_mul' ? 12 : 6), options.activations);
   // add_rows: a bias of a row's length (n must be a multiple of it), repeated over the rows.
   const bLength = op === 'add_rows' ? rowLength(n) : n;
   const b = asActivations(rng.floats(bLength, 2), options.activations);
@@ -774,11 +778,41 @@ export async function checkElementwise(
     variant: kernel.key.name,
     shape: `${n}`,
     inputs: [{ act: a }, { act: b }],
-    expected: op === 'silu_mul' ? siluMulReference(a, b) : addReference(a, b),
-    limit: 1e-12,
+    expected:
+      op === 'silu_mul'
+        ? siluMulReference(a, b)
+        : op === 'gelu_mul'
+          ? geluMulReference(a, b)
+          : addReference(a, b),
+    // gelu_mul: the device's tanh may round a GELU to the neighbouring f16 (2^-11) now and then.
+    limit: op === 'gelu_mul' ? 1e-9 : 1e-12,
     activations: options.activations,
     encode: (batch, [aBuf, bBuf], out) =>
       kernel.encode(batch, { a: aBuf, b: bBuf, out, n, bLength }),
+  });
+}
+
+/** An in-place unary op (Gemma's embedding scale, its final logit soft-capping). */
+export async function checkUnary(
+  gpu: GpuContext,
+  op: UnaryOp,
+  n: number,
+  value: number,
+  seed: number,
+  options: KernelOptions = {},
+): Promise<KernelCheckResult> {
+  const x = asActivations(new Rng(seed).floats(n, 4 * value), options.activations);
+  const kernel = await Unary.load(gpu, op, options);
+  return checkAgainstReference(gpu, {
+    kernel: op,
+    variant: kernel.key.name,
+    shape: `${n}`,
+    inputs: [],
+    initialOut: x,
+    expected: x.map((v) => (op === 'scale' ? v * value : value * Math.tanh(v / value))),
+    limit: 1e-12,
+    activations: options.activations,
+    encode: (batch, _inputs, out) => kernel.encode(batch, { x: out, n, value }),
   });
 }
 
@@ -1034,6 +1068,8 @@ export type KernelCase =
       /** Vectors multiplied at once (1..8). */
       batch: number;
       fusion?: MatvecFusion;
+      /** gate_up's activation (default silu). */
+      activation?: 'gelu';
       /** How the kernel rounds x as it loads it (default f32: not at all). */
       input?: MatvecOptions['input'];
       /** (rows, cols) */
@@ -1057,6 +1093,7 @@ export type KernelCase =
       seed: number;
     }
   | { kernel: ElementwiseOp; shape: [number]; seed: number }
+  | { kernel: UnaryOp; shape: [number]; value: number; seed: number }
   | { kernel: 'rope'; shape: [number]; rope: RopeConfig; freqFactors?: boolean; seed: number }
   | { kernel: 'attention'; scenario: AttentionScenario; seed: number }
   | { kernel: 'sample'; n: number; settings: SamplingSettings; seed: number }
@@ -1453,6 +1490,29 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     cols: 512,
     seed: next(),
   });
+  // Gemma 2: the GeGLU gate (fused and alone), attention scores soft-capped over 256-wide heads
+  // (with its local layers' window), the embedding scale and the final logit soft-capping.
+  cases.push({
+    kernel: 'matvec',
+    format: 'Q8_0',
+    batch: 2,
+    fusion: 'gate_up',
+    activation: 'gelu',
+    input: 'q8_0',
+    shape: [70, 256],
+    seed: next(),
+  });
+  for (const n of [7, 4099]) cases.push({ kernel: 'gelu_mul', shape: [n], seed: next() });
+  const gemma = { heads: 4, kvHeads: 2, headDim: 256, blockTokens: 16, softcap: 1.5 };
+  const softcapped: AttentionScenario[] = [
+    { config: gemma, sequences: [37, 300], mode: 'decode', keysPerSplit: 128 },
+    { config: { ...gemma, window: 64 }, sequences: [90], mode: { prefillFrom: 40 } },
+  ];
+  for (const scenario of softcapped) cases.push({ kernel: 'attention', scenario, seed: next() });
+  for (const n of [7, 5000]) {
+    cases.push({ kernel: 'scale', shape: [n], value: Math.sqrt(2304), seed: next() });
+    cases.push({ kernel: 'softcap', shape: [n], value: 30, seed: next() });
+  }
   return cases;
 }
 
@@ -1523,7 +1583,9 @@ export function caseName(c: KernelCase): string {
   if (c.kernel === 'attention') {
     const { config: a, sequences, mode, keysPerSplit } = c.scenario;
     const kind = mode === 'decode' ? 'decode' : `prefill from ${mode.prefillFrom}`;
-    const extra = a.window ? ` window ${a.window} sinks ${a.sinks ?? 0}` : '';
+    const extra =
+      (a.window ? ` window ${a.window} sinks ${a.sinks ?? 0}` : '') +
+      (a.softcap ? ` softcap ${a.softcap}` : '');
     const kv = a.kv ? ` ${a.kv} kv` : '';
     return `attention ${kind} ${a.heads}/${a.kvHeads}x${a.headDim} bt${a.blockTokens} kv[${sequences}]${extra}${kv} split ${keysPerSplit ?? 'default'}`;
   }
@@ -1546,7 +1608,7 @@ export function caseName(c: KernelCase): string {
     case 'kv_write':
       return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kv ? ` ${c.config.kv}` : ''}`;
     case 'matvec':
-      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.input ? ` in ${c.input}` : ''} m${c.batch} ${shape}`;
+      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''} m${c.batch} ${shape}`;
 
     case 'embedding':
       return `${c.kernel} ${c.format} ${shape}`;
@@ -1575,6 +1637,7 @@ export function runKernelCase(
         batch: c.batch,
         fusion: c.fusion,
         input: c.input,
+        activation: c.activation,
       });
     case 'matvec_qkv':
       return checkMatvecQkv(gpu, c.qkv, c.cols, c.seed, {
@@ -1591,9 +1654,13 @@ export function runKernelCase(
     case 'softmax':
       return checkSoftmax(gpu, c.shape[0], c.shape[1], c.seed, options);
     case 'silu_mul':
+    case 'gelu_mul':
     case 'add':
     case 'add_rows':
       return checkElementwise(gpu, c.kernel, c.shape[0], c.seed, options);
+    case 'scale':
+    case 'softcap':
+      return checkUnary(gpu, c.kernel, c.shape[0], c.value, c.seed, options);
     case 'rope':
       return checkRope(gpu, c.shape[0], c.rope, c.seed, options, c.freqFactors);
     case 'embedding':

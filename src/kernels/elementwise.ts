@@ -13,7 +13,7 @@ export function itemGrid(gpu: GpuContext, items: number, workgroupSize: number):
   );
 }
 
-export type ElementwiseOp = 'silu_mul' | 'add' | 'add_rows';
+export type ElementwiseOp = 'silu_mul' | 'gelu_mul' | 'add' | 'add_rows';
 
 /** a (n,), b (n,) -> out (n,); out must not alias a or b. add_rows: b (bLength,), repeated. */
 export interface ElementwiseArgs {
@@ -24,7 +24,10 @@ export interface ElementwiseArgs {
   bLength?: number;
 }
 
-/** shaders/elementwise.wgsl: silu_mul (SwiGLU gate: silu(a) * b) and add (residual: a + b). */
+/**
+ * shaders/elementwise.wgsl: silu_mul (SwiGLU gate: silu(a) * b), gelu_mul (GeGLU's), add (residual:
+ * a + b) and add_rows (a bias over rows).
+ */
 export class Elementwise {
   private constructor(
     private readonly gpu: GpuContext,
@@ -54,5 +57,41 @@ export class Elementwise {
       [a, b, out],
       itemGrid(this.gpu, n, ELEMENTWISE_WORKGROUP),
     );
+  }
+}
+
+/** In place over n values, with one parameter: 'scale' x * value, 'softcap' value * tanh(x / value). */
+export type UnaryOp = 'scale' | 'softcap';
+
+export interface UnaryArgs {
+  x: Binding;
+  n: number;
+  value: number;
+}
+
+/** shaders/unary.wgsl: Gemma's embedding scale and final logit soft-capping, in place. */
+export class Unary {
+  private constructor(
+    private readonly gpu: GpuContext,
+    readonly key: PipelineKey,
+    private readonly pipeline: GPUComputePipeline,
+  ) {}
+
+  static async load(gpu: GpuContext, op: UnaryOp, options: KernelOptions = {}): Promise<Unary> {
+    const key = pipelineKey(gpu.facts, {
+      family: op,
+      shader: 'unary.wgsl',
+      entryPoint: op,
+      activations: options.activations,
+      workgroupSize: ELEMENTWISE_WORKGROUP,
+    });
+    return new Unary(gpu, key, await gpu.pipelines.get(key));
+  }
+
+  encode(batch: ComputeBatch, { x, n, value }: UnaryArgs): void {
+    const params = new DataView(new ArrayBuffer(16));
+    params.setUint32(0, n, true);
+    params.setFloat32(4, value, true);
+    batch.dispatch(this.pipeline, params, [x], itemGrid(this.gpu, n, ELEMENTWISE_WORKGROUP));
   }
 }

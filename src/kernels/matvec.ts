@@ -63,6 +63,8 @@ export interface MatvecOptions extends KernelOptions {
   /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
   bindingLimit?: number;
   fusion?: MatvecFusion;
+  /** gate_up's gate: 'silu' (SwiGLU, default) or 'gelu' (GeGLU: Gemma, GELU as llama.cpp's CPU). */
+  activation?: 'silu' | 'gelu';
   /**
    * How x is rounded as it is loaded, as llama.cpp rounds a matmul's input for these weights
    * (dotInput[format]; default 'f32': as it is). 'q8_k' takes rows of at most
@@ -94,6 +96,7 @@ export class Matvec {
 
   static async load(gpu: GpuContext, options: MatvecOptions = {}): Promise<Matvec> {
     const { format = 'F32', batch = 1, fusion = 'none', input = 'f32' } = options;
+    const gelu = fusion === 'gate_up' && options.activation === 'gelu';
     if (input === 'q8_k' && quantFormats[format].blockValues !== 256) {
       throw new RangeError(`matvec: q8_k input rounding is for 256-value blocks, not ${format}`);
     }
@@ -125,13 +128,15 @@ export class Matvec {
         shape:
           `m${batch}_r${perRow}` +
           (fusion === 'none' ? '' : `_${fusion.replaceAll('_', '')}`) +
-          (input === 'f32' ? '' : `_in${input.replace('_', '')}`),
+          (input === 'f32' ? '' : `_in${input.replace('_', '')}`) +
+          (gelu ? '_gelu' : ''),
         subgroups: subgroupRows,
         workgroupSize: MATVEC_WORKGROUP,
         defines: {
           BIAS: fusion === 'bias' || fusion === 'qkv_bias',
           RESIDUAL: fusion === 'residual',
           GATE_UP: fusion === 'gate_up',
+          GELU: gelu,
           QKV: fusion === 'qkv' || fusion === 'qkv_bias',
           ROUND_Q8: input === 'q8_0' || input === 'q8_1',
           Q8_1_SUMS: input === 'q8_1',

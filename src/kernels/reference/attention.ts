@@ -17,6 +17,8 @@ export interface AttentionConfig {
   sinks?: number;
   /** Score scale; 1 / sqrt(headDim) when absent. */
   scale?: number;
+  /** 0 or absent: none; else scores become softcap * tanh(score / softcap) (Gemma 2). */
+  softcap?: number;
   /** How the cache stores K and V; absent: as the activations are stored. */
   kv?: KvFormat;
 }
@@ -69,7 +71,8 @@ export function attentionReference(
         const k = cacheOffset(c, table, tableOffset, j, kvHead);
         let dot = 0;
         for (let d = 0; d < headDim; d++) dot += q[qBase + d] * kCache[k + d];
-        return scale * dot;
+        const score = scale * dot;
+        return c.softcap ? c.softcap * Math.tanh(score / c.softcap) : score;
       });
       const top = Math.max(...scores);
       const weights = scores.map((s) => Math.exp(s - top));

@@ -1,6 +1,26 @@
+import { roundToF16 } from '../../util/half.js';
+
 /** gate (n,), up (n,) -> silu(gate) * up (n,). */
 export function siluMulReference(gate: Float32Array, up: Float32Array): Float32Array {
   return gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
+}
+
+/**
+ * GELU (tanh form) as llama.cpp's CPU computes it (GGML_GELU_FP16): 0 at or below -10, x at or
+ * above 10, else its f16 table: gelu of the input rounded to f16, rounded to f16.
+ */
+export function geluGgml(x: number): number {
+  if (x <= -10) return 0;
+  if (x >= 10) return x;
+  const f = Math.fround;
+  const h = roundToF16(x);
+  const inner = f(f(0.7978845608028654 * h) * f(1 + f(f(0.044715 * h) * h)));
+  return roundToF16(f(f(0.5 * h) * f(1 + Math.tanh(inner))));
+}
+
+/** gate (n,), up (n,) -> gelu(gate) * up (n,), GELU as geluGgml. */
+export function geluMulReference(gate: Float32Array, up: Float32Array): Float32Array {
+  return gate.map((g, i) => geluGgml(g) * up[i]);
 }
 
 /** a (n,), b (n,) -> a + b (n,); b shorter than a repeats (a bias over rows). */
