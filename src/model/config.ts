@@ -5,9 +5,9 @@ import { architectures } from './arch/index.js';
 
 /**
  * The architectures agentgpu runs (src/model/arch/): Llama 2/3.x, SmolLM2, TinyLlama, Mistral;
- * Qwen2/2.5; Qwen3; Phi-3/3.5/4-mini.
+ * Qwen2/2.5; Qwen3; Phi-3/3.5/4-mini; Gemma 2.
  */
-export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3';
+export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2';
 
 /** A decoder's shape and constants, from GGUF metadata (`<arch>.*` keys). */
 export interface ModelConfig {
@@ -35,6 +35,22 @@ export interface ModelConfig {
   qkvBias: boolean;
   /** RMSNorm of q and k per head (qwen3). */
   qkNorm: boolean;
+  /** Multiplies the embeddings before the first layer: sqrt(width) for Gemma, else 1. */
+  embeddingScale: number;
+  /** The feed-forward gate: SwiGLU's silu, or GeGLU's gelu (Gemma). */
+  activation: 'silu' | 'gelu';
+  /** Attention scores become attnSoftcap * tanh(score / attnSoftcap) (Gemma 2); 0: not. */
+  attnSoftcap: number;
+  /** The logits, likewise (Gemma 2); 0: not. */
+  finalSoftcap: number;
+  /** Keys a local layer attends to (0: none local), and which layers are (isLocalLayer). */
+  slidingWindow: number;
+  swaPattern: number;
+}
+
+/** Whether layer `l` attends over the sliding window only (llama.cpp's set_swa_pattern). */
+export function isLocalLayer(c: ModelConfig, l: number): boolean {
+  return c.slidingWindow > 0 && c.swaPattern > 1 && l % c.swaPattern < c.swaPattern - 1;
 }
 
 function numberKey(m: ReadonlyMap<string, GgufValue>, key: string, fallback?: number): number {
@@ -104,6 +120,12 @@ export function modelConfig(file: GgufFile): ModelConfig {
     tiedEmbeddings: !file.tensors.some((t) => t.name === 'output.weight'),
     qkvBias: file.tensors.some((t) => t.name === 'blk.0.attn_q.bias'),
     qkNorm: file.tensors.some((t) => t.name === 'blk.0.attn_q_norm.weight'),
+    embeddingScale: spec.scaleEmbedding ? Math.fround(Math.sqrt(embedding)) : 1,
+    activation: spec.activation ?? 'silu',
+    attnSoftcap: numberKey(m, `${a}.attn_logit_softcapping`, 0),
+    finalSoftcap: numberKey(m, `${a}.final_logit_softcapping`, 0),
+    slidingWindow: spec.swaPattern ? numberKey(m, `${a}.attention.sliding_window`, 0) : 0,
+    swaPattern: spec.swaPattern ?? 0,
   };
   if (config.heads % config.kvHeads !== 0) {
     throw new GgufError(

@@ -247,7 +247,39 @@ describe('files shaped like the demo models match llama.cpp', () => {
     tokenizer: 'spm',
     residualScale: 0.1,
   };
+  // Gemma-2-2B's heads (256 wide, 4 of its 8 over 2 of its 4 kv heads, so q is wider than the
+  // 512-wide trunk, as Gemma's 2048-wide q is wider than its 2304), its soft-capping, GeGLU and
+  // post-norms, with an 8-key window on the local layers so the prompt crosses it;
+  // its 256,000-token vocabulary cut to 32,000 for the suite's time.
+  const gemma2: TinyModelOptions = {
+    architecture: 'gemma2',
+    embedding: 512,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 256,
+    feedForward: 2048,
+    vocabSize: 32000,
+    tokenizer: 'spm',
+    slidingWindow: 8,
+    tiedEmbeddings: true,
+    residualScale: 0.5,
+  };
   shapes.push(
+    ['Gemma-2-2B-it Q8_0, cut to 4 heads', { ...gemma2, weights: 'Q8_0' }],
+    [
+      'Gemma-2-2B-it Q4_K_M, cut to 4 heads',
+      {
+        ...gemma2,
+        weights: 'Q4_K',
+        // llama.cpp's Q4_K_M: the tied embedding as the output's Q6_K, the first layer's v
+        // and down Q6_K.
+        tensorType: (name, layer) =>
+          name === 'token_embd.weight' ||
+          (layer === 0 && (name.endsWith('attn_v.weight') || name.endsWith('ffn_down.weight')))
+            ? 'Q6_K'
+            : undefined,
+      },
+    ],
     ['Phi-3.5-mini-instruct Q8_0, cut to 8 heads', { ...phi3, weights: 'Q8_0' }],
     [
       'Phi-3.5-mini-instruct Q4_K_M, cut to 8 heads, long RoPE factors',
@@ -330,6 +362,26 @@ describe("matmul inputs rounded as llama.cpp's", () => {
       expect(logits.passed).toBe(true);
     });
   }
+  // Gemma 2's layer as llama.cpp computes it, to f32 rounding: GELU through its f16 table, the
+  // scores soft-capped, the post-norms, the embedding scale and the logits' soft-capping; local
+  // (a 4-key window) as its first layer is.
+  it('gemma2 Q8_0 (1 layer)', async () => {
+    const { bytes, vocab } = tinyModel({
+      architecture: 'gemma2',
+      weights: 'Q8_0',
+      layers: 1,
+      headDim: 128,
+      slidingWindow: 4,
+      tiedEmbeddings: true,
+    });
+    const path = join(dir, 'gemma2-Q8_0-1.gguf');
+    writeFileSync(path, bytes);
+    const reference = await llamaCpp(path, vocab.length, 1);
+    const mine = await ours(bytes, reference.tokens);
+    const logits = compareToReference(mine.logits[0], reference.logits[0], 1e-9);
+    console.log(`gemma2 Q8_0 (1 layer): logits NMSE ${logits.nmse.toExponential(2)}`);
+    expect(logits.passed).toBe(true);
+  });
 });
 
 // The fallback embedding of long-term memory (no ONNX model configured): the agent's own model's

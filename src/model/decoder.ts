@@ -6,7 +6,7 @@ import { Sampler, SAMPLER_SETTINGS_BYTES, type SamplingSettings } from '../kerne
 import { maskWords, TokenMask } from '../kernels/token-mask.js';
 import { DotInputRounding } from '../kernels/dot-input.js';
 import { Attention, KvShift, KvWrite, type KvFormat } from '../kernels/attention.js';
-import { Elementwise } from '../kernels/elementwise.js';
+import { Elementwise, Unary } from '../kernels/elementwise.js';
 import { Embedding } from '../kernels/embedding.js';
 import { Gemm, type GemmOptions } from '../kernels/gemm.js';
 import {
@@ -20,7 +20,7 @@ import { RmsNorm } from '../kernels/rms-norm.js';
 import { matvecRoundsQ8K } from '../kernels/tuning.js';
 import { Rope } from '../kernels/rope.js';
 import { architectures, splitFused } from './arch/index.js';
-import { modelConfig, type ModelConfig } from './config.js';
+import { isLocalLayer, modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import type { GgufFile } from './gguf/types.js';
 import { dotInput, quantFormats, type DotInput, type QuantName } from './quant/index.js';
@@ -58,7 +58,11 @@ const MAX_PENALTY_TOKENS = 4096;
 class KernelSet {
   private readonly matvecs = new Map<string, Promise<Matvec>>();
   private readonly gemms = new Map<string, Promise<Gemm>>();
-  constructor(private readonly gpu: GpuContext) {}
+  /** `activation`: the feed-forward gate's, for the gate_up matvecs. */
+  constructor(
+    private readonly gpu: GpuContext,
+    private readonly activation: 'silu' | 'gelu',
+  ) {}
 
   matvec(
     format: QuantName,
@@ -68,7 +72,13 @@ class KernelSet {
   ): Promise<Matvec> {
     const key = `${format}:${fusion}:${batch}:${input}`;
     let k = this.matvecs.get(key);
-    if (!k) this.matvecs.set(key, (k = Matvec.load(this.gpu, { format, fusion, batch, input })));
+    const activation = this.activation;
+    if (!k) {
+      this.matvecs.set(
+        key,
+        (k = Matvec.load(this.gpu, { format, fusion, batch, input, activation })),
+      );
+    }
     return k;
   }
 
@@ -107,7 +117,13 @@ interface Layer {
   qNorm?: GpuTensor;
   kNorm?: GpuTensor;
   o: GpuTensor;
+  /** RMSNorm of the attention's output before it joins the residual (Gemma 2). */
+  attnPostNorm?: GpuTensor;
   ffnNorm: GpuTensor;
+  /** RMSNorm of the feed-forward's output before it joins the residual (Gemma 2). */
+  ffnPostNorm?: GpuTensor;
+  /** Attends over the sliding window only (isLocalLayer). */
+  local: boolean;
   gate: GpuTensor;
   up: GpuTensor;
   down: GpuTensor;
@@ -275,8 +291,14 @@ export class Decoder {
     ropeK: Rope;
     add: Elementwise;
     addRows: Elementwise;
-    siluMul: Elementwise;
+    /** The feed-forward gate apart from its matmuls: silu_mul or gelu_mul. */
+    ffnGate: Elementwise;
     attention: Attention;
+    /** The local layers' attention (its window), if any. */
+    attentionLocal?: Attention;
+    /** Gemma's embedding scale and final logit soft-capping. */
+    embeddingScale?: Unary;
+    logitSoftcap?: Unary;
     kvWrite: KvWrite;
     kvShift?: KvShift;
     argmax: Argmax;
@@ -468,6 +490,7 @@ export class Decoder {
       headDim: c.headDim,
       blockTokens: BLOCK_TOKENS,
       kv: this.memory.kv,
+      softcap: c.attnSoftcap,
     };
     const rope = {
       heads: c.heads,
@@ -499,7 +522,10 @@ export class Decoder {
         qNorm: opt('attn_q_norm.weight'),
         kNorm: opt('attn_k_norm.weight'),
         o: w.get(`${b}.attn_output.weight`),
+        attnPostNorm: opt('post_attention_norm.weight'),
         ffnNorm: w.get(`${b}.ffn_norm.weight`),
+        ffnPostNorm: opt('post_ffw_norm.weight'),
+        local: isLocalLayer(c, l),
         gate,
         up,
         down: w.get(`${b}.ffn_down.weight`),
@@ -517,8 +543,11 @@ export class Decoder {
         .map((t) => this.inputKind(t))
         .filter((kind) => kind !== 'f32'),
     );
-    const fixedKernels = 13; // this.kernels below, kvShift aside
-    const total = fixedKernels + (this.window ? 1 : 0) + roundingKinds.size + weightKernels.length;
+    const local = this.layers.some((l) => l.local);
+    const optional = [this.window, local, c.embeddingScale !== 1, c.finalSoftcap > 0];
+    const fixedKernels = 13; // this.kernels below, the optional ones aside
+    const total =
+      fixedKernels + optional.filter(Boolean).length + roundingKinds.size + weightKernels.length;
     let compiled = 0;
     const built = async <T>(kernel: Promise<T>): Promise<T> => {
       const done = await kernel;
@@ -526,7 +555,7 @@ export class Decoder {
       onProgress?.({ phase: 'compile', loaded: compiled, total });
       return done;
     };
-    const set = new KernelSet(gpu);
+    const set = new KernelSet(gpu, c.activation);
     this.kernels = {
       embedding: await built(Embedding.load(gpu, w.get('token_embd.weight').format)),
       norm: await built(RmsNorm.load(gpu)),
@@ -534,8 +563,15 @@ export class Decoder {
       ropeK: await built(Rope.load(gpu, { ...rope, heads: c.kvHeads })),
       add: await built(Elementwise.load(gpu, 'add')),
       addRows: await built(Elementwise.load(gpu, 'add_rows')),
-      siluMul: await built(Elementwise.load(gpu, 'silu_mul')),
+      ffnGate: await built(
+        Elementwise.load(gpu, c.activation === 'gelu' ? 'gelu_mul' : 'silu_mul'),
+      ),
       attention: await built(Attention.load(gpu, attention)),
+      ...(local && {
+        attentionLocal: await built(Attention.load(gpu, { ...attention, window: c.slidingWindow })),
+      }),
+      ...(c.embeddingScale !== 1 && { embeddingScale: await built(Unary.load(gpu, 'scale')) }),
+      ...(c.finalSoftcap > 0 && { logitSoftcap: await built(Unary.load(gpu, 'softcap')) }),
       kvWrite: await built(KvWrite.load(gpu, attention)),
       argmax: await built(Argmax.load(gpu)),
       sampler: await built(Sampler.load(gpu)),
@@ -799,7 +835,9 @@ export class Decoder {
   /**
    * out = residual + W · x, for `tokens` rows: a projection back into the residual stream. Up to
    * MATVEC_MAX_BATCH rows the matvec adds the residual as it writes (one dispatch); past that, the
-   * GEMM's result and an add.
+   * GEMM's result and an add. With a post-norm (Gemma 2) residual + RMSNorm(W · x): the
+   * projection, its norm (into the gate's scratch: every such model's feed-forward is wider than
+   * it), then the add.
    */
   private async projectAdd(
     batch: ComputeBatch,
@@ -808,8 +846,24 @@ export class Decoder {
     residual: GPUBuffer,
     out: GPUBuffer,
     tokens: number,
+    postNorm?: GpuTensor,
   ): Promise<void> {
     const [cols, rows] = w.info.dims;
+    const s = this.scratch;
+    if (postNorm) {
+      await this.project(batch, w, x, s.h, tokens);
+      const eps = this.config.rmsEps;
+      this.kernels.norm.encode(batch, {
+        x: s.h,
+        weight: at(postNorm),
+        out: s.gate,
+        rows: tokens,
+        n: rows,
+        eps,
+      });
+      this.kernels.add.encode(batch, { a: residual, b: s.gate, out, n: tokens * rows });
+      return;
+    }
     if (tokens <= MATVEC_MAX_BATCH) {
       const k = await this.decodeMatvec(w.format, 'residual', tokens);
       k.encode(batch, { w: { buffer: w.buffer, offset: w.offset }, x, out, rows, cols, residual });
@@ -993,6 +1047,7 @@ export class Decoder {
       vocab: c.vocabSize,
       dim: E,
     });
+    k.embeddingScale?.encode(batch, { x: s.x, n: T * E, value: c.embeddingScale });
     let x = s.x;
     let other = s.x2;
     for (const layer of this.layers) {
@@ -1062,7 +1117,7 @@ export class Decoder {
         vCache: layer.vCache,
         tokens: T,
       });
-      k.attention.encode(batch, {
+      (layer.local ? k.attentionLocal! : k.attention).encode(batch, {
         q: s.q,
         kCache: layer.kCache,
         vCache: layer.vCache,
@@ -1074,7 +1129,7 @@ export class Decoder {
         maxKeys: Math.max(...entries.map((e) => e.start + e.tokens.length)),
       });
       const oIn = this.roundInputs(batch, s.attn, T * qDim, T, [layer.o]);
-      await this.projectAdd(batch, layer.o, oIn(layer.o), x, other, T);
+      await this.projectAdd(batch, layer.o, oIn(layer.o), x, other, T, layer.attnPostNorm);
       [x, other] = [other, x];
       k.norm.encode(batch, {
         x,
@@ -1097,10 +1152,10 @@ export class Decoder {
       } else {
         await this.project(batch, layer.gate, ffnIn(layer.gate), s.gate, T);
         await this.project(batch, layer.up, ffnIn(layer.up), s.up, T);
-        k.siluMul.encode(batch, { a: s.gate, b: s.up, out: s.act, n: T * c.feedForward });
+        k.ffnGate.encode(batch, { a: s.gate, b: s.up, out: s.act, n: T * c.feedForward });
       }
       const downIn = this.roundInputs(batch, s.act, T * c.feedForward, T, [layer.down]);
-      await this.projectAdd(batch, layer.down, downIn(layer.down), x, other, T);
+      await this.projectAdd(batch, layer.down, downIn(layer.down), x, other, T, layer.ffnPostNorm);
       [x, other] = [other, x];
     }
     if (out === 'hidden') {
@@ -1136,6 +1191,7 @@ export class Decoder {
     });
     const outIn = this.roundInputs(batch, s.h, M * E, M, [this.output]);
     await this.project(batch, this.output, outIn(this.output), s.logits, M);
+    k.logitSoftcap?.encode(batch, { x: s.logits, n: M * c.vocabSize, value: c.finalSoftcap });
   }
 
   /** Every layer's K and V of block `from` into block `to` (through scratch: a buffer cannot

@@ -1,5 +1,6 @@
 import { GgufError } from '../../errors.js';
 import type { GgufFile, GgufTensorInfo } from '../gguf/types.js';
+import { gemma2 } from './gemma2.js';
 import { llama } from './llama.js';
 import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
@@ -26,6 +27,16 @@ export interface ArchitectureSpec {
    * tokens, if the architecture has one: llama's rope_freqs (Llama 3.1), phi3's LongRoPE pair.
    */
   ropeFactors?: (file: GgufFile, contextSize: number) => string | undefined;
+  /** The feed-forward gate's activation: SwiGLU's silu (default), or GeGLU's gelu (Gemma). */
+  activation?: 'silu' | 'gelu';
+  /** Embeddings multiplied by sqrt(width) before the first layer (Gemma). */
+  scaleEmbedding?: boolean;
+  /**
+   * Local attention over attention.sliding_window keys on every layer but each Nth (llama.cpp's
+   * set_swa_pattern: layer l is local when l % N < N - 1). Absent: every layer global, whatever
+   * window the file names (phi3's is read and unused, as in llama.cpp).
+   */
+  swaPattern?: number;
 }
 
 /** What the fused tensors' rows split by. */
@@ -43,7 +54,7 @@ export interface FusedTensor {
 
 /** Every architecture agentgpu runs, by general.architecture. */
 export const architectures: ReadonlyMap<string, ArchitectureSpec> = new Map(
-  [llama, qwen2, qwen3, phi3].map((spec) => [spec.name, spec]),
+  [llama, qwen2, qwen3, phi3, gemma2].map((spec) => [spec.name, spec]),
 );
 
 /**

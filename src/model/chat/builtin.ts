@@ -6,7 +6,7 @@
 // appears in the tokenizer_config.json templates these follow.
 
 /** The built-in template families. */
-export type BuiltinTemplateName = 'chatml' | 'llama3' | 'llama2' | 'phi3';
+export type BuiltinTemplateName = 'chatml' | 'llama3' | 'llama2' | 'phi3' | 'gemma';
 
 export const builtinTemplates: Readonly<Record<BuiltinTemplateName, string>> = {
   // ChatML, as Qwen2/Qwen3 and SmolLM2 render a conversation that starts with a system message.
@@ -57,15 +57,33 @@ export const builtinTemplates: Readonly<Record<BuiltinTemplateName, string>> = {
 {%- endfor %}`,
 
   // Phi-3 / 3.5 / 4-mini, as llama.cpp's LLM_CHAT_TEMPLATE_PHI_3 renders it: every turn
-  // `<|role|>\n content <|end|>\n`, the generation prompt `<|assistant|>\n`.
+  // `<|role|>\n` + content + `<|end|>\n`, the generation prompt `<|assistant|>\n`.
   phi3: String.raw`{%- for message in messages %}
-    {{- '<|' + message.role + '|>
-' + message.content + '<|end|>
-' }}
+    {{- '<|' + message.role + '|>\n' + message.content + '<|end|>\n' }}
 {%- endfor %}
 {%- if add_generation_prompt %}
-    {{- '<|assistant|>
-' }}
+    {{- '<|assistant|>\n' }}
+{%- endif %}`,
+
+  // Gemma, as llama.cpp's LLM_CHAT_TEMPLATE_GEMMA renders it: no system role (the system
+  // prompt opens the first user turn, then a blank line), the assistant is `model`, every turn
+  // `<start_of_turn>role\n` + trimmed content + `<end_of_turn>\n`.
+  gemma: String.raw`{%- set ns = namespace(system='') %}
+{%- for message in messages %}
+    {%- if message.role == 'system' %}
+        {%- set ns.system = ns.system + message.content | trim %}
+    {%- else %}
+        {%- set role = 'model' if message.role == 'assistant' else message.role %}
+        {{- '<start_of_turn>' + role + '\n' }}
+        {%- if ns.system and role != 'model' %}
+            {{- ns.system + '\n\n' }}
+            {%- set ns.system = '' %}
+        {%- endif %}
+        {{- message.content | trim + '<end_of_turn>\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<start_of_turn>model\n' }}
 {%- endif %}`,
 };
 
@@ -80,6 +98,7 @@ export function builtinTemplateFor(
 ): BuiltinTemplateName | undefined {
   if (architecture === 'qwen2' || architecture === 'qwen3') return 'chatml';
   if (architecture === 'phi3') return 'phi3';
+  if (architecture === 'gemma2') return 'gemma';
   if (hasToken('<|start_header_id|>') && hasToken('<|eot_id|>')) return 'llama3';
   if (hasToken('<|im_start|>') && hasToken('<|im_end|>')) return 'chatml';
   if (architecture === 'llama') return 'llama2';

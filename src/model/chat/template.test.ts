@@ -265,6 +265,23 @@ describe('built-in templates for GGUFs without one', () => {
     expect(t.stopTokens).toEqual(['<|endoftext|>', '<|end|>']);
   });
 
+  it("gemma2's turns are llama.cpp's GEMMA format, the system prompt opening the first user turn", () => {
+    const gemma: Vocab = {
+      architecture: 'gemma2',
+      specials: ['<bos>', '<eos>', '<start_of_turn>', '<end_of_turn>'],
+      bos: '<bos>',
+      eos: '<eos>',
+    };
+    const t = ChatTemplate.fromGguf(gguf(gemma));
+    expect(t.builtin).toBe('gemma');
+    const text =
+      '<start_of_turn>user\nYou are a terse assistant.\n\nWhat is 2+2?<end_of_turn>\n' +
+      '<start_of_turn>model\n4.<end_of_turn>\n<start_of_turn>user\nAnd 3+3?<end_of_turn>\n';
+    expect(t.render(CONVERSATION)).toBe(text + '<start_of_turn>model\n');
+    expect(t.render(CONVERSATION, { addGenerationPrompt: false })).toBe(text);
+    expect(t.stopTokens).toEqual(['<eos>', '<end_of_turn>']);
+  });
+
   it('every built-in parses', () => {
     for (const source of Object.values(builtinTemplates)) {
       expect(

@@ -4,11 +4,11 @@ import { Rng } from '../../util/rng.js';
 import { writeGguf, type GgufWriteTensor, type GgufWriteValue } from '../gguf/writer.js';
 import { learnBpe, learnSpm } from './bpe-vocab.js';
 
-// Small seeded GGUF models for the tests: real architectures (llama, qwen2, qwen3, phi3) with random
+// Small seeded GGUF models for the tests: real architectures (llama, qwen2, qwen3, phi3, gemma2) with random
 // weights and a byte-level BPE vocabulary, small enough to run on SwiftShader, and loadable by
 // llama.cpp (node-llama-cpp), which the runtime is checked against. Generated, never committed.
 
-export type TinyArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3';
+export type TinyArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2';
 
 export interface TinyModelOptions {
   architecture?: TinyArchitecture;
@@ -55,6 +55,10 @@ export interface TinyModelOptions {
   pooling?: number;
   /** Rotated dims per head (default the whole head; Phi-4-mini rotates 3/4). */
   ropeDims?: number;
+  /** Values per head (default embedding / heads; Gemma 2's and Qwen3's are not). */
+  headDim?: number;
+  /** gemma2: keys its local layers attend to (default 4096, as Gemma 2's). */
+  slidingWindow?: number;
   /**
    * phi3: LongRoPE's rope.scaling.original_context_length (default 4096): past it, the context
    * in use takes rope_factors_long instead of rope_factors_short.
@@ -97,6 +101,12 @@ const SPECIALS: Record<
     eos: '<|end|>',
     pre: 'default',
   },
+  gemma2: {
+    tokens: ['<start_of_turn>', '<end_of_turn>'],
+    bos: '<start_of_turn>',
+    eos: '<end_of_turn>',
+    pre: 'default',
+  },
 };
 
 /** GGUF bytes of a tiny model, and what it was made with. */
@@ -117,14 +127,15 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     contextLength = 512,
   } = options;
   const rng = new Rng(seed);
-  const headDim = embedding / heads;
+  const headDim = options.headDim ?? embedding / heads;
   const specials = SPECIALS[architecture];
   let vocab: string[];
   let tokenizerMetadata: Record<string, GgufWriteValue>;
   if (tokenizer === 'spm') {
     const spm = learnSpm(mergeCount);
-    // phi3's SentencePiece vocabulary carries its chat tokens after the learned ones.
-    const added = architecture === 'phi3' ? specials.tokens : [];
+    // phi3's and gemma2's SentencePiece vocabularies carry their chat tokens after the
+    // learned ones.
+    const added = architecture === 'phi3' || architecture === 'gemma2' ? specials.tokens : [];
     vocab = [...spm.tokens, ...added];
     const scores = [...spm.scores, ...added.map(() => 0)];
     const types = [...spm.types, ...added.map(() => 3)];
@@ -196,9 +207,16 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     metadata['phi3.attention.sliding_window'] = u32(262144);
   }
   if (options.pooling !== undefined) metadata[`${arch}.pooling_type`] = u32(options.pooling);
-  if (arch === 'qwen3') {
-    metadata['qwen3.attention.key_length'] = u32(headDim);
-    metadata['qwen3.attention.value_length'] = u32(headDim);
+  if (arch === 'qwen3' || arch === 'gemma2' || headDim !== embedding / heads) {
+    metadata[`${arch}.attention.key_length`] = u32(headDim);
+    metadata[`${arch}.attention.value_length`] = u32(headDim);
+  }
+  if (arch === 'gemma2') {
+    // Gemma-2-2B's: soft-capping, and local attention on every other layer.
+    metadata['gemma2.rope.freq_base'] = f32(10000);
+    metadata['gemma2.attn_logit_softcapping'] = f32(50);
+    metadata['gemma2.final_logit_softcapping'] = f32(30);
+    metadata['gemma2.attention.sliding_window'] = u32(options.slidingWindow ?? 4096);
   }
 
   const tensors: GgufWriteTensor[] = [];
@@ -253,6 +271,9 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
       vector(`${b}.attn_k_norm.weight`, headDim, 1, 0.2);
     }
     matrix(`${b}.attn_output.weight`, heads * headDim, embedding, residualScale);
+    // Gemma 2's post-norms set the branches' scale: residualScale's, as the projections' elsewhere.
+    const post = (name: string) => vector(name, embedding, residualScale, 0.2 * residualScale);
+    if (arch === 'gemma2') post(`${b}.post_attention_norm.weight`);
     vector(`${b}.ffn_norm.weight`, embedding, 1, 0.2);
     if (arch === 'phi3') {
       // The gate rows, then the up rows, in one tensor.
@@ -262,6 +283,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
       matrix(`${b}.ffn_up.weight`, embedding, feedForward);
     }
     matrix(`${b}.ffn_down.weight`, feedForward, embedding, residualScale);
+    if (arch === 'gemma2') post(`${b}.post_ffw_norm.weight`);
   }
   vector('output_norm.weight', embedding, 1, 0.2);
   if (!tiedEmbeddings) matrix('output.weight', embedding, n);
