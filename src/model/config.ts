@@ -5,9 +5,9 @@ import { architectures } from './arch/index.js';
 
 /**
  * The architectures agentgpu runs (src/model/arch/): Llama 2/3.x, SmolLM2, TinyLlama, Mistral;
- * Qwen2/2.5; Qwen3; Phi-3/3.5/4-mini; Gemma 2.
+ * Qwen2/2.5; Qwen3; Phi-3/3.5/4-mini; Gemma 2 and 3.
  */
-export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2';
+export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
 
 /** A decoder's shape and constants, from GGUF metadata (`<arch>.*` keys). */
 export interface ModelConfig {
@@ -46,6 +46,8 @@ export interface ModelConfig {
   /** Keys a local layer attends to (0: none local), and which layers are (isLocalLayer). */
   slidingWindow: number;
   swaPattern: number;
+  /** The local layers' RoPE base when it is not ropeBase (Gemma 3: 10000), unscaled; else 0. */
+  ropeLocalBase: number;
 }
 
 /** Whether layer `l` attends over the sliding window only (llama.cpp's set_swa_pattern). */
@@ -125,7 +127,12 @@ export function modelConfig(file: GgufFile): ModelConfig {
     attnSoftcap: numberKey(m, `${a}.attn_logit_softcapping`, 0),
     finalSoftcap: numberKey(m, `${a}.final_logit_softcapping`, 0),
     slidingWindow: spec.swaPattern ? numberKey(m, `${a}.attention.sliding_window`, 0) : 0,
-    swaPattern: spec.swaPattern ?? 0,
+    swaPattern: spec.swaPattern
+      ? numberKey(m, `${a}.attention.sliding_window_pattern`, spec.swaPattern)
+      : 0,
+    ropeLocalBase: spec.localRopeBase
+      ? numberKey(m, `${a}.rope.freq_base_swa`, spec.localRopeBase)
+      : 0,
   };
   if (config.heads % config.kvHeads !== 0) {
     throw new GgufError(

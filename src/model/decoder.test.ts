@@ -264,7 +264,32 @@ describe('files shaped like the demo models match llama.cpp', () => {
     tiedEmbeddings: true,
     residualScale: 0.5,
   };
+  // Gemma-3-1B's heads (4 of 256 over one kv head), q/k norms and two RoPEs (local layers at
+  // base 10000, global at 1e6), every other layer global (the file's sliding_window_pattern) so
+  // two layers hold both kinds, an 8-key window; cut to a 512-wide trunk, about half its 6912
+  // feed-forward rows and a 32,000-token vocabulary.
+  const gemma3: TinyModelOptions = {
+    ...gemma2,
+    architecture: 'gemma3',
+    heads: 4,
+    kvHeads: 1,
+    feedForward: 3584,
+    slidingWindowPattern: 2,
+  };
   shapes.push(
+    ['Gemma-3-1B-it Q8_0, cut', { ...gemma3, weights: 'Q8_0' }],
+    [
+      'Gemma-3-1B-it Q4_K_M, cut',
+      {
+        ...gemma3,
+        weights: 'Q4_K',
+        tensorType: (name, layer) =>
+          name === 'token_embd.weight' ||
+          (layer === 0 && (name.endsWith('attn_v.weight') || name.endsWith('ffn_down.weight')))
+            ? 'Q6_K'
+            : undefined,
+      },
+    ],
     ['Gemma-2-2B-it Q8_0, cut to 4 heads', { ...gemma2, weights: 'Q8_0' }],
     [
       'Gemma-2-2B-it Q4_K_M, cut to 4 heads',
@@ -362,26 +387,29 @@ describe("matmul inputs rounded as llama.cpp's", () => {
       expect(logits.passed).toBe(true);
     });
   }
-  // Gemma 2's layer as llama.cpp computes it, to f32 rounding: GELU through its f16 table, the
-  // scores soft-capped, the post-norms, the embedding scale and the logits' soft-capping; local
-  // (a 4-key window) as its first layer is.
-  it('gemma2 Q8_0 (1 layer)', async () => {
-    const { bytes, vocab } = tinyModel({
-      architecture: 'gemma2',
-      weights: 'Q8_0',
-      layers: 1,
-      headDim: 128,
-      slidingWindow: 4,
-      tiedEmbeddings: true,
+  // Gemma 2's and 3's layers as llama.cpp computes them, to f32 rounding: GELU through its f16
+  // table, the scores soft-capped (2), the q/k norms and the local layers' own RoPE (3), the
+  // post-norms, the embedding scale and the logits' soft-capping (2); local (a 4-key window) as
+  // a first layer is.
+  for (const architecture of ['gemma2', 'gemma3'] as const) {
+    it(`${architecture} Q8_0 (1 layer)`, async () => {
+      const { bytes, vocab } = tinyModel({
+        architecture,
+        weights: 'Q8_0',
+        layers: 1,
+        headDim: 128,
+        slidingWindow: 4,
+        tiedEmbeddings: true,
+      });
+      const path = join(dir, `${architecture}-Q8_0-1.gguf`);
+      writeFileSync(path, bytes);
+      const reference = await llamaCpp(path, vocab.length, 1);
+      const mine = await ours(bytes, reference.tokens);
+      const logits = compareToReference(mine.logits[0], reference.logits[0], 1e-9);
+      console.log(`${architecture} Q8_0 (1 layer): logits NMSE ${logits.nmse.toExponential(2)}`);
+      expect(logits.passed).toBe(true);
     });
-    const path = join(dir, 'gemma2-Q8_0-1.gguf');
-    writeFileSync(path, bytes);
-    const reference = await llamaCpp(path, vocab.length, 1);
-    const mine = await ours(bytes, reference.tokens);
-    const logits = compareToReference(mine.logits[0], reference.logits[0], 1e-9);
-    console.log(`gemma2 Q8_0 (1 layer): logits NMSE ${logits.nmse.toExponential(2)}`);
-    expect(logits.passed).toBe(true);
-  });
+  }
 });
 
 // The fallback embedding of long-term memory (no ONNX model configured): the agent's own model's

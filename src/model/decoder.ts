@@ -19,6 +19,7 @@ import {
 import { RmsNorm } from '../kernels/rms-norm.js';
 import { matvecRoundsQ8K } from '../kernels/tuning.js';
 import { Rope } from '../kernels/rope.js';
+import { ropeCache } from '../kernels/reference/rope.js';
 import { architectures, splitFused } from './arch/index.js';
 import { isLocalLayer, modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
@@ -227,12 +228,14 @@ interface StepEntry extends KvReservation {
 }
 
 /** The parts of StepData, in the order they lie in its buffer. */
-type StepParts = 'table' | 'ids' | 'queries' | 'rope';
+type StepParts = 'table' | 'ids' | 'queries' | 'rope' | 'ropeLocal';
+const STEP_PARTS: readonly StepParts[] = ['table', 'ids', 'queries', 'rope', 'ropeLocal'];
 
 /**
  * What changes from one step to the next, in one buffer written with one writeBuffer per step:
  * the entries' block tables, the token ids, the query rows (table offset and cache index per
- * row, Attention.queryInfo) and the RoPE angles per row. Each part has a fixed, aligned range
+ * row, Attention.queryInfo) and the RoPE angles per row (and the local layers' own, when their
+ * RoPE differs: Gemma 3's). Each part has a fixed, aligned range
  * with a binding made once, so a step's bind groups are the last step's.
  */
 class StepData {
@@ -244,13 +247,14 @@ class StepData {
     readonly ids: Binding,
     readonly queries: Binding,
     readonly rope: Binding,
+    readonly ropeLocal: Binding,
   ) {}
 
   static async create(gpu: GpuContext, sizes: Record<StepParts, number>): Promise<StepData> {
     const align = gpu.facts.limits.minStorageBufferOffsetAlignment;
     const offsets = {} as Record<StepParts, number>;
     let end = 0;
-    for (const part of ['table', 'ids', 'queries', 'rope'] as const) {
+    for (const part of STEP_PARTS) {
       offsets[part] = end;
       end = Math.ceil((end + Math.max(sizes[part], 4)) / align) * align;
     }
@@ -260,13 +264,22 @@ class StepData {
       'step',
     );
     const at = (part: StepParts) => ({ buffer, offset: offsets[part], size: sizes[part] });
-    return new StepData(gpu, buffer, offsets, at('table'), at('ids'), at('queries'), at('rope'));
+    return new StepData(
+      gpu,
+      buffer,
+      offsets,
+      at('table'),
+      at('ids'),
+      at('queries'),
+      at('rope'),
+      at('ropeLocal'),
+    );
   }
 
   /** One step's parts, in one write (up to the end of the last part's data). */
   write(parts: Record<StepParts, Uint32Array | Float32Array>): void {
-    const bytes = new Uint8Array(this.offsets.rope + parts.rope.byteLength);
-    for (const part of ['table', 'ids', 'queries', 'rope'] as const) {
+    const bytes = new Uint8Array(this.offsets.ropeLocal + parts.ropeLocal.byteLength);
+    for (const part of STEP_PARTS) {
       const data = parts[part];
       bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.offsets[part]);
     }
@@ -585,6 +598,7 @@ export class Decoder {
       ids: this.maxBatch * 4,
       queries: this.maxBatch * 8,
       rope: this.maxBatch * c.ropeDims * 4,
+      ropeLocal: c.ropeLocalBase ? this.maxBatch * c.ropeDims * 4 : 0,
     });
     if (this.window) {
       // Rotates the kept blocks' K rows back by the evicted count.
@@ -999,6 +1013,17 @@ export class Decoder {
         rows.map((r) => r.position),
         this.freqFactors,
       ),
+      ropeLocal: this.config.ropeLocalBase
+        ? ropeCache(
+            rows.map((r) => r.position),
+            {
+              ...k.ropeQ.config,
+              freqBase: this.config.ropeLocalBase,
+              freqScale: 1,
+              yarn: undefined,
+            },
+          )
+        : new Float32Array(0),
     });
     const batch = gpu.batch('forward');
     for (const e of entries) this.encodeCopies(batch, e.copies);
@@ -1060,6 +1085,8 @@ export class Decoder {
         eps: c.rmsEps,
       });
       const qkvIn = this.roundInputs(batch, s.h, T * E, T, [layer.q, layer.k, layer.v]);
+      // Gemma 3's local layers turn by a RoPE of their own.
+      const angles = layer.local && c.ropeLocalBase ? step.ropeLocal : step.rope;
       if (layer.qkv && T <= MATVEC_MAX_BATCH) {
         // Decode: q, k and v in one pass, q and k rotated as they are written.
         const fusion = layer.qkv.bias ? 'qkv_bias' : 'qkv';
@@ -1074,7 +1101,7 @@ export class Decoder {
           qkv: {
             k: s.k,
             v: s.v,
-            rope: step.rope,
+            rope: angles,
             qRows: qDim,
             kvRows: kvDim,
             headDim: c.headDim,
@@ -1104,8 +1131,8 @@ export class Decoder {
             batch.copy(s.attn, 0, x, 0, T * count * c.headDim * 4);
           }
         }
-        k.ropeQ.encode(batch, { x: s.q, cache: step.rope, tokens: T });
-        k.ropeK.encode(batch, { x: s.k, cache: step.rope, tokens: T });
+        k.ropeQ.encode(batch, { x: s.q, cache: angles, tokens: T });
+        k.ropeK.encode(batch, { x: s.k, cache: angles, tokens: T });
       }
       // Every entry's new rows into its own blocks, in one dispatch.
       k.kvWrite.encode(batch, {

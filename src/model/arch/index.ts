@@ -1,6 +1,7 @@
 import { GgufError } from '../../errors.js';
 import type { GgufFile, GgufTensorInfo } from '../gguf/types.js';
 import { gemma2 } from './gemma2.js';
+import { gemma3 } from './gemma3.js';
 import { llama } from './llama.js';
 import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
@@ -37,6 +38,8 @@ export interface ArchitectureSpec {
    * window the file names (phi3's is read and unused, as in llama.cpp).
    */
   swaPattern?: number;
+  /** The local layers' RoPE base (rope.freq_base_swa), unscaled, when it is not the global's. */
+  localRopeBase?: number;
 }
 
 /** What the fused tensors' rows split by. */
@@ -54,7 +57,7 @@ export interface FusedTensor {
 
 /** Every architecture agentgpu runs, by general.architecture. */
 export const architectures: ReadonlyMap<string, ArchitectureSpec> = new Map(
-  [llama, qwen2, qwen3, phi3, gemma2].map((spec) => [spec.name, spec]),
+  [llama, qwen2, qwen3, phi3, gemma2, gemma3].map((spec) => [spec.name, spec]),
 );
 
 /**

@@ -98,7 +98,7 @@ export function builtinTemplateFor(
 ): BuiltinTemplateName | undefined {
   if (architecture === 'qwen2' || architecture === 'qwen3') return 'chatml';
   if (architecture === 'phi3') return 'phi3';
-  if (architecture === 'gemma2') return 'gemma';
+  if (architecture === 'gemma2' || architecture === 'gemma3') return 'gemma';
   if (hasToken('<|start_header_id|>') && hasToken('<|eot_id|>')) return 'llama3';
   if (hasToken('<|im_start|>') && hasToken('<|im_end|>')) return 'chatml';
   if (architecture === 'llama') return 'llama2';

@@ -4,11 +4,12 @@ import { Rng } from '../../util/rng.js';
 import { writeGguf, type GgufWriteTensor, type GgufWriteValue } from '../gguf/writer.js';
 import { learnBpe, learnSpm } from './bpe-vocab.js';
 
-// Small seeded GGUF models for the tests: real architectures (llama, qwen2, qwen3, phi3, gemma2) with random
+// Small seeded GGUF models for the tests: real architectures (llama, qwen2, qwen3, phi3, gemma2,
+// gemma3) with random
 // weights and a byte-level BPE vocabulary, small enough to run on SwiftShader, and loadable by
 // llama.cpp (node-llama-cpp), which the runtime is checked against. Generated, never committed.
 
-export type TinyArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2';
+export type TinyArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
 
 export interface TinyModelOptions {
   architecture?: TinyArchitecture;
@@ -57,8 +58,10 @@ export interface TinyModelOptions {
   ropeDims?: number;
   /** Values per head (default embedding / heads; Gemma 2's and Qwen3's are not). */
   headDim?: number;
-  /** gemma2: keys its local layers attend to (default 4096, as Gemma 2's). */
+  /** gemma2, gemma3: keys their local layers attend to (default 4096, as Gemma 2's). */
   slidingWindow?: number;
+  /** gemma3: attention.sliding_window_pattern (unset: llama.cpp's 6, every sixth layer global). */
+  slidingWindowPattern?: number;
   /**
    * phi3: LongRoPE's rope.scaling.original_context_length (default 4096): past it, the context
    * in use takes rope_factors_long instead of rope_factors_short.
@@ -107,6 +110,12 @@ const SPECIALS: Record<
     eos: '<end_of_turn>',
     pre: 'default',
   },
+  gemma3: {
+    tokens: ['<start_of_turn>', '<end_of_turn>'],
+    bos: '<start_of_turn>',
+    eos: '<end_of_turn>',
+    pre: 'default',
+  },
 };
 
 /** GGUF bytes of a tiny model, and what it was made with. */
@@ -135,7 +144,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     const spm = learnSpm(mergeCount);
     // phi3's and gemma2's SentencePiece vocabularies carry their chat tokens after the
     // learned ones.
-    const added = architecture === 'phi3' || architecture === 'gemma2' ? specials.tokens : [];
+    const added = ['phi3', 'gemma2', 'gemma3'].includes(architecture) ? specials.tokens : [];
     vocab = [...spm.tokens, ...added];
     const scores = [...spm.scores, ...added.map(() => 0)];
     const types = [...spm.types, ...added.map(() => 3)];
@@ -207,7 +216,8 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     metadata['phi3.attention.sliding_window'] = u32(262144);
   }
   if (options.pooling !== undefined) metadata[`${arch}.pooling_type`] = u32(options.pooling);
-  if (arch === 'qwen3' || arch === 'gemma2' || headDim !== embedding / heads) {
+  const gemma = arch === 'gemma2' || arch === 'gemma3';
+  if (arch === 'qwen3' || gemma || headDim !== embedding / heads) {
     metadata[`${arch}.attention.key_length`] = u32(headDim);
     metadata[`${arch}.attention.value_length`] = u32(headDim);
   }
@@ -217,6 +227,13 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     metadata['gemma2.attn_logit_softcapping'] = f32(50);
     metadata['gemma2.final_logit_softcapping'] = f32(30);
     metadata['gemma2.attention.sliding_window'] = u32(options.slidingWindow ?? 4096);
+  }
+  if (arch === 'gemma3') {
+    // Gemma-3-1B's: global layers at base 1e6, local ones (llama.cpp's own 10000) over 512 keys.
+    metadata['gemma3.attention.sliding_window'] = u32(options.slidingWindow ?? 512);
+    if (options.slidingWindowPattern !== undefined) {
+      metadata['gemma3.attention.sliding_window_pattern'] = u32(options.slidingWindowPattern);
+    }
   }
 
   const tensors: GgufWriteTensor[] = [];
@@ -266,14 +283,14 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
       vector(`${b}.attn_k.bias`, kvHeads * headDim, 0, 0.1);
       vector(`${b}.attn_v.bias`, kvHeads * headDim, 0, 0.1);
     }
-    if (arch === 'qwen3') {
+    if (arch === 'qwen3' || arch === 'gemma3') {
       vector(`${b}.attn_q_norm.weight`, headDim, 1, 0.2);
       vector(`${b}.attn_k_norm.weight`, headDim, 1, 0.2);
     }
     matrix(`${b}.attn_output.weight`, heads * headDim, embedding, residualScale);
     // Gemma 2's post-norms set the branches' scale: residualScale's, as the projections' elsewhere.
     const post = (name: string) => vector(name, embedding, residualScale, 0.2 * residualScale);
-    if (arch === 'gemma2') post(`${b}.post_attention_norm.weight`);
+    if (gemma) post(`${b}.post_attention_norm.weight`);
     vector(`${b}.ffn_norm.weight`, embedding, 1, 0.2);
     if (arch === 'phi3') {
       // The gate rows, then the up rows, in one tensor.
@@ -283,7 +300,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
       matrix(`${b}.ffn_up.weight`, embedding, feedForward);
     }
     matrix(`${b}.ffn_down.weight`, feedForward, embedding, residualScale);
-    if (arch === 'gemma2') post(`${b}.post_ffw_norm.weight`);
+    if (gemma) post(`${b}.post_ffw_norm.weight`);
   }
   vector('output_norm.weight', embedding, 1, 0.2);
   if (!tiedEmbeddings) matrix('output.weight', embedding, n);
