@@ -30,29 +30,8 @@ fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
-@compute @workgroup_size(WG)
-fn dot_q8_0(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let start = flat_index(gid, nwg) * 32u;
-  if (start >= params.n) {
-    return;
-  }
-  var amax = 0.0;
-  for (var j = 0u; j < 32u; j++) {
-    amax = max(amax, abs(f32(x[start + j])));
-  }
-  let s = q8_0_scales(amax);
-  for (var j = 0u; j < 32u; j++) {
-    out[start + j] = act(s.x * round(f32(x[start + j]) * s.y));
-  }
-}
-
-@compute @workgroup_size(WG)
-fn dot_q8_1(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let block = flat_index(gid, nwg);
-  let start = block * 32u;
-  if (start >= params.n) {
-    return;
-  }
+// The 32 values from `start` rounded to q8_0 into out; returns (amax, Σq) for q8_1's sum.
+fn round_q8_block(start: u32) -> vec2<f32> {
   var amax = 0.0;
   for (var j = 0u; j < 32u; j++) {
     amax = max(amax, abs(f32(x[start + j])));
@@ -64,7 +43,24 @@ fn dot_q8_1(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
     qsum += q;
     out[start + j] = act(s.x * q);
   }
-  corrections[block] = q8_1_correction(amax, qsum);
+  return vec2<f32>(amax, qsum);
+}
+
+@compute @workgroup_size(WG)
+fn dot_q8_0(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let start = flat_index(gid, nwg) * 32u;
+  if (start < params.n) {
+    round_q8_block(start);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn dot_q8_1(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let block = flat_index(gid, nwg);
+  if (block * 32u < params.n) {
+    let r = round_q8_block(block * 32u);
+    corrections[block] = q8_1_correction(r.x, r.y);
+  }
 }
 
 @compute @workgroup_size(WG)

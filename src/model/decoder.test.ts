@@ -264,6 +264,13 @@ describe('files shaped like the demo models match llama.cpp', () => {
     tiedEmbeddings: true,
     residualScale: 0.5,
   };
+  // llama.cpp's Q4_K_M for a tied Gemma: the embedding as the output's Q6_K, the first layer's
+  // v and down Q6_K, the rest Q4_K.
+  const gemmaQ4KM: TinyModelOptions['tensorType'] = (name, layer) =>
+    name === 'token_embd.weight' ||
+    (layer === 0 && (name.endsWith('attn_v.weight') || name.endsWith('ffn_down.weight')))
+      ? 'Q6_K'
+      : undefined;
   // Gemma-3-1B's heads (4 of 256 over one kv head), q/k norms and two RoPEs (local layers at
   // base 10000, global at 1e6), every other layer global (the file's sliding_window_pattern) so
   // two layers hold both kinds, an 8-key window; cut to a 512-wide trunk, about half its 6912
@@ -278,33 +285,9 @@ describe('files shaped like the demo models match llama.cpp', () => {
   };
   shapes.push(
     ['Gemma-3-1B-it Q8_0, cut', { ...gemma3, weights: 'Q8_0' }],
-    [
-      'Gemma-3-1B-it Q4_K_M, cut',
-      {
-        ...gemma3,
-        weights: 'Q4_K',
-        tensorType: (name, layer) =>
-          name === 'token_embd.weight' ||
-          (layer === 0 && (name.endsWith('attn_v.weight') || name.endsWith('ffn_down.weight')))
-            ? 'Q6_K'
-            : undefined,
-      },
-    ],
+    ['Gemma-3-1B-it Q4_K_M, cut', { ...gemma3, weights: 'Q4_K', tensorType: gemmaQ4KM }],
     ['Gemma-2-2B-it Q8_0, cut to 4 heads', { ...gemma2, weights: 'Q8_0' }],
-    [
-      'Gemma-2-2B-it Q4_K_M, cut to 4 heads',
-      {
-        ...gemma2,
-        weights: 'Q4_K',
-        // llama.cpp's Q4_K_M: the tied embedding as the output's Q6_K, the first layer's v
-        // and down Q6_K.
-        tensorType: (name, layer) =>
-          name === 'token_embd.weight' ||
-          (layer === 0 && (name.endsWith('attn_v.weight') || name.endsWith('ffn_down.weight')))
-            ? 'Q6_K'
-            : undefined,
-      },
-    ],
+    ['Gemma-2-2B-it Q4_K_M, cut to 4 heads', { ...gemma2, weights: 'Q4_K', tensorType: gemmaQ4KM }],
     ['Phi-3.5-mini-instruct Q8_0, cut to 8 heads', { ...phi3, weights: 'Q8_0' }],
     [
       'Phi-3.5-mini-instruct Q4_K_M, cut to 8 heads, long RoPE factors',
