@@ -264,9 +264,9 @@ describe('files shaped like the demo models match llama.cpp', () => {
     tiedEmbeddings: true,
     residualScale: 0.5,
   };
-  // llama.cpp's Q4_K_M for a tied Gemma: the embedding as the output's Q6_K, the first layer's
-  // v and down Q6_K, the rest Q4_K.
-  const gemmaQ4KM: TinyModelOptions['tensorType'] = (name, layer) =>
+  // llama.cpp's Q4_K_M for a model with tied embeddings: the embedding as the output's Q6_K,
+  // the first layer's v and down Q6_K, the rest Q4_K.
+  const tiedQ4KM: TinyModelOptions['tensorType'] = (name, layer) =>
     name === 'token_embd.weight' ||
     (layer === 0 && (name.endsWith('attn_v.weight') || name.endsWith('ffn_down.weight')))
       ? 'Q6_K'
@@ -283,11 +283,26 @@ describe('files shaped like the demo models match llama.cpp', () => {
     feedForward: 3584,
     slidingWindowPattern: 2,
   };
+  // Qwen3-0.6B: 16 heads of 128 over 8 kv heads on a 1024-wide trunk (q is twice the width),
+  // per-head q/k norms, ff 3072, tied; its 151,936-token vocabulary cut to 32,000.
+  const qwen3: TinyModelOptions = {
+    architecture: 'qwen3',
+    embedding: 1024,
+    heads: 16,
+    kvHeads: 8,
+    headDim: 128,
+    feedForward: 3072,
+    vocabSize: 32000,
+    tiedEmbeddings: true,
+    residualScale: 0.1,
+  };
   shapes.push(
+    ['Qwen3-0.6B Q8_0, cut vocabulary', { ...qwen3, weights: 'Q8_0' }],
+    ['Qwen3-0.6B Q4_K_M, cut vocabulary', { ...qwen3, weights: 'Q4_K', tensorType: tiedQ4KM }],
     ['Gemma-3-1B-it Q8_0, cut', { ...gemma3, weights: 'Q8_0' }],
-    ['Gemma-3-1B-it Q4_K_M, cut', { ...gemma3, weights: 'Q4_K', tensorType: gemmaQ4KM }],
+    ['Gemma-3-1B-it Q4_K_M, cut', { ...gemma3, weights: 'Q4_K', tensorType: tiedQ4KM }],
     ['Gemma-2-2B-it Q8_0, cut to 4 heads', { ...gemma2, weights: 'Q8_0' }],
-    ['Gemma-2-2B-it Q4_K_M, cut to 4 heads', { ...gemma2, weights: 'Q4_K', tensorType: gemmaQ4KM }],
+    ['Gemma-2-2B-it Q4_K_M, cut to 4 heads', { ...gemma2, weights: 'Q4_K', tensorType: tiedQ4KM }],
     ['Phi-3.5-mini-instruct Q8_0, cut to 8 heads', { ...phi3, weights: 'Q8_0' }],
     [
       'Phi-3.5-mini-instruct Q4_K_M, cut to 8 heads, long RoPE factors',
