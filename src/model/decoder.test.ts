@@ -136,14 +136,16 @@ function marginBelowTop(logits: Float32Array, token: number): number {
 // (seeds 1..3), and a flip still shows, as ~1e-5 against the 1e-14 of steps without one.
 const FLOAT_FORMATS = ['F32', 'F16'] as const;
 const QUANT_FORMATS = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const;
-// Formats added since: a weight decode each, the same on every architecture, so on llama alone
-// (qwen2 meets Q5_0 in the Qwen2.5-shaped file below).
+// A weight decode is the same on every architecture: llama meets every format, qwen2 and qwen3
+// one of each kind (their twins below add Q5_0, Q6_K and the rest of their Q4_K_M mixes).
 const LATER_FORMATS = ['Q5_0', 'IQ4_NL', 'Q4_1', 'Q5_1', 'Q2_K', 'Q3_K', 'IQ4_XS'] as const;
 const cases: [TinyArchitecture, QuantName][] = [
-  ...(['llama', 'qwen2', 'qwen3'] as const).flatMap((a) =>
-    [...FLOAT_FORMATS, ...QUANT_FORMATS].map((f): [TinyArchitecture, QuantName] => [a, f]),
+  ...[...FLOAT_FORMATS, ...QUANT_FORMATS, ...LATER_FORMATS].map(
+    (f): [TinyArchitecture, QuantName] => ['llama', f],
   ),
-  ...LATER_FORMATS.map((f): [TinyArchitecture, QuantName] => ['llama', f]),
+  ...(['qwen2', 'qwen3'] as const).flatMap((a) =>
+    (['F32', 'Q8_0', 'Q4_K'] as const).map((f): [TinyArchitecture, QuantName] => [a, f]),
+  ),
 ];
 
 describe('decoding matches llama.cpp', () => {
