@@ -276,14 +276,21 @@ class StepData {
     );
   }
 
-  /** One step's parts, in one write (up to the end of the last part's data). */
+  /**
+   * One step's parts in one write, up to the end of the RoPE angles' data; the local layers'
+   * angles (Gemma 3 only) in a second, so no step writes the unused rows reserved between.
+   */
   write(parts: Record<StepParts, Uint32Array | Float32Array>): void {
-    const bytes = new Uint8Array(this.offsets.ropeLocal + parts.ropeLocal.byteLength);
+    const bytes = new Uint8Array(this.offsets.rope + parts.rope.byteLength);
     for (const part of STEP_PARTS) {
+      if (part === 'ropeLocal') continue;
       const data = parts[part];
       bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.offsets[part]);
     }
     this.gpu.write(this.buffer, bytes);
+    if (parts.ropeLocal.byteLength > 0) {
+      this.gpu.write(this.buffer, parts.ropeLocal, this.offsets.ropeLocal);
+    }
   }
 
   destroy(): void {
