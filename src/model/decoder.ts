@@ -19,7 +19,7 @@ import {
 import { RmsNorm } from '../kernels/rms-norm.js';
 import { matvecRoundsQ8K } from '../kernels/tuning.js';
 import { Rope } from '../kernels/rope.js';
-import { ropeCache } from '../kernels/reference/rope.js';
+import { ropeCache, type RopeConfig } from '../kernels/reference/rope.js';
 import { architectures, splitFused } from './arch/index.js';
 import { isLocalLayer, modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
@@ -329,6 +329,10 @@ export class Decoder {
     set: KernelSet;
   };
   private layers: Layer[] = [];
+  /** Decode matvecs round q8_k inputs as they load them (set in prepare; loadRounding). */
+  private q8kOnLoad = false;
+  /** The local layers' RoPE when it is not the global one (Gemma 3). */
+  private ropeLocal: RopeConfig | undefined;
   /** What changes from step to step, written once per step: see StepData. */
   private stepData!: StepData;
   /** Decode steps' recordings by shape (ComputeBatch.replay). */
@@ -521,6 +525,10 @@ export class Decoder {
       neox: c.ropeNeox,
       yarn: c.yarn,
     };
+    // Gemma 3's local layers: their own base, unscaled.
+    if (c.ropeLocalBase) {
+      this.ropeLocal = { ...rope, freqBase: c.ropeLocalBase, freqScale: 1, yarn: undefined };
+    }
     const cacheBytes = this.memory.kvCachePerBuffer; // every sequence's blocks
     for (let l = 0; l < c.layers; l++) {
       const b = `blk.${l}`;
@@ -557,6 +565,13 @@ export class Decoder {
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     // Every kernel the model runs is built here, so the first token pays no compilation; they
     // are counted first, so the load can say how many of them are done.
+    // Whether this adapter's matvecs round to q8_k (tuning.ts), and every weight's rows are
+    // short enough for them to (loadRounding).
+    this.q8kOnLoad =
+      matvecRoundsQ8K(gpu.facts) &&
+      [...this.layers.flatMap(matmulWeights), this.output].every(
+        (t) => t.info.dims[0] <= MATVEC_Q8_K_MAX_COLS,
+      );
     const weightKernels = this.weightKernels();
     const roundingKinds = new Set(
       [...this.layers.flatMap(matmulWeights), this.output]
@@ -699,8 +714,9 @@ export class Decoder {
       if (layer.qBias) add(layer.q.format, 'bias');
       if (layer.qkv) add(layer.q.format, layer.qkv.bias ? 'qkv_bias' : 'qkv');
       if (layer.gateUpFused) add(layer.gate.format, 'gate_up');
-      add(layer.o.format, 'residual');
-      add(layer.down.format, 'residual');
+      // A post-norm (Gemma) comes between the projection and the residual add.
+      if (!layer.attnPostNorm) add(layer.o.format, 'residual');
+      if (!layer.ffnPostNorm) add(layer.down.format, 'residual');
     }
     add(this.output.format, 'none');
     return [...kernels.values()];
@@ -753,16 +769,8 @@ export class Decoder {
    */
   private loadRounding(format: QuantName): MatvecInput {
     const kind = this.inputKind({ format });
-    // Whether this adapter's matvecs round to q8_k (tuning.ts), and every weight's rows are
-    // short enough for them to.
-    this.q8kOnLoad ??=
-      matvecRoundsQ8K(this.gpu.facts) &&
-      [...this.layers.flatMap(matmulWeights), this.output].every(
-        (w) => w.info.dims[0] <= MATVEC_Q8_K_MAX_COLS,
-      );
     return kind === 'q8_k' && !this.q8kOnLoad ? 'f32' : kind;
   }
-  private q8kOnLoad: boolean | undefined;
 
   /** What the prefill GEMM over weights in `format` takes: q8_1 goes with its corrections. */
   private gemmInput(format: QuantName): GemmInput {
@@ -1010,27 +1018,15 @@ export class Decoder {
     const tables = new Uint32Array(entries.length * maxBlocks);
     entries.forEach((e, index) => tables.set(this.kv.table(e.seq), index * maxBlocks));
     const step = this.stepData;
+    const positions = rows.map((r) => r.position);
     step.write({
       table: tables,
       ids: Uint32Array.from(rows, (r) => r.token),
       queries: Attention.queryInfo(
         rows.map((r) => ({ tableOffset: r.tableOffset, qIndex: r.position })),
       ),
-      rope: k.ropeQ.cache(
-        rows.map((r) => r.position),
-        this.freqFactors,
-      ),
-      ropeLocal: this.config.ropeLocalBase
-        ? ropeCache(
-            rows.map((r) => r.position),
-            {
-              ...k.ropeQ.config,
-              freqBase: this.config.ropeLocalBase,
-              freqScale: 1,
-              yarn: undefined,
-            },
-          )
-        : new Float32Array(0),
+      rope: k.ropeQ.cache(positions, this.freqFactors),
+      ropeLocal: this.ropeLocal ? ropeCache(positions, this.ropeLocal) : new Float32Array(0),
     });
     const batch = gpu.batch('forward');
     for (const e of entries) this.encodeCopies(batch, e.copies);

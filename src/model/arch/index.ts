@@ -9,9 +9,9 @@ import { qwen3 } from './qwen3.js';
 
 /**
  * What sets an architecture apart, as data the loader and the decoder follow: the layer itself
- * (RMSNorm, attention with RoPE, SwiGLU feed-forward, each added back into the residual) is the
- * same for all of them. Optional tensors (q/k/v biases, per-head q/k norms, a tied output) are
- * found by name; what cannot be found by name is declared here.
+ * (RMSNorm, attention with RoPE, a gated feed-forward, each added back into the residual) is the
+ * same for all of them. Optional tensors (q/k/v biases, per-head q/k norms, post-norms, a tied
+ * output) are found by name; what cannot be found by name is declared here.
  */
 export interface ArchitectureSpec {
   /** general.architecture, and the prefix of its hyperparameter keys. */
