@@ -2,7 +2,9 @@
 //
 // Per kernel, variant and shape: time per dispatch, effective GB/s and GFLOP/s, and the share of
 // a ceiling measured on the same adapter in the same run (the copy kernel's bandwidth for the
-// memory-bound kernels). Prints a table and writes the rows as JSON.
+// memory-bound kernels). Times are GPU times from timestamp queries where the adapter has them
+// (wall time beside them: on a GPU it floors small kernels at the launch overhead), else wall
+// times. Prints a table and writes the rows as JSON.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,7 +44,7 @@ async function flopCeiling(gpu: GpuContext): Promise<KernelRow> {
   const iterations = gpu.facts.software ? 256 : 4096;
   const out = await gpu.createBuffer(workgroups * 256 * 4, GPUBufferUsage.STORAGE, 'bench:flops');
   let flops = 0;
-  const ms = await timeKernel(budgetMs, gpu, 'flops', (b) => {
+  const { ms, wallMs } = await timeKernel(budgetMs, gpu, 'flops', (b) => {
     flops = kernel.encode(b, out, workgroups, iterations);
   });
   out.destroy();
@@ -52,6 +54,7 @@ async function flopCeiling(gpu: GpuContext): Promise<KernelRow> {
     variant: 'flops_f32',
     shape: `${workgroups}x256x${iterations}`,
     ms,
+    wallMs,
     gbPerS: 0,
     gflopPerS,
     pctOfCeiling: 100,
@@ -70,7 +73,7 @@ async function benchGemm(
   const w = await gpu.upload(randomBlocks(quantFormats[format], n * k, 5), 'bench:w');
   const x = await gpu.upload(new Rng(6).floats(m * k), 'bench:x');
   const out = await gpu.createBuffer(m * n * 4, GPUBufferUsage.STORAGE, 'bench:out');
-  const ms = await timeKernel(budgetMs, gpu, 'gemm', (b) =>
+  const { ms, wallMs } = await timeKernel(budgetMs, gpu, 'gemm', (b) =>
     kernel.encode(b, { w, x, out, m, n, k }),
   );
   w.destroy();
@@ -82,6 +85,7 @@ async function benchGemm(
     variant: kernel.key.name,
     shape: `${m}x${n}x${k}`,
     ms,
+    wallMs,
     gbPerS: (n * rowBytes(quantFormats[format], k) + 4 * m * (k + n)) / (ms * 1e6),
     gflopPerS,
     pctOfCeiling: (100 * gflopPerS) / ceiling,
@@ -104,7 +108,7 @@ async function benchMatvec(
   const w = await gpu.upload(weights, 'bench:w');
   const x = await gpu.upload(new Rng(2).floats(batch * cols), 'bench:x');
   const out = await gpu.createBuffer(batch * rows * 4, GPUBufferUsage.STORAGE, 'bench:out');
-  const ms = await timeKernel(budgetMs, gpu, 'matvec', (b) =>
+  const { ms, wallMs } = await timeKernel(budgetMs, gpu, 'matvec', (b) =>
     kernel.encode(b, { w, x, out, rows, cols }),
   );
   w.destroy();
@@ -120,6 +124,7 @@ async function benchMatvec(
     variant: kernel.variant.key.name,
     shape: `${batch}x${rows}x${cols}`,
     ms,
+    wallMs,
     gbPerS,
     gflopPerS: (2 * matrices * batch * rows * cols) / (ms * 1e6),
     pctOfCeiling: (100 * gbPerS) / ceiling,
@@ -173,7 +178,9 @@ async function benchAttention(
     queryCount: sequences,
     maxKeys: context,
   };
-  const ms = await timeKernel(budgetMs, gpu, 'attention', (b) => kernel.encode(b, args));
+  const { ms, wallMs } = await timeKernel(budgetMs, gpu, 'attention', (b) =>
+    kernel.encode(b, args),
+  );
   for (const buffer of [k, v, table, info, q, out, acc, ml]) buffer.destroy();
   const gbPerS = (2 * cacheFloats * 4) / (ms * 1e6);
   return {
@@ -181,6 +188,7 @@ async function benchAttention(
     variant: kernel.splitKey.name,
     shape: `${sequences}x${context} 32/8x128`,
     ms,
+    wallMs,
     gbPerS,
     gflopPerS: (4 * sequences * config.heads * context * config.headDim) / (ms * 1e6),
     pctOfCeiling: (100 * gbPerS) / ceiling,
@@ -200,7 +208,7 @@ async function benchSample(
   const draws = Array.from({ length: rows }, () => ({ settings, u: 0.5 }));
   const st = await gpu.upload(Sampler.settings(draws), 'bench:settings');
   const ids = await gpu.createBuffer(rows * 4, GPUBufferUsage.STORAGE, 'bench:ids');
-  const ms = await timeKernel(budgetMs, gpu, 'sample', (b) =>
+  const { ms, wallMs } = await timeKernel(budgetMs, gpu, 'sample', (b) =>
     kernel.encode(b, { logits, settings: st, ids, rows, n }),
   );
   for (const buffer of [logits, st, ids]) buffer.destroy();
@@ -211,6 +219,7 @@ async function benchSample(
     variant: kernel.key.name,
     shape: `${rows}x${n}`,
     ms,
+    wallMs,
     gbPerS,
     gflopPerS: 0,
     pctOfCeiling: (100 * gbPerS) / ceiling,
@@ -227,7 +236,7 @@ async function benchRmsNorm(
   const x = await gpu.upload(new Rng(3).floats(rows * n), 'bench:x');
   const weight = await gpu.upload(new Rng(4).floats(n), 'bench:weight');
   const out = await gpu.createBuffer(rows * n * 4, GPUBufferUsage.STORAGE, 'bench:out');
-  const ms = await timeKernel(budgetMs, gpu, 'rms_norm', (b) =>
+  const { ms, wallMs } = await timeKernel(budgetMs, gpu, 'rms_norm', (b) =>
     kernel.encode(b, { x, weight, out, rows, n, eps: 1e-5 }),
   );
   x.destroy();
@@ -240,19 +249,22 @@ async function benchRmsNorm(
     variant: kernel.variant.key.name,
     shape: `${rows}x${n}`,
     ms,
+    wallMs,
     gbPerS,
     gflopPerS: (4 * rows * n) / (ms * 1e6),
     pctOfCeiling: (100 * gbPerS) / ceiling,
   };
 }
 
-function table(rows: KernelRow[]): string {
-  const head = ['kernel', 'variant', 'shape', 'ms', 'GB/s', 'GFLOP/s', '% ceiling'];
+function table(rows: KernelRow[], timed: boolean): string {
+  const head = ['kernel', 'variant', 'shape', timed ? 'GPU ms' : 'ms', 'wall ms', 'GB/s'];
+  head.push('GFLOP/s', '% ceiling');
   const body = rows.map((r) => [
     r.kernel,
     r.variant,
     r.shape,
-    r.ms.toFixed(3),
+    r.ms.toFixed(4),
+    (r.wallMs ?? r.ms).toFixed(4),
     r.gbPerS.toFixed(2),
     r.gflopPerS.toFixed(2),
     r.pctOfCeiling.toFixed(1),
@@ -267,11 +279,15 @@ async function main(): Promise<void> {
   const results: KernelRow[] = [];
   let adapter = '';
   let gemmMeasured = false;
+  let timed = false;
   for (const subgroups of [true, false]) {
+    // Timestamp queries where the adapter has them: GPU time per kernel, beside the wall time.
     const gpu = await acquireNodeGpu({
       features: { subgroups },
       forceSwiftShader: flags.swiftshader,
+      profile: true,
     });
+    timed = gpu.profiler !== undefined;
     if (subgroups && !gpu.facts.features.subgroups) {
       gpu.destroy();
       continue; // no subgroups here: the workgroup pass below covers the adapter
@@ -348,11 +364,11 @@ async function main(): Promise<void> {
     gpu.destroy();
   }
   console.log(`agentgpu kernel benchmark on ${adapter}\n`);
-  console.log(table(results));
+  console.log(table(results, timed));
   mkdirSync(dirname(flags.out!), { recursive: true });
   writeFileSync(
     flags.out!,
-    JSON.stringify({ adapter, date: new Date().toISOString(), results }, null, 2),
+    JSON.stringify({ adapter, date: new Date().toISOString(), timed, results }, null, 2),
   );
   console.log(`\nwrote ${flags.out}`);
 }

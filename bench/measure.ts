@@ -28,7 +28,10 @@ export interface KernelRow {
   kernel: string;
   variant: string;
   shape: string;
+  /** Per call: GPU time where timestamp queries timed it, else wall time. */
   ms: number;
+  /** Wall time per call (submit to done, amortized over many calls a submission). */
+  wallMs?: number;
   gbPerS: number;
   gflopPerS: number;
   /** Percentage of this kind of kernel's ceiling: copy bandwidth (memory-bound), peak FLOP/s (GEMM). */
@@ -185,34 +188,56 @@ export async function profileAgentgpu(
   }
 }
 
+/** What one call of a kernel's `encode` takes, ms: median wall time, and GPU time where timed. */
+export interface KernelTiming {
+  /** Wall time per call: submit to done over `perSubmit` calls, divided. */
+  wallMs: number;
+  /**
+   * GPU time per call from timestamp queries (the context acquired with `profile: true` on an
+   * adapter with 'timestamp-query'): what the kernel itself takes, without the submit and
+   * launch overheads that floor wall times of small kernels at tens of microseconds.
+   */
+  gpuMs?: number;
+  /** gpuMs where timed, else wallMs: what GB/s and GFLOP/s are computed from. */
+  ms: number;
+}
+
 /**
- * Milliseconds per call of `encode`: each submission records `perSubmit` calls, so submit and
- * readiness overheads are spread thin; repeats until ~`budgetMs` of samples, keeps the median.
+ * Time per call of `encode`: each submission records `perSubmit` calls, so submit and
+ * readiness overheads are spread thin; repeats until ~`budgetMs` of samples, keeps the medians.
+ * With a profiler, every dispatch is timed on the GPU as well (each in a pass of its own).
  */
 export async function timeKernel(
   budgetMs: number,
   gpu: GpuContext,
   label: string,
   encode: (batch: ComputeBatch) => void,
-): Promise<number> {
+): Promise<KernelTiming> {
+  const profiler = gpu.profiler;
   const run = async (perSubmit: number) => {
+    await profiler?.reset();
     const batch = gpu.batch(label);
     for (let i = 0; i < perSubmit; i++) encode(batch);
     const start = performance.now();
     await batch.submit();
     await gpu.device.queue.onSubmittedWorkDone();
-    return (performance.now() - start) / perSubmit;
+    const wallMs = (performance.now() - start) / perSubmit;
+    const times = await profiler?.report();
+    const gpuMs = times && times.reduce((sum, t) => sum + t.ms, 0) / perSubmit;
+    return { wallMs, gpuMs };
   };
   const first = await run(1); // warm-up: pipeline and caches
-  const perSubmit = Math.max(1, Math.min(64, Math.round(20 / Math.max(first, 0.01))));
-  const samples: number[] = [];
+  const perSubmit = Math.max(1, Math.min(64, Math.round(20 / Math.max(first.wallMs, 0.01))));
+  const samples: { wallMs: number; gpuMs?: number }[] = [];
   for (let spent = 0; samples.length < 3 || (spent < budgetMs && samples.length < 50);) {
-    const ms = await run(perSubmit);
-    samples.push(ms);
-    spent += ms * perSubmit;
+    const sample = await run(perSubmit);
+    samples.push(sample);
+    spent += sample.wallMs * perSubmit;
   }
-  samples.sort((a, b) => a - b);
-  return samples[samples.length >> 1];
+  const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1];
+  const wallMs = median(samples.map((s) => s.wallMs));
+  const gpuMs = profiler ? median(samples.map((s) => s.gpuMs ?? 0)) : undefined;
+  return { wallMs, gpuMs, ms: gpuMs ?? wallMs };
 }
 
 /** The copy kernel's bandwidth (read + write) over `bytes`: memory-bound kernels' ceiling. */
@@ -225,7 +250,9 @@ export async function copyCeiling(
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
   const src = await gpu.createBuffer(bytes, usage, 'bench:copy:src');
   const dst = await gpu.createBuffer(bytes, usage, 'bench:copy:dst');
-  const ms = await timeKernel(budgetMs, gpu, 'copy', (b) => copy.encode(b, src, dst, bytes));
+  const { ms, wallMs } = await timeKernel(budgetMs, gpu, 'copy', (b) =>
+    copy.encode(b, src, dst, bytes),
+  );
   src.destroy();
   dst.destroy();
   const gbPerS = (2 * bytes) / (ms * 1e6);
@@ -234,6 +261,7 @@ export async function copyCeiling(
     variant: 'copy_u32x4',
     shape: `${bytes >> 20} MiB`,
     ms,
+    wallMs,
     gbPerS,
     gflopPerS: 0,
     pctOfCeiling: 100,

@@ -45,7 +45,12 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
+#if X_VEC4
+// Rows of whole 32-value units: x read four values a load.
+@group(0) @binding(2) var<storage, read> x: array<vec4<act>>;
+#else
 @group(0) @binding(2) var<storage, read> x: array<act>;
+#endif
 @group(0) @binding(3) var<storage, read_write> out: array<act>;
 #if QKV
 @group(0) @binding(4) var<storage, read_write> out_k: array<act>; // (M, kv_rows)
@@ -71,9 +76,13 @@ override T: u32 = 32u;
 // Dot products reduced per batch entry: two rows (or a gate row and its up row).
 const PARTS: u32 = 2u;
 
-// x[b .. b + 3]
+// x[b .. b + 3] (b a multiple of 4)
 fn x4(b: u32) -> vec4<f32> {
+#if X_VEC4
+  return vec4<f32>(x[b >> 2u]);
+#else
   return vec4<f32>(f32(x[b]), f32(x[b + 1u]), f32(x[b + 2u]), f32(x[b + 3u]));
+#endif
 }
 
 // x[at .. at + 31] as the dot product with the weights wants it: rounded, and for q8_1 what its
@@ -126,6 +135,7 @@ fn x_unit(at: u32) -> XUnit {
   return XUnit(v, correction);
 }
 
+#if DENSE
 // One x value past the last whole unit (dense rows), rounded like the rest.
 fn x_one(at: u32) -> f32 {
 #if ROUND_F16
@@ -138,6 +148,7 @@ fn x_one(at: u32) -> f32 {
 #endif
 #endif
 }
+#endif
 
 // `sum` plus the dot products of two rows' units with the 32 x values of `xu`, each x value
 // used for both, added in order (each row's sum stays what it was with a loop), written out (a
@@ -244,8 +255,9 @@ fn stage_q8_k(lid: u32) {
     var amax = 0.0;
     if (b < total) {
       let start = (b / blocks) * params.cols + (b % blocks) * 256u + (lid % 8u) * 32u;
-      for (var j = 0u; j < 32u; j++) {
-        amax = max(amax, abs(f32(x[start + j])));
+      for (var j = 0u; j < 32u; j += 4u) {
+        let a = abs(x4(start + j));
+        amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
       }
     }
     partials[lid] = amax;

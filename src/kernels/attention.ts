@@ -10,8 +10,9 @@ import {
   type KvFormat,
 } from './reference/attention.js';
 import {
-  ATTENTION_KEYS_PER_SPLIT,
   ATTENTION_WORKGROUP,
+  attentionKeysPerSplit,
+  attentionMostSplits,
   attentionWorkgroup,
   ELEMENTWISE_WORKGROUP,
 } from './tuning.js';
@@ -39,6 +40,12 @@ export function kvVariant(
     shape: `kv${format === 'int8' ? 'i8' : format}`,
     defines: { KV_INT8: format === 'int8', KV_F16: format === 'f16' },
   };
+}
+
+/** A dispatch's split-K: `splits` ranges of `keysPerSplit` keys per query and head. */
+export interface AttentionSplit {
+  splits: number;
+  keysPerSplit: number;
 }
 
 /** Bytes of the partials one encode() needs, for the caller to allocate (or take from a pool). */
@@ -75,16 +82,25 @@ export interface AttentionArgs {
 export class Attention {
   private constructor(
     readonly config: Required<AttentionConfig>,
-    readonly keysPerSplit: number,
+    /** Keys per split when the caller fixed them, else chosen per dispatch (`split`). */
+    readonly fixedKeysPerSplit: number | undefined,
+    /** Keys of one online-softmax step: every split's keys are a multiple. */
+    readonly workgroup: number,
+    private readonly facts: { software: boolean },
     readonly splitKey: PipelineKey,
     private readonly splitPipeline: GPUComputePipeline,
     private readonly reducePipeline: GPUComputePipeline,
   ) {}
 
+  /**
+   * `keysPerSplit` fixes the keys each split covers (a multiple of the kernel's workgroup: tests
+   * use it to reach the reduce pass at short contexts); by default each dispatch chooses them
+   * for its shape (tuning.ts attentionKeysPerSplit).
+   */
   static async load(
     gpu: GpuContext,
     config: AttentionConfig,
-    keysPerSplit = ATTENTION_KEYS_PER_SPLIT,
+    keysPerSplit?: number,
     options: KernelOptions = {},
   ): Promise<Attention> {
     const { heads, kvHeads, headDim } = config;
@@ -96,7 +112,7 @@ export class Attention {
       );
     }
     const workgroup = attentionWorkgroup(gpu.facts, headDim);
-    if (keysPerSplit % workgroup !== 0) {
+    if (keysPerSplit !== undefined && keysPerSplit % workgroup !== 0) {
       throw new RangeError(`keys per split must be a multiple of ${workgroup}`);
     }
     const kv = kvVariant(config, options);
@@ -123,7 +139,7 @@ export class Attention {
       gpu.pipelines.get(splitKey),
       gpu.pipelines.get(key('reduce')),
     ]);
-    return new Attention(full, keysPerSplit, splitKey, split, reduce);
+    return new Attention(full, keysPerSplit, workgroup, gpu.facts, splitKey, split, reduce);
   }
 
   /** The QueryInfo array of attention.wgsl. */
@@ -131,25 +147,46 @@ export class Attention {
     return Uint32Array.from(queries.flatMap((q) => [q.tableOffset, q.qIndex]));
   }
 
-  splits(maxKeys: number): number {
-    return Math.max(1, Math.ceil(maxKeys / this.keysPerSplit));
+  /** How `queryCount` queries over up to `maxKeys` keys are split: how many, of how many keys. */
+  split(maxKeys: number, queryCount: number): AttentionSplit {
+    const keysPerSplit =
+      this.fixedKeysPerSplit ??
+      attentionKeysPerSplit(this.facts, {
+        maxKeys,
+        heads: this.config.heads,
+        queries: queryCount,
+        workgroup: this.workgroup,
+      });
+    return { splits: Math.max(1, Math.ceil(maxKeys / keysPerSplit)), keysPerSplit };
   }
 
-  /** Sizes in bytes of scratch.acc and scratch.ml for `queryCount` queries over `maxKeys` keys. */
+  /**
+   * Sizes in bytes of scratch.acc and scratch.ml for up to `queryCount` queries over up to
+   * `maxKeys` keys: the most partials any such dispatch writes (splits chosen per shape shrink
+   * as queries grow, so every query count up to `queryCount` is asked).
+   */
   scratchBytes(queryCount: number, maxKeys: number): { acc: number; ml: number } {
-    const parts = queryCount * this.config.heads * this.splits(maxKeys);
+    let parts = 0;
+    for (let queries = 1; queries <= queryCount; queries++) {
+      const shape = { maxKeys, heads: this.config.heads, queries, workgroup: this.workgroup };
+      const splits =
+        this.fixedKeysPerSplit === undefined
+          ? attentionMostSplits(this.facts, shape)
+          : Math.max(1, Math.ceil(maxKeys / this.fixedKeysPerSplit));
+      parts = Math.max(parts, queries * this.config.heads * splits);
+    }
     return { acc: parts * this.config.headDim * 4, ml: parts * 2 * 4 };
   }
 
   /** Field for field with `struct Params` in attention.wgsl. */
-  params(splits: number): Uint8Array {
+  params({ splits, keysPerSplit }: AttentionSplit): Uint8Array {
     const c = this.config;
     return packParams([
       { u32: c.heads },
       { u32: c.kvHeads },
       { u32: c.headDim },
       { u32: c.blockTokens },
-      { u32: this.keysPerSplit },
+      { u32: keysPerSplit },
       { u32: splits },
       { u32: c.window },
       { u32: c.sinks },
@@ -159,8 +196,9 @@ export class Attention {
   }
 
   encode(batch: ComputeBatch, a: AttentionArgs): void {
-    const splits = this.splits(a.maxKeys);
-    const params = this.params(splits);
+    const split = this.split(a.maxKeys, a.queryCount);
+    const { splits } = split;
+    const params = this.params(split);
     batch.dispatch(
       this.splitPipeline,
       params,

@@ -500,7 +500,7 @@ export async function checkAttention(
         `${config.heads}/${config.kvHeads}x${config.headDim} kv[${sequences.join(',')}]` +
         (window ? ` window ${window} sinks ${sinks}` : '') +
         (config.kv ? ` ${config.kv} kv` : '') +
-        ` split ${kernel.keysPerSplit}`,
+        ` split ${kernel.split(maxKeys, queries.length).keysPerSplit}`,
       inputs: [{ act: q }, kInput, vInput, table, Attention.queryInfo(queries)],
       expected: attentionReference(config, q, kCache, vCache, table, queries),
       limit: 1e-9,

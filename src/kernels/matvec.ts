@@ -143,6 +143,8 @@ export class Matvec {
           ROUND_Q8_K: input === 'q8_k',
           ROUND_F16: input === 'f16',
           ROUND_BF16: input === 'bf16',
+          // Block formats' rows are whole 32-value units: x loads four values at a time.
+          X_VEC4: quantFormats[format].blockValues !== 1,
         },
         overrides: { M: batch, T: perRow },
       },

@@ -101,10 +101,56 @@ export function attentionWorkgroup(facts: { software: boolean }, headDim: number
 }
 
 /**
- * Keys one attention workgroup covers before the reduce pass merges: at 512, a 4k-token decode
- * gives 8 workgroups per head (32 heads -> 256 in flight), enough to fill a GPU from one sequence.
+ * Keys one attention workgroup covers before the reduce pass merges, on a software adapter:
+ * SwiftShader runs a few workgroups at a time, so more of them only add reduce work; 512 gives
+ * a 64-token prefill's attention one split up to 512 keys.
  */
 export const ATTENTION_KEYS_PER_SPLIT = 512;
+
+/**
+ * Workgroups the attention split pass aims for on a GPU (splits x heads x queries): a decode
+ * step of one sequence over 4,096 keys with 32 heads gets 32 splits of 128 keys (1,024
+ * workgroups of 4 warps, ~8 per SM of a 132-SM GPU) instead of 8 splits of 512 (256
+ * workgroups, too few loads in flight to cover memory latency). Its speed is unmeasured.
+ */
+export const ATTENTION_SPLIT_WORKGROUPS = 1024;
+
+/**
+ * Keys per split of the attention split pass for `queries` queries of `heads` heads over up to
+ * `maxKeys` keys: a multiple of `workgroup` (the keys of one online-softmax step). Software
+ * adapters take ATTENTION_KEYS_PER_SPLIT; a GPU the fewest keys that still give about
+ * ATTENTION_SPLIT_WORKGROUPS workgroups, so splits never exceed that count's share per head.
+ */
+export function attentionKeysPerSplit(
+  facts: { software: boolean },
+  shape: { maxKeys: number; heads: number; queries: number; workgroup: number },
+): number {
+  const { maxKeys, heads, queries, workgroup } = shape;
+  if (facts.software) return ATTENTION_KEYS_PER_SPLIT;
+  const splits = attentionSplitsWanted(heads, queries);
+  return workgroup * Math.max(1, Math.ceil(maxKeys / splits / workgroup));
+}
+
+/**
+ * The most splits attentionKeysPerSplit gives any dispatch of that shape over up to `maxKeys`
+ * keys (what the partials' scratch is sized by). Not the splits at `maxKeys` itself: on a GPU
+ * 4,096 keys take 32 splits of 128, 4,097 keys 17 of 256.
+ */
+export function attentionMostSplits(
+  facts: { software: boolean },
+  shape: { maxKeys: number; heads: number; queries: number; workgroup: number },
+): number {
+  const { maxKeys, heads, queries, workgroup } = shape;
+  if (facts.software) return Math.max(1, Math.ceil(maxKeys / ATTENTION_KEYS_PER_SPLIT));
+  return Math.max(
+    1,
+    Math.min(attentionSplitsWanted(heads, queries), Math.ceil(maxKeys / workgroup)),
+  );
+}
+
+function attentionSplitsWanted(heads: number, queries: number): number {
+  return Math.max(1, Math.ceil(ATTENTION_SPLIT_WORKGROUPS / (heads * queries)));
+}
 
 /**
  * Invocations per sampled sequence: one workgroup scans the vocabulary 32 times per threshold;

@@ -1037,8 +1037,10 @@ export class Decoder {
     if (entries.every((e) => e.tokens.length === 1)) {
       // A decode step: recorded once per shape (entries, output, attention splits), replayed
       // after with its bind groups, no kernel's encode() run again.
-      const splits = k.attention.splits(Math.max(...entries.map((e) => e.start + 1)));
-      await batch.replay(this.recorded, `${out}|${entries.length}|${splits}`, forward);
+      const maxKeys = Math.max(...entries.map((e) => e.start + 1));
+      const { splits, keysPerSplit } = k.attention.split(maxKeys, entries.length);
+      const shape = `${out}|${entries.length}|${splits}x${keysPerSplit}`;
+      await batch.replay(this.recorded, shape, forward);
     } else {
       await forward();
     }
