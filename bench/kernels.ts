@@ -25,6 +25,7 @@ import {
 } from '../src/model/quant/index.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import { Rng } from '../src/util/rng.js';
+import { MATVEC_WORKGROUP_CHOICES } from '../src/kernels/tuning.js';
 import { copyCeiling as measureCopy, timeKernel, type KernelRow } from './measure.js';
 
 const { values: flags } = parseArgs({
@@ -101,8 +102,9 @@ async function benchMatvec(
   ceiling: number,
   fusion: MatvecFusion = 'none',
   input: DotInput = 'f32',
+  workgroup?: number,
 ): Promise<KernelRow> {
-  const kernel = await Matvec.load(gpu, { format, batch, fusion, input });
+  const kernel = await Matvec.load(gpu, { format, batch, fusion, input, workgroup });
   const matrices = fusion === 'gate_up' ? 2 : 1;
   const weights = randomBlocks(quantFormats[format], matrices * rows * cols, 1);
   const w = await gpu.upload(weights, 'bench:w');
@@ -186,7 +188,7 @@ async function benchAttention(
   return {
     kernel: 'attention decode',
     variant: kernel.splitKey.name,
-    shape: `${sequences}x${context} 32/8x128`,
+    shape: `${sequences}x${context} 32/8x128 split ${kernel.split(context, sequences).keysPerSplit}`,
     ms,
     wallMs,
     gbPerS,
@@ -305,6 +307,17 @@ async function main(): Promise<void> {
     if (!software && !flags.quick) {
       for (const format of ['Q4_K', 'Q8_0'] as const)
         results.push(await benchMatvec(gpu, format, 1, big, big, copy.gbPerS));
+    }
+    if (!software) {
+      // Workgroup sizes side by side (the same rows per subgroup, in more or fewer workgroups).
+      for (const format of ['Q4_0', 'Q8_0', 'Q4_K', 'Q6_K'] as const) {
+        for (const workgroup of MATVEC_WORKGROUP_CHOICES) {
+          const input = dotInput[format];
+          results.push(
+            await benchMatvec(gpu, format, 1, 4096, 4096, copy.gbPerS, 'none', input, workgroup),
+          );
+        }
+      }
     }
     for (const batch of [4, 8])
       results.push(await benchMatvec(gpu, 'Q4_K', batch, 4096, 4096, copy.gbPerS));

@@ -57,6 +57,23 @@ describe('matvec and gemm past one binding and one grid dimension', () => {
     }
   });
 
+  it('gives the same products from every workgroup size', async () => {
+    // bench:kernels compares sizes on a GPU; each must compute what the default does, rows
+    // past a workgroup's end included (77 rows), with x rounded as it is loaded.
+    for (const workgroup of [32, 64, 128]) {
+      for (const [format, input] of [
+        ['Q4_K', 'q8_k'],
+        ['Q4_0', 'q8_0'],
+        ['F16', 'f16'],
+      ] as const) {
+        const options = { format, input, workgroup, batch: 2 };
+        const result = await checkMatvec(gpu, 77, 512, 9, options);
+        expect(result.passed, `${format} wg${workgroup}`).toBe(true);
+      }
+    }
+    await expect(Matvec.load(gpu, { workgroup: 96 })).rejects.toThrow(/32, 64, 128 or 256/);
+  });
+
   it('computes a 151936 x 4096 Q4_K output projection (rows sampled against the reference)', async () => {
     const rows = 151_936;
     const cols = 4096;

@@ -71,6 +71,11 @@ export interface MatvecOptions extends KernelOptions {
    * MATVEC_Q8_K_MAX_COLS values (longer ones need DotInputRounding first).
    */
   input?: DotInput;
+  /**
+   * Invocations per workgroup, a power of two from 32 to 256 that the invocations per row
+   * divide (default MATVEC_WORKGROUP): benchmarks compare sizes with it.
+   */
+  workgroup?: number;
 }
 
 /** The longest rows a matvec rounds to q8_k as it loads them (Q8_K_MAX_BLOCKS in matvec.wgsl). */
@@ -112,13 +117,20 @@ export class Matvec {
       throw new RangeError(`matvec batch must be 1..${MATVEC_MAX_BATCH}, got ${batch}`);
     }
     const { limits, features, subgroupMinSize, subgroupMaxSize } = gpu.facts;
+    const workgroup = options.workgroup ?? MATVEC_WORKGROUP;
+    if (![32, 64, 128, 256].includes(workgroup)) {
+      throw new RangeError(`matvec workgroup must be 32, 64, 128 or 256, got ${workgroup}`);
+    }
     // A subgroup per row needs one fixed subgroup size that divides the workgroup.
     const subgroupRows =
       features.subgroups &&
       subgroupMinSize === subgroupMaxSize &&
       subgroupMinSize > 0 &&
-      MATVEC_WORKGROUP % subgroupMinSize === 0;
+      workgroup % subgroupMinSize === 0;
     const perRow = subgroupRows ? subgroupMinSize : matvecThreadsPerRow(gpu.facts);
+    if (workgroup % perRow !== 0) {
+      throw new RangeError(`matvec workgroup ${workgroup} is not whole rows of ${perRow}`);
+    }
     const variant = await loadVariant(
       gpu,
       {
@@ -131,7 +143,7 @@ export class Matvec {
           (input === 'f32' ? '' : `_in${input.replace('_', '')}`) +
           (gelu ? '_gelu' : ''),
         subgroups: subgroupRows,
-        workgroupSize: MATVEC_WORKGROUP,
+        workgroupSize: workgroup,
         defines: {
           BIAS: fusion === 'bias' || fusion === 'qkv_bias',
           RESIDUAL: fusion === 'residual',
@@ -161,7 +173,7 @@ export class Matvec {
       fusion,
       input,
       // Each lane group takes two rows (a gate row and its up row for gate_up).
-      (fusion === 'gate_up' ? 1 : 2) * (MATVEC_WORKGROUP / perRow),
+      (fusion === 'gate_up' ? 1 : 2) * (workgroup / perRow),
       bindingLimit,
       limits.minStorageBufferOffsetAlignment,
     );

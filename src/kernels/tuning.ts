@@ -28,8 +28,16 @@ export const COPY_WORKGROUP = 256;
  */
 export const COPY_WORKGROUPS = 4096;
 
-/** Invocations per matvec workgroup: WG / T rows each; 256 runs everywhere (see above). */
+/**
+ * Invocations per matvec workgroup: 2 WG / T rows each; 256 runs everywhere (see above). On a
+ * GPU, 64 (4 rows a workgroup with 32-wide subgroups: 1,024 workgroups for 4,096 rows) puts the
+ * same warps in more, smaller workgroups; bench:kernels times 64, 128 and 256 side by side on a
+ * GPU, and this stays 256 until a GPU run shows which wins there.
+ */
 export const MATVEC_WORKGROUP = 256;
+
+/** Matvec workgroup sizes bench:kernels compares on a GPU. */
+export const MATVEC_WORKGROUP_CHOICES = [64, 128, 256] as const;
 
 /**
  * Invocations per matvec row when a row cannot be exactly one subgroup (no subgroups, or a
