@@ -189,51 +189,131 @@ describe('decoding matches llama.cpp', () => {
   }
 });
 
-// The shapes and tensor types of the files the demo offers, two layers deep: Qwen2.5-0.5B's
-// Q4_K_M (896 wide, so llama.cpp's quantizer wrote Q5_0 for Q4_K and Q8_0 for Q6_K wherever a
-// row is 896 values; ffn_down's 4864 columns keep their K-quants; a 151,936-row vocabulary,
-// tied) and SmolLM2-135M's Q8_0 (576 wide, 9/3 heads, 49,152 tokens, tied, pre smollm).
+// Structural twins of the files models.json offers (and of Llama-3.2-1B and Mistral-7B), two
+// layers deep, each in Q8_0 and in llama.cpp's Q4_K_M mix: the real widths, heads, head dims,
+// ff, RoPE settings, tokenizer model and pre, and tensor types, wider models cut to fewer
+// heads at their ratios and large vocabularies cut to 32,000 where the name says so, for the
+// suite's time. Qwen2.5-0.5B's Q4_K_M keeps its 151,936-row vocabulary, tied.
 describe('files shaped like the demo models match llama.cpp', () => {
+  // llama.cpp's Q4_K_M on rows that are not whole 256-value blocks (576, 896 and 960 wide): the
+  // quantizer falls back to Q5_0 for Q4_K and to Q8_0 for Q6_K (the tied embedding, the first
+  // layer's v); ffn_down's longer rows keep their K-quants (Q6_K in the first layer).
+  const narrowQ4KM: TinyModelOptions['tensorType'] = (name, layer) =>
+    name === 'token_embd.weight' || (name.endsWith('attn_v.weight') && layer === 0)
+      ? 'Q8_0'
+      : name.endsWith('ffn_down.weight')
+        ? layer === 0
+          ? 'Q6_K'
+          : 'Q4_K'
+        : undefined;
+  const qwen25: TinyModelOptions = {
+    architecture: 'qwen2',
+    embedding: 896,
+    heads: 14,
+    kvHeads: 2,
+    feedForward: 4864,
+    vocabSize: 151936,
+    tiedEmbeddings: true,
+    residualScale: 0.1,
+  };
+  const smollm: TinyModelOptions = {
+    architecture: 'llama',
+    embedding: 576,
+    heads: 9,
+    kvHeads: 3,
+    feedForward: 1536,
+    vocabSize: 49152,
+    pre: 'smollm',
+    addBos: 'unset',
+    tiedEmbeddings: true,
+    ropeBase: 100000,
+    residualScale: 0.1,
+  };
   const shapes: [string, TinyModelOptions][] = [
+    ['Qwen2.5-0.5B-Instruct Q4_K_M', { ...qwen25, weights: 'Q5_0', tensorType: narrowQ4KM }],
     [
-      'Qwen2.5-0.5B-Instruct Q4_K_M',
-      {
-        architecture: 'qwen2',
-        weights: 'Q5_0',
-        embedding: 896,
-        heads: 14,
-        kvHeads: 2,
-        feedForward: 4864,
-        vocabSize: 151936,
-        tiedEmbeddings: true,
-        residualScale: 0.1,
-        tensorType: (name, layer) =>
-          name === 'token_embd.weight' || (name.endsWith('attn_v.weight') && layer === 0)
-            ? 'Q8_0'
-            : name.endsWith('ffn_down.weight')
-              ? layer === 0
-                ? 'Q6_K'
-                : 'Q4_K'
-              : undefined,
-      },
+      'Qwen2.5-0.5B-Instruct Q8_0, cut vocabulary',
+      { ...qwen25, weights: 'Q8_0', vocabSize: 32000 },
     ],
-    [
-      'SmolLM2-135M-Instruct Q8_0',
-      {
-        architecture: 'llama',
-        weights: 'Q8_0',
-        embedding: 576,
-        heads: 9,
-        kvHeads: 3,
-        feedForward: 1536,
-        vocabSize: 49152,
-        pre: 'smollm',
-        addBos: 'unset',
-        tiedEmbeddings: true,
-        residualScale: 0.1,
-      },
-    ],
+    ['SmolLM2-135M-Instruct Q8_0', { ...smollm, weights: 'Q8_0' }],
+    ['SmolLM2-135M-Instruct Q4_K_M', { ...smollm, weights: 'Q5_0', tensorType: narrowQ4KM }],
   ];
+  // SmolLM2-360M: 960 wide, 15 heads of 64 over 5, ff 2560 (whole K-quant blocks, unlike the
+  // trunk's rows), 49,152 tokens, tied.
+  const smollm360: TinyModelOptions = {
+    ...smollm,
+    embedding: 960,
+    heads: 15,
+    kvHeads: 5,
+    feedForward: 2560,
+  };
+  // llama.cpp's Q4_K_M for a model with tied embeddings: the embedding as the output's Q6_K,
+  // the first layer's v and down Q6_K, the rest Q4_K; untied, output.weight takes the Q6_K.
+  const tiedQ4KM: TinyModelOptions['tensorType'] = (name, layer) =>
+    name === 'token_embd.weight' ||
+    name === 'output.weight' ||
+    (layer === 0 && (name.endsWith('attn_v.weight') || name.endsWith('ffn_down.weight')))
+      ? 'Q6_K'
+      : undefined;
+  // Qwen2.5-1.5B's heads (128 wide, 6 over 1 of its 12 over 2: the trunk cut to 768) with q/k/v
+  // biases, ff cut to 4352 (whole K-quant blocks, as its 8960 is; its ratio 5.8 kept near), tied;
+  // the vocabulary cut to 32,000.
+  const qwen15: TinyModelOptions = {
+    ...qwen25,
+    embedding: 768,
+    heads: 6,
+    kvHeads: 1,
+    headDim: 128,
+    feedForward: 4352,
+    vocabSize: 32000,
+  };
+  // Llama-3.2-1B's heads (16 of its 32 over 4 of 8, 64 wide: a 1024 trunk, ff 4096 at its
+  // ratio of 4), its Llama 3.1 RoPE scaling as rope_freqs (factor 32, 1, 4, 8192, base 500,000),
+  // tied; the 128,256-token vocabulary cut to 32,000.
+  const llama32: TinyModelOptions = {
+    architecture: 'llama',
+    embedding: 1024,
+    heads: 16,
+    kvHeads: 4,
+    feedForward: 4096,
+    vocabSize: 32000,
+    tiedEmbeddings: true,
+    llama3Rope: { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, original: 8192 },
+    residualScale: 0.1,
+  };
+  // Mistral-7B (v0.2) as llama.cpp reads it, a llama file: 128-wide heads, 8 of its 32 over 2
+  // of 8 (a 1024 trunk), ff 3584 at its ratio of 3.5, base 1e6, untied, its 32,000-token
+  // SentencePiece vocabulary.
+  const mistral: TinyModelOptions = {
+    architecture: 'llama',
+    embedding: 1024,
+    heads: 8,
+    kvHeads: 2,
+    feedForward: 3584,
+    vocabSize: 32000,
+    tokenizer: 'spm',
+    ropeBase: 1e6,
+    residualScale: 0.1,
+  };
+  shapes.push(
+    ['SmolLM2-360M-Instruct Q8_0', { ...smollm360, weights: 'Q8_0' }],
+    ['SmolLM2-360M-Instruct Q4_K_M', { ...smollm360, weights: 'Q5_0', tensorType: narrowQ4KM }],
+    ['Qwen2.5-1.5B-Instruct Q8_0, cut to 6 heads', { ...qwen15, weights: 'Q8_0' }],
+    [
+      'Qwen2.5-1.5B-Instruct Q4_K_M, cut to 6 heads',
+      { ...qwen15, weights: 'Q4_K', tensorType: tiedQ4KM },
+    ],
+    ['Llama-3.2-1B-Instruct Q8_0, cut to 16 heads', { ...llama32, weights: 'Q8_0' }],
+    [
+      'Llama-3.2-1B-Instruct Q4_K_M, cut to 16 heads',
+      { ...llama32, weights: 'Q4_K', tensorType: tiedQ4KM },
+    ],
+    ['Mistral-7B-Instruct-v0.2 Q8_0, cut to 8 heads', { ...mistral, weights: 'Q8_0' }],
+    [
+      'Mistral-7B-Instruct-v0.2 Q4_K_M, cut to 8 heads',
+      { ...mistral, weights: 'Q4_K', tensorType: tiedQ4KM },
+    ],
+  );
   // Phi-3.5-mini's head (96 wide, q, k and v fused, gate and up fused, LongRoPE with its attn
   // factor) and its 32,064-token SentencePiece vocabulary, cut to 8 of its 32 heads and to
   // 2048 of its 8192 feed-forward rows. In Q8_0 with the short factors (a 256-token context
@@ -266,13 +346,6 @@ describe('files shaped like the demo models match llama.cpp', () => {
     tiedEmbeddings: true,
     residualScale: 0.5,
   };
-  // llama.cpp's Q4_K_M for a model with tied embeddings: the embedding as the output's Q6_K,
-  // the first layer's v and down Q6_K, the rest Q4_K.
-  const tiedQ4KM: TinyModelOptions['tensorType'] = (name, layer) =>
-    name === 'token_embd.weight' ||
-    (layer === 0 && (name.endsWith('attn_v.weight') || name.endsWith('ffn_down.weight')))
-      ? 'Q6_K'
-      : undefined;
   // Gemma-3-1B's heads (4 of 256 over one kv head), q/k norms and two RoPEs (local layers at
   // base 10000, global at 1e6), every other layer global (the file's sliding_window_pattern) so
   // two layers hold both kinds, an 8-key window; cut to a 512-wide trunk, about half its 6912

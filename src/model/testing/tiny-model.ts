@@ -67,6 +67,14 @@ export interface TinyModelOptions {
    * in use takes rope_factors_long instead of rope_factors_short.
    */
   originalContext?: number;
+  /** rope.freq_base (default 500,000 for llama, as Llama 3's; 1e6 for qwen2 and qwen3). */
+  ropeBase?: number;
+  /**
+   * llama: Llama 3.1's RoPE scaling as the converter writes it, a rope_freqs.weight tensor of
+   * per-pair divisors (factor, low and high frequency factors, original context), as
+   * Llama-3.2-1B's file holds it (32, 1, 4, 8192).
+   */
+  llama3Rope?: { factor: number; lowFreqFactor: number; highFreqFactor: number; original: number };
 }
 
 /** Special tokens by architecture family: llama 3's and Qwen's. */
@@ -191,6 +199,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     };
   }
   const arch = architecture;
+  const ropeBase = options.ropeBase ?? (arch === 'llama' ? 500000 : 1000000);
   const u32 = (value: number): GgufWriteValue => ({ type: 'u32', value });
   const f32 = (value: number): GgufWriteValue => ({ type: 'f32', value });
   const metadata: Record<string, GgufWriteValue> = {
@@ -202,7 +211,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
     [`${arch}.feed_forward_length`]: u32(feedForward),
     [`${arch}.attention.head_count`]: u32(heads),
     [`${arch}.attention.head_count_kv`]: u32(kvHeads),
-    [`${arch}.rope.freq_base`]: f32(arch === 'llama' ? 500000 : 1000000),
+    [`${arch}.rope.freq_base`]: f32(ropeBase),
     [`${arch}.attention.layer_norm_rms_epsilon`]: f32(1e-6),
     ...tokenizerMetadata,
   };
@@ -262,6 +271,14 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
         ? randomBlocks(embdFormat, n * embedding, seed, 1 / 96)
         : embdFormat.quantize(rng.floats(n * embedding, 1)),
   });
+  if (options.llama3Rope) {
+    tensors.push({
+      name: 'rope_freqs.weight',
+      dims: [ropeDims / 2],
+      type: GgmlType.F32,
+      data: F32.quantize(llama3RopeFactors(ropeBase, ropeDims, options.llama3Rope)),
+    });
+  }
   if (arch === 'phi3') {
     // LongRoPE's per-pair divisors: 1 and up for the short context, larger for the long one.
     vector('rope_factors_short.weight', ropeDims / 2, 1.2, 0.2);
@@ -305,4 +322,27 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
   vector('output_norm.weight', embedding, 1, 0.2);
   if (!tiedEmbeddings) matrix('output.weight', embedding, n);
   return { bytes: writeGguf(metadata, tensors), vocab };
+}
+
+/**
+ * Llama 3.1's per-pair RoPE divisors, as llama.cpp's converter computes rope_freqs from the
+ * checkpoint's rope_scaling: 1 for wavelengths under original / high, `factor` over
+ * original / low, and a smooth blend between.
+ */
+export function llama3RopeFactors(
+  base: number,
+  dims: number,
+  s: NonNullable<TinyModelOptions['llama3Rope']>,
+): Float32Array {
+  const lowWavelength = s.original / s.lowFreqFactor;
+  const highWavelength = s.original / s.highFreqFactor;
+  return Float32Array.from({ length: dims / 2 }, (_, i) => {
+    const freq = 1 / Math.pow(base, (2 * i) / dims);
+    const wavelength = (2 * Math.PI) / freq;
+    if (wavelength < highWavelength) return 1;
+    if (wavelength > lowWavelength) return s.factor;
+    const smooth =
+      (s.original / wavelength - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return 1 / ((1 - smooth) / s.factor + smooth);
+  });
 }
