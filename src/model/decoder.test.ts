@@ -401,7 +401,9 @@ describe('files shaped like the demo models match llama.cpp', () => {
       const path = join(dir, `${name.replace(/\W+/g, '-')}.gguf`);
       writeFileSync(path, bytes);
       const vocabSize = options.vocabSize!;
-      const steps = 16;
+      // 16 steps in the suite (each step costs a twin ~0.4 s on SwiftShader: 64 would add ~8
+      // minutes over the twins); TWIN_STEPS=64 runs the issue's full length.
+      const steps = Number(process.env.TWIN_STEPS ?? 16);
       const reference = await llamaCpp(path, vocabSize, steps);
       const mine = await ours(bytes, reference.tokens);
       expect(mine.prompt).toEqual(reference.prompt);
