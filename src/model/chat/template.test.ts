@@ -8,8 +8,10 @@ import { tinyModel, type TinyArchitecture } from '../testing/tiny-model.js';
 import { tokenizerFromGguf } from '../tokenizer/index.js';
 import { TokenType } from '../tokenizer/tokenizer.js';
 import { builtinTemplates, type BuiltinTemplateName } from './builtin.js';
-import { ChatTemplate, type ChatMessage } from './template.js';
+import { ChatTemplate, foldSystemMessages, type ChatMessage } from './template.js';
 import {
+  LLAMA_CPP_CONVERSATION,
+  LLAMA_CPP_TEMPLATE_CASES,
   LLAMA3_2_1B_INSTRUCT,
   LLAMA3_8B_INSTRUCT,
   QWEN2_5_0_5B_INSTRUCT,
@@ -188,6 +190,32 @@ describe('real chat templates render verbatim', () => {
   });
 });
 
+describe("templates render as llama.cpp's test-chat-template.cpp expects", () => {
+  // Its cases: the real templates, its conversation (a system prompt, spaces kept in an answer)
+  // and the prompt llama.cpp's Jinja path renders, systems folded where a template has no role.
+  for (const c of LLAMA_CPP_TEMPLATE_CASES) {
+    it(c.name, () => {
+      const vocabulary = { bos: c.bos, eos: c.eos, specialTokenId: () => undefined };
+      const t = new ChatTemplate({ source: c.template, vocabulary });
+      expect(t.render(LLAMA_CPP_CONVERSATION)).toBe(c.expected);
+    });
+  }
+
+  it('folds systems as llama.cpp: joined, into the next user turn, or a user turn of their own', () => {
+    const fold = (roles: ChatMessage['role'][]) =>
+      foldSystemMessages(roles.map((role, i) => ({ role, content: `${role}${i}` })));
+    expect(fold(['system', 'system', 'user'])).toEqual([
+      { role: 'user', content: 'system0\nsystem1\nuser2' },
+    ]);
+    expect(fold(['user', 'system', 'assistant', 'system'])).toEqual([
+      { role: 'user', content: 'user0' },
+      { role: 'user', content: 'system1' },
+      { role: 'assistant', content: 'assistant2' },
+      { role: 'user', content: 'system3' },
+    ]);
+  });
+});
+
 describe('built-in templates for GGUFs without one', () => {
   it('picks ChatML for qwen2/qwen3, Llama 3 or ChatML by vocabulary, else [INST] for llama', () => {
     expect(ChatTemplate.fromGguf(gguf(QWEN2)).builtin).toBe('chatml');
@@ -335,14 +363,16 @@ describe('template errors', () => {
   });
 
   it("the template's raise_exception becomes a render error with its message", () => {
+    // (A template that raises on a system message gets it folded into the user's turn instead,
+    // as llama.cpp does: see the test-chat-template.cpp cases above.)
     const source =
-      "{% for m in messages %}{% if m.role == 'system' %}" +
-      "{{ raise_exception('System role not supported') }}{% endif %}{{ m.content }}{% endfor %}";
+      "{% for m in messages %}{% if m.role == 'tool' %}" +
+      "{{ raise_exception('Tool role not supported') }}{% endif %}{{ m.content }}{% endfor %}";
     const t = ChatTemplate.fromGguf(gguf(QWEN2, source));
     expect(t.render(TURNS)).toBe('What is 2+2?4.And 3+3?');
-    const e = catchError(() => t.render(CONVERSATION));
+    const e = catchError(() => t.render([...TURNS, { role: 'tool', content: '6' }]));
     expect([e.origin, e.stage]).toEqual(['gguf', 'render']);
-    expect(e.message).toContain('failed to render 4 message(s): System role not supported');
+    expect(e.message).toContain('failed to render 4 message(s): Tool role not supported');
     expect(e.cause).toBeInstanceOf(Error);
   });
 

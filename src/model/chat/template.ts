@@ -86,6 +86,13 @@ export class ChatTemplate {
    * Found by rendering a one-message conversation.
    */
   readonly rendersBos: boolean;
+  /**
+   * Whether the template prints a system message. One that rejects it (Gemma 2's raises "System
+   * role not supported", Mistral v0.2's that roles must alternate) or drops it (Phi-3-mini's)
+   * gets the system text folded into the next user message, `system + "\n" + user`, as
+   * llama.cpp's chat templates do (its --jinja path, which llama-server uses).
+   */
+  readonly supportsSystemRole: boolean;
   private readonly vocabulary: ChatVocabulary;
   private readonly compiled: Template;
 
@@ -114,6 +121,7 @@ export class ChatTemplate {
     }
     this.stopTokens = [...stops.keys()];
     this.stopTokenIds = [...stops.values()];
+    this.supportsSystemRole = this.probeSystemRole();
     this.rendersBos = this.probeBos();
   }
 
@@ -157,6 +165,7 @@ export class ChatTemplate {
   render(messages: readonly ChatMessage[], options: ChatRenderOptions = {}): string {
     const { addGenerationPrompt = true, variables } = options;
     const v = this.vocabulary;
+    const conversation = this.supportsSystemRole ? messages : foldSystemMessages(messages);
     try {
       return this.compiled.render({
         // What transformers passes: the special tokens by name ('' when the model has none,
@@ -166,7 +175,7 @@ export class ChatTemplate {
         unk_token: v.unk ?? '',
         pad_token: v.pad ?? '',
         ...variables,
-        messages,
+        messages: conversation,
         add_generation_prompt: addGenerationPrompt,
       });
     } catch (cause) {
@@ -186,6 +195,25 @@ export class ChatTemplate {
     return 'the chat template override';
   }
 
+  /** As llama.cpp finds it: does a system message's text appear in the rendered prompt? */
+  private probeSystemRole(): boolean {
+    const needle = '<System Needle>';
+    try {
+      const text = this.compiled.render({
+        bos_token: this.vocabulary.bos ?? '',
+        eos_token: this.vocabulary.eos ?? '',
+        messages: [
+          { role: 'system', content: needle },
+          { role: 'user', content: '<User Needle>' },
+        ],
+        add_generation_prompt: false,
+      });
+      return text.includes(needle);
+    } catch {
+      return false;
+    }
+  }
+
   private probeBos(): boolean {
     const bos = this.vocabulary.bos;
     if (!bos) return false;
@@ -196,6 +224,35 @@ export class ChatTemplate {
       return /\bbos_token\b/.test(this.source);
     }
   }
+}
+
+/**
+ * The conversation for a template without a system role: each system message's text joins the
+ * next user message's (`system + "\n" + user`, several systems joined by "\n"), or becomes a
+ * user message of its own when an assistant or tool message comes first, or none follows.
+ */
+export function foldSystemMessages(messages: readonly ChatMessage[]): ChatMessage[] {
+  const out: ChatMessage[] = [];
+  let pending: string | undefined;
+  for (const message of messages) {
+    if (message.role === 'system') {
+      pending = pending === undefined ? message.content : `${pending}\n${message.content}`;
+      continue;
+    }
+    if (pending !== undefined) {
+      if (message.role === 'user') {
+        const content = message.content ? `${pending}\n${message.content}` : pending;
+        out.push({ ...message, content });
+        pending = undefined;
+        continue;
+      }
+      out.push({ role: 'user', content: pending });
+      pending = undefined;
+    }
+    out.push(message);
+  }
+  if (pending !== undefined) out.push({ role: 'user', content: pending });
+  return out;
 }
 
 function messageOf(error: unknown): string {
