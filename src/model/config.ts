@@ -1,13 +1,13 @@
 import { GgufError } from '../errors.js';
 import type { GgufFile, GgufValue } from './gguf/types.js';
 import type { YarnConfig } from '../kernels/reference/rope.js';
-import { architectures } from './arch/index.js';
+import { architectures, type Architecture } from './arch/index.js';
 
 /**
- * The architectures agentgpu runs (src/model/arch/): Llama 2/3.x, SmolLM2, TinyLlama, Mistral;
- * Qwen2/2.5; Qwen3; Phi-3/3.5/4-mini; Gemma 2 and 3.
+ * The architectures agentgpu runs, each a module of src/model/arch/: Llama 2/3.x, SmolLM2,
+ * TinyLlama, Mistral; Qwen2/2.5; Qwen3; Phi-3/3.5/4-mini; Gemma 2 and 3.
  */
-export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
+export type { Architecture };
 
 /** A decoder's shape and constants, from GGUF metadata (`<arch>.*` keys). */
 export interface ModelConfig {
@@ -79,7 +79,7 @@ export function modelConfig(file: GgufFile): ModelConfig {
         `(supported: ${[...architectures.keys()].join(', ')})`,
     );
   }
-  const a = spec.name as Architecture;
+  const a = spec.name;
   const tokens = m.get('tokenizer.ggml.tokens');
   const embedding = numberKey(m, `${a}.embedding_length`);
   const heads = numberKey(m, `${a}.attention.head_count`);

@@ -9,7 +9,7 @@ import type { ArchitectureSpec } from './index.js';
  * 1 / sqrt(head dim); llama.cpp gives the 27B 1 / sqrt(width / heads) instead, which this does
  * not.
  */
-export const gemma2: ArchitectureSpec = {
+export const gemma2: ArchitectureSpec<'gemma2'> = {
   name: 'gemma2',
   ropeNeox: true,
   activation: 'gelu',

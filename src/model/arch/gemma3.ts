@@ -6,7 +6,7 @@ import type { ArchitectureSpec } from './index.js';
  * when the file says), and the local layers' RoPE its own: base 10000, unscaled, where the
  * global layers take rope.freq_base (and rope.scaling). As llama.cpp's gemma3.
  */
-export const gemma3: ArchitectureSpec = {
+export const gemma3: ArchitectureSpec<'gemma3'> = {
   name: 'gemma3',
   ropeNeox: true,
   activation: 'gelu',

@@ -13,9 +13,9 @@ import { qwen3 } from './qwen3.js';
  * same for all of them. Optional tensors (q/k/v biases, per-head q/k norms, post-norms, a tied
  * output) are found by name; what cannot be found by name is declared here.
  */
-export interface ArchitectureSpec {
+export interface ArchitectureSpec<Name extends string = string> {
   /** general.architecture, and the prefix of its hyperparameter keys. */
-  name: string;
+  name: Name;
   /** NeoX RoPE pairs (i, i + n / 2) rather than adjacent ones (2i, 2i + 1): llama.cpp's rope type. */
   ropeNeox: boolean;
   /**
@@ -55,9 +55,15 @@ export interface FusedTensor {
   parts: [name: string, rows: number][];
 }
 
+/** Every architecture agentgpu runs: adding one is its module and its line here. */
+const specs = [llama, qwen2, qwen3, phi3, gemma2, gemma3] as const;
+
+/** An architecture agentgpu runs, by its general.architecture name. */
+export type Architecture = (typeof specs)[number]['name'];
+
 /** Every architecture agentgpu runs, by general.architecture. */
-export const architectures: ReadonlyMap<string, ArchitectureSpec> = new Map(
-  [llama, qwen2, qwen3, phi3, gemma2, gemma3].map((spec) => [spec.name, spec]),
+export const architectures: ReadonlyMap<string, ArchitectureSpec<Architecture>> = new Map(
+  specs.map((spec) => [spec.name, spec]),
 );
 
 /**

@@ -8,7 +8,7 @@ import type { ArchitectureSpec } from './index.js';
  * rope.scaling.original_context_length (llama.cpp's get_rope_factors), with cos and sin scaled
  * by rope.scaling.attn_factor. The sliding window the file names is not used, as in llama.cpp.
  */
-export const phi3: ArchitectureSpec = {
+export const phi3: ArchitectureSpec<'phi3'> = {
   name: 'phi3',
   ropeNeox: true,
   fused: ({ qRows, kvRows, feedForward }) => [
