@@ -295,7 +295,42 @@ describe('files shaped like the demo models match llama.cpp', () => {
     ropeBase: 1e6,
     residualScale: 0.1,
   };
+  // EXAONE-3.5-2.4B-Instruct: 80-wide heads (16 of its 32 over 4 of 8: a 1280 trunk, ff 3584 at
+  // its ratio of 2.8), Llama 3.1 RoPE scaling (factor 8) at base 1e6, tied, pre exaone; the
+  // 102,400-token vocabulary cut to 32,000.
+  const exaone: TinyModelOptions = {
+    architecture: 'exaone',
+    embedding: 1280,
+    heads: 16,
+    kvHeads: 4,
+    feedForward: 3584,
+    vocabSize: 32000,
+    tiedEmbeddings: true,
+    ropeBase: 1e6,
+    llama3Rope: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, original: 8192 },
+    specials: {
+      tokens: [
+        '[PAD]',
+        '[BOS]',
+        '[EOS]',
+        '[UNK]',
+        '[|system|]',
+        '[|user|]',
+        '[|assistant|]',
+        '[|endofturn|]',
+      ],
+      bos: '[BOS]',
+      eos: '[|endofturn|]',
+      pre: 'exaone',
+    },
+    residualScale: 0.1,
+  };
   shapes.push(
+    ['EXAONE-3.5-2.4B-Instruct Q8_0, cut to 16 heads', { ...exaone, weights: 'Q8_0' }],
+    [
+      'EXAONE-3.5-2.4B-Instruct Q4_K_M, cut to 16 heads',
+      { ...exaone, weights: 'Q4_K', tensorType: tiedQ4KM },
+    ],
     ['SmolLM2-360M-Instruct Q8_0', { ...smollm360, weights: 'Q8_0' }],
     ['SmolLM2-360M-Instruct Q4_K_M', { ...smollm360, weights: 'Q5_0', tensorType: narrowQ4KM }],
     ['Qwen2.5-1.5B-Instruct Q8_0, cut to 6 heads', { ...qwen15, weights: 'Q8_0' }],

@@ -1,5 +1,6 @@
 import { GgufError } from '../../errors.js';
 import type { GgufFile, GgufTensorInfo } from '../gguf/types.js';
+import { exaone } from './exaone.js';
 import { gemma2 } from './gemma2.js';
 import { gemma3 } from './gemma3.js';
 import { llama } from './llama.js';
@@ -56,7 +57,7 @@ export interface FusedTensor {
 }
 
 /** Every architecture agentgpu runs: adding one is its module and its line here. */
-const specs = [llama, qwen2, qwen3, phi3, gemma2, gemma3] as const;
+const specs = [llama, qwen2, qwen3, phi3, gemma2, gemma3, exaone] as const;
 
 /** An architecture agentgpu runs, by its general.architecture name. */
 export type Architecture = (typeof specs)[number]['name'];

@@ -3,13 +3,22 @@ import { F32 } from '../quant/float.js';
 import { Rng } from '../../util/rng.js';
 import { writeGguf, type GgufWriteTensor, type GgufWriteValue } from '../gguf/writer.js';
 import { learnBpe, learnSpm } from './bpe-vocab.js';
+import type { Architecture } from '../arch/index.js';
 
 // Small seeded GGUF models for the tests: real architectures (llama, qwen2, qwen3, phi3, gemma2,
 // gemma3) with random
 // weights and a byte-level BPE vocabulary, small enough to run on SwiftShader, and loadable by
 // llama.cpp (node-llama-cpp), which the runtime is checked against. Generated, never committed.
 
-export type TinyArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
+export type TinyArchitecture = Architecture;
+
+/** A BPE vocabulary's special tokens (its first ids), BOS and EOS among them, and its pre. */
+export interface TinySpecials {
+  tokens: string[];
+  bos: string;
+  eos: string;
+  pre: string;
+}
 
 export interface TinyModelOptions {
   architecture?: TinyArchitecture;
@@ -67,6 +76,11 @@ export interface TinyModelOptions {
    * in use takes rope_factors_long instead of rope_factors_short.
    */
   originalContext?: number;
+  /**
+   * The vocabulary's special tokens and pre-tokenizer (default: the architecture's family's,
+   * Llama 3's for an architecture with none of its own here).
+   */
+  specials?: TinySpecials;
   /** rope.freq_base (default 500,000 for llama, as Llama 3's; 1e6 for qwen2 and qwen3). */
   ropeBase?: number;
   /**
@@ -77,11 +91,8 @@ export interface TinyModelOptions {
   llama3Rope?: { factor: number; lowFreqFactor: number; highFreqFactor: number; original: number };
 }
 
-/** Special tokens by architecture family: llama 3's and Qwen's. */
-const SPECIALS: Record<
-  TinyArchitecture,
-  { tokens: string[]; bos: string; eos: string; pre: string }
-> = {
+/** Special tokens by architecture family: llama 3's and Qwen's, Phi-3's and Gemma's. */
+const SPECIALS: Partial<Record<TinyArchitecture, TinySpecials>> & { llama: TinySpecials } = {
   llama: {
     tokens: [
       '<|begin_of_text|>',
@@ -145,7 +156,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
   } = options;
   const rng = new Rng(seed);
   const headDim = options.headDim ?? embedding / heads;
-  const specials = SPECIALS[architecture];
+  const specials = options.specials ?? SPECIALS[architecture] ?? SPECIALS.llama;
   let vocab: string[];
   let tokenizerMetadata: Record<string, GgufWriteValue>;
   if (tokenizer === 'spm') {
