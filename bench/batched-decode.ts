@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { QuantName } from '../src/model/quant/index.js';
+import type { QuantName } from '../src/quant/index.js';
 import { tinyModel } from '../src/model/testing/tiny-model.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import { measureBatchedDecode } from './measure.js';

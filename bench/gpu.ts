@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/context.js';
 import { LanguageModel } from '../src/model/language-model.js';
-import type { QuantName } from '../src/model/quant/index.js';
+import type { QuantName } from '../src/quant/index.js';
 import { bytesSource } from '../src/model/weights.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import {

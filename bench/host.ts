@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LanguageModel } from '../src/model/language-model.js';
-import type { QuantName } from '../src/model/quant/index.js';
+import type { QuantName } from '../src/quant/index.js';
 import { bytesSource } from '../src/model/weights.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import { describeStep, measureSteps, type StepCosts } from './measure.js';

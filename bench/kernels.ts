@@ -22,7 +22,7 @@ import {
   rowBytes,
   type DotInput,
   type QuantName,
-} from '../src/model/quant/index.js';
+} from '../src/quant/index.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import { Rng } from '../src/util/rng.js';
 import { MATVEC_WORKGROUP_CHOICES } from '../src/kernels/tuning.js';

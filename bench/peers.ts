@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { modelConfig } from '../src/model/config.js';
 import { parseGguf } from '../src/model/gguf/reader.js';
-import type { QuantName } from '../src/model/quant/index.js';
+import type { QuantName } from '../src/quant/index.js';
 import { tinyModel } from '../src/model/testing/tiny-model.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import { ggufToOnnx } from '../src/testing/onnx-llama.js';

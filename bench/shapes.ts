@@ -1,6 +1,6 @@
 // The generated models the speed benchmarks run (random weights, llama architecture): S for
 // software adapters, L and XL (a Llama-3.2-1B trunk: 16x2048, ff 8192, 32/8 heads) for GPUs.
-import type { QuantName } from '../src/model/quant/index.js';
+import type { QuantName } from '../src/quant/index.js';
 import { tinyModel } from '../src/model/testing/tiny-model.js';
 
 export interface Shape {

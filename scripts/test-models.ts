@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { quantFormats, type QuantName } from '../src/model/quant/index.js';
+import { quantFormats, type QuantName } from '../src/quant/index.js';
 import { tinyModel, type TinyArchitecture } from '../src/model/testing/tiny-model.js';
 import { tinyEmbedder } from '../src/memory/testing/tiny-embedder.js';
 

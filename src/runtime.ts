@@ -25,7 +25,7 @@ export { Sampler, type SampleArgs, type SamplingSettings } from './kernels/sampl
 export { Penalties, type PenaltiesArgs, type PenaltySettings } from './kernels/penalties.js';
 export { DotInputRounding, type DotInputArgs } from './kernels/dot-input.js';
 export { pipelineKey, type Activations, type KernelOptions } from './kernels/variant.js';
-export * as quant from './model/quant/index.js';
+export * as quant from './quant/index.js';
 export { RmsNorm, type RmsNormArgs } from './kernels/rms-norm.js';
 export {
   checkMatvec,

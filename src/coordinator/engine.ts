@@ -32,7 +32,7 @@ import type {
   WorkerGenerateOptions,
 } from '../worker/protocol.js';
 import { AuditLog } from './audit.js';
-import type { HostConnection, SpawnHost } from './hosts.js';
+import type { HostConnection, SpawnHost } from '../worker/hosts.js';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -50,7 +50,7 @@ import type {
   FinishReason,
   Model,
   RequestOptions,
-} from './openai.js';
+} from '../api/openai.js';
 import {
   checkChatParams,
   checkCompletionParams,

@@ -6,8 +6,8 @@ export {
   type EngineOptions,
   type ModelSpec,
 } from './engine.js';
-export type { HostConnection, SpawnHost } from './hosts.js';
-export type * from './openai.js';
+export type { HostConnection, SpawnHost } from '../worker/hosts.js';
+export type * from '../api/openai.js';
 export { AuditLog, type AuditQuery, type Decision, type DecisionKind } from './audit.js';
 export type {
   AgentTelemetry,

@@ -4,7 +4,7 @@ import type {
   ChatCompletion,
   ChatCompletionCreateParamsNonStreaming,
   RequestOptions,
-} from './openai.js';
+} from '../api/openai.js';
 
 // Task graphs: steps with dependencies, each on an agent; a step starts as soon as the steps it
 // depends on have finished, so independent steps run concurrently, and their outputs flow into

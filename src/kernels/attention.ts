@@ -8,7 +8,7 @@ import {
   type AttentionConfig,
   type AttentionQuery,
   type KvFormat,
-} from './reference/attention.js';
+} from './kv-layout.js';
 import {
   ATTENTION_WORKGROUP,
   attentionKeysPerSplit,

@@ -2,7 +2,7 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { f32ToF16, roundToF16 } from '../util/half.js';
 import { Rng } from '../util/rng.js';
-import { quantFormats, randomWeights, type QuantName } from '../model/quant/index.js';
+import { quantFormats, randomWeights, type QuantName } from '../quant/index.js';
 import { Argmax } from './argmax.js';
 import {
   Attention,
@@ -32,17 +32,18 @@ import {
   softmaxReference,
 } from './reference/elementwise.js';
 import { embeddingReference } from './reference/embedding.js';
-import { ropeCache, ropeReference } from './reference/rope.js';
+import { ropeCache } from './rope-angles.js';
+import { ropeReference } from './reference/rope.js';
 import { Rope, type RopeConfig } from './rope.js';
 import { Softmax } from './softmax.js';
 import { Sampler, type SamplingSettings } from './sample.js';
 import { keptTokens, sampleReference } from './reference/sample.js';
-import { Penalties, type PenaltySettings } from './penalties.js';
+import { countTokens, Penalties, type PenaltySettings } from './penalties.js';
 import { DotInputRounding } from './dot-input.js';
 import { maskWords, TokenMask, tokenMaskReference } from './token-mask.js';
 import { dotInputReference, q8_1Corrections, q8_1OffsetTerms } from './reference/dot-input.js';
-import { dotInput, type DotInput } from '../model/quant/dot-input.js';
-import { countTokens, penaltiesReference } from './reference/penalties.js';
+import { dotInput, type DotInput } from '../quant/dot-input.js';
+import { penaltiesReference } from './reference/penalties.js';
 import { matvecReference } from './reference/matvec.js';
 import { rmsNormReference } from './reference/rms-norm.js';
 import { RmsNorm } from './rms-norm.js';

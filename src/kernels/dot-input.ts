@@ -1,7 +1,7 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
-import { DOT_INPUT_BLOCK, type DotInput } from '../model/quant/dot-input.js';
+import { DOT_INPUT_BLOCK, type DotInput } from '../quant/dot-input.js';
 import { itemGrid } from './elementwise.js';
 import { DOT_INPUT_WORKGROUP } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';

@@ -1,7 +1,7 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
-import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
+import { quantFormats, rowBytes, type QuantName } from '../quant/index.js';
 import { itemGrid } from './elementwise.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';

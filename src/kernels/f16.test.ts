@@ -3,7 +3,7 @@ import { ShaderError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { PipelineCache } from '../gpu/pipeline-cache.js';
 import { tableShaderSource } from '../gpu/shader-library.js';
-import { dotInput, quantFormats, type QuantName } from '../model/quant/index.js';
+import { dotInput, quantFormats, type QuantName } from '../quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { Argmax } from './argmax.js';
 import { Attention, KvShift, KvWrite } from './attention.js';

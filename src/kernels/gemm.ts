@@ -2,7 +2,7 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { GpuValidationError } from '../errors.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
-import { quantFormats, rowBytes, type QuantName } from '../model/quant/index.js';
+import { quantFormats, rowBytes, type QuantName } from '../quant/index.js';
 import { GEMM_TILE } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
-import { Q4_K, randomBlocks, rowBytes } from '../model/quant/index.js';
+import { Q4_K, randomBlocks, rowBytes } from '../quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { checkEmbedding, checkGemm, checkMatvec } from './checks.js';
 import { Matvec } from './matvec.js';

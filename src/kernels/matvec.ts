@@ -1,7 +1,7 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
-import { quantFormats, rowBytes, type DotInput, type QuantName } from '../model/quant/index.js';
+import { quantFormats, rowBytes, type DotInput, type QuantName } from '../quant/index.js';
 import { matvecThreadsPerRow, MATVEC_WORKGROUP } from './tuning.js';
 import { GpuValidationError } from '../errors.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';

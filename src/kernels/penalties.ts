@@ -2,12 +2,31 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
-import type { PenaltySettings } from './reference/penalties.js';
 import { itemGrid } from './elementwise.js';
 import { PENALTIES_WORKGROUP } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';
 
-export type { PenaltySettings };
+/** Repetition, frequency and presence penalties, as llama.cpp's penalties sampler. */
+export interface PenaltySettings {
+  /** Divides positive logits and multiplies non-positive ones of seen tokens; 1: off. */
+  repeat: number;
+  /** Subtracted once per occurrence in the window; 0: off. */
+  frequency: number;
+  /** Subtracted once from every token in the window; 0: off. */
+  presence: number;
+}
+
+/** Whether the settings change anything. */
+export function penaltiesActive(s: PenaltySettings): boolean {
+  return s.repeat !== 1 || s.frequency !== 0 || s.presence !== 0;
+}
+
+/** How often each token occurs in `window` (the last penalty_last_n tokens). */
+export function countTokens(window: readonly number[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const t of window) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return counts;
+}
 
 /** Bytes of one entry (struct Entry in penalties.wgsl): row, token, times seen. */
 export const PENALTY_ENTRY_BYTES = 12;

@@ -2,7 +2,7 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { itemGrid } from './elementwise.js';
-import { ropeCache, type RopeConfig, type YarnConfig } from './reference/rope.js';
+import { ropeCache, type RopeConfig, type YarnConfig } from './rope-angles.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';
 

@@ -2,11 +2,20 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
-import type { SamplingSettings } from './reference/sample.js';
 import { SAMPLE_WORKGROUP } from './tuning.js';
 import { pipelineKey, type KernelOptions } from './variant.js';
 
-export type { SamplingSettings };
+/** How one sequence samples its next token, llama.cpp's way (filters before temperature). */
+export interface SamplingSettings {
+  /** ≤ 0: greedy. */
+  temperature: number;
+  /** Keep the k largest logits (ties kept); 0 or absent: off. */
+  topK?: number;
+  /** Keep the fewest most likely tokens holding this much probability (ties kept); 1: off. */
+  topP?: number;
+  /** Keep tokens at least this fraction as likely as the most likely; 0: off. */
+  minP?: number;
+}
 
 /** logits (rows, n), settings (rows,) packed by Sampler.settings -> ids (rows,) u32. */
 export interface SampleArgs {

@@ -3,7 +3,7 @@ import type { GpuContext } from '../gpu/context.js';
 import type { GpuFacts } from '../gpu/facts.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import type { ShaderDefines } from '../gpu/shader-preprocess.js';
-import { quantFormats, type QuantName } from '../model/quant/index.js';
+import { quantFormats, type QuantName } from '../quant/index.js';
 
 /**
  * How activations (inputs, outputs, K/V) are stored: f32, or f16 where the adapter has

@@ -1,6 +1,6 @@
 import { GgufError } from '../errors.js';
 import type { GgufFile, GgufValue } from './gguf/types.js';
-import type { YarnConfig } from '../kernels/reference/rope.js';
+import type { YarnConfig } from '../kernels/rope-angles.js';
 import { architectures, type Architecture } from './arch/index.js';
 
 /**

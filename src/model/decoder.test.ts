@@ -8,7 +8,7 @@ import { compareToReference } from '../kernels/testing/compare.js';
 import { Decoder } from './decoder.js';
 import { parseGguf } from './gguf/reader.js';
 import { ggmlTypes } from './gguf/types.js';
-import type { QuantName } from './quant/index.js';
+import type { QuantName } from '../quant/index.js';
 import { tinyModel, type TinyArchitecture, type TinyModelOptions } from './testing/tiny-model.js';
 import { tokenizerFromGguf } from './tokenizer/index.js';
 import { bytesSource } from './weights.js';

@@ -19,12 +19,12 @@ import {
 import { RmsNorm } from '../kernels/rms-norm.js';
 import { matvecRoundsQ8K } from '../kernels/tuning.js';
 import { Rope } from '../kernels/rope.js';
-import { ropeCache, type RopeConfig } from '../kernels/reference/rope.js';
+import { ropeCache, type RopeConfig } from '../kernels/rope-angles.js';
 import { architectures, splitFused } from './arch/index.js';
 import { isLocalLayer, modelConfig, type ModelConfig } from './config.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import type { GgufFile } from './gguf/types.js';
-import { dotInput, quantFormats, type DotInput, type QuantName } from './quant/index.js';
+import { dotInput, quantFormats, type DotInput, type QuantName } from '../quant/index.js';
 import { formatOfTensor, WeightStore, type GpuTensor } from './weights.js';
 import {
   BlockPool,

@@ -1,7 +1,6 @@
 import { AgentGpuError, ContextLengthError, RequestError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
-import { countTokens } from '../kernels/reference/penalties.js';
-import type { PenaltySettings } from '../kernels/penalties.js';
+import { countTokens, type PenaltySettings } from '../kernels/penalties.js';
 import type { SamplingSettings } from '../kernels/sample.js';
 import { Rng } from '../util/rng.js';
 import { ChatTemplate, type ChatMessage } from './chat/index.js';

@@ -1,7 +1,7 @@
 import { GgufError, GpuAllocationError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { formatBytes } from '../gpu/facts.js';
-import { F32, quantFormats, type QuantName } from './quant/index.js';
+import { F32, quantFormats, type QuantName } from '../quant/index.js';
 import { ggmlTypes, type GgufFile, type GgufTensorInfo } from './gguf/types.js';
 import type { ByteSource } from './gguf/reader.js';
 

@@ -4,7 +4,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as Comlink from 'comlink';
 import { Engine, type EngineOptions } from '../coordinator/engine.js';
-import { goneSignal, isHostMessage, type HostConnection } from '../coordinator/hosts.js';
+import { goneSignal, isHostMessage, type HostConnection } from '../worker/hosts.js';
 import type { ModelHostApi } from '../worker/protocol.js';
 import { installErrorTransfer } from '../worker/transfer.js';
 import { processEndpoint } from './ipc-endpoint.js';

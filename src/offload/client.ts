@@ -15,7 +15,7 @@ import type {
   CreateEmbeddingResponse,
   EmbeddingCreateParams,
   Model,
-} from '../coordinator/openai.js';
+} from '../api/openai.js';
 
 export interface EndpointOptions {
   /** The API root, e.g. http://127.0.0.1:8080/v1 or https://api.example.com/v1. */

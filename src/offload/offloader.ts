@@ -2,7 +2,7 @@
 // on the way out and restoration on the way back, and learning from outcomes.
 import { OffloadError } from '../errors.js';
 import type { ChatMessage } from '../model/chat/index.js';
-import type { CompletionUsage } from '../coordinator/openai.js';
+import type { CompletionUsage } from '../api/openai.js';
 import {
   LinUcbBandit,
   freshState,

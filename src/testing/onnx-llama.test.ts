@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { QuantName } from '../model/quant/index.js';
+import type { QuantName } from '../quant/index.js';
 import { tinyModel, type TinyArchitecture } from '../model/testing/tiny-model.js';
 import { ggufToOnnx, OnnxLlama } from './onnx-llama.js';
 

@@ -18,7 +18,7 @@ import type * as OrtModule from 'onnxruntime-web';
 import { modelConfig, type ModelConfig } from '../model/config.js';
 import { parseGguf } from '../model/gguf/reader.js';
 import type { GgufTensorInfo } from '../model/gguf/types.js';
-import { quantFormats, readF16 } from '../model/quant/index.js';
+import { quantFormats, readF16 } from '../quant/index.js';
 import { formatOfTensor } from '../model/weights.js';
 import { writeOnnx, type OnnxNode, type OnnxTensor } from './onnx-writer.js';
 

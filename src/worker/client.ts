@@ -1,7 +1,7 @@
 import * as Comlink from 'comlink';
 import type { DeviceLostMessage, ModelHostApi } from './protocol.js';
 import { installErrorTransfer } from './transfer.js';
-import { goneSignal, isHostMessage, type HostConnection } from '../coordinator/hosts.js';
+import { goneSignal, isHostMessage, type HostConnection } from './hosts.js';
 
 /** An app's handle on one model-host worker. */
 export interface ModelHostClient {

@@ -1,5 +1,5 @@
-import { DOT_INPUT_BLOCK, type DotInput } from '../../model/quant/dot-input.js';
-import type { QuantFormat } from '../../model/quant/format.js';
+import { DOT_INPUT_BLOCK, type DotInput } from '../../quant/dot-input.js';
+import type { QuantFormat } from '../../quant/format.js';
 import { bf16ToF32, f32ToBf16, roundToF16 } from '../../util/half.js';
 
 const f = Math.fround;

@@ -1,5 +1,5 @@
-import type { QuantFormat } from '../../model/quant/format.js';
-import { rowBytes } from '../../model/quant/format.js';
+import type { QuantFormat } from '../../quant/format.js';
+import { rowBytes } from '../../quant/format.js';
 
 /** table (vocab, dim) in `format`, ids (tokens,) -> (tokens, dim) f32; ids ≥ vocab give zeros. */
 export function embeddingReference(

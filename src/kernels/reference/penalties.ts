@@ -1,24 +1,4 @@
-/** Repetition, frequency and presence penalties, as llama.cpp's penalties sampler. */
-export interface PenaltySettings {
-  /** Divides positive logits and multiplies non-positive ones of seen tokens; 1: off. */
-  repeat: number;
-  /** Subtracted once per occurrence in the window; 0: off. */
-  frequency: number;
-  /** Subtracted once from every token in the window; 0: off. */
-  presence: number;
-}
-
-/** Whether the settings change anything. */
-export function penaltiesActive(s: PenaltySettings): boolean {
-  return s.repeat !== 1 || s.frequency !== 0 || s.presence !== 0;
-}
-
-/** How often each token occurs in `window` (the last penalty_last_n tokens). */
-export function countTokens(window: readonly number[]): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (const t of window) counts.set(t, (counts.get(t) ?? 0) + 1);
-  return counts;
-}
+import type { PenaltySettings } from '../penalties.js';
 
 /** logits (n,) and the window's token counts -> penalized logits (n,), a new array. */
 export function penaltiesReference(

@@ -1,14 +1,4 @@
-/** How one sequence samples its next token, llama.cpp's way (filters before temperature). */
-export interface SamplingSettings {
-  /** ≤ 0: greedy. */
-  temperature: number;
-  /** Keep the k largest logits (ties kept); 0 or absent: off. */
-  topK?: number;
-  /** Keep the fewest most likely tokens holding this much probability (ties kept); 1: off. */
-  topP?: number;
-  /** Keep tokens at least this fraction as likely as the most likely; 0: off. */
-  minP?: number;
-}
+import type { SamplingSettings } from '../sample.js';
 
 /**
  * The tokens the filters keep, in vocabulary order, with their sampling weights

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GgufError } from '../../errors.js';
 import { Rng } from '../../util/rng.js';
-import { Q4_K, Q8_0 } from '../quant/index.js';
+import { Q4_K, Q8_0 } from '../../quant/index.js';
 import { parseGguf, readGgufHeader, type ByteSource } from './reader.js';
 import { writeGguf, type GgufWriteTensor, type GgufWriteValue } from './writer.js';
 

@@ -1,7 +1,7 @@
 /**
  * Every GGML tensor type a GGUF file may name: values per block and bytes per block, from
  * ggml.h / ggml-common.h. The parser needs all of them to size tensors it will not run;
- * src/model/quant says which ones agentgpu's kernels run.
+ * src/quant says which ones agentgpu's kernels run.
  */
 export interface GgmlTypeInfo {
   name: string;

@@ -1,5 +1,5 @@
-import { GgmlType, quantFormats, randomBlocks, type QuantName } from '../quant/index.js';
-import { F32 } from '../quant/float.js';
+import { GgmlType, quantFormats, randomBlocks, type QuantName } from '../../quant/index.js';
+import { F32 } from '../../quant/float.js';
 import { Rng } from '../../util/rng.js';
 import { writeGguf, type GgufWriteTensor, type GgufWriteValue } from '../gguf/writer.js';
 import { learnBpe, learnSpm } from './bpe-vocab.js';

@@ -1,4 +1,4 @@
-import { roundToF16 } from '../../util/half.js';
+import { roundToF16 } from '../util/half.js';
 import { readF16, writeF16, type QuantFormat } from './format.js';
 
 // What the K-quants share: 256-value super-blocks, and (Q4_K, Q5_K) eight 32-value sub-blocks

@@ -1,4 +1,4 @@
-import { roundToF16 } from '../../util/half.js';
+import { roundToF16 } from '../util/half.js';
 import { GgmlType, readF16, writeF16, type QuantFormat } from './format.js';
 import { QK_K } from './k-quant.js';
 

@@ -1,5 +1,5 @@
 import type * as Comlink from 'comlink';
-import type { HostMessage, ModelHostApi } from '../worker/protocol.js';
+import type { HostMessage, ModelHostApi } from './protocol.js';
 
 /**
  * One running model-host worker as the coordinator holds it. `gone` settles, once, with why

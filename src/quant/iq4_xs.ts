@@ -1,4 +1,4 @@
-import { roundToF16 } from '../../util/half.js';
+import { roundToF16 } from '../util/half.js';
 import { GgmlType, readF16, signedMax, writeF16, type QuantFormat } from './format.js';
 import { IQ4_NL_VALUES, nearestIq4 } from './iq4_nl.js';
 import { QK_K } from './k-quant.js';

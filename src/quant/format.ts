@@ -1,5 +1,5 @@
-import { f16ToF32, f32ToF16 } from '../../util/half.js';
-import type { Rng } from '../../util/rng.js';
+import { f16ToF32, f32ToF16 } from '../util/half.js';
+import type { Rng } from '../util/rng.js';
 
 /** GGML's tensor type ids, as GGUF stores them. */
 export const GgmlType = {

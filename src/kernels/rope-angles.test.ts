@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ropeCache, type RopeConfig } from './rope.js';
+import { ropeCache, type RopeConfig } from './rope-angles.js';
 
 const config: RopeConfig = {
   heads: 1,

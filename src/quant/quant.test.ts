@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../util/half.js';
-import { Rng } from '../../util/rng.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../util/half.js';
+import { Rng } from '../util/rng.js';
 import {
   IQ4_XS,
   Q2_K,

@@ -1,4 +1,4 @@
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../util/half.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../util/half.js';
 import { GgmlType, type QuantFormat } from './format.js';
 
 // The plain float formats, one value per "block", little-endian.
