@@ -36,7 +36,7 @@ export {
   caseName,
   type KernelCase,
   type KernelCheckResult,
-} from './kernels/checks.js';
+} from './kernels/checks/index.js';
 export { compareToReference, GuardedOutput, type Comparison } from './kernels/testing/compare.js';
 export {
   LanguageModel,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceLostError, GpuAllocationError, ShaderError } from '../errors.js';
 import { acquireNodeGpu } from '../node/gpu.js';
-import { checkMatvec, checkRmsNorm } from '../kernels/checks.js';
+import { checkMatvec, checkRmsNorm } from '../kernels/checks/index.js';
 import { pipelineKey } from '../kernels/variant.js';
 import { workgroupGrid } from './batch.js';
 import { BufferPool } from './buffer-pool.js';

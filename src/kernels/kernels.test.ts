@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
 import { acquireNodeGpu } from '../node/gpu.js';
-import { caseName, kernelCases, needsF16, runKernelCase } from './checks.js';
+import { caseName, kernelCases, needsF16, runKernelCase } from './checks/index.js';
 import type { Activations } from './variant.js';
 
 // Every case on both reduction paths, subgroups (when the adapter has them) and workgroup

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/context.js';
 import { Q4_K, randomBlocks, rowBytes } from '../quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
-import { checkEmbedding, checkGemm, checkMatvec } from './checks.js';
+import { checkEmbedding, checkGemm, checkMatvec } from './checks/index.js';
 import { Matvec } from './matvec.js';
 import { weightChunks } from './weight-binding.js';
 import { matvecReference } from './reference/matvec.js';

@@ -2,6 +2,7 @@ import { AgentGpuError, ContextLengthError, RequestError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { countTokens, type PenaltySettings } from '../kernels/penalties.js';
 import type { SamplingSettings } from '../kernels/sample.js';
+import { PushQueue } from '../util/push-queue.js';
 import { Rng } from '../util/rng.js';
 import { ChatTemplate, type ChatMessage } from './chat/index.js';
 import { modelConfig, type ModelConfig } from './config.js';
@@ -428,13 +429,8 @@ export class LanguageModel {
    * or prompt token ids as they are.
    */
   generate(input: PromptInput, options: GenerateOptions & ScheduleOptions = {}): Generation {
-    const queue: GeneratedToken[] = [];
-    let wake: (() => void) | undefined;
-    let finished = false;
-    const emit = (t: GeneratedToken) => {
-      queue.push(t);
-      wake?.();
-    };
+    const queue = new PushQueue<GeneratedToken>();
+    const emit = (t: GeneratedToken) => queue.push(t);
     const result = new Promise<GenerationResult>((resolve, reject) => {
       if (options.continueSession) {
         if (typeof input === 'string' || isTokens(input) || options.tools?.length) {
@@ -452,24 +448,14 @@ export class LanguageModel {
       }
       const { prompt, format, tools } = request;
       this.submit(prompt, { ...options, responseFormat: format }, resolve, reject, emit, tools);
-    }).finally(() => {
-      finished = true;
-      wake?.();
-    });
+    }).finally(() => queue.end());
     // The iterator surfaces the run's error; `result` alone would leave it unhandled.
     result.catch(() => {});
     return {
       result,
       async *[Symbol.asyncIterator]() {
-        for (;;) {
-          while (queue.length > 0) yield queue.shift()!;
-          if (finished) {
-            await result;
-            return;
-          }
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
+        yield* queue;
+        await result;
       },
     };
   }

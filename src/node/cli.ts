@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { AgentGpuError } from '../errors.js';
 import { formatBytes, limitNames, type GpuFacts } from '../gpu/facts.js';
-import { checkMatvec, type KernelCheckResult } from '../kernels/checks.js';
+import { checkMatvec, type KernelCheckResult } from '../kernels/checks/index.js';
 import type { KvFormat } from '../kernels/attention.js';
 import { acquireNodeGpu } from './gpu.js';
 import {

@@ -2,7 +2,7 @@
 // structured-cloneable data; errors keep their class through worker/transfer.ts.
 import type { GpuFacts } from '../gpu/facts.js';
 import type { GpuContextOptions } from '../gpu/context.js';
-import type { KernelCase, KernelCheckResult } from '../kernels/checks.js';
+import type { KernelCase, KernelCheckResult } from '../kernels/checks/index.js';
 import type { KernelOptions } from '../kernels/variant.js';
 import type { ChatMessage } from '../model/chat/index.js';
 import type { ModelConfig } from '../model/config.js';
