@@ -12,154 +12,29 @@ import { BLOCK_TOKENS } from './memory-plan.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { StopStringFilter } from './stop-strings.js';
 import { resultWithoutSteps } from './result.js';
-import { JsonConstraint, type ResponseFormat } from './grammar/constraint.js';
-import {
-  callWrapper,
-  checkTools,
-  chosenTools,
-  parseToolCalls,
-  templateTakesTools,
-  toolCallSchema,
-  toolCallStyle,
-  type ToolCall,
-  type ToolChoice,
-  type ToolDefinition,
-} from './chat/tools.js';
+import { JsonConstraint } from './grammar/constraint.js';
+import { type ToolDefinition } from './chat/tools.js';
 import { tokenizerFromGguf, type Tokenizer } from './tokenizer/index.js';
+import {
+  isTokens,
+  PromptBuilder,
+  toolCallsOf,
+  type Conversation,
+  type PromptInput,
+  type ToolPlan,
+} from './chat/prompt.js';
+import type {
+  GenerateOptions,
+  GeneratedToken,
+  Generation,
+  GenerationResult,
+  KvEvent,
+  ScheduleOptions,
+  SchedulerStats,
+} from './generation.js';
 
-/** How one generation samples and when it ends. Defaults are llama.cpp's. */
-export interface GenerateOptions {
-  /** Tokens to generate at most (default 256). */
-  maxTokens?: number;
-  /** 0: greedy (default 0.8). */
-  temperature?: number;
-  /** 0: off (default 40). */
-  topK?: number;
-  /** 1: off (default 0.95). */
-  topP?: number;
-  /** 0: off (default 0.05). */
-  minP?: number;
-  /** 1: off (default). */
-  repeatPenalty?: number;
-  /** 0: off (default). */
-  frequencyPenalty?: number;
-  /** 0: off (default). */
-  presencePenalty?: number;
-  /** Recent tokens the penalties look at (default 64). */
-  penaltyLastN?: number;
-  /** Replays a sampled generation (default: random). */
-  seed?: number;
-  /** Text that ends the generation; it is not part of the output. */
-  stop?: readonly string[];
-  /** Keep going past end-of-generation tokens. */
-  ignoreEos?: boolean;
-  /**
-   * Skip the prefill of the prompt's first tokens when the cache already holds them from the
-   * previous generation (multi-turn chat). Default true.
-   */
-  reusePrefix?: boolean;
-  /**
-   * 'json_object' or 'json_schema': grammar-constrained sampling, so the output parses (and
-   * matches the schema). It ends when the document is complete; when maxTokens would cut it
-   * short, its shortest completion is appended (finish reason 'length').
-   */
-  responseFormat?: ResponseFormat;
-  /**
-   * Functions the model may call (chat messages only; the chat template must render tools).
-   * The result's toolCalls holds the calls parsed from the reply in the template's format.
-   */
-  tools?: readonly ToolDefinition[];
-  /** 'auto' (default), 'none', 'required' or a function by name: the last two force a call. */
-  toolChoice?: ToolChoice;
-  /**
-   * Text the reply already starts with (chat messages): rendered after the generation prompt
-   * and continued, not repeated in the output — a reply resumed after a dropped connection.
-   */
-  assistantPrefix?: string;
-  signal?: AbortSignal;
-}
-
-/**
- * One generated token and the text it completes (empty while a character's bytes or a possible
- * stop string are pending). A last piece of held-back text may come without a token.
- */
-export interface GeneratedToken {
-  token?: number;
-  text: string;
-}
-
-export interface GenerationTimings {
-  promptTokens: number;
-  /** Prompt tokens whose K and V the cache already held: no prefill for them. */
-  reusedPromptTokens: number;
-  prefillMs: number;
-  prefillTokensPerSecond: number;
-  /** Tokens after the first, each one decode step. */
-  decodeTokens: number;
-  decodeMs: number;
-  decodeTokensPerSecond: number;
-  timeToFirstTokenMs: number;
-}
-
-export interface GenerationResult {
-  promptTokens: number[];
-  tokens: number[];
-  text: string;
-  /** 'stop': an end-of-generation token or a stop string; 'length': maxTokens or the context. */
-  finishReason: 'stop' | 'length';
-  timings: GenerationTimings;
-  /** With tools: the calls in the reply (none: it answered in text). */
-  toolCalls?: ToolCall[];
-  /** With tools: the reply without its calls (null when it was only calls). */
-  content?: string | null;
-}
-
-/** A running generation: iterate for tokens as they come; `result` settles when it ends. */
-export interface Generation extends AsyncIterable<GeneratedToken> {
-  readonly result: Promise<GenerationResult>;
-}
-
-/** A message as chat templates read it: a call's arguments as an object, not a JSON string. */
-function forTemplate(m: ChatMessage): ChatMessage {
-  if (!m.tool_calls) return m;
-  return {
-    ...m,
-    tool_calls: m.tool_calls.map((c) => ({
-      ...c,
-      function: {
-        ...c.function,
-        arguments:
-          typeof c.function.arguments === 'string'
-            ? ((safeJson(c.function.arguments) as Record<string, unknown> | undefined) ??
-              c.function.arguments)
-            : c.function.arguments,
-      },
-    })),
-  };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The calls in a finished reply: a forced call is its bare JSON; otherwise as the style has them. */
-function toolCallsOf(
-  text: string,
-  tools: NonNullable<Request['tools']>,
-): { toolCalls: ToolCall[]; content: string | null } {
-  const parsed = parseToolCalls(text, tools.forced ? 'json' : tools.style, tools.list);
-  return { toolCalls: parsed.calls, content: parsed.content };
-}
-
-/** What generate() takes: raw text, chat messages, or token ids. */
-export type PromptInput = string | readonly ChatMessage[] | readonly number[];
-
-const isTokens = (input: PromptInput): input is readonly number[] =>
-  Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number');
+export type * from './generation.js';
+export type { PromptInput };
 
 /** Tokens kept in hand when a grammar's output must be closed before maxTokens. */
 const GRAMMAR_MARGIN = 4;
@@ -198,11 +73,7 @@ interface Request {
   lastN: number;
   constraint?: JsonConstraint;
   /** The tools offered, the template's call format, and whether the reply is a forced call. */
-  tools?: {
-    list: readonly ToolDefinition[];
-    style: ReturnType<typeof toolCallStyle>;
-    forced: boolean;
-  };
+  tools?: ToolPlan;
   submitted: number;
   prefillStarted: number;
   firstAt: number;
@@ -212,7 +83,7 @@ interface Request {
   fedTokens: number;
 }
 
-interface Session {
+interface Session extends Conversation {
   sequence: number;
   busy: boolean;
   lastUsed: number;
@@ -235,49 +106,6 @@ const newSession = (sequence: number): Session => ({
   unfed: [],
 });
 
-/** Where a generation runs: a named session keeps its KV sequence between generations. */
-export interface ScheduleOptions {
-  /**
-   * The conversation this generation continues (default 'default'): its KV sequence is kept
-   * after the generation, so the next one skips the prefill of the shared prompt start. A
-   * session runs one generation at a time; generations of different sessions are batched.
-   */
-  session?: string;
-  /** 'interactive' (default) steps before 'background' when both wait for the GPU. */
-  priority?: 'interactive' | 'background';
-  /**
-   * The messages are only the conversation's next turn: the session keeps the conversation
-   * so far (and its reply), renders just the new turn after it, and feeds only that — so a
-   * conversation of thousands of messages costs each turn its own tokens, even after the
-   * window slid. Chat messages only.
-   */
-  continueSession?: boolean;
-}
-
-/**
- * Tokens that left the KV cache: 'window', a session's oldest tokens past its sliding window
- * (with their text, for long-term memory); 'idle', an idle session emptied because the block
- * pool was full; 'session', the least recently used idle session closed so a new one has a
- * sequence.
- */
-export type KvEvent =
-  | { kind: 'window'; session: string; tokens: number; range: [number, number]; text: string }
-  | { kind: 'idle'; session: string; tokens: number; forSession: string; freedBlocks: number }
-  | { kind: 'session'; session: string; tokens: number; forSession: string };
-
-/** A model's scheduler counters, for telemetry. */
-export interface SchedulerStats {
-  /** Generations waiting for their session or a free sequence. */
-  waiting: number;
-  /** Generations in prefill or decode. */
-  running: number;
-  sessions: number;
-  steps: number;
-  /** Rows (tokens) the steps ran, prefill and decode. */
-  prefillTokens: number;
-  decodeTokens: number;
-}
-
 /**
  * A GGUF language model on one GPU device: its tokenizer, chat template and decoder.
  * Generations of different sessions run together: each step advances every decoding
@@ -294,6 +122,8 @@ export class LanguageModel {
   private arrivals = 0;
   private clock = 0;
   private readonly counters = { steps: 0, prefillTokens: 0, decodeTokens: 0 };
+  /** Prompt tokens from raw text, chat messages (with tools), or a conversation's next turn. */
+  private readonly prompts: PromptBuilder;
 
   private constructor(
     readonly config: ModelConfig,
@@ -303,6 +133,7 @@ export class LanguageModel {
     private readonly onKvEvent?: (event: KvEvent) => void,
   ) {
     this.sessions.set('default', newSession(0));
+    this.prompts = new PromptBuilder(tokenizer, template);
   }
 
   static async load(
@@ -363,65 +194,7 @@ export class LanguageModel {
    * says so, special-token text kept as text); messages through the chat template.
    */
   promptTokens(input: PromptInput, tools?: readonly ToolDefinition[]): number[] {
-    return this.prompt(input, tools, '');
-  }
-
-  private prompt(
-    input: PromptInput,
-    tools: readonly ToolDefinition[] | undefined,
-    suffix: string,
-  ): number[] {
-    if (isTokens(input)) return [...input, ...this.tokenizer.encode(suffix, { addSpecial: false })];
-    if (typeof input === 'string') return this.tokenizer.encode(input + suffix);
-    const messages = input.map(forTemplate);
-    const variables = tools ? { tools } : undefined;
-    const text = this.template.render(messages, { addGenerationPrompt: true, variables });
-    return this.tokenizer.encode(text + suffix, {
-      addSpecial: !this.template.rendersBos,
-      special: true,
-    });
-  }
-
-  /**
-   * The prompt of a generation with tools, and what it changes: a forced call's wrapper opens
-   * the reply in the prompt and a grammar holds the call's JSON to the tools' schemas.
-   */
-  private toolPrompt(input: PromptInput, o: GenerateOptions) {
-    const tools = o.tools;
-    const choice = o.toolChoice ?? 'auto';
-    const prefix = o.assistantPrefix ?? '';
-    if (prefix && (typeof input === 'string' || isTokens(input))) {
-      throw new RequestError('assistantPrefix continues a chat reply: pass messages', 'messages');
-    }
-    if (!tools || tools.length === 0 || choice === 'none') {
-      return { prompt: this.prompt(input, undefined, prefix), format: o.responseFormat };
-    }
-    if (prefix) throw new RequestError('a continued reply cannot also call tools', 'tools');
-    checkTools(tools);
-    if (typeof input === 'string' || isTokens(input)) {
-      throw new RequestError('tools need chat messages, not a raw prompt', 'tools');
-    }
-    if (!templateTakesTools(this.template.source)) {
-      throw new RequestError(
-        "this model's chat template does not render tools: pass a template that does " +
-          '(chatTemplate), or leave tools out',
-        'tools',
-      );
-    }
-    const style = toolCallStyle(this.template.source);
-    if (choice === 'auto') {
-      return {
-        prompt: this.prompt(input, tools, ''),
-        format: o.responseFormat,
-        tools: { list: tools, style, forced: false },
-      };
-    }
-    const [before] = callWrapper(style);
-    return {
-      prompt: this.prompt(input, tools, before),
-      format: { type: 'json_schema', schema: toolCallSchema(chosenTools(tools, choice)) } as const,
-      tools: { list: tools, style, forced: true },
-    };
+    return this.prompts.tokens(input, tools, '');
   }
 
   /**
@@ -442,7 +215,7 @@ export class LanguageModel {
       }
       let request;
       try {
-        request = this.toolPrompt(input, options);
+        request = this.prompts.withTools(input, options);
       } catch (error) {
         return reject(error);
       }
@@ -632,7 +405,7 @@ export class LanguageModel {
       if (!session || session.busy) continue;
       if (r.turn) {
         try {
-          r.prompt = this.turnPrompt(session, r.turn);
+          r.prompt = this.prompts.turn(session, r.turn);
           r.history = [...r.prompt];
           const problem = this.promptProblem(r.prompt);
           if (problem) throw problem;
@@ -671,53 +444,6 @@ export class LanguageModel {
       );
     }
     return undefined;
-  }
-
-  /**
-   * A continued conversation's prompt: its history, the reply tokens never fed, then the new
-   * turn rendered after the last message (the template renders [system, last] and
-   * [system, last, ...turn] and the difference is the new text). A template whose output
-   * does not extend that way renders the whole transcript instead.
-   */
-  private turnPrompt(session: Session, turn: readonly ChatMessage[]): number[] {
-    const t = session.transcript;
-    // A turn may restate the system prompt the conversation began with: it is there already.
-    if (
-      t?.[0]?.role === 'system' &&
-      turn[0]?.role === 'system' &&
-      turn[0].content === t[0].content
-    ) {
-      turn = turn.slice(1);
-    }
-    if (!t || t.length === 0 || session.history.length === 0) {
-      session.transcript = [...turn];
-      return this.prompt(turn, undefined, '');
-    }
-    const last = t[t.length - 1];
-    const context = t[0].role === 'system' && t.length > 1 ? [t[0], last] : [last];
-    const before = this.template.render(context.map(forTemplate), { addGenerationPrompt: false });
-    const after = this.template.render([...context, ...turn].map(forTemplate), {
-      addGenerationPrompt: true,
-    });
-    session.transcript = [...t, ...turn];
-    // The cache ends with the last reply's text: what follows it (its end-of-turn marker, the
-    // new turn, the generation prompt) is new. Where the text sits is found with a marker in
-    // its place (a reply may be empty, or occur earlier in the prompt).
-    const marker = '\u2063agentgpu-reply\u2063';
-    const marked = this.template.render(
-      context.map((m, i) => forTemplate(i === context.length - 1 ? { ...m, content: marker } : m)),
-      { addGenerationPrompt: false },
-    );
-    const start = marked.indexOf(marker);
-    const end = start + last.content.length;
-    const fits =
-      last.role === 'assistant' &&
-      start >= 0 &&
-      before.slice(start, end) === last.content &&
-      after.startsWith(before.slice(0, end));
-    if (!fits) return this.prompt(session.transcript, undefined, '');
-    const rest = this.tokenizer.encode(after.slice(end), { addSpecial: false, special: true });
-    return [...session.history, ...session.unfed, ...rest];
   }
 
   /**
