@@ -2,6 +2,10 @@
 // rules in order (the first that fires decides), then — where every rule leaves both sides
 // open — a contextual bandit that has learned from outcomes. Every decision says why.
 import type { OffloadPolicy } from './policy.js';
+import { hardRules } from './rules/index.js';
+import { localLatencyMs } from './rules/latency-budget.js';
+
+export { localLatencyMs };
 
 export type Target = 'local' | 'cloud';
 
@@ -37,13 +41,6 @@ export interface PlacementDecision {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-
-/** Estimated local time for a request, from the model's measured speeds. */
-export function localLatencyMs(input: PlacementInput): number | undefined {
-  const { prefillTokensPerSecond: p, decodeTokensPerSecond: d } = input.local;
-  if (!p || !d) return undefined;
-  return (input.promptTokens / p + input.maxTokens / d) * 1000;
-}
 
 /** The bandit's context: bias, prompt size, local queue, and expected latency vs budget. */
 export function banditContext(input: PlacementInput, policy: OffloadPolicy): number[] {
@@ -98,50 +95,9 @@ export function decidePlacement(
   if (input.localProblem) return cloud('local-unavailable', input.localProblem);
   if (overBudget) return local('budget', overBudget);
   const rules = policy.rules ?? {};
-  if (rules.requireF16 && !input.local.f16) {
-    return cloud('requireF16', 'the local model needs shader-f16 and this device has none');
-  }
-  const memory = input.deviceMemoryGB;
-  if (
-    rules.minDeviceMemoryGB !== undefined &&
-    memory !== undefined &&
-    memory < rules.minDeviceMemoryGB
-  ) {
-    return cloud(
-      'minDeviceMemoryGB',
-      `the device reports ${memory} GB of memory < ${rules.minDeviceMemoryGB} GB`,
-    );
-  }
-  if (rules.maxLocalPromptTokens !== undefined && input.promptTokens > rules.maxLocalPromptTokens) {
-    return cloud(
-      'maxLocalPromptTokens',
-      `prompt ${fmt(input.promptTokens)} tokens > local budget ${fmt(rules.maxLocalPromptTokens)}`,
-    );
-  }
-  const b = input.battery;
-  if (rules.minBatteryLevel !== undefined && b && !b.charging && b.level < rules.minBatteryLevel) {
-    return cloud(
-      'minBatteryLevel',
-      `on battery at ${Math.round(b.level * 100)}% < ${Math.round(rules.minBatteryLevel * 100)}%`,
-    );
-  }
-  if (rules.maxLocalQueue !== undefined && input.local.queue > rules.maxLocalQueue) {
-    return cloud(
-      'maxLocalQueue',
-      `${input.local.queue} local requests waiting > ${rules.maxLocalQueue}`,
-    );
-  }
-  const latency = localLatencyMs(input);
-  if (
-    rules.latencyBudgetMs !== undefined &&
-    latency !== undefined &&
-    latency > rules.latencyBudgetMs
-  ) {
-    return cloud(
-      'latencyBudgetMs',
-      `local would take ~${fmt(latency)} ms (prefill ${input.local.prefillTokensPerSecond!.toFixed(0)} tok/s, ` +
-        `decode ${input.local.decodeTokensPerSecond!.toFixed(1)} tok/s) > budget ${fmt(rules.latencyBudgetMs)} ms`,
-    );
+  for (const rule of hardRules) {
+    const reason = rule.decide(rules, input);
+    if (reason !== undefined) return cloud(rule.name, reason);
   }
   if (bandit && policy.learn !== false) {
     const context = banditContext(input, policy);

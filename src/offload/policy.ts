@@ -3,6 +3,7 @@
 // ("/rules/maxLocalPromptTokens: must be >= 1").
 import { Ajv, type ErrorObject } from 'ajv';
 import { RequestError } from '../errors.js';
+import { rulesSchema, type PolicyRules } from './rules/index.js';
 
 export interface OffloadPolicy {
   version: 1;
@@ -15,21 +16,8 @@ export interface OffloadPolicy {
     retries?: number;
     breaker?: { failures?: number; cooldownMs?: number };
   };
-  /** Hard rules for `auto` placement; any that fires decides. */
-  rules?: {
-    /** Prompts longer than this (local tokens) go to the cloud. */
-    maxLocalPromptTokens?: number;
-    /** When local prefill + decode would take longer (from telemetry), go to the cloud. */
-    latencyBudgetMs?: number;
-    /** More local requests waiting than this: go to the cloud. */
-    maxLocalQueue?: number;
-    /** On battery below this level (0..1) and not charging: go to the cloud. */
-    minBatteryLevel?: number;
-    /** The local model needs shader-f16: without it, go to the cloud. */
-    requireF16?: boolean;
-    /** Devices reporting less memory than this (navigator.deviceMemory, GB): go to the cloud. */
-    minDeviceMemoryGB?: number;
-  };
+  /** Hard rules for `auto` placement (rules/): the first that fires decides. */
+  rules?: PolicyRules;
   /** Cloud spending per day (UTC); past it, work stays local. */
   budget?: {
     tokensPerDay?: number;
@@ -72,18 +60,7 @@ export const offloadPolicySchema = {
         },
       },
     },
-    rules: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        maxLocalPromptTokens: { type: 'integer', minimum: 1 },
-        latencyBudgetMs: positive,
-        maxLocalQueue: count,
-        minBatteryLevel: { type: 'number', minimum: 0, maximum: 1 },
-        requireF16: { type: 'boolean' },
-        minDeviceMemoryGB: positive,
-      },
-    },
+    rules: rulesSchema,
     budget: {
       type: 'object',
       additionalProperties: false,
