@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/context.js';
-import { PeakFlops } from '../src/kernels/ceilings.js';
+import { PeakFlops } from '../src/kernels/testing/ceilings.js';
 import { Gemm } from '../src/kernels/gemm.js';
 import { Matvec, type MatvecFusion } from '../src/kernels/matvec.js';
 import { Attention } from '../src/kernels/attention.js';

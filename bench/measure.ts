@@ -2,7 +2,7 @@
 // same code in Node (Dawn) and in a Chromium page (navigator.gpu), given a GpuContext.
 import type { ComputeBatch, GpuCounters } from '../src/gpu/batch.js';
 import type { GpuContext } from '../src/gpu/context.js';
-import { Copy } from '../src/kernels/ceilings.js';
+import { Copy } from '../src/kernels/testing/ceilings.js';
 import { Decoder } from '../src/model/decoder.js';
 import { LanguageModel } from '../src/model/language-model.js';
 import { bytesSource } from '../src/model/weights.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Copy, PeakFlops } from '../kernels/ceilings.js';
+import { Copy, PeakFlops } from '../kernels/testing/ceilings.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import type { GpuContext } from './context.js';
 

@@ -1,7 +1,7 @@
 import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 import { ARGMAX_WORKGROUP } from './tuning.js';
 
 /** logits (rows, n) f32 -> ids (rows,) u32, the index of each row's largest logit. */
@@ -20,12 +20,12 @@ export class Argmax {
   ) {}
 
   static async load(gpu: GpuContext, options: KernelOptions = {}): Promise<Argmax> {
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: 'argmax',
       activations: options.activations,
       workgroupSize: ARGMAX_WORKGROUP,
     });
-    return new Argmax(key, await gpu.pipelines.get(key));
+    return new Argmax(key, pipeline);
   }
 
   encode(batch: ComputeBatch, { logits, ids, rows, n }: ArgmaxArgs): void {

@@ -16,7 +16,7 @@ import {
   attentionWorkgroup,
   ELEMENTWISE_WORKGROUP,
 } from './tuning.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 
 export type { AttentionConfig, AttentionQuery, KvFormat };
 export { kvCacheBytes };
@@ -124,8 +124,8 @@ export class Attention {
       ...config,
       kv: kv.format,
     };
-    const key = (pass: 'split' | 'reduce'): PipelineKey =>
-      pipelineKey(gpu.facts, {
+    const variant = (pass: 'split' | 'reduce') =>
+      loadVariant(gpu, {
         family: 'attention',
         entryPoint: `attend_${pass}`,
         activations: options.activations,
@@ -134,12 +134,16 @@ export class Attention {
         workgroupSize: workgroup,
         defines: kv.defines,
       });
-    const splitKey = key('split');
-    const [split, reduce] = await Promise.all([
-      gpu.pipelines.get(splitKey),
-      gpu.pipelines.get(key('reduce')),
-    ]);
-    return new Attention(full, keysPerSplit, workgroup, gpu.facts, splitKey, split, reduce);
+    const [split, reduce] = await Promise.all([variant('split'), variant('reduce')]);
+    return new Attention(
+      full,
+      keysPerSplit,
+      workgroup,
+      gpu.facts,
+      split.key,
+      split.pipeline,
+      reduce.pipeline,
+    );
   }
 
   /** The QueryInfo array of attention.wgsl. */
@@ -248,14 +252,14 @@ export class KvWrite {
     options: KernelOptions = {},
   ): Promise<KvWrite> {
     const kv = kvVariant(config, options);
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: 'kv_write',
       activations: options.activations,
       shape: kv.shape,
       workgroupSize: ELEMENTWISE_WORKGROUP,
       defines: kv.defines,
     });
-    return new KvWrite(gpu, key, await gpu.pipelines.get(key), { ...config, kv: kv.format });
+    return new KvWrite(gpu, key, pipeline, { ...config, kv: kv.format });
   }
 
   encode(batch: ComputeBatch, a: KvWriteArgs): void {
@@ -319,14 +323,14 @@ export class KvShift {
       );
     }
     const kv = kvVariant(config, options);
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: 'kv_shift',
       activations: options.activations,
       shape: kv.shape,
       workgroupSize: ELEMENTWISE_WORKGROUP,
       defines: kv.defines,
     });
-    return new KvShift(gpu, key, await gpu.pipelines.get(key), { ...config, kv: kv.format });
+    return new KvShift(gpu, key, pipeline, { ...config, kv: kv.format });
   }
 
   encode(batch: ComputeBatch, a: KvShiftArgs): void {

@@ -4,7 +4,7 @@ import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { DOT_INPUT_BLOCK, type DotInput } from '../quant/dot-input.js';
 import { itemGrid } from './elementwise.js';
 import { DOT_INPUT_WORKGROUP } from './tuning.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 
 /** x (n,) -> out (n,), n a multiple of the kind's block; out must not alias x. */
 export interface DotInputArgs {
@@ -33,14 +33,14 @@ export class DotInputRounding {
     kind: Exclude<DotInput, 'f32'>,
     options: KernelOptions = {},
   ): Promise<DotInputRounding> {
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: `dot_input_${kind}`,
       shader: 'dot_input.wgsl',
       entryPoint: `dot_${kind}`,
       activations: options.activations,
       workgroupSize: DOT_INPUT_WORKGROUP,
     });
-    return new DotInputRounding(gpu, kind, key, await gpu.pipelines.get(key));
+    return new DotInputRounding(gpu, kind, key, pipeline);
   }
 
   encode(batch: ComputeBatch, { x, out, n, corrections }: DotInputArgs): void {

@@ -3,7 +3,7 @@ import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 
 /** The grid for one invocation per item, `workgroupSize` items per workgroup. */
 export function itemGrid(gpu: GpuContext, items: number, workgroupSize: number): [number, number] {
@@ -40,14 +40,14 @@ export class Elementwise {
     op: ElementwiseOp,
     options: KernelOptions = {},
   ): Promise<Elementwise> {
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: op,
       shader: 'elementwise.wgsl',
       entryPoint: op,
       activations: options.activations,
       workgroupSize: ELEMENTWISE_WORKGROUP,
     });
-    return new Elementwise(gpu, key, await gpu.pipelines.get(key));
+    return new Elementwise(gpu, key, pipeline);
   }
 
   encode(batch: ComputeBatch, { a, b, out, n, bLength = n }: ElementwiseArgs): void {
@@ -78,14 +78,14 @@ export class Unary {
   ) {}
 
   static async load(gpu: GpuContext, op: UnaryOp, options: KernelOptions = {}): Promise<Unary> {
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: op,
       shader: 'unary.wgsl',
       entryPoint: op,
       activations: options.activations,
       workgroupSize: ELEMENTWISE_WORKGROUP,
     });
-    return new Unary(gpu, key, await gpu.pipelines.get(key));
+    return new Unary(gpu, key, pipeline);
   }
 
   encode(batch: ComputeBatch, { x, n, value }: UnaryArgs): void {

@@ -4,7 +4,7 @@ import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { quantFormats, rowBytes, type QuantName } from '../quant/index.js';
 import { itemGrid } from './elementwise.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 
 /** table (vocab, dim) in the kernel's format, ids (tokens,) u32 -> out (tokens, dim). */
@@ -32,7 +32,7 @@ export class Embedding {
     format: QuantName,
     options: KernelOptions & { bindingLimit?: number } = {},
   ): Promise<Embedding> {
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: 'embedding',
       weights: format,
       activations: options.activations,
@@ -40,7 +40,7 @@ export class Embedding {
     });
     const limit = gpu.facts.limits.maxStorageBufferBindingSize;
     const bindingLimit = Math.min(options.bindingLimit ?? limit, limit);
-    return new Embedding(gpu, key, await gpu.pipelines.get(key), format, bindingLimit);
+    return new Embedding(gpu, key, pipeline, format, bindingLimit);
   }
 
   encode(batch: ComputeBatch, { table, ids, out, tokens, vocab, dim }: EmbeddingArgs): void {

@@ -4,7 +4,7 @@ import { GpuValidationError } from '../errors.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { quantFormats, rowBytes, type QuantName } from '../quant/index.js';
 import { GEMM_TILE } from './tuning.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 
 /** x (m, k) f32, w (n, k) in the kernel's format -> out (m, n) f32 = x · wᵀ. */
@@ -62,7 +62,7 @@ export class Gemm {
     const limits = gpu.facts.limits;
     // A CPU device (SwiftShader) gets the entry point with fewer, busier invocations.
     const cpu = (options.shape ?? (gpu.facts.software ? 'cpu' : 'gpu')) === 'cpu';
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: 'gemm',
       weights: format,
       activations: options.activations,
@@ -72,7 +72,7 @@ export class Gemm {
     });
     return new Gemm(
       key,
-      await gpu.pipelines.get(key),
+      pipeline,
       format,
       input,
       Math.min(options.bindingLimit ?? Infinity, limits.maxStorageBufferBindingSize),

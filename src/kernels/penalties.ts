@@ -4,7 +4,7 @@ import { packParams } from '../gpu/params.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { itemGrid } from './elementwise.js';
 import { PENALTIES_WORKGROUP } from './tuning.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 
 /** Repetition, frequency and presence penalties, as llama.cpp's penalties sampler. */
 export interface PenaltySettings {
@@ -53,13 +53,13 @@ export class Penalties {
   ) {}
 
   static async load(gpu: GpuContext, options: KernelOptions = {}): Promise<Penalties> {
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: 'penalties',
       entryPoint: 'penalize',
       activations: options.activations,
       workgroupSize: PENALTIES_WORKGROUP,
     });
-    return new Penalties(gpu, key, await gpu.pipelines.get(key));
+    return new Penalties(gpu, key, pipeline);
   }
 
   /** The entries array of penalties.wgsl: per row, each distinct token and its count. */

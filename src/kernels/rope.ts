@@ -4,7 +4,7 @@ import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { itemGrid } from './elementwise.js';
 import { ropeCache, type RopeConfig, type YarnConfig } from './rope-angles.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 
 export type { RopeConfig, YarnConfig };
 
@@ -39,12 +39,12 @@ export class Rope {
         `rope dims must be even and ≤ head dim ${config.headDim}, got ${config.ropeDims}`,
       );
     }
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: 'rope',
       activations: options.activations,
       workgroupSize: ELEMENTWISE_WORKGROUP,
     });
-    return new Rope(gpu, key, await gpu.pipelines.get(key), config);
+    return new Rope(gpu, key, pipeline, config);
   }
 
   /** The cos/sin table for `positions` (ropeCache): upload it and pass it to encode(). */

@@ -3,7 +3,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { packParams } from '../gpu/params.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { SAMPLE_WORKGROUP } from './tuning.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 
 /** How one sequence samples its next token, llama.cpp's way (filters before temperature). */
 export interface SamplingSettings {
@@ -40,13 +40,13 @@ export class Sampler {
   ) {}
 
   static async load(gpu: GpuContext, options: KernelOptions = {}): Promise<Sampler> {
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: 'sample',
       activations: options.activations,
       subgroups: gpu.facts.features.subgroups,
       workgroupSize: SAMPLE_WORKGROUP,
     });
-    return new Sampler(key, await gpu.pipelines.get(key));
+    return new Sampler(key, pipeline);
   }
 
   /** The settings array of sample.wgsl: one row per sequence, `u` its uniform draw in [0, 1). */

@@ -3,7 +3,7 @@ import type { GpuContext } from '../gpu/context.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { itemGrid } from './elementwise.js';
 import { ELEMENTWISE_WORKGROUP } from './tuning.js';
-import { pipelineKey, type KernelOptions } from './variant.js';
+import { loadVariant, type KernelOptions } from './variant.js';
 
 /** The logit a forbidden token gets (token_mask.wgsl). */
 export const FORBIDDEN_LOGIT = -65504;
@@ -28,12 +28,12 @@ export class TokenMask {
   ) {}
 
   static async load(gpu: GpuContext, options: KernelOptions = {}): Promise<TokenMask> {
-    const key = pipelineKey(gpu.facts, {
+    const { key, pipeline } = await loadVariant(gpu, {
       family: 'token_mask',
       activations: options.activations,
       workgroupSize: ELEMENTWISE_WORKGROUP,
     });
-    return new TokenMask(gpu, key, await gpu.pipelines.get(key));
+    return new TokenMask(gpu, key, pipeline);
   }
 
   encode(batch: ComputeBatch, { logits, mask, rows, n }: TokenMaskArgs): void {

@@ -1,7 +1,12 @@
 import * as Comlink from 'comlink';
 import { acquireBrowserGpu } from '../gpu/acquire.js';
 import type { GpuContext, GpuContextOptions } from '../gpu/context.js';
-import { checkMatvec, kernelCases, runKernelChecks, type KernelCase } from '../kernels/checks/index.js';
+import {
+  checkMatvec,
+  kernelCases,
+  runKernelChecks,
+  type KernelCase,
+} from '../kernels/checks/index.js';
 import { AgentGpuError } from '../errors.js';
 import type { KernelOptions } from '../kernels/variant.js';
 import { LanguageModel, type GeneratedToken } from '../model/language-model.js';

@@ -1,5 +1,5 @@
 import type * as Comlink from 'comlink';
-import type { HostMessage, ModelHostApi } from './protocol.js';
+import { HOST_MESSAGE_TYPES, type HostMessage, type ModelHostApi } from './protocol.js';
 
 /**
  * One running model-host worker as the coordinator holds it. `gone` settles, once, with why
@@ -17,12 +17,7 @@ export interface HostConnection {
 /** Whether `data` is one of the host's own messages (not a comlink reply). */
 export function isHostMessage(data: unknown): data is HostMessage {
   const type = (data as { type?: unknown } | null)?.type;
-  return (
-    type === 'agentgpu:tokens' ||
-    type === 'agentgpu:devicelost' ||
-    type === 'agentgpu:kv' ||
-    type === 'agentgpu:progress'
-  );
+  return (HOST_MESSAGE_TYPES as readonly unknown[]).includes(type);
 }
 
 /** Starts a model-host worker named `name` (a Web Worker in a page, a worker_thread in Node). */

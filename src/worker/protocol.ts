@@ -146,3 +146,16 @@ export interface LoadProgressMessage {
 
 /** What a host posts outside its calls' replies. */
 export type HostMessage = DeviceLostMessage | TokensMessage | KvEventMessage | LoadProgressMessage;
+
+/** Every HostMessage type, checked against the union both ways. */
+export const HOST_MESSAGE_TYPES = [
+  'agentgpu:devicelost',
+  'agentgpu:tokens',
+  'agentgpu:kv',
+  'agentgpu:progress',
+] as const satisfies readonly HostMessage['type'][];
+// A message type added to the union and not to the list fails here.
+const everyHostMessageListed: HostMessage['type'] extends (typeof HOST_MESSAGE_TYPES)[number]
+  ? true
+  : never = true;
+void everyHostMessageListed;

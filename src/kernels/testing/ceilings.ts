@@ -1,8 +1,8 @@
-import type { Binding, ComputeBatch } from '../gpu/batch.js';
-import type { GpuContext } from '../gpu/context.js';
-import { packParams } from '../gpu/params.js';
-import { pipelineKey } from './variant.js';
-import { COPY_WORKGROUP, COPY_WORKGROUPS } from './tuning.js';
+import type { Binding, ComputeBatch } from '../../gpu/batch.js';
+import type { GpuContext } from '../../gpu/context.js';
+import { packParams } from '../../gpu/params.js';
+import { pipelineKey } from '../variant.js';
+import { COPY_WORKGROUP, COPY_WORKGROUPS } from '../tuning.js';
 
 // The yardsticks bench/kernels.ts measures kernels against, on the same adapter in the same run.
 
