@@ -1,7 +1,6 @@
 import { AgentGpuError, ContextLengthError, RequestError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
-import { countTokens, type PenaltySettings } from '../kernels/penalties.js';
-import type { SamplingSettings } from '../kernels/sample.js';
+import { countTokens } from '../kernels/penalties.js';
 import { PushQueue } from '../util/push-queue.js';
 import { Rng } from '../util/rng.js';
 import { ChatTemplate, type ChatMessage } from './chat/index.js';
@@ -11,18 +10,12 @@ import { Decoder, type DecoderOptions } from './decoder.js';
 import { BLOCK_TOKENS } from './memory-plan.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { StopStringFilter } from './stop-strings.js';
+import { newSession, type Request, type Session } from './scheduled.js';
 import { resultWithoutSteps } from './result.js';
 import { JsonConstraint } from './grammar/constraint.js';
 import { type ToolDefinition } from './chat/tools.js';
 import { tokenizerFromGguf, type Tokenizer } from './tokenizer/index.js';
-import {
-  isTokens,
-  PromptBuilder,
-  toolCallsOf,
-  type Conversation,
-  type PromptInput,
-  type ToolPlan,
-} from './chat/prompt.js';
+import { isTokens, PromptBuilder, toolCallsOf, type PromptInput } from './chat/prompt.js';
 import type {
   GenerateOptions,
   GeneratedToken,
@@ -41,70 +34,6 @@ const GRAMMAR_MARGIN = 4;
 
 /** Default prompt tokens one prefill step takes while other generations are decoding. */
 const PREFILL_CHUNK = 64;
-
-/** A generation's place in the scheduler. */
-interface Request {
-  prompt: number[];
-  options: GenerateOptions;
-  session: string;
-  /** interactive (0) before background (1); then arrival. */
-  priority: number;
-  arrival: number;
-  emit: (t: GeneratedToken) => void;
-  resolve: (r: GenerationResult) => void;
-  reject: (error: unknown) => void;
-  /** waiting: its session is busy or no sequence is free. */
-  phase: 'waiting' | 'prefill' | 'decode' | 'done';
-  sequence: number;
-  /** Prompt tokens in the cache (reused or run). */
-  fed: number;
-  reused: number;
-  /** The sampled token still to run through the model. */
-  pending?: number;
-  tokens: number[];
-  history: number[];
-  rng: Rng;
-  filter: StopStringFilter;
-  bytes: TextDecoder;
-  stops: Set<number>;
-  maxTokens: number;
-  settings: SamplingSettings;
-  penalty?: PenaltySettings;
-  lastN: number;
-  constraint?: JsonConstraint;
-  /** The tools offered, the template's call format, and whether the reply is a forced call. */
-  tools?: ToolPlan;
-  submitted: number;
-  prefillStarted: number;
-  firstAt: number;
-  /** continueSession: the new turn's messages; the prompt is made when the session is free. */
-  turn?: readonly ChatMessage[];
-  /** Generated tokens fed to the cache so far. */
-  fedTokens: number;
-}
-
-interface Session extends Conversation {
-  sequence: number;
-  busy: boolean;
-  lastUsed: number;
-  /**
-   * Every token the session's cache was fed, in order, evicted ones included: a prompt that
-   * starts with it continues the cache, even after its window slid.
-   */
-  history: number[];
-  /** continueSession: the conversation so far, its last reply included. */
-  transcript?: ChatMessage[];
-  /** Reply tokens sampled but never fed (a generation cut by maxTokens): fed next turn. */
-  unfed: number[];
-}
-
-const newSession = (sequence: number): Session => ({
-  sequence,
-  busy: false,
-  lastUsed: 0,
-  history: [],
-  unfed: [],
-});
 
 /**
  * A GGUF language model on one GPU device: its tokenizer, chat template and decoder.
