@@ -1,6 +1,8 @@
 // Greedy sampling on the GPU: the index of the largest logit, ties to the lowest index (as
 // llama.cpp's greedy sampler), so only one u32 per sequence comes back to the CPU.
-// logits (rows, n) act -> ids (rows,) u32; one workgroup per row.
+// logits (rows, n) act -> ids (rows,) u32; one workgroup per row. A row whose best logit is not
+// finite (every logit NaN, or an infinity) gives NONE: past the vocabulary, for the caller to
+// name the broken model rather than emit a token of garbage.
 #include "include/enables.wgsl"
 
 struct Params {
@@ -56,6 +58,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     workgroupBarrier();
   }
   if (lid == 0u) {
-    ids[row] = best_index[0];
+    let finite = (bitcast<u32>(best_value[0]) & 0x7f800000u) != 0x7f800000u;
+    ids[row] = select(NONE, best_index[0], finite);
   }
 }

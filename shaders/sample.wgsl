@@ -59,6 +59,8 @@ fn kept_weight(x: f32, top: f32, inv_t: f32, k_key: u32, p_bits: u32, min_p: f32
   return select(0.0, exp((x - top) * inv_t), keep);
 }
 
+const NONE: u32 = 0xffffffffu;
+
 @compute @workgroup_size(WG)
 fn main(inv: Invocation) {
   let row = flat_workgroup(inv);
@@ -75,6 +77,9 @@ fn main(inv: Invocation) {
     top = max(top, logit(base, i));
   }
   top = workgroup_max(top, inv);
+  // No finite logit to take (NaN or infinite logits: broken weights, or every token masked):
+  // the row gets NONE, past the vocabulary, for the caller to name; never a made-up token.
+  let broken = (bitcast<u32>(top) & 0x7f800000u) == 0x7f800000u || top <= -3.0e38;
 
   if (s.temperature <= 0.0) {
     // Greedy: the lowest index holding the maximum.
@@ -87,7 +92,7 @@ fn main(inv: Invocation) {
     }
     let lowest = -workgroup_max(-first, inv);
     if (inv.lid == 0u && row < params.rows) {
-      ids[row] = u32(lowest);
+      ids[row] = select(u32(lowest), NONE, broken || lowest >= f32(n));
     }
     return;
   }
@@ -169,10 +174,7 @@ fn main(inv: Invocation) {
   }
   workgroupBarrier();
   if (inv.lid == 0u && row < params.rows) {
-    var id = atomicLoad(&picked);
-    if (id == 0xffffffffu) {
-      id = 0u; // nothing kept can only come from NaN logits
-    }
-    ids[row] = id;
+    // Nothing kept can only come from logits that are not finite: NONE as well.
+    ids[row] = select(atomicLoad(&picked), NONE, broken);
   }
 }

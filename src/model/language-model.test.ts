@@ -6,6 +6,8 @@ import type { GpuContext } from '../gpu/context.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import type { DecoderLoadProgress } from './decoder.js';
 import { LanguageModel } from './language-model.js';
+import { parseGguf } from './gguf/reader.js';
+import type { JsonSchema } from './grammar/json-schema.js';
 import { tinyModel } from './testing/tiny-model.js';
 import { bytesSource } from './weights.js';
 
@@ -268,6 +270,59 @@ describe('sliding window', () => {
       }
     } finally {
       windowed.destroy();
+    }
+  });
+});
+
+describe('a failing generation fails alone', () => {
+  const chat = [{ role: 'user' as const, content: 'Say something.' }];
+
+  it('refuses schemas no reply can meet, or too costly to hold it to, and keeps serving', async () => {
+    const cases: [JsonSchema, RegExp][] = [
+      [{ type: 'string', minLength: 10, maxLength: 2 }, /minLength 10 > maxLength 2/],
+      [{ type: 'array', items: { type: 'integer' }, minItems: 1e9 }, /more than the 4096/],
+      [
+        Array.from({ length: 100 }).reduce<JsonSchema>(
+          (inner) => ({ type: 'array', items: inner }),
+          {
+            type: 'null',
+          },
+        ),
+        /nested deeper than 32 levels/,
+      ],
+    ];
+    for (const [schema, message] of cases) {
+      const generation = model.generate(chat, {
+        maxTokens: 4,
+        responseFormat: { type: 'json_schema', schema },
+      });
+      await expect(generation.result).rejects.toThrow(message);
+    }
+    const after = await model.generate(PROMPT, { maxTokens: 3 }).result;
+    expect(after.tokens).toHaveLength(3);
+  });
+
+  it('ends with a named error, not a token past the vocabulary, when the logits are NaN', async () => {
+    // output_norm's first weight NaN: every logit is NaN.
+    const broken = Uint8Array.from(bytes);
+    const file = parseGguf(broken);
+    const norm = file.tensors.find((t) => t.name === 'output_norm.weight')!;
+    new DataView(broken.buffer).setFloat32(file.dataOffset + norm.offset, NaN, true);
+    const nan = await LanguageModel.load(gpu, bytesSource(broken), {
+      contextSize: 64,
+      maxBatch: 16,
+    });
+    try {
+      // Greedy (argmax on the GPU) and sampled (the sampler's draw) alike.
+      for (const temperature of [0, 0.8]) {
+        await expect(nan.generate(PROMPT, { maxTokens: 3, temperature }).result).rejects.toThrow(
+          /logits are not finite \(NaN or Inf\)/,
+        );
+      }
+      // The model still takes the next request (and fails it the same way).
+      await expect(nan.generate(PROMPT, { maxTokens: 1 }).result).rejects.toThrow(/not finite/);
+    } finally {
+      nan.destroy();
     }
   });
 });

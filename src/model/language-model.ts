@@ -313,7 +313,14 @@ export class LanguageModel {
       this.admit();
       const active = this.requests.filter((r) => r.phase === 'prefill' || r.phase === 'decode');
       if (active.length === 0) return;
-      await this.step(active);
+      try {
+        await this.step(active);
+      } catch (error) {
+        // Nothing a step throws may stop the model: the generations it ran end with the error.
+        for (const r of active) {
+          if (r.phase !== 'done') this.finish(r, { error: generationError(error), forget: true });
+        }
+      }
     }
   }
 
@@ -439,6 +446,22 @@ export class LanguageModel {
     const sampling = stepped.filter(
       (r) => r.phase === 'decode' || (r === prefill && r.fed + chunk === r.prompt.length),
     );
+    // Each sampling row's grammar mask first: a grammar that fails ends its own generation
+    // (and the step is planned again without it), never the others or the model.
+    const masks = new Map<Request, Uint32Array | undefined>();
+    const failed: [Request, unknown][] = [];
+    for (const r of sampling) {
+      try {
+        masks.set(r, r.constraint?.mask());
+      } catch (error) {
+        failed.push([r, error]);
+      }
+    }
+    if (failed.length > 0) {
+      for (const [r, error] of failed)
+        this.finish(r, { error: generationError(error), forget: true });
+      return;
+    }
     const sampleRows = stepped.map((r) => {
       const used = sampling.includes(r);
       // The history as it stands once this step has run: a decode row's pending token in it.
@@ -450,7 +473,7 @@ export class LanguageModel {
           used && r.penalty
             ? { settings: r.penalty, counts: countTokens(history.slice(-r.lastN)) }
             : undefined,
-        mask: used ? r.constraint?.mask() : undefined,
+        mask: masks.get(r),
       };
     });
     let drawn: number[] | undefined;
@@ -475,12 +498,33 @@ export class LanguageModel {
     }
     if (!drawn) return;
     stepped.forEach((r, i) => {
-      if (sampling.includes(r)) this.accept(r, drawn[i]);
+      if (!sampling.includes(r)) return;
+      try {
+        this.accept(r, drawn[i]);
+      } catch (error) {
+        // A token its grammar or tool parsing cannot take: this generation fails, alone.
+        if (r.phase !== 'done') this.finish(r, { error: generationError(error), forget: true });
+      }
     });
   }
 
   /** A sampled token: the end, or emitted and run in the next step. */
   private accept(r: Request, token: number): void {
+    if (!(token >= 0 && token < this.config.vocabSize)) {
+      // The sampler found no finite logit to take: every token masked by the grammar, or NaN
+      // or Inf weights or activations.
+      if (r.constraint) {
+        throw new RequestError(
+          `the response format allows no token after ${r.tokens.length} tokens: its schema ` +
+            'cannot be completed from here',
+          'response_format',
+        );
+      }
+      throw new AgentGpuError(
+        `the model's logits are not finite (NaN or Inf) at step ${r.tokens.length}: ` +
+          'its weights are broken, or overflow f16; the file cannot be run as it is',
+      );
+    }
     if (r.tokens.length === 0) r.firstAt = performance.now();
     r.phase = 'decode';
     // Under a grammar, end-of-generation is masked until the document is complete.
@@ -577,4 +621,11 @@ export class LanguageModel {
     }
     this.decoder.destroy();
   }
+}
+
+/** What a generation that failed inside a step rejects with: named, saying what happened. */
+function generationError(error: unknown): Error {
+  if (error instanceof AgentGpuError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new AgentGpuError(`the generation failed while sampling: ${message}`, { cause: error });
 }

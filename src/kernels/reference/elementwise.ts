@@ -33,8 +33,15 @@ export function argmaxReference(logits: Float32Array, rows: number, n: number): 
   const ids = new Uint32Array(rows);
   for (let r = 0; r < rows; r++) {
     let best = 0;
-    for (let i = 1; i < n; i++) if (logits[r * n + i] > logits[r * n + best]) best = i;
-    ids[r] = best;
+    for (let i = 1; i < n; i++) {
+      const v = logits[r * n + i];
+      // NaN loses to any number (argmax.wgsl's order); a number beats a NaN best.
+      if (v > logits[r * n + best] || (Number.isNaN(logits[r * n + best]) && !Number.isNaN(v))) {
+        best = i;
+      }
+    }
+    // A best that is not finite (all NaN, or an infinity): none, 0xffffffff.
+    ids[r] = Number.isFinite(logits[r * n + best]) ? best : 0xffffffff;
   }
   return ids;
 }

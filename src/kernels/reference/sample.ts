@@ -45,6 +45,9 @@ export function keptTokens(
 
 /** The token a uniform draw u in [0, 1) picks from logits (n,) under `s`. */
 export function sampleReference(logits: Float32Array, s: SamplingSettings, u: number): number {
+  // No finite logit to take (sample.wgsl): none, 0xffffffff.
+  const top = logits.reduce((a, b) => (b > a ? b : a), -Infinity);
+  if (!Number.isFinite(top)) return 0xffffffff;
   const { ids, weights } = keptTokens(logits, s);
   const total = weights.reduce((a, b) => a + b, 0);
   let running = 0;

@@ -51,7 +51,20 @@ const SUPPORTED = new Set([
 ]);
 
 /** Compiles a JSON Schema (the subset above) into matcher nodes. */
-export function compileSchema(schema: JsonSchema, path = '#'): Node {
+/** How deep a schema's properties, items and alternatives may nest. */
+export const GRAMMAR_MAX_DEPTH = 32;
+
+/** The largest minLength or minItems a schema may ask for. */
+export const GRAMMAR_MAX_MINIMUM = 4096;
+
+export function compileSchema(schema: JsonSchema, path = '#', depth = 0): Node {
+  if (depth > GRAMMAR_MAX_DEPTH) {
+    throw new RequestError(
+      `schema ${path.slice(0, 80)}...: nested deeper than ${GRAMMAR_MAX_DEPTH} levels, more than ` +
+        'a grammar may take',
+      'response_format',
+    );
+  }
   if (schema === true) return { t: 'any' };
   if (schema === false) throw new RequestError(`schema ${path} is false: nothing can match it`);
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
@@ -78,14 +91,14 @@ export function compileSchema(schema: JsonSchema, path = '#'): Node {
     }
     return {
       t: 'anyOf',
-      options: alternatives.map((s, i) => compileSchema(s, `${path}/anyOf/${i}`)),
+      options: alternatives.map((s, i) => compileSchema(s, `${path}/anyOf/${i}`, depth + 1)),
     };
   }
   const type = schema.type;
   if (Array.isArray(type)) {
     return {
       t: 'anyOf',
-      options: type.map((t) => compileSchema({ ...schema, type: t }, path)),
+      options: type.map((t) => compileSchema({ ...schema, type: t }, path, depth + 1)),
     };
   }
   const count = (key: string, fallback: number) => {
@@ -94,14 +107,33 @@ export function compileSchema(schema: JsonSchema, path = '#'): Node {
     if (!Number.isInteger(v) || (v as number) < 0) {
       throw new RequestError(`schema ${path}: ${key} must be a non-negative integer`);
     }
+    // A lower bound is text the reply must hold: past the limit no reply could be that long.
+    if (key.startsWith('min') && (v as number) > GRAMMAR_MAX_MINIMUM) {
+      throw new RequestError(
+        `schema ${path}: ${key} ${String(v)} asks for more than the ${GRAMMAR_MAX_MINIMUM} a ` +
+          'grammar-constrained reply may be made to hold',
+        'response_format',
+      );
+    }
     return v as number;
+  };
+  const range = (minKey: string, maxKey: string) => {
+    const min = count(minKey, 0);
+    const max = count(maxKey, Infinity);
+    if (min > max) {
+      throw new RequestError(
+        `schema ${path}: ${minKey} ${min} > ${maxKey} ${max}: nothing can match it`,
+        'response_format',
+      );
+    }
+    return { min, max };
   };
   switch (type) {
     case undefined:
-      if (schema.properties) return compileSchema({ ...schema, type: 'object' }, path);
+      if (schema.properties) return compileSchema({ ...schema, type: 'object' }, path, depth);
       return { t: 'any' };
     case 'string':
-      return { t: 'string', min: count('minLength', 0), max: count('maxLength', Infinity) };
+      return { t: 'string', ...range('minLength', 'maxLength') };
     case 'number':
     case 'integer':
       return { t: 'number', integer: type === 'integer' };
@@ -120,7 +152,7 @@ export function compileSchema(schema: JsonSchema, path = '#'): Node {
       const props = Object.entries(properties).map(([key, s]) => ({
         // The key as matched: quoted, with its colon.
         key: bytes(`${JSON.stringify(key)}:`),
-        node: compileSchema(s, `${path}/properties/${key}`),
+        node: compileSchema(s, `${path}/properties/${key}`, depth + 1),
         required: required.has(key),
       }));
       // No properties named: any keys (json_object mode), unless additionalProperties is
@@ -132,12 +164,10 @@ export function compileSchema(schema: JsonSchema, path = '#'): Node {
       };
     }
     case 'array': {
-      const min = count('minItems', 0);
-      const max = count('maxItems', Infinity);
-      if (min > max) throw new RequestError(`schema ${path}: minItems > maxItems`);
+      const { min, max } = range('minItems', 'maxItems');
       return {
         t: 'array',
-        items: compileSchema((schema.items ?? true) as JsonSchema, `${path}/items`),
+        items: compileSchema((schema.items ?? true) as JsonSchema, `${path}/items`, depth + 1),
         min,
         max,
       };
