@@ -1,32 +1,22 @@
 // Checks of OpenAI-shaped request parameters, shared by the engine and the edge server: each
 // failure is a RequestError naming the parameter and saying what it must be.
 import { RequestError } from '../errors.js';
+import { GENERATION_RANGES, rangeProblem, type OptionRange } from '../model/option-ranges.js';
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool', 'developer']);
 
 /** Tokens one request may ask for at most, whatever the model (absurd values are errors). */
-export const MAX_TOKENS_LIMIT = 1 << 20;
+export const MAX_TOKENS_LIMIT = GENERATION_RANGES.maxTokens.max;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function number(
-  params: Record<string, unknown>,
-  name: string,
-  { min, max, integer = false }: { min: number; max: number; integer?: boolean },
-): void {
+function number(params: Record<string, unknown>, name: string, range: OptionRange): void {
   const v = params[name];
   if (v === undefined || v === null) return;
-  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
-    throw new RequestError(
-      `${name} must be ${integer ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`,
-      name,
-    );
-  }
-  if (v < min || v > max) {
-    throw new RequestError(`${name} must be between ${min} and ${max}, got ${v}`, name);
-  }
+  const problem = rangeProblem(name, v, range);
+  if (problem) throw new RequestError(problem, name);
 }
 
 function stopParam(params: Record<string, unknown>): void {
@@ -45,17 +35,14 @@ function common(params: Record<string, unknown>): void {
       throw new RequestError(`${name} must be a string`, name);
     }
   }
-  number(params, 'max_tokens', { min: 1, max: MAX_TOKENS_LIMIT, integer: true });
-  number(params, 'max_completion_tokens', { min: 1, max: MAX_TOKENS_LIMIT, integer: true });
-  number(params, 'temperature', { min: 0, max: 2 });
-  number(params, 'top_p', { min: 0, max: 1 });
-  number(params, 'frequency_penalty', { min: -2, max: 2 });
-  number(params, 'presence_penalty', { min: -2, max: 2 });
-  number(params, 'seed', {
-    min: Number.MIN_SAFE_INTEGER,
-    max: Number.MAX_SAFE_INTEGER,
-    integer: true,
-  });
+  const r = GENERATION_RANGES;
+  number(params, 'max_tokens', r.maxTokens);
+  number(params, 'max_completion_tokens', r.maxTokens);
+  number(params, 'temperature', r.temperature);
+  number(params, 'top_p', r.topP);
+  number(params, 'frequency_penalty', r.frequencyPenalty);
+  number(params, 'presence_penalty', r.presencePenalty);
+  number(params, 'seed', r.seed);
   number(params, 'n', { min: 1, max: 1, integer: true });
   stopParam(params);
   if (params.stream !== undefined && params.stream !== null && typeof params.stream !== 'boolean') {

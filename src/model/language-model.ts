@@ -11,6 +11,7 @@ import { BLOCK_TOKENS } from './memory-plan.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { StopStringFilter } from './stop-strings.js';
 import { newSession, type Request, type Session } from './scheduled.js';
+import { MODEL_RANGES, rangeProblem } from './option-ranges.js';
 import { resultWithoutSteps } from './result.js';
 import { JsonConstraint } from './grammar/constraint.js';
 import { type ToolDefinition } from './chat/tools.js';
@@ -233,6 +234,11 @@ export class LanguageModel {
     if (this.destroyed) return reject(new AgentGpuError('the model was unloaded'));
     if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) && o.maxTokens >= 0)) {
       return reject(new RangeError(`maxTokens must be a whole number ≥ 0, got ${o.maxTokens}`));
+    }
+    for (const [name, range] of Object.entries(MODEL_RANGES)) {
+      const value = o[name as keyof typeof MODEL_RANGES];
+      const problem = value === undefined ? undefined : rangeProblem(name, value, range);
+      if (problem) return reject(new RequestError(problem, name));
     }
     if (o.maxTokens === 0) {
       // Nothing to generate: done at once, the prompt not even run, no session touched.

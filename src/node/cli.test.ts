@@ -158,6 +158,27 @@ describe('agentgpu CLI', () => {
       ]);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/--max-tokens must be an integer, got "ten"/);
+      // Values out of range, refused before the model loads, named as the flag.
+      const outOfRange: [string[], RegExp][] = [
+        [['--max-tokens', '0'], /--max-tokens must be between 1 and \d+, got 0/],
+        [['--repeat-penalty', '0'], /--repeat-penalty must be above 0 and at most 10, got 0/],
+        [['--top-p=-2'], /--top-p must be between 0 and 1, got -2/],
+        [['--min-p', '7'], /--min-p must be between 0 and 1, got 7/],
+        [['--top-k=-5'], /--top-k must be between 0 and \d+, got -5/],
+        [['--temperature=-1'], /--temperature must be between 0 and 2, got -1/],
+        [['--context-size', '1'], /--context-size must be between 16 and \d+, got 1/],
+        [['--window', '64', '--sinks', '64'], /--sinks \(64\) must be fewer than --window \(64\)/],
+      ];
+      for (const [flags, message] of outOfRange) {
+        const out = await agentgpu(['generate', '--model', model, '--prompt', 'x', ...flags]);
+        expect([out.code, out.stderr], flags.join(' ')).toEqual([
+          2,
+          expect.stringMatching(message),
+        ]);
+      }
+      const port = await agentgpu(['serve', '--model', model, '--port', '99999']);
+      expect(port.code).toBe(2);
+      expect(port.stderr).toMatch(/--port must be between 0 and 65535, got 99999/);
       const missing = await agentgpu([
         'generate',
         '--model',

@@ -5,6 +5,7 @@ import { AgentGpuError } from '../errors.js';
 import { formatBytes, limitNames, type GpuFacts } from '../gpu/facts.js';
 import { checkMatvec, type KernelCheckResult } from '../kernels/checks/index.js';
 import type { KvFormat } from '../kernels/attention.js';
+import { GENERATION_RANGES, rangeProblem, type OptionRange } from '../model/option-ranges.js';
 import { acquireNodeGpu } from './gpu.js';
 import {
   chatCommand,
@@ -87,15 +88,12 @@ async function info(json: boolean, forceSwiftShader: boolean): Promise<number> {
 function numberFlag(
   values: Record<string, unknown>,
   name: string,
-  integer: boolean,
+  range: OptionRange,
 ): number | undefined | string {
   const raw = values[name];
   if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (raw === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    return `--${name} must be ${integer ? 'an integer' : 'a number'}, got "${String(raw)}"`;
-  }
-  return n;
+  const n = raw === '' ? NaN : Number(raw);
+  return rangeProblem(`--${name}`, Number.isNaN(n) ? raw : n, range) ?? n;
 }
 
 const kvFormats: readonly KvFormat[] = ['f32', 'f16', 'int8'];
@@ -104,19 +102,20 @@ const kvFormats: readonly KvFormat[] = ['f32', 'f16', 'int8'];
 function modelOptions(values: Record<string, unknown>): ModelCommandOptions | string {
   if (typeof values.model !== 'string') return '--model PATH_OR_URL is required';
   const flags: Record<string, number | undefined> = {};
-  for (const [name, integer] of [
-    ['max-tokens', true],
-    ['context-size', true],
-    ['temperature', false],
-    ['seed', true],
-    ['top-k', true],
-    ['top-p', false],
-    ['min-p', false],
-    ['repeat-penalty', false],
-    ['window', true],
-    ['sinks', true],
+  const r = GENERATION_RANGES;
+  for (const [name, range] of [
+    ['max-tokens', r.maxTokens],
+    ['context-size', { min: 16, max: 1 << 24, integer: true }],
+    ['temperature', r.temperature],
+    ['seed', r.seed],
+    ['top-k', r.topK],
+    ['top-p', r.topP],
+    ['min-p', r.minP],
+    ['repeat-penalty', r.repeatPenalty],
+    ['window', { min: 32, max: 1 << 24, integer: true }],
+    ['sinks', { min: 0, max: 1 << 24, integer: true }],
   ] as const) {
-    const n = numberFlag(values, name, integer);
+    const n = numberFlag(values, name, range);
     if (typeof n === 'string') return n;
     flags[name] = n;
   }
@@ -125,7 +124,9 @@ function modelOptions(values: Record<string, unknown>): ModelCommandOptions | st
   if (window !== undefined && window < 32) {
     return `--window keeps whole blocks of 16 tokens: pass at least 32, got ${window}`;
   }
-  if (sinks !== undefined && sinks < 0) return `--sinks must be 0 or more, got ${sinks}`;
+  if (window !== undefined && (sinks ?? 4) >= window) {
+    return `--sinks (${sinks ?? 4}) must be fewer than --window (${window}) keeps`;
+  }
   const kv = values.kv;
   if (kv !== undefined && !kvFormats.includes(kv as KvFormat)) {
     return `--kv takes ${kvFormats.join(', ')}, got "${String(kv)}"`;
@@ -216,8 +217,13 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       const flags: Record<string, number | undefined> = {};
+      const ranges = {
+        port: { min: 0, max: 65535, integer: true },
+        sequences: { min: 1, max: 256, integer: true },
+        queue: { min: 1, max: 1 << 16, integer: true },
+      } as const;
       for (const name of ['port', 'sequences', 'queue'] as const) {
-        const n = numberFlag(values, name, true);
+        const n = numberFlag(values, name, ranges[name]);
         if (typeof n === 'string') {
           console.error(`agentgpu serve: ${n}\n\n${usage}`);
           return 2;
