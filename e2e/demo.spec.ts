@@ -18,6 +18,11 @@ let edgeUrl: string;
 test.beforeAll(async () => {
   mkdirSync(screens, { recursive: true });
   ({ url: edgeUrl, child: server } = await startServeProcess([
+    // The pages calling it: the dev server's (the tests) and the built demo's.
+    '--allow-origin',
+    `http://127.0.0.1:${demoPort - 1}`,
+    '--allow-origin',
+    `http://127.0.0.1:${demoPort}`,
     '--model',
     'public/models/generated.gguf',
     '--id',

@@ -2,6 +2,7 @@ import { expect, test } from '@playwright/test';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type * as agentgpu from '../src/index.js';
+import { demoPort } from '../playwright.config.js';
 import { startServeProcess } from '../src/node/testing/serve-process.js';
 
 // Edge-to-cloud offload in Chromium: agentgpu's edge server (started here, as the cloud) and a
@@ -19,6 +20,11 @@ test.beforeAll(async () => {
     stdio: 'ignore',
   });
   ({ url, child: server } = await startServeProcess([
+    // The pages calling it: the dev server's (the tests) and the built demo's.
+    '--allow-origin',
+    `http://127.0.0.1:${demoPort - 1}`,
+    '--allow-origin',
+    `http://127.0.0.1:${demoPort}`,
     '--model',
     'dist-test/models/tiny-qwen2-q8_0.gguf',
     '--id',

@@ -59,10 +59,11 @@ export class OpenAiApi {
 
   constructor(private readonly options: OpenAiApiOptions) {}
 
-  chat(
+  async chat(
     params: ChatCompletionCreateParams,
     request: RequestOptions = {},
   ): Promise<ChatCompletion | ChatCompletionStream> {
+    checkChatParams(params);
     return params.stream ? this.stream(params, request) : this.complete(params, request);
   }
 

@@ -136,6 +136,8 @@ export interface ServeCommandOptions {
   sequences: number;
   queueLimit: number;
   allowedHosts: string[];
+  /** Origins whose pages may call it (CORS); '*' for any. */
+  corsOrigins: string[] | '*';
 }
 
 /** `agentgpu serve`: the edge server until SIGINT or SIGTERM. */
@@ -160,6 +162,7 @@ export async function serveCommand(
     apiKey: s.apiKey,
     queueLimit: s.queueLimit,
     allowedHosts: s.allowedHosts,
+    corsOrigins: s.corsOrigins,
   });
   console.log(`agentgpu: serving "${id}" at ${server.url}/v1`);
   await new Promise<void>((resolve) => {

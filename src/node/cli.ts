@@ -31,14 +31,15 @@ commands:
   chat --model PATH_OR_URL [--system TEXT]
                   an interactive chat through the model's chat template
   serve --model PATH_OR_URL [--port N] [--host ADDR] [--api-key KEY] [--id NAME]
-        [--sequences N] [--queue N] [--allowed-host NAME]... [--context-size N]
-        [--window W [--sinks S]] [--kv f32|f16|int8]
+        [--sequences N] [--queue N] [--allowed-host NAME]... [--allow-origin ORIGIN]...
+        [--context-size N] [--window W [--sinks S]] [--kv f32|f16|int8]
                   an OpenAI-compatible server: /v1/chat/completions, /v1/completions,
                   /v1/embeddings, /v1/models (port 8080, 127.0.0.1); concurrent requests
                   share batched decode steps (--sequences, default 8); more than --queue
                   (default 64) waiting get 429; --api-key (or AGENTGPU_API_KEY) requires
                   Authorization: Bearer KEY; Host headers other than localhost need
-                  --allowed-host
+                  --allowed-host; pages of other origins may call it only when named
+                  with --allow-origin (e.g. http://localhost:5173; * for any)
 
 options:
   --swiftshader   use SwiftShader (CPU Vulkan) even when a GPU adapter exists
@@ -181,6 +182,7 @@ async function main(argv: string[]): Promise<number> {
         sequences: { type: 'string' },
         queue: { type: 'string' },
         'allowed-host': { type: 'string', multiple: true },
+        'allow-origin': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -238,6 +240,7 @@ async function main(argv: string[]): Promise<number> {
         sequences: flags.sequences ?? 8,
         queueLimit: flags.queue ?? 64,
         allowedHosts: values['allowed-host'] ?? [],
+        corsOrigins: values['allow-origin']?.includes('*') ? '*' : (values['allow-origin'] ?? []),
       });
     }
     case undefined:

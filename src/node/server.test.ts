@@ -378,6 +378,43 @@ describe('edge server', () => {
     expect(server.active).toBe(0);
   });
 
+  it('answers abuse with 400s, keeps CORS closed by default, and serves on', async () => {
+    const error = async (res: Response) =>
+      [res.status, ((await res.json()) as { error: { message: string } }).error.message] as const;
+    // A body of null, one nested 5,000 deep, a schema no reply can meet or too costly to hold.
+    expect(await error(await post('/v1/chat/completions', 'null'))).toEqual([
+      400,
+      'the body must be a JSON object',
+    ]);
+    const deep = '['.repeat(5000) + ']'.repeat(5000);
+    const nested = await post('/v1/chat/completions', `{"model":"tiny","messages":${deep}}`);
+    expect(await error(nested)).toEqual([400, 'the body nests deeper than 64 levels']);
+    for (const [schema, message] of [
+      [{ type: 'string', minLength: 10, maxLength: 2 }, /minLength 10 > maxLength 2/],
+      [{ type: 'array', items: { type: 'integer' }, minItems: 1e9 }, /more than the 4096/],
+    ] as const) {
+      const res = await post('/v1/chat/completions', {
+        ...hello,
+        max_tokens: 4,
+        response_format: { type: 'json_schema', json_schema: { name: 's', schema } },
+      });
+      const [status, text] = await error(res);
+      expect([status, text]).toEqual([400, expect.stringMatching(message)]);
+    }
+    // A malformed percent-escape in a model id.
+    const escape = await raw('/v1/models/%E0%A4%A', { host: new URL(base).host, ...auth });
+    expect(escape.status).toBe(400);
+    // A page of another origin gets no CORS grant unless the server names it.
+    const cross = await fetch(`${base}/v1/models`, {
+      headers: { ...auth, origin: 'http://evil.example' },
+    });
+    expect(cross.status).toBe(200);
+    expect(cross.headers.get('access-control-allow-origin')).toBeNull();
+    // Still up and answering.
+    const ok = await post('/v1/chat/completions', { ...hello, ...greedy });
+    expect(ok.status).toBe(200);
+  });
+
   it('cancels the generation of a client that goes away', async () => {
     const controller = new AbortController();
     const res = await post('/v1/chat/completions', {

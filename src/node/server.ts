@@ -30,8 +30,8 @@ export interface ServeOptions {
   /** Request bodies larger than this are refused with 413 (default 4 MiB). */
   maxBodyBytes?: number;
   /**
-   * Origins a page may call from (CORS), default '*': the API key and the Host check guard
-   * it; [] turns CORS off.
+   * Origins a page may call from (CORS): none by default; '*' lets any page call it (the API
+   * key then guards it alone).
    */
   corsOrigins?: string[] | '*';
   /** Called for every request answered (logs). */
@@ -149,11 +149,36 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') throw new HttpError(400, 'the body is empty: send a JSON object');
+  let body: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    body = JSON.parse(text) as unknown;
   } catch (error) {
     throw new HttpError(400, `the body is not valid JSON: ${(error as Error).message}`);
   }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new HttpError(400, 'the body must be a JSON object');
+  }
+  if (jsonDepth(body, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) {
+    throw new HttpError(400, `the body nests deeper than ${MAX_BODY_DEPTH} levels`);
+  }
+  return body;
+}
+
+/** How deep a request body may nest (messages, tools, schemas): far past any real one. */
+const MAX_BODY_DEPTH = 64;
+
+/** The nesting depth of a parsed JSON value, counted without recursion up to `limit` + 1. */
+function jsonDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(v as object)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 const LOCAL_HOSTS = ['localhost', '127.0.0.1', '[::1]', '::1'];
@@ -223,7 +248,12 @@ export async function serve(options: ServeOptions): Promise<EdgeServer> {
     if (path === '/health') return send(res, 200, { status: 'ok', active });
     if (path === '/v1/models') return send(res, 200, await engine.models.list());
     if (model) {
-      const id = decodeURIComponent(model[1]);
+      let id: string;
+      try {
+        id = decodeURIComponent(model[1]);
+      } catch {
+        throw new HttpError(400, `the model id in ${path} is not a valid percent-encoded string`);
+      }
       const found = (await engine.models.list()).data.find((m) => m.id === id);
       if (!found)
         throw new HttpError(
@@ -309,7 +339,9 @@ export async function serve(options: ServeOptions): Promise<EdgeServer> {
     }
   };
 
-  const cors = options.corsOrigins ?? '*';
+  // No page of another origin may call the server unless it is named (or '*' is asked for):
+  // without a key, any page on the machine could drive it otherwise.
+  const cors = options.corsOrigins ?? [];
   const server = createServer((req, res) => {
     const started = Date.now();
     const path = (req.url ?? '/').split('?')[0];
