@@ -37,6 +37,12 @@ import {
 // text completions, embeddings and the model list, each request resolved to its model, host,
 // agent and generation options and answered in OpenAI's shapes.
 
+/** Tokens one embeddings request may hold (inputs × their lengths). */
+const EMBEDDING_TOKENS_LIMIT = 65_536;
+
+/** Inputs embedded per host call, between checks of the request's signal. */
+const EMBEDDINGS_PER_CALL = 4;
+
 export interface OpenAiApiOptions {
   pool: HostPool;
   agents: ReadonlyMap<string, Readonly<AgentDefinition>>;
@@ -48,6 +54,8 @@ export interface OpenAiApiOptions {
     signal: AbortSignal | undefined,
     onToken: (token: GeneratedToken) => void,
   ) => Promise<RequestOutcome>;
+  /** Throws QueueFullError when the request's queue is full (before a stream starts). */
+  admit: (request: ResolvedRequest) => void;
   closed: () => boolean;
   /** Request ids are `${idPrefix}-N`. */
   idPrefix: string;
@@ -180,13 +188,25 @@ export class OpenAiApi {
         );
       }
       await slot.ready;
-      request.signal?.throwIfAborted();
-      const [v, counts] = await Promise.all([
-        pool.call(slot, (h) => h.embed(params.model, [...input])),
-        pool.call(slot, (h) => h.countTokens(params.model, [...input])),
-      ]);
-      vectors = v;
+      const signal = request.signal;
+      signal?.throwIfAborted();
+      const counts = await pool.call(slot, (h) => h.countTokens(params.model, [...input]));
       tokens = counts.reduce((a, b) => a + b, 0);
+      if (tokens > EMBEDDING_TOKENS_LIMIT) {
+        throw new RequestError(
+          `the input is ${tokens} tokens; one embeddings request takes at most ` +
+            `${EMBEDDING_TOKENS_LIMIT}: split it`,
+          'input',
+        );
+      }
+      // A few inputs a call, the request's signal checked between: a client that went away
+      // stops its embeddings, and generations waiting on the host get their turn.
+      vectors = [];
+      for (let i = 0; i < input.length; i += EMBEDDINGS_PER_CALL) {
+        signal?.throwIfAborted();
+        const part = input.slice(i, i + EMBEDDINGS_PER_CALL);
+        vectors.push(...(await pool.call(slot, (h) => h.embed(params.model, part))));
+      }
     }
     return {
       object: 'list',
@@ -217,6 +237,8 @@ export class OpenAiApi {
     request: RequestOptions,
     resolved = this.resolve(params),
   ): Promise<ChatCompletionStream> {
+    // A full queue rejects create() itself (a 429), never a stream that ends in an error.
+    this.options.admit(resolved);
     const controller = new AbortController();
     const signal = request.signal
       ? AbortSignal.any([request.signal, controller.signal])

@@ -287,6 +287,37 @@ describe('engine (Node: host processes on Dawn)', () => {
     });
   }
 
+  it('a full queue rejects a stream before it starts, as it rejects a whole request', async () => {
+    // The worker agent may hold one request: a second, streamed or whole, is QueueFullError at
+    // create(), never a stream that ends in an error.
+    engine.addAgent({ name: 'single', model: 'work', limits: { queue: 1 } });
+    const controller = new AbortController();
+    const first = await engine.chat.completions.create(
+      {
+        agent: 'single',
+        messages: [{ role: 'user', content: 'go on' }],
+        max_tokens: 200,
+        stream: true,
+      },
+      { signal: controller.signal },
+    );
+    for (const stream of [true, false]) {
+      await expect(
+        engine.chat.completions.create({
+          agent: 'single',
+          messages: [{ role: 'user', content: 'me too' }],
+          stream,
+        } as never),
+      ).rejects.toMatchObject({ name: 'QueueFullError' });
+    }
+    controller.abort();
+    await expect(
+      (async () => {
+        for await (const chunk of first) void chunk;
+      })(),
+    ).rejects.toThrow();
+  });
+
   it('the audit log explains placements and configuration', () => {
     const placements = engine.audit.query({ kind: 'placement' });
     expect(placements.map((d) => d.subject)).toEqual(

@@ -22,7 +22,7 @@ import { AgentMemory, type EngineMemory } from './agent-memory.js';
 import { OpenAiApi } from './api.js';
 import { AuditLog } from './audit.js';
 import { HostPool, type ModelSpec, type WindowEviction } from './host-pool.js';
-import { PlacementLog, runRequest } from './run-request.js';
+import { admitRequest, PlacementLog, runRequest, type RequestRooms } from './run-request.js';
 import { runTaskGraph, type TaskGraph, type TaskGraphResult } from './task-graph.js';
 import { Telemetry, type TelemetrySnapshot } from './telemetry.js';
 
@@ -61,6 +61,11 @@ export interface EngineOptions {
    * A host that restarts reports its models' reloads too.
    */
   onProgress?: (progress: ModelLoadProgress) => void;
+  /**
+   * Requests each model (or agent without limits.queue) may have waiting or running at once
+   * before QueueFullError (default 16); `agentgpu serve --queue` sets it.
+   */
+  queue?: number;
   watchdog?: {
     /** A running request with no token for this long makes the watchdog ping its host. */
     stallMs?: number;
@@ -154,6 +159,7 @@ export class Engine {
       agents: this.agents,
       embedder: options.embedder,
       run: (request, signal, onToken) => runRequest(this.rooms(), request, signal, onToken),
+      admit: (request) => admitRequest(this.rooms(), request),
       closed: () => this.closed,
       idPrefix: `agentgpu-${++engines}`,
     });
@@ -265,9 +271,10 @@ export class Engine {
     await this.pool.close();
   }
 
-  private rooms() {
+  private rooms(): RequestRooms {
     const { pool, audit, telemetry, offloader, memory, placements } = this;
-    return { pool, audit, telemetry, offloader, memory, placements };
+    const queue = this.options.queue ?? 16;
+    return { pool, audit, telemetry, offloader, memory, placements, queue };
   }
 
   /** Agents' memory over the engine's store, its models counting tokens and summarizing. */

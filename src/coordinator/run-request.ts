@@ -71,6 +71,26 @@ export interface RequestRooms {
   offloader?: Offloader;
   memory?: AgentMemory;
   placements: PlacementLog;
+  /** Requests an agent or model may have waiting or running, when the agent names none. */
+  queue: number;
+}
+
+/**
+ * Throws QueueFullError when the request's agent (or model) has as many requests waiting or
+ * running as its limit: the agent's limits.queue, else the engine's queue. Streams check it
+ * before they start, so a full queue is a 429 and never a stream that ends in an error.
+ */
+export function admitRequest(rooms: RequestRooms, request: ResolvedRequest): void {
+  const { agent, model } = request;
+  const stats = rooms.telemetry.agent(agent?.name ?? model, model);
+  const limit = agent?.limits?.queue ?? rooms.queue;
+  if (stats.queued >= limit) {
+    throw new QueueFullError(
+      `${agent ? `agent "${stats.name}"` : `model "${model}"`} has ${stats.queued} requests ` +
+        `waiting or running, its limit: retry when one ends, or raise ` +
+        (agent ? 'its limits.queue' : "the engine's queue (serve --queue)"),
+    );
+  }
 }
 
 /** Runs one request: queue limits, placement, progress, cancellation, restarts, fallback. */
@@ -112,13 +132,7 @@ class RequestRun {
     const { id, agent, model, slot, options } = this.request;
     const { pool, telemetry, audit } = this.rooms;
     const { stats, event, signal } = this;
-    const limit = agent?.limits?.queue ?? 16;
-    if (stats.queued >= limit) {
-      throw new QueueFullError(
-        `agent "${stats.name}" has ${stats.queued} requests waiting or running, its limit: ` +
-          'retry when one ends, or raise limits.queue',
-      );
-    }
+    admitRequest(this.rooms, this.request);
     signal?.throwIfAborted();
     telemetry.emit({ ...event, phase: 'queued', host: slot.name, at: Date.now() });
     audit.record({

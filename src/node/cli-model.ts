@@ -147,6 +147,8 @@ export async function serveCommand(
 ): Promise<number> {
   const id = s.id ?? basename(o.model.split('?')[0]).replace(/\.gguf$/i, '');
   const engine = await createEngine({
+    // One queue limit: the server's, for every request kind.
+    queue: s.queueLimit,
     models: [
       {
         id,
