@@ -62,7 +62,8 @@ function numberKey(m: ReadonlyMap<string, GgufValue>, key: string, fallback?: nu
     throw new GgufError(`metadata "${key}"`, 0, 'missing, and the architecture needs it');
   }
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new GgufError(`metadata "${key}"`, 0, `must be a number, got ${typeof v}`);
+    const got = typeof v === 'number' ? String(v) : typeof v;
+    throw new GgufError(`metadata "${key}"`, 0, `must be a finite number, got ${got}`);
   }
   return v;
 }
@@ -134,12 +135,61 @@ export function modelConfig(file: GgufFile): ModelConfig {
       ? numberKey(m, `${a}.rope.freq_base_swa`, spec.localRopeBase)
       : 0,
   };
-  if (config.heads % config.kvHeads !== 0) {
-    throw new GgufError(
-      `metadata "${a}.attention.head_count_kv"`,
-      0,
-      `${config.kvHeads} does not divide ${heads} heads`,
+  checkConfig(config);
+  return config;
+}
+
+/**
+ * The hyperparameters a decoder can be built from: whole positive counts, heads that group,
+ * rotated dims within a head, a positive epsilon. A file that breaks one is refused here,
+ * naming the key, instead of failing inside a kernel (or computing garbage).
+ */
+function checkConfig(c: ModelConfig): void {
+  const a = c.architecture;
+  const fail = (key: string, problem: string) => {
+    throw new GgufError(`metadata "${a}.${key}"`, 0, problem);
+  };
+  if (!Number.isInteger(c.headDim) && c.embedding > 0 && c.heads > 0) {
+    fail(
+      'attention.head_count',
+      `${c.heads} heads do not divide the embedding of ${c.embedding} (and no key_length says the head dim)`,
     );
   }
-  return config;
+  const counts: [string, number][] = [
+    ['embedding_length', c.embedding],
+    ['block_count', c.layers],
+    ['attention.head_count', c.heads],
+    ['attention.head_count_kv', c.kvHeads],
+    ['attention.key_length', c.headDim],
+    ['feed_forward_length', c.feedForward],
+    ['context_length', c.contextLength],
+  ];
+  for (const [key, v] of counts) {
+    if (!(Number.isInteger(v) && v > 0)) fail(key, `must be a whole number above 0, got ${v}`);
+  }
+  if (!(c.vocabSize > 0)) fail('vocab_size', 'the file has no vocabulary (tokenizer.ggml.tokens)');
+  if (c.heads % c.kvHeads !== 0) {
+    fail('attention.head_count_kv', `${c.kvHeads} does not divide ${c.heads} heads`);
+  }
+  if (c.headDim % 2 !== 0 || c.headDim > 512) {
+    fail(
+      'attention.key_length',
+      `heads of ${c.headDim} values: agentgpu runs even head dims up to 512`,
+    );
+  }
+  if (!(
+    Number.isInteger(c.ropeDims) &&
+    c.ropeDims > 0 &&
+    c.ropeDims % 2 === 0 &&
+    c.ropeDims <= c.headDim
+  )) {
+    fail(
+      'rope.dimension_count',
+      `${c.ropeDims} rotated dims: must be even, above 0 and at most the head's ${c.headDim}`,
+    );
+  }
+  if (!(c.rmsEps > 0 && c.rmsEps < 1)) {
+    fail('attention.layer_norm_rms_epsilon', `must be between 0 and 1, got ${c.rmsEps}`);
+  }
+  if (!(c.ropeBase > 0)) fail('rope.freq_base', `must be above 0, got ${c.ropeBase}`);
 }

@@ -39,6 +39,7 @@ import {
 } from './layers.js';
 import type { DecoderLoadProgress, DecoderOptions, SequenceStep } from './decoder-options.js';
 import { StepData } from './step-data.js';
+import { checkTensorShapes } from './tensor-shapes.js';
 import { WindowShift } from './window-shift.js';
 import { SamplingStage, type RowPenalties, type SampleRow } from './sampling-stage.js';
 
@@ -177,6 +178,7 @@ export class Decoder {
       kvRows: config.kvHeads * config.headDim,
       feedForward: config.feedForward,
     });
+    checkTensorShapes(file, config);
     const window = options.window;
     // With a window the cache holds the sinks and the window, whole blocks of each.
     const contextSize = window

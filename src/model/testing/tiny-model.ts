@@ -81,6 +81,8 @@ export interface TinyModelOptions {
    * Llama 3's for an architecture with none of its own here).
    */
   specials?: TinySpecials;
+  /** Metadata written over what the options make (malformed files, for the load checks). */
+  metadata?: Record<string, GgufWriteValue>;
   /** rope.freq_base (default 500,000 for llama, as Llama 3's; 1e6 for qwen2 and qwen3). */
   ropeBase?: number;
   /**
@@ -332,7 +334,7 @@ export function tinyModel(options: TinyModelOptions = {}): { bytes: Uint8Array; 
   }
   vector('output_norm.weight', embedding, 1, 0.2);
   if (!tiedEmbeddings) matrix('output.weight', embedding, n);
-  return { bytes: writeGguf(metadata, tensors), vocab };
+  return { bytes: writeGguf({ ...metadata, ...options.metadata }, tensors), vocab };
 }
 
 /**
