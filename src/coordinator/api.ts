@@ -71,7 +71,9 @@ export class OpenAiApi {
     params: ChatCompletionCreateParams,
     request: RequestOptions = {},
   ): Promise<ChatCompletion | ChatCompletionStream> {
-    checkChatParams(params);
+    // Not an object (a body of null): refused as resolve() would, before .stream is read;
+    // resolve() checks the rest once.
+    if (typeof params !== 'object' || params === null) checkChatParams(params);
     return params.stream ? this.stream(params, request) : this.complete(params, request);
   }
 
