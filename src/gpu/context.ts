@@ -25,6 +25,12 @@ export interface GpuContextOptions {
    * lifetime: dawn.node crashes the process if its instance is collected while a device lives.
    */
   owner?: unknown;
+  /**
+   * The device runs nothing (Dawn's null backend): what it maps back is uninitialised memory,
+   * so readbacks return zeros, as WebGPU's zero-initialised buffers would hold, and code that
+   * checks what it reads (token ids) sees values it can take.
+   */
+  executesNothing?: boolean;
 }
 
 /** Fired on the context when its device is lost; `reason` is GPUDeviceLostReason. */
@@ -51,6 +57,7 @@ export class GpuContext extends EventTarget {
   private readonly batches: BatchResources;
   private lostEvent: DeviceLostEvent | undefined;
   private readonly owner: unknown;
+  private readonly executesNothing: boolean;
 
   private constructor(
     readonly device: GPUDevice,
@@ -60,6 +67,7 @@ export class GpuContext extends EventTarget {
   ) {
     super();
     this.owner = options.owner;
+    this.executesNothing = options.executesNothing ?? false;
     this.pipelines = new PipelineCache(device, shaders, options.asyncPipelines ?? true);
     this.profiler = device.features.has('timestamp-query') ? new KernelProfiler(device) : undefined;
     const counters = newCounters();
@@ -227,7 +235,9 @@ export class GpuContext extends EventTarget {
         this.assertAlive();
         throw error;
       }
-      const bytes = staging.getMappedRange(0, size).slice(0, byteLength);
+      const bytes = this.executesNothing
+        ? new ArrayBuffer(byteLength)
+        : staging.getMappedRange(0, size).slice(0, byteLength);
       staging.unmap();
       reusable = true;
       this.batches.counters.bytesRead += byteLength;

@@ -310,6 +310,7 @@ export class Decoder {
     this.stepData = await StepData.create(gpu, {
       table: this.maxSequences * this.kv.maxBlocks * 4,
       ids: this.maxBatch * 4,
+      last: this.maxSequences * 4,
       queries: this.maxBatch * 8,
       rope: this.maxBatch * c.ropeDims * 4,
       ropeLocal: c.ropeLocalBase ? this.maxBatch * c.ropeDims * 4 : 0,
@@ -450,6 +451,7 @@ export class Decoder {
     step.write({
       table: tables,
       ids: Uint32Array.from(rows, (r) => r.token),
+      last: lastRows(entries),
       queries: Attention.queryInfo(
         rows.map((r) => ({ tableOffset: r.tableOffset, qIndex: r.position })),
       ),
@@ -603,4 +605,10 @@ export class Decoder {
     this.sampling?.destroy();
     this.shift?.destroy();
   }
+}
+
+/** The row of each entry's last token in a step's rows (entries' tokens back to back). */
+function lastRows(entries: readonly StepEntry[]): Uint32Array {
+  let end = 0;
+  return Uint32Array.from(entries, (e) => (end += e.tokens.length) - 1);
 }

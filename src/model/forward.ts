@@ -30,7 +30,7 @@ import type { GpuTensor, WeightStore } from './weights.js';
 // past them (prefill), their inputs rounded as llama.cpp rounds them for each weight format.
 
 /** The kernels of ForwardKernels every model has (the optional ones, and the set, aside). */
-const FIXED_KERNELS = 9;
+const FIXED_KERNELS = 10;
 
 /** The kinds of dot input the matmuls round to (f32 aside). */
 function roundingKinds(
@@ -45,6 +45,8 @@ function roundingKinds(
 /** The kernels a step's model runs besides the weight-reading ones (KernelSet). */
 export interface ForwardKernels {
   embedding: Embedding;
+  /** Each entry's last row of a prefill step gathered (an embedding lookup in the f32 rows). */
+  lastRows: Embedding;
   norm: RmsNorm;
   ropeQ: Rope;
   ropeK: Rope;
@@ -159,6 +161,7 @@ export class LayerStack {
     const set = new KernelSet(gpu, c.activation);
     const kernels: ForwardKernels = {
       embedding: await built(Embedding.load(gpu, weights.get('token_embd.weight').format)),
+      lastRows: await built(Embedding.load(gpu, 'F32')),
       norm: await built(RmsNorm.load(gpu)),
       ropeQ: await built(Rope.load(gpu, rope)),
       ropeK: await built(Rope.load(gpu, { ...rope, heads: c.kvHeads })),
@@ -517,14 +520,18 @@ export class LayerStack {
       return;
     }
     // Each entry's last position only: norm, then the output projection. In a decode step (a
-    // token an entry) every row is one already, and the pass goes on without a copy.
+    // token an entry) every row is one already; a prefill step gathers them (rows from StepData,
+    // in the same pass: a copy would end it).
     const M = entries.length;
     let last = x;
     if (T !== M) {
-      let end = 0;
-      entries.forEach((e, index) => {
-        end += e.tokens.length;
-        batch.copy(x, (end - 1) * E * 4, s.last, index * E * 4, E * 4);
+      k.lastRows.encode(batch, {
+        table: x,
+        ids: step.last,
+        out: s.last,
+        tokens: M,
+        vocab: T,
+        dim: E,
       });
       last = s.last;
     }

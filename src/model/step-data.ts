@@ -2,12 +2,13 @@ import type { Binding } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 
 /** The parts of StepData, in the order they lie in its buffer. */
-export type StepParts = 'table' | 'ids' | 'queries' | 'rope' | 'ropeLocal';
-const STEP_PARTS: readonly StepParts[] = ['table', 'ids', 'queries', 'rope', 'ropeLocal'];
+export type StepParts = 'table' | 'ids' | 'last' | 'queries' | 'rope' | 'ropeLocal';
+const STEP_PARTS: readonly StepParts[] = ['table', 'ids', 'last', 'queries', 'rope', 'ropeLocal'];
 
 /**
  * What changes from one step to the next, in one buffer written with one writeBuffer per step:
- * the entries' block tables, the token ids, the query rows (table offset and cache index per
+ * the entries' block tables, the token ids, the row of each entry's last token (whose logits a
+ * prefill step keeps), the query rows (table offset and cache index per
  * row, Attention.queryInfo) and the RoPE angles per row (and the local layers' own, when their
  * RoPE differs: Gemma 3's). Each part has a fixed, aligned range
  * with a binding made once, so a step's bind groups are the last step's.
@@ -19,6 +20,7 @@ export class StepData {
     private readonly offsets: Record<StepParts, number>,
     readonly table: Binding,
     readonly ids: Binding,
+    readonly last: Binding,
     readonly queries: Binding,
     readonly rope: Binding,
     readonly ropeLocal: Binding,
@@ -44,6 +46,7 @@ export class StepData {
       offsets,
       at('table'),
       at('ids'),
+      at('last'),
       at('queries'),
       at('rope'),
       at('ropeLocal'),

@@ -96,6 +96,7 @@ export async function acquireNodeGpu(options: NodeGpuOptions = {}): Promise<GpuC
       ...options,
       notes,
       owner: instance,
+      executesNothing: true,
     });
   }
   let instance: GPU | undefined;
