@@ -405,6 +405,49 @@ describe('template errors', () => {
     expect(e.message).toContain('architecture "gpt2"');
   });
 
+  it('a template past the bounds fails at load, fast, naming whose template it is', () => {
+    const hostile = [
+      // 100 M items: 4.8 GB and a hang before the bounds.
+      ['{% for i in range(100000000) %}x{% endfor %}', /range\(\) of 100,000,000 items/],
+      // The same through a variable, and nested loops of modest ranges.
+      ['{% set n = 10 ** 8 %}{% for i in range(n) %}{% endfor %}', /range\(\) of/],
+      [
+        '{% for a in range(3000) %}{% for b in range(3000) %}{{ b }}{% endfor %}{% endfor %}',
+        /evaluation steps/,
+      ],
+      // A text that doubles each turn of a loop.
+      [
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}" +
+          '{% endfor %}{{ ns.s }}',
+        /a text of [\d,]+ characters/,
+      ],
+    ] as const;
+    for (const [source, why] of hostile) {
+      const started = performance.now();
+      const e = catchError(() => ChatTemplate.fromGguf(gguf(QWEN2, source)));
+      expect(performance.now() - started).toBeLessThan(20_000); // unbounded: minutes, or OOM
+      expect([e.origin, e.stage]).toEqual(['gguf', 'render']);
+      expect(e.message).toMatch(
+        /GGUF's chat template \(tokenizer\.chat_template\) cannot be rendered within agentgpu's bounds/,
+      );
+      expect(e.message).toMatch(why);
+      expect(e.message).toContain('`template` option');
+    }
+  });
+
+  it('real templates render long conversations well inside the bounds', () => {
+    const long = Array.from({ length: 400 }, (_, i): ChatMessage => ({
+      role: i % 2 ? 'assistant' : 'user',
+      content: `turn ${i} `.repeat(200),
+    }));
+    for (const source of [QWEN2_5_0_5B_INSTRUCT, LLAMA3_2_1B_INSTRUCT, QWEN3_0_6B]) {
+      const t = ChatTemplate.fromGguf(gguf(QWEN2, source));
+      expect(t.render([{ role: 'system', content: 'Be brief.' }, ...long]).length).toBeGreaterThan(
+        400 * 1700,
+      );
+    }
+  });
+
   it('keeps its class and fields across the worker boundary', () => {
     expect(errorClasses.ChatTemplateError).toBe(ChatTemplateError);
     const e = catchError(() => ChatTemplate.fromGguf(gguf(QWEN2, '{% if %}')));

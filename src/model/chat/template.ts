@@ -1,6 +1,7 @@
 import { Template } from '@huggingface/jinja';
 import { ChatTemplateError, type ChatTemplateOrigin } from '../../errors.js';
 import type { GgufValue } from '../gguf/types.js';
+import { RenderBoundError, renderBounded } from './bounded-render.js';
 import { builtinTemplateFor, builtinTemplates, type BuiltinTemplateName } from './builtin.js';
 import { chatVocabularyFromGguf, type ChatVocabulary } from './vocabulary.js';
 
@@ -167,7 +168,7 @@ export class ChatTemplate {
     const v = this.vocabulary;
     const conversation = this.supportsSystemRole ? messages : foldSystemMessages(messages);
     try {
-      return this.compiled.render({
+      return renderBounded(this.compiled, {
         // What transformers passes: the special tokens by name ('' when the model has none,
         // so `bos_token + ...` still works), the caller's extras, then the conversation.
         bos_token: v.bos ?? '',
@@ -179,6 +180,7 @@ export class ChatTemplate {
         add_generation_prompt: addGenerationPrompt,
       });
     } catch (cause) {
+      if (cause instanceof RenderBoundError) this.refuseUnbounded(cause);
       throw new ChatTemplateError(
         this.origin,
         'render',
@@ -187,6 +189,16 @@ export class ChatTemplate {
         { cause },
       );
     }
+  }
+
+  private refuseUnbounded(cause: RenderBoundError): never {
+    throw new ChatTemplateError(
+      this.origin,
+      'render',
+      `${this.describe()} cannot be rendered within agentgpu's bounds: ${cause.message}. ` +
+        remedy(this.origin, 'bounds'),
+      { cause },
+    );
   }
 
   private describe(): string {
@@ -199,7 +211,7 @@ export class ChatTemplate {
   private probeSystemRole(): boolean {
     const needle = '<System Needle>';
     try {
-      const text = this.compiled.render({
+      const text = renderBounded(this.compiled, {
         bos_token: this.vocabulary.bos ?? '',
         eos_token: this.vocabulary.eos ?? '',
         messages: [
@@ -209,7 +221,9 @@ export class ChatTemplate {
         add_generation_prompt: false,
       });
       return text.includes(needle);
-    } catch {
+    } catch (error) {
+      // A template past the bounds fails here, at load, not at the first prompt.
+      if (error instanceof RenderBoundError) this.refuseUnbounded(error);
       return false;
     }
   }
@@ -259,11 +273,12 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function remedy(origin: ChatTemplateOrigin, stage: 'parse' | 'render'): string {
+function remedy(origin: ChatTemplateOrigin, stage: 'parse' | 'render' | 'bounds'): string {
   const override = 'pass a working template as the `template` option of ChatTemplate.fromGguf';
   if (origin === 'override') return "Fix the template, or leave the option out to use the model's";
   if (stage === 'parse')
     return `The file's template is broken or uses unsupported Jinja: ${override}`;
+  if (stage === 'bounds') return `The file's template is broken or hostile: ${override}`;
   return (
     'If the template rejects this conversation (e.g. roles must alternate), change the ' +
     `messages; otherwise ${override}`
