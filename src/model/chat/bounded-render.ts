@@ -67,7 +67,7 @@ export function renderBounded(
   bounds: RenderBounds = RENDER_BOUNDS,
 ): string {
   const env = new Environment();
-  let interpreter: BoundedInterpreter | undefined;
+  const interpreter = new BoundedInterpreter(env, bounds);
   const globals: Record<string, unknown> = {
     false: false,
     true: true,
@@ -82,7 +82,7 @@ export function renderBounded(
       if (stop === undefined) [start, stop] = [0, start];
       if (step === 0) throw new Error('range() step must not be zero');
       const count = Math.max(0, Math.ceil((stop - start) / step));
-      interpreter!.spend(count, `range() of ${count.toLocaleString('en')} items`);
+      interpreter.spend(count, `range() of ${count.toLocaleString('en')} items`);
       return Array.from({ length: count }, (_, i) => start + i * step);
     },
     strftime_now: (format: string) => strftime(new Date(), format),
@@ -92,7 +92,6 @@ export function renderBounded(
     if (env.variables.has(name)) env.variables.delete(name);
     env.set(name, value);
   }
-  interpreter = new BoundedInterpreter(env, bounds);
   const result = interpreter.run(template.parsed);
   return String(result.value);
 }
