@@ -238,6 +238,43 @@ describe('malformed GGUF files', () => {
     expect(() => parseGguf(keyTwice)).toThrow(/"test.i64".*duplicate key/);
   });
 
+  it('refuses metadata built to amplify: millions of empty arrays, past 4x the file in memory', () => {
+    // One key holding n empty u8 arrays: 12 bytes of file each, ~400 bytes of memory when parsed
+    // (10 M of them took 7.8 GB before the budget).
+    const n = 1_000_000;
+    const key = new TextEncoder().encode('test.amplify');
+    const head = [
+      ...u32(0x46554747), // "GGUF"
+      ...u32(3),
+      ...u64(0n), // tensors
+      ...u64(1n), // metadata
+      ...u64(BigInt(key.length)),
+      ...key,
+      ...u32(9), // array
+      ...u32(9), // of arrays
+      ...u64(BigInt(n)),
+    ];
+    const bytes = new Uint8Array(head.length + 12 * n);
+    bytes.set(head);
+    for (let i = 0; i < n; i++) bytes.set(u64(0n), head.length + 12 * i + 4); // u8, count 0
+    const started = performance.now();
+    rejects(
+      bytes,
+      /metadata "test.amplify"\[\d+\]/,
+      /would take more than 62 MiB of memory \(4 times the file's 12 MiB\): its metadata is built to amplify/,
+    );
+    expect(performance.now() - started).toBeLessThan(10_000);
+    // A real vocabulary's worth of short strings stays well inside the budget.
+    const tokens = Array.from({ length: 128_000 }, (_, i) => String.fromCodePoint(33 + (i % 90)));
+    const file = writeGguf(
+      { 'tokenizer.ggml.tokens': { type: 'array', of: 'string', value: tokens } },
+      [],
+    );
+    expect((parseGguf(file).metadata.get('tokenizer.ggml.tokens') as string[]).length).toBe(
+      128_000,
+    );
+  });
+
   it('survives a seeded fuzz run of 10,000 mutated files: parsed or GgufError, nothing else', () => {
     const fuzz = new Rng(20261121);
     let parsed = 0;
