@@ -7,36 +7,40 @@ import type { GgufFile } from './gguf/types.js';
 // tensors is refused, naming the tensor, instead of loading and computing garbage (WebGPU
 // absorbs out-of-range reads without an error).
 
-/** The dims (GGUF order: the row length first) each tensor must have, by name. */
-function expectedShapes(c: ModelConfig, embeddingRows: number): Map<string, number[]> {
+/**
+ * The dims (GGUF order: the row length first) a tensor must have, by name (a layer's by the
+ * part after `blk.N.`: every layer's are alike, however many block_count states).
+ */
+function expectedShapes(
+  c: ModelConfig,
+  embeddingRows: number,
+): { top: Map<string, number[]>; layer: Map<string, number[]> } {
   const E = c.embedding;
   const q = c.heads * c.headDim;
   const kv = c.kvHeads * c.headDim;
-  const shapes = new Map<string, number[]>([
+  const top = new Map<string, number[]>([
     ['token_embd.weight', [E, embeddingRows]],
     ['output_norm.weight', [E]],
   ]);
-  for (let l = 0; l < c.layers; l++) {
-    const b = `blk.${l}`;
-    const add = (name: string, dims: number[]) => shapes.set(`${b}.${name}`, dims);
-    add('attn_norm.weight', [E]);
-    add('attn_q.weight', [E, q]);
-    add('attn_k.weight', [E, kv]);
-    add('attn_v.weight', [E, kv]);
-    add('attn_q.bias', [q]);
-    add('attn_k.bias', [kv]);
-    add('attn_v.bias', [kv]);
-    add('attn_q_norm.weight', [c.headDim]);
-    add('attn_k_norm.weight', [c.headDim]);
-    add('attn_output.weight', [q, E]);
-    add('post_attention_norm.weight', [E]);
-    add('ffn_norm.weight', [E]);
-    add('ffn_gate.weight', [E, c.feedForward]);
-    add('ffn_up.weight', [E, c.feedForward]);
-    add('ffn_down.weight', [c.feedForward, E]);
-    add('post_ffw_norm.weight', [E]);
-  }
-  return shapes;
+  const layer = new Map<string, number[]>([
+    ['attn_norm.weight', [E]],
+    ['attn_q.weight', [E, q]],
+    ['attn_k.weight', [E, kv]],
+    ['attn_v.weight', [E, kv]],
+    ['attn_q.bias', [q]],
+    ['attn_k.bias', [kv]],
+    ['attn_v.bias', [kv]],
+    ['attn_q_norm.weight', [c.headDim]],
+    ['attn_k_norm.weight', [c.headDim]],
+    ['attn_output.weight', [q, E]],
+    ['post_attention_norm.weight', [E]],
+    ['ffn_norm.weight', [E]],
+    ['ffn_gate.weight', [E, c.feedForward]],
+    ['ffn_up.weight', [E, c.feedForward]],
+    ['ffn_down.weight', [c.feedForward, E]],
+    ['post_ffw_norm.weight', [E]],
+  ]);
+  return { top, layer };
 }
 
 /**
@@ -77,9 +81,21 @@ export function checkTensorShapes(file: GgufFile, c: ModelConfig): void {
       `has dims [${output.dims.join(', ')}]: it must be [${c.embedding}, at least ${c.vocabSize}]`,
     );
   }
+  // Layers past the file's (a block_count of 2^40 would have every layer's buffers sized).
+  const present = file.tensors.reduce(
+    (n, t) => Math.max(n, Number(/^blk\.(\d+)\./.exec(t.name)?.[1] ?? -1) + 1),
+    0,
+  );
+  if (c.layers > present) {
+    throw new GgufError(
+      `metadata "${c.architecture}.block_count"`,
+      0,
+      `says ${c.layers} layers, but the file has tensors for ${present}`,
+    );
+  }
   const expected = expectedShapes(c, rows);
   for (const t of file.tensors) {
-    const layer = /^blk\.(\d+)\./.exec(t.name);
+    const layer = /^blk\.(\d+)\.(.*)$/.exec(t.name);
     if (layer && Number(layer[1]) >= c.layers) {
       throw new GgufError(
         `tensor "${t.name}"`,
@@ -87,7 +103,7 @@ export function checkTensorShapes(file: GgufFile, c: ModelConfig): void {
         `is in layer ${layer[1]}, past the ${c.layers} of ${c.architecture}.block_count`,
       );
     }
-    const dims = expected.get(t.name);
+    const dims = layer ? expected.layer.get(layer[2]) : expected.top.get(t.name);
     if (!dims) continue;
     const same = t.dims.length === dims.length && t.dims.every((d, i) => d === dims[i]);
     if (!same) {
