@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RequestError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import type { DecoderLoadProgress } from './decoder.js';
@@ -206,6 +207,15 @@ describe('LanguageModel.generate', () => {
     await expect(model.generate(tooLong).result).rejects.toThrow(
       /the context holds 256: shorten it/,
     );
+  });
+
+  it('an empty prompt is a RequestError (this model adds no BOS to start from)', async () => {
+    for (const prompt of ['', []]) {
+      const empty = model.generate(prompt, { maxTokens: 1 }).result;
+      await expect(empty).rejects.toThrow(RequestError);
+      await expect(empty).rejects.toThrow(/the prompt is empty: it has no tokens/);
+    }
+    expect((await model.generate(PROMPT, { maxTokens: 1 }).result).tokens).toHaveLength(1);
   });
 });
 

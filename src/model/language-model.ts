@@ -233,7 +233,9 @@ export class LanguageModel {
     if (o.signal?.aborted) return reject(o.signal.reason);
     if (this.destroyed) return reject(new AgentGpuError('the model was unloaded'));
     if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) && o.maxTokens >= 0)) {
-      return reject(new RangeError(`maxTokens must be a whole number ≥ 0, got ${o.maxTokens}`));
+      return reject(
+        new RequestError(`maxTokens must be a whole number ≥ 0, got ${o.maxTokens}`, 'maxTokens'),
+      );
     }
     for (const [name, range] of Object.entries(MODEL_RANGES)) {
       const value = o[name as keyof typeof MODEL_RANGES];
@@ -377,7 +379,14 @@ export class LanguageModel {
   /** What is wrong with a prompt, or undefined. */
   private promptProblem(prompt: readonly number[]): Error | undefined {
     const d = this.decoder;
-    if (prompt.length === 0) return new RangeError('the prompt has no tokens');
+    if (prompt.length === 0) {
+      // A model without a BOS token (Qwen's) turns "" into no tokens at all.
+      return new RequestError(
+        'the prompt is empty: it has no tokens (this model adds no BOS token to start one); ' +
+          'give it some text',
+        'prompt',
+      );
+    }
     if (!d.window && prompt.length >= d.contextSize) {
       return new ContextLengthError(
         `the prompt has ${prompt.length} tokens but the context holds ${d.contextSize}: ` +
