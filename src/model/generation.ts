@@ -138,4 +138,6 @@ export interface SchedulerStats {
   /** Rows (tokens) the steps ran, prefill and decode. */
   prefillTokens: number;
   decodeTokens: number;
+  /** Texts embedded (LanguageModel.embed). */
+  embedded: number;
 }

@@ -51,7 +51,7 @@ export class LanguageModel {
   private destroyed = false;
   private arrivals = 0;
   private clock = 0;
-  private readonly counters = { steps: 0, prefillTokens: 0, decodeTokens: 0 };
+  private readonly counters = { steps: 0, prefillTokens: 0, decodeTokens: 0, embedded: 0 };
   /** Prompt tokens from raw text, chat messages (with tools), or a conversation's next turn. */
   private readonly prompts: PromptBuilder;
 
@@ -177,6 +177,7 @@ export class LanguageModel {
           for (const text of texts) {
             const tokens = this.tokenizer.encode(text);
             out.push(await this.decoder.embed(tokens.length > 0 ? tokens : [this.filler()]));
+            this.counters.embedded++;
           }
           resolve(out);
         } catch (error) {

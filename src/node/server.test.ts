@@ -204,6 +204,29 @@ describe('edge server', () => {
     expect(statuses.filter((s) => s.status === 200).length).toBeGreaterThanOrEqual(6);
   });
 
+  it('refuses a streamed request past the queue with a 429 before any stream starts', async () => {
+    const ask = (i: number, stream: boolean) =>
+      post('/v1/chat/completions', {
+        model: 'tiny',
+        messages: [{ role: 'user', content: `Stream ${i}` }],
+        temperature: 0,
+        max_tokens: 24,
+        stream,
+      });
+    // Six fill the queue (queueLimit 6); the streamed seventh is refused whole.
+    const filling = Array.from({ length: 6 }, (_, i) => ask(i, false));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const late = await ask(6, true);
+    expect(late.status).toBe(429);
+    expect(late.headers.get('retry-after')).toBe('1');
+    expect(late.headers.get('content-type')).toMatch(/application\/json/);
+    expect(((await late.json()) as { error: { code: string } }).error.code).toBe('queue_full');
+    for (const res of await Promise.all(filling)) {
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+  });
+
   it('gives every malformed request a 4xx with OpenAI error JSON, and stays up', async () => {
     const long = 'word '.repeat(400);
     const cases: [string, () => Promise<Response>, number][] = [
@@ -393,14 +416,21 @@ describe('edge server', () => {
       [{ type: 'string', minLength: 10, maxLength: 2 }, /minLength 10 > maxLength 2/],
       [{ type: 'array', items: { type: 'integer' }, minItems: 1e9 }, /more than the 4096/],
     ] as const) {
-      const res = await post('/v1/chat/completions', {
-        ...hello,
-        max_tokens: 4,
-        response_format: { type: 'json_schema', json_schema: { name: 's', schema } },
-      });
-      const [status, text] = await error(res);
-      expect([status, text]).toEqual([400, expect.stringMatching(message)]);
+      // Whole or streamed: a 400 before any stream starts.
+      for (const stream of [false, true]) {
+        const res = await post('/v1/chat/completions', {
+          ...hello,
+          max_tokens: 4,
+          stream,
+          response_format: { type: 'json_schema', json_schema: { name: 's', schema } },
+        });
+        const [status, text] = await error(res);
+        expect([status, text]).toEqual([400, expect.stringMatching(message)]);
+      }
     }
+    // An empty prompt for a model without BOS tokens (Qwen's): a 400, not a crash.
+    const empty = await post('/v1/completions', { model: 'tiny', prompt: '', max_tokens: 2 });
+    expect(await error(empty)).toEqual([400, expect.stringMatching(/the prompt is empty/)]);
     // A malformed percent-escape in a model id.
     const escape = await raw('/v1/models/%E0%A4%A', { host: new URL(base).host, ...auth });
     expect(escape.status).toBe(400);
@@ -411,6 +441,39 @@ describe('edge server', () => {
     expect(cross.status).toBe(200);
     expect(cross.headers.get('access-control-allow-origin')).toBeNull();
     // Still up and answering.
+    const ok = await post('/v1/chat/completions', { ...hello, ...greedy });
+    expect(ok.status).toBe(200);
+  });
+
+  it('stops the embeddings of a client that goes away', async () => {
+    const embedded = async () =>
+      (await engine.telemetry.snapshot()).hosts[0].models[0].scheduler.embedded;
+    const before = await embedded();
+    const controller = new AbortController();
+    const input = Array.from(
+      { length: 64 },
+      (_, i) => `input ${i}: ${'a fox ran far. '.repeat(60)}`,
+    );
+    const res = fetch(`${base}/v1/embeddings`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ model: 'tiny', input }),
+      signal: controller.signal,
+    });
+    for (let i = 0; i < 200 && (await embedded()) === before; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    controller.abort();
+    await expect(res).rejects.toThrow(/abort/i);
+    // The host call in flight finishes (4 inputs a call), then nothing more is embedded.
+    let stopped = await embedded();
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const now = await embedded();
+      if (now === stopped) break;
+      stopped = now;
+    }
+    expect(stopped - before).toBeLessThanOrEqual(12);
     const ok = await post('/v1/chat/completions', { ...hello, ...greedy });
     expect(ok.status).toBe(200);
   });

@@ -318,14 +318,18 @@ export async function serve(options: ServeOptions): Promise<EdgeServer> {
       const stream = chat
         ? await engine.chat.completions.create(body as never, { signal })
         : await engine.completions.create(body as never, { signal });
+      // The headers wait for the first chunk: what fails before it (a schema no reply can
+      // meet, an empty prompt) is answered as a whole request is, a 4xx with OpenAI's error.
+      const chunks = (stream as unknown as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      let next = await chunks.next();
       res.writeHead(200, {
         'content-type': 'text/event-stream',
         'cache-control': 'no-cache',
         connection: 'keep-alive',
       });
       try {
-        for await (const chunk of stream as unknown as AsyncIterable<unknown>) {
-          res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+        for (; !next.done; next = await chunks.next()) {
+          res.write(`data: ${JSON.stringify(next.value)}\n\n`);
         }
         res.end('data: [DONE]\n\n');
       } catch (error) {
