@@ -1,3 +1,4 @@
+import { RequestError } from '../errors.js';
 import { StepRecordings, type ComputeBatch } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { SamplingSettings } from '../kernels/sample.js';
@@ -7,6 +8,7 @@ import { matvecRoundsQ8K } from '../kernels/tuning.js';
 import { ropeCache, type RopeConfig } from '../kernels/rope-angles.js';
 import { architectures, splitFused } from './arch/index.js';
 import { modelConfig, type ModelConfig } from './config.js';
+import { loadOptionsProblem } from './option-ranges.js';
 import { readGgufHeader, type ByteSource } from './gguf/reader.js';
 import { quantFormats } from '../quant/index.js';
 import { formatOfTensor, WeightStore } from './weights.js';
@@ -169,6 +171,9 @@ export class Decoder {
     source: ByteSource,
     options: DecoderOptions = {},
   ): Promise<Decoder> {
+    // Options first: a context of 1 would otherwise surface as a memory plan's advice.
+    const problem = loadOptionsProblem(options);
+    if (problem) throw new RequestError(problem);
     const header = options.header ?? (await readGgufHeader(source));
     const config = modelConfig(header);
     // Fused tensors (phi3's attn_qkv and ffn_up) as the parts the layers read.

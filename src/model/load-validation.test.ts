@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GgufError } from '../errors.js';
+import { GgufError, RequestError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import type { GgufWriteValue } from './gguf/writer.js';
@@ -89,4 +89,21 @@ describe('malformed files are refused at load, naming what is wrong', () => {
       await expect(load).rejects.toThrow(message);
     });
   }
+});
+
+describe('load options out of range are refused by name, before the file is read', () => {
+  const options: [Parameters<typeof LanguageModel.load>[2], RegExp][] = [
+    [{ contextSize: 1 }, /contextSize must be between 16 and \d+, got 1/],
+    [{ contextSize: 64.5 }, /contextSize must be an integer, got 64.5/],
+    [{ window: { window: 8, sinks: 0 } }, /window must be between 32 and \d+, got 8/],
+    [{ window: { window: 64, sinks: 64 } }, /sinks \(64\) must be fewer than window \(64\)/],
+    [{ sequences: 0 }, /sequences must be between 1 and 256, got 0/],
+    [{ maxBatch: -3 }, /maxBatch must be between 1 and \d+, got -3/],
+  ];
+  it.each(options)('%o', async (option, message) => {
+    const { bytes } = tinyModel({ architecture: 'llama', weights: 'F32' });
+    const load = LanguageModel.load(gpu, bytesSource(bytes), option);
+    await expect(load).rejects.toThrow(RequestError);
+    await expect(load).rejects.toThrow(message);
+  });
 });

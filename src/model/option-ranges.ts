@@ -59,3 +59,48 @@ export const MODEL_RANGES = {
   presencePenalty: { min: -Number.MAX_VALUE, max: Number.MAX_VALUE },
   seed: GENERATION_RANGES.seed,
 } as const satisfies Record<string, OptionRange>;
+
+/**
+ * A model's load options (LanguageModel.load, Decoder.load, createEngine's models, and the CLI
+ * flags of the same names): the context in whole 16-token blocks, a window that keeps at least
+ * two, fewer sinks than the window.
+ */
+export const LOAD_RANGES = {
+  contextSize: { min: 16, max: 1 << 24, integer: true },
+  window: { min: 32, max: 1 << 24, integer: true },
+  sinks: { min: 0, max: 1 << 24, integer: true },
+  sequences: { min: 1, max: 256, integer: true },
+  maxBatch: { min: 1, max: 1 << 16, integer: true },
+} as const satisfies Record<string, OptionRange>;
+
+/**
+ * What is wrong with a model's load options, named as `name` spells them (the CLI passes its
+ * flags' names), or undefined.
+ */
+export function loadOptionsProblem(
+  options: {
+    contextSize?: number;
+    window?: { window: number; sinks: number };
+    sequences?: number;
+    maxBatch?: number;
+  },
+  name: (option: keyof typeof LOAD_RANGES) => string = (option) => option,
+): string | undefined {
+  const values: [keyof typeof LOAD_RANGES, unknown][] = [
+    ['contextSize', options.contextSize],
+    ['window', options.window?.window],
+    ['sinks', options.window?.sinks],
+    ['sequences', options.sequences],
+    ['maxBatch', options.maxBatch],
+  ];
+  for (const [option, value] of values) {
+    const problem =
+      value === undefined ? undefined : rangeProblem(name(option), value, LOAD_RANGES[option]);
+    if (problem) return problem;
+  }
+  const w = options.window;
+  if (w && w.sinks >= w.window) {
+    return `${name('sinks')} (${w.sinks}) must be fewer than ${name('window')} (${w.window}) keeps`;
+  }
+  return undefined;
+}

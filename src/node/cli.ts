@@ -5,7 +5,13 @@ import { AgentGpuError } from '../errors.js';
 import { formatBytes, limitNames, type GpuFacts } from '../gpu/facts.js';
 import { checkMatvec, type KernelCheckResult } from '../kernels/checks/index.js';
 import type { KvFormat } from '../kernels/attention.js';
-import { GENERATION_RANGES, rangeProblem, type OptionRange } from '../model/option-ranges.js';
+import {
+  GENERATION_RANGES,
+  LOAD_RANGES,
+  loadOptionsProblem,
+  rangeProblem,
+  type OptionRange,
+} from '../model/option-ranges.js';
 import { acquireNodeGpu } from './gpu.js';
 import {
   chatCommand,
@@ -106,15 +112,15 @@ function modelOptions(values: Record<string, unknown>): ModelCommandOptions | st
   const r = GENERATION_RANGES;
   for (const [name, range] of [
     ['max-tokens', r.maxTokens],
-    ['context-size', { min: 16, max: 1 << 24, integer: true }],
+    ['context-size', LOAD_RANGES.contextSize],
     ['temperature', r.temperature],
     ['seed', r.seed],
     ['top-k', r.topK],
     ['top-p', r.topP],
     ['min-p', r.minP],
     ['repeat-penalty', r.repeatPenalty],
-    ['window', { min: 32, max: 1 << 24, integer: true }],
-    ['sinks', { min: 0, max: 1 << 24, integer: true }],
+    ['window', LOAD_RANGES.window],
+    ['sinks', LOAD_RANGES.sinks],
   ] as const) {
     const n = numberFlag(values, name, range);
     if (typeof n === 'string') return n;
@@ -122,12 +128,11 @@ function modelOptions(values: Record<string, unknown>): ModelCommandOptions | st
   }
   const { window, sinks } = flags;
   if (sinks !== undefined && window === undefined) return '--sinks goes with --window';
-  if (window !== undefined && window < 32) {
-    return `--window keeps whole blocks of 16 tokens: pass at least 32, got ${window}`;
-  }
-  if (window !== undefined && (sinks ?? 4) >= window) {
-    return `--sinks (${sinks ?? 4}) must be fewer than --window (${window}) keeps`;
-  }
+  const windowed = window === undefined ? undefined : { window, sinks: sinks ?? 4 };
+  const problem = loadOptionsProblem({ window: windowed }, (option) =>
+    option === 'contextSize' ? '--context-size' : `--${option}`,
+  );
+  if (problem) return problem;
   const kv = values.kv;
   if (kv !== undefined && !kvFormats.includes(kv as KvFormat)) {
     return `--kv takes ${kvFormats.join(', ')}, got "${String(kv)}"`;
@@ -136,7 +141,7 @@ function modelOptions(values: Record<string, unknown>): ModelCommandOptions | st
     model: values.model,
     contextSize: flags['context-size'],
     kv: kv as KvFormat | undefined,
-    window: window === undefined ? undefined : { window, sinks: sinks ?? 4 },
+    window: windowed,
     forceSwiftShader: values.swiftshader === true,
     generate: {
       maxTokens: flags['max-tokens'],
@@ -221,7 +226,7 @@ async function main(argv: string[]): Promise<number> {
       const flags: Record<string, number | undefined> = {};
       const ranges = {
         port: { min: 0, max: 65535, integer: true },
-        sequences: { min: 1, max: 256, integer: true },
+        sequences: LOAD_RANGES.sequences,
         queue: { min: 1, max: 1 << 16, integer: true },
       } as const;
       for (const name of ['port', 'sequences', 'queue'] as const) {
