@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/context.js';
 import { PeakFlops } from '../src/kernels/testing/ceilings.js';
-import { Gemm } from '../src/kernels/gemm.js';
+import { Gemm, type GemmShape } from '../src/kernels/gemm.js';
 import { Matvec, type MatvecFusion } from '../src/kernels/matvec.js';
 import { Attention } from '../src/kernels/attention.js';
 import { Sampler } from '../src/kernels/sample.js';
@@ -69,8 +69,9 @@ async function benchGemm(
   n: number,
   k: number,
   ceiling: number,
+  shape?: GemmShape,
 ): Promise<KernelRow> {
-  const kernel = await Gemm.load(gpu, { format });
+  const kernel = await Gemm.load(gpu, { format, shape });
   const w = await gpu.upload(randomBlocks(quantFormats[format], n * k, 5), 'bench:w');
   const x = await gpu.upload(new Rng(6).floats(m * k), 'bench:x');
   const out = await gpu.createBuffer(m * n * 4, GPUBufferUsage.STORAGE, 'bench:out');
@@ -354,17 +355,13 @@ async function main(): Promise<void> {
       const peak = await flopCeiling(gpu);
       results.push(peak);
       const m = software ? 64 : 512;
+      // On a GPU both GPU tiles, 64 x 64 (wide, the default) and 32 x 32, side by side.
+      const shapes: (GemmShape | undefined)[] = software ? [undefined] : ['wide', 'gpu'];
       for (const format of ['F32', 'Q4_K', 'Q8_0'] as const) {
-        results.push(
-          await benchGemm(
-            gpu,
-            format,
-            m,
-            software ? 1024 : 4096,
-            software ? 1024 : 4096,
-            peak.gflopPerS,
-          ),
-        );
+        for (const shape of shapes) {
+          const size = software ? 1024 : 4096;
+          results.push(await benchGemm(gpu, format, m, size, size, peak.gflopPerS, shape));
+        }
       }
     }
     const context = software ? 1024 : 4096;

@@ -12,6 +12,9 @@
 // multiply-adds, 16 invocations at a barrier) and whole units decoded at once (unit_weights):
 // ~1.15 GFLOP/s at 64 x 1024 x 1024 on SwiftShader, where a 16-invocation workgroup would
 // leave most of a GPU's SIMD lanes idle.
+// main_wide, for a GPU: 16 x 16 invocations of 4 x 4 outputs, a 64 x 64 tile (16 KiB staged):
+// each weight and x value read from memory serves 64 outputs, twice main's 32, and a workgroup
+// of 256 keeps a GPU's SIMD lanes busy. Not with Q8_1_SUMS (its sums would pass 16 KiB).
 // Q8_1_SUMS (Q4_1, Q5_1 weights, x rounded to q8_1 by dot_input.wgsl): each unit also adds
 // x's correction for the block times the weight block's offset, as llama.cpp's q8_1 dot
 // products multiply the offset by the block's f16 sum.
@@ -115,12 +118,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 // Values k0 + start .. k0 + start + count - 1 of row xm of X into xs[r] (zeros past the matrix).
 fn stage_x(r: u32, xm: u32, k0: u32, start: u32, count: u32) {
   for (var j = 0u; j < count; j++) {
-    var v = 0.0;
-    if (xm < params.m && k0 + start + j < params.k) {
-      v = f32(x[xm * params.k + k0 + start + j]);
-    }
-    xs[r][start + j] = v;
+    xs[r][start + j] = x_value(xm, k0 + start + j);
   }
+}
+
+// X[xm][kk], 0 past the matrix.
+fn x_value(xm: u32, kk: u32) -> f32 {
+  if (xm < params.m && kk < params.k) {
+    return f32(x[xm * params.k + kk]);
+  }
+  return 0.0;
 }
 
 // Whether weight row wn has a whole unit at k0 (false past the last row, and for the partial
@@ -136,14 +143,18 @@ fn w_whole_unit(wn: u32, k0: u32) -> bool {
 // Values k0 + start .. of weight row wn into ws[r], one at a time, zeros past the matrix.
 fn stage_w_values(r: u32, wn: u32, k0: u32, start: u32, count: u32) {
   for (var j = 0u; j < count; j++) {
-    var v = 0.0;
-#if DENSE
-    if (wn < params.n && k0 + start + j < params.k) {
-      v = dense_weight(wn * params.row_bytes, k0 + start + j);
-    }
-#endif
-    ws[r][start + j] = v;
+    ws[r][start + j] = w_value(wn, k0 + start + j);
   }
+}
+
+// W[wn][kk] of a float row, value by value (0 past the matrix; block formats stage by unit).
+fn w_value(wn: u32, kk: u32) -> f32 {
+#if DENSE
+  if (wn < params.n && kk < params.k) {
+    return dense_weight(wn * params.row_bytes, kk);
+  }
+#endif
+  return 0.0;
 }
 
 // Values half .. half + 15 of unit u of the weight row at `row_byte`, dequantized into ws[r].
@@ -171,6 +182,68 @@ fn stage_half(row_byte: u32, u: u32, r: u32, half: u32) {
   ws[r][half + 14u] = w3.z;
   ws[r][half + 15u] = w3.w;
 }
+
+const WIDE: u32 = 64u;
+var<workgroup> xw: array<array<f32, 32>, 64>; // [row of X][k]
+var<workgroup> ww: array<array<f32, 32>, 64>; // [row of W][k]
+
+#if !Q8_1_SUMS
+@compute @workgroup_size(16, 16)
+fn main_wide(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
+        @builtin(local_invocation_index) t: u32) {
+  let n0 = wg.x * WIDE;
+  let m0 = wg.y * WIDE;
+  let units = (params.k + UNIT_VALUES - 1u) / UNIT_VALUES;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  // Staging roles: invocation t stages a quarter unit (8 values) of row t / 4, of X and of W.
+  let r = t / 4u;
+  let quarter = 8u * (t % 4u);
+  let xm = m0 + r;
+  let wn = n0 + r;
+  let row = 4u * lid.y;
+  let col = 4u * lid.x;
+  for (var u = 0u; u < units; u++) {
+    let k0 = u * UNIT_VALUES;
+    for (var j = 0u; j < 8u; j++) {
+      xw[r][quarter + j] = x_value(xm, k0 + quarter + j);
+    }
+    if (w_whole_unit(wn, k0)) {
+      let unit = unit_at(wn * params.row_bytes, u);
+      let lo = unit_w4(unit, quarter / 4u);
+      let hi = unit_w4(unit, quarter / 4u + 1u);
+      ww[r][quarter] = lo.x;
+      ww[r][quarter + 1u] = lo.y;
+      ww[r][quarter + 2u] = lo.z;
+      ww[r][quarter + 3u] = lo.w;
+      ww[r][quarter + 4u] = hi.x;
+      ww[r][quarter + 5u] = hi.y;
+      ww[r][quarter + 6u] = hi.z;
+      ww[r][quarter + 7u] = hi.w;
+    } else {
+      for (var j = 0u; j < 8u; j++) {
+        ww[r][quarter + j] = w_value(wn, k0 + quarter + j);
+      }
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TILE; k++) {
+      let a = vec4<f32>(xw[row][k], xw[row + 1u][k], xw[row + 2u][k], xw[row + 3u][k]);
+      let b = vec4<f32>(ww[col][k], ww[col + 1u][k], ww[col + 2u][k], ww[col + 3u][k]);
+      acc0 += a.x * b;
+      acc1 += a.y * b;
+      acc2 += a.z * b;
+      acc3 += a.w * b;
+    }
+    workgroupBarrier();
+  }
+  store_row(m0 + row, n0 + col, acc0);
+  store_row(m0 + row + 1u, n0 + col, acc1);
+  store_row(m0 + row + 2u, n0 + col, acc2);
+  store_row(m0 + row + 3u, n0 + col, acc3);
+}
+#endif
 
 @compute @workgroup_size(4, 4)
 fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,

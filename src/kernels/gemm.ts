@@ -3,9 +3,11 @@ import type { GpuContext } from '../gpu/context.js';
 import { GpuValidationError } from '../errors.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { quantFormats, rowBytes, type QuantName } from '../quant/index.js';
-import { GEMM_TILE } from './tuning.js';
+import { GEMM_TILE, GEMM_WIDE_TILE, gemmShape } from './tuning.js';
 import { loadVariant, type KernelOptions } from './variant.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
+
+export type GemmShape = 'wide' | 'gpu' | 'cpu';
 
 /** x (m, k) f32, w (n, k) in the kernel's format -> out (m, n) f32 = x · wᵀ. */
 export interface GemmArgs {
@@ -28,10 +30,11 @@ export interface GemmOptions extends KernelOptions {
   /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
   bindingLimit?: number;
   /**
-   * The entry point: 'gpu' (8 x 8 invocations, 4 x 4 outputs each) or 'cpu' (4 x 4, 8 x 8
-   * each); by default 'cpu' on a software adapter. The checks run both everywhere.
+   * The entry point: 'wide' (16 x 16 invocations of 4 x 4 outputs, 64 x 64 tiles), 'gpu' (8 x 8
+   * of 4 x 4, 32 x 32 tiles) or 'cpu' (4 x 4 of 8 x 8); by default tuning.ts's gemmShape for
+   * the adapter. 'wide' takes no q8_1 inputs. The checks run all of them everywhere.
    */
-  shape?: 'gpu' | 'cpu';
+  shape?: GemmShape;
   /**
    * 'q8_1': x was rounded to q8_1 (Q4_1, Q5_1 weights, as llama.cpp does), and each block's
    * offset meets the block's sum through GemmArgs.corrections. Default 'f32'.
@@ -52,6 +55,8 @@ export class Gemm {
     private readonly bindingLimit: number,
     private readonly alignment: number,
     private readonly maxWorkgroups: number,
+    /** Output rows and columns one workgroup computes. */
+    private readonly tile: number,
   ) {}
 
   static async load(gpu: GpuContext, options: GemmOptions = {}): Promise<Gemm> {
@@ -60,15 +65,19 @@ export class Gemm {
       throw new RangeError(`gemm: q8_1 inputs are for weights with block offsets, not ${format}`);
     }
     const limits = gpu.facts.limits;
-    // A CPU device (SwiftShader) gets the entry point with fewer, busier invocations.
-    const cpu = (options.shape ?? (gpu.facts.software ? 'cpu' : 'gpu')) === 'cpu';
+    const shape = options.shape ?? gemmShape(gpu.facts, input);
+    if (shape === 'wide' && input === 'q8_1') {
+      throw new RangeError("gemm: the 'wide' shape takes no q8_1 inputs: use 'gpu'");
+    }
+    const tile = shape === 'wide' ? GEMM_WIDE_TILE : GEMM_TILE;
+    const entryPoint = { wide: 'main_wide', gpu: 'main', cpu: 'main_cpu' }[shape];
     const { key, pipeline } = await loadVariant(gpu, {
       family: 'gemm',
       weights: format,
       activations: options.activations,
-      shape: `t${GEMM_TILE}${cpu ? '_cpu' : ''}${input === 'q8_1' ? '_inq81' : ''}`,
+      shape: `t${tile}${shape === 'cpu' ? '_cpu' : ''}${input === 'q8_1' ? '_inq81' : ''}`,
       defines: { Q8_1_SUMS: input === 'q8_1' },
-      ...(cpu && { entryPoint: 'main_cpu' }),
+      ...(shape !== 'gpu' && { entryPoint }),
     });
     return new Gemm(
       key,
@@ -78,6 +87,7 @@ export class Gemm {
       Math.min(options.bindingLimit ?? Infinity, limits.maxStorageBufferBindingSize),
       limits.minStorageBufferOffsetAlignment,
       limits.maxComputeWorkgroupsPerDimension,
+      tile,
     );
   }
 
@@ -98,7 +108,7 @@ export class Gemm {
     if ((this.input === 'q8_1') !== (corrections !== undefined)) {
       throw new RangeError(`${this.key.name}: corrections go with q8_1 inputs, and only with them`);
     }
-    const tilesM = Math.ceil(m / GEMM_TILE);
+    const tilesM = Math.ceil(m / this.tile);
     if (tilesM > this.maxWorkgroups) {
       throw new GpuValidationError(
         `gemm: ${m} rows of x need ${tilesM} tiles, over ${this.maxWorkgroups}`,
@@ -111,7 +121,7 @@ export class Gemm {
       this.bindingLimit,
       this.alignment,
     )) {
-      const tilesN = Math.ceil(count / GEMM_TILE);
+      const tilesN = Math.ceil(count / this.tile);
       if (tilesN > this.maxWorkgroups) {
         throw new GpuValidationError(
           `gemm: ${count} weight rows need ${tilesN} tiles, over ${this.maxWorkgroups}`,

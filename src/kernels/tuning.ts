@@ -89,6 +89,25 @@ export const ARGMAX_WORKGROUP = 256;
 export const GEMM_TILE = 32;
 
 /**
+ * gemm.wgsl's main_wide tile: 64 x 64 outputs, 16 x 16 invocations of 4 x 4. Each value staged
+ * from memory serves twice the outputs of the 32 x 32 tile, which measured 3.1-3.3 TFLOP/s on
+ * an H200 (8% of its f32 peak, issue 20); its own GPU figure is not measured yet.
+ */
+export const GEMM_WIDE_TILE = 64;
+
+/**
+ * The prefill GEMM's entry point for an adapter: 'cpu' on a software adapter (see GEMM_TILE),
+ * else 'wide', or 'gpu' for q8_1 inputs (their per-unit sums do not fit beside the wide tile).
+ */
+export function gemmShape(
+  facts: { software: boolean },
+  input: 'f32' | 'q8_1',
+): 'wide' | 'gpu' | 'cpu' {
+  if (facts.software) return 'cpu';
+  return input === 'q8_1' ? 'gpu' : 'wide';
+}
+
+/**
  * Keys per step of the attention split pass, and its invocations: one key's score per
  * invocation, then one or two output dims per invocation (head dims up to 256). 128 keeps the
  * online-softmax step to a few barriers per 128 keys and fits every adapter.

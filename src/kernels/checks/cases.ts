@@ -69,8 +69,8 @@ export type KernelCase =
       format: QuantName;
       /** (m, n, k) */
       shape: [number, number, number];
-      /** The entry point (GemmOptions.shape): both run on every adapter. */
-      entry: 'gpu' | 'cpu';
+      /** The entry point (GemmOptions.shape): all of them run on every adapter. */
+      entry: 'wide' | 'gpu' | 'cpu';
       /** x rounded to q8_1 first (GemmOptions.input; default f32). */
       input?: 'q8_1';
       seed: number;
@@ -179,7 +179,8 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       seed: next(),
     });
     cases.push({ kernel: 'embedding', format, shape: [37, dense ? 45 : block, 5], seed: next() });
-    // Tiles are 32 x 32 over 32-value steps: shapes on, under and over the tile edges.
+    // Tiles are 32 x 32 over 32-value steps: shapes on, under and over the tile edges (the
+    // wide entry's 64 x 64 tiles: at the end, so the cases before keep their seeds).
     const gemmShapes: [number, number, number][] = [
       [1, 1, block],
       [5, 37, 2 * block],
@@ -462,6 +463,19 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   for (const n of [7, 5000]) {
     cases.push({ kernel: 'scale', shape: [n], value: Math.sqrt(2304), seed: next() });
     cases.push({ kernel: 'softcap', shape: [n], value: 30, seed: next() });
+  }
+  // gemm.wgsl's main_wide: 64 x 64 tiles, on, under and over their edges, every format.
+  for (const format of Object.keys(quantFormats) as QuantName[]) {
+    const block = Math.max(32, quantFormats[format].blockValues);
+    const shapes: [number, number, number][] = [
+      [5, 37, 2 * block],
+      [64, 64, block],
+      [70, 131, 2 * block],
+    ];
+    if (quantFormats[format].blockValues === 1) shapes.push([40, 70, 100]);
+    for (const shape of shapes) {
+      cases.push({ kernel: 'gemm', format, shape, entry: 'wide', seed: next() });
+    }
   }
   return cases;
 }
