@@ -44,7 +44,12 @@ struct QueryInfo {
 @group(0) @binding(2) var<storage, read> k_cache: array<u32>;
 @group(0) @binding(3) var<storage, read> v_cache: array<u32>;
 #else
+#if KV_VEC4
+// Head dims a multiple of 4: each invocation reads its key's row four values a load.
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4<kv>>;
+#else
 @group(0) @binding(2) var<storage, read> k_cache: array<kv>;
+#endif
 @group(0) @binding(3) var<storage, read> v_cache: array<kv>;
 #endif
 @group(0) @binding(4) var<storage, read> table: array<u32>;
@@ -65,22 +70,47 @@ var<workgroup> query_index: u32;
 var<workgroup> query_table: u32;
 var<workgroup> split_start: u32;
 
-// Element d of a cached K or V row.
+// Element d of a cached V row.
 #if KV_INT8
-fn k_at(row: KvRow, d: u32) -> f32 {
-  return int8_of(k_cache[row.base + d / 4u], d) * bitcast<f32>(k_cache[row.scale]);
-}
 fn v_at(row: KvRow, d: u32) -> f32 {
   return int8_of(v_cache[row.base + d / 4u], d) * bitcast<f32>(v_cache[row.scale]);
 }
 #else
-fn k_at(row: KvRow, d: u32) -> f32 {
-  return f32(k_cache[row.base + d]);
-}
 fn v_at(row: KvRow, d: u32) -> f32 {
   return f32(v_cache[row.base + d]);
 }
 #endif
+
+// q_shared[d .. d + 3]
+fn q4(d: u32) -> vec4<f32> {
+  return vec4<f32>(q_shared[d], q_shared[d + 1u], q_shared[d + 2u], q_shared[d + 3u]);
+}
+
+// The dot product of the query (q_shared) with a cached K row: an int8 row a word (four values)
+// at a time, times its scale once; a float row four values a load where the head dim allows.
+fn q_dot_k(row: KvRow) -> f32 {
+  var s = 0.0;
+#if KV_INT8
+  for (var w = 0u; w < params.head_dim / 4u; w++) {
+    let word = k_cache[row.base + w];
+    let k = vec4<f32>(int8_of(word, 0u), int8_of(word, 1u), int8_of(word, 2u), int8_of(word, 3u));
+    s += dot(q4(4u * w), k);
+  }
+  return s * bitcast<f32>(k_cache[row.scale]);
+#else
+#if KV_VEC4
+  let base = row.base / 4u;
+  for (var w = 0u; w < params.head_dim / 4u; w++) {
+    s += dot(q4(4u * w), vec4<f32>(k_cache[base + w]));
+  }
+#else
+  for (var d = 0u; d < params.head_dim; d++) {
+    s += q_shared[d] * f32(k_cache[row.base + d]);
+  }
+#endif
+  return s;
+#endif
+}
 
 fn visible(j: u32, q_index: u32) -> bool {
   return j <= q_index &&
@@ -116,12 +146,7 @@ fn attend_split(inv: Invocation) {
     let j = chunk + inv.lid;
     var s = MASKED;
     if (j < end && visible(j, q_index)) {
-      var dot_qk = 0.0;
-      let k_row = kv_row(table_offset, j, kv_head);
-      for (var d = 0u; d < params.head_dim; d++) {
-        dot_qk += q_shared[d] * k_at(k_row, d);
-      }
-      s = params.scale * dot_qk;
+      s = params.scale * q_dot_k(kv_row(table_offset, j, kv_head));
       if (params.softcap > 0.0) {
         s = params.softcap * tanh(s / params.softcap);
       }

@@ -28,17 +28,23 @@ export { kvCacheBytes };
 export function kvVariant(
   c: { kv?: KvFormat; headDim: number },
   options: KernelOptions,
-): { format: KvFormat; shape: string; defines: { KV_INT8: boolean; KV_F16: boolean } } {
+): {
+  format: KvFormat;
+  shape: string;
+  defines: { KV_INT8: boolean; KV_F16: boolean; KV_VEC4: boolean };
+} {
   const format = c.kv ?? options.activations ?? 'f32';
   if (format === 'int8' && c.headDim % 4 !== 0) {
     throw new RangeError(
       `an int8 KV cache packs 4 values a word: head dim ${c.headDim} is not a multiple of 4`,
     );
   }
+  // Float rows of a head dim that is a multiple of 4 are read as vec4 (attention's keys).
+  const vec4 = format !== 'int8' && c.headDim % 4 === 0;
   return {
     format,
-    shape: `kv${format === 'int8' ? 'i8' : format}`,
-    defines: { KV_INT8: format === 'int8', KV_F16: format === 'f16' },
+    shape: `kv${format === 'int8' ? 'i8' : format}${vec4 ? 'v4' : ''}`,
+    defines: { KV_INT8: format === 'int8', KV_F16: format === 'f16', KV_VEC4: vec4 },
   };
 }
 

@@ -464,6 +464,16 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     cases.push({ kernel: 'scale', shape: [n], value: Math.sqrt(2304), seed: next() });
     cases.push({ kernel: 'softcap', shape: [n], value: 30, seed: next() });
   }
+  // A head dim that is not a multiple of 4: keys read a value at a time, not as vec4.
+  cases.push({
+    kernel: 'attention',
+    scenario: {
+      config: { heads: 2, kvHeads: 1, headDim: 6, blockTokens: 4 },
+      sequences: [21, 3],
+      mode: 'decode',
+    },
+    seed: next(),
+  });
   // gemm.wgsl's main_wide: 64 x 64 tiles, on, under and over their edges, every format.
   for (const format of Object.keys(quantFormats) as QuantName[]) {
     const block = Math.max(32, quantFormats[format].blockValues);
