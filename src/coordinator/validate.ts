@@ -21,9 +21,13 @@ function number(params: Record<string, unknown>, name: string, range: OptionRang
 
 function stopParam(params: Record<string, unknown>): void {
   const stop = params.stop;
-  if (stop === undefined || stop === null || typeof stop === 'string') return;
-  if (!Array.isArray(stop) || stop.length > 4 || stop.some((s) => typeof s !== 'string')) {
-    throw new RequestError('stop must be a string or an array of at most 4 strings', 'stop');
+  if (stop === undefined || stop === null) return;
+  const list = typeof stop === 'string' ? [stop] : stop;
+  if (!Array.isArray(list) || list.length > 4 || list.some((s) => typeof s !== 'string' || !s)) {
+    throw new RequestError(
+      'stop must be a non-empty string or an array of at most 4 of them',
+      'stop',
+    );
   }
 }
 
@@ -52,6 +56,7 @@ function common(params: Record<string, unknown>): void {
   if (options !== undefined && options !== null && !isObject(options)) {
     throw new RequestError('stream_options must be an object', 'stream_options');
   }
+  tools(params);
   const priority = params.priority;
   if (priority !== undefined && priority !== 'interactive' && priority !== 'background') {
     throw new RequestError('priority must be "interactive" or "background"', 'priority');
@@ -86,6 +91,12 @@ export function checkChatParams(params: unknown): void {
         `${at}.content`,
       );
     }
+    toolCalls(m, at);
+    for (const key of ['name', 'tool_call_id'] as const) {
+      if (m[key] != null && typeof m[key] !== 'string') {
+        throw new RequestError(`${at}.${key} must be a string`, `${at}.${key}`);
+      }
+    }
   });
   const cont = params.continue_final_message;
   if (cont !== undefined && cont !== null && typeof cont !== 'boolean') {
@@ -94,8 +105,64 @@ export function checkChatParams(params: unknown): void {
       'continue_final_message',
     );
   }
-  if (params.tools !== undefined && !Array.isArray(params.tools)) {
-    throw new RequestError('tools must be an array', 'tools');
+}
+
+/** tools, OpenAI's function definitions, and tool_choice. */
+function tools(params: Record<string, unknown>): void {
+  const list = params.tools;
+  if (list != null) {
+    const valid =
+      Array.isArray(list) &&
+      list.every(
+        (t) =>
+          isObject(t) &&
+          isObject(t.function) &&
+          typeof t.function.name === 'string' &&
+          (t.function.parameters == null ||
+            isObject(t.function.parameters) ||
+            typeof t.function.parameters === 'boolean'),
+      );
+    if (!valid) {
+      throw new RequestError(
+        'tools must be an array of { type: "function", function: { name, description, ' +
+          'parameters } }, parameters a JSON schema',
+        'tools',
+      );
+    }
+  }
+  const choice = params.tool_choice;
+  const named =
+    isObject(choice) && isObject(choice.function) && typeof choice.function.name === 'string';
+  if (choice != null && !['auto', 'none', 'required'].includes(choice as string) && !named) {
+    throw new RequestError(
+      'tool_choice must be "auto", "none", "required" or { type: "function", function: { name } }',
+      'tool_choice',
+    );
+  }
+}
+
+/** An assistant message's tool_calls: OpenAI's { id, type, function: { name, arguments } }. */
+function toolCalls(m: Record<string, unknown>, at: string): void {
+  const calls = m.tool_calls;
+  if (calls == null) return;
+  const valid =
+    Array.isArray(calls) &&
+    calls.every(
+      (c) =>
+        isObject(c) &&
+        isObject(c.function) &&
+        typeof c.function.name === 'string' &&
+        (typeof c.function.arguments === 'string' || isObject(c.function.arguments)),
+    );
+  if (!valid) {
+    throw new RequestError(
+      `${at}.tool_calls must be an array of { id, type: "function", function: { name, ` +
+        'arguments } }, arguments a JSON string',
+      `${at}.tool_calls`,
+    );
+  }
+  if (m.role !== 'assistant') {
+    throw new RequestError(`${at}: only an assistant message has tool_calls`, `${at}.tool_calls`);
   }
 }
 

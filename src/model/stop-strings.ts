@@ -1,3 +1,5 @@
+import { RequestError } from '../errors.js';
+
 /**
  * Streams generated text while watching for stop strings: text that might be the start of a
  * stop string is held back until the next piece settles it, so a stop string never reaches the
@@ -10,7 +12,11 @@ export class StopStringFilter {
   stoppedAt: number | undefined;
 
   constructor(private readonly stops: readonly string[]) {
-    for (const s of stops) if (s.length === 0) throw new RangeError('a stop string is empty');
+    for (const s of stops) {
+      if (typeof s !== 'string' || s.length === 0) {
+        throw new RequestError('a stop string is empty: every stop must be some text', 'stop');
+      }
+    }
   }
 
   /** Adds a piece; returns the text that can go out now. */

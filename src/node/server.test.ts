@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request as httpRequest } from 'node:http';
 import { tinyModel } from '../model/testing/tiny-model.js';
+import { Rng } from '../util/rng.js';
 import type * as NodeEntry from './index.js';
 
 // The edge server over a real engine (host processes on Dawn, the built dist/node, so
@@ -314,6 +315,26 @@ describe('edge server', () => {
       ],
       ['stop a number', () => post('/v1/chat/completions', { ...hello, stop: 3 }), 400],
       ['stream a string', () => post('/v1/chat/completions', { ...hello, stream: 'yes' }), 400],
+      ['stop empty', () => post('/v1/chat/completions', { ...hello, stop: '' }), 400],
+      [
+        'tool_calls a string',
+        () =>
+          post('/v1/chat/completions', {
+            model: 'tiny',
+            messages: [{ role: 'assistant', content: null, tool_calls: 'x' }],
+          }),
+        400,
+      ],
+      [
+        'tools not tools',
+        () => post('/v1/completions', { model: 'tiny', prompt: 'a', tools: true }),
+        400,
+      ],
+      [
+        'tool_choice unknown',
+        () => post('/v1/chat/completions', { ...hello, tool_choice: 'maybe' }),
+        400,
+      ],
       [
         'bad response_format',
         () => post('/v1/chat/completions', { ...hello, response_format: { type: 'xml' } }),
@@ -443,6 +464,132 @@ describe('edge server', () => {
     // Still up and answering.
     const ok = await post('/v1/chat/completions', { ...hello, ...greedy });
     expect(ok.status).toBe(200);
+  });
+
+  // REQUEST_FUZZ_CASES / REQUEST_FUZZ_SEED run more, or others.
+  const fuzzCases = Number(process.env.REQUEST_FUZZ_CASES ?? 240);
+  it(`a seeded fuzz of ${fuzzCases} mangled requests: never a 5xx, every error OpenAI JSON, serving on`, async () => {
+    const rng = new Rng(Number(process.env.REQUEST_FUZZ_SEED ?? 20261130));
+    const pick = <T>(items: readonly T[]): T => items[rng.int(0, items.length - 1)];
+    const deep = (n: number): unknown => (n === 0 ? 'x' : { a: [deep(n - 1)] });
+    const values: unknown[] = [
+      null,
+      true,
+      false,
+      0,
+      -1,
+      1,
+      2.5,
+      1e308,
+      -1e308,
+      2 ** 53,
+      '',
+      'x',
+      'tiny',
+      '0',
+      '-1',
+      'x'.repeat(20_000),
+      [],
+      [1, 'a'],
+      {},
+      { a: {} },
+      deep(12),
+      { type: 'text' },
+      [{ role: 'user', content: 'hi' }],
+      { role: 'user' },
+      [[]],
+      ['\u0000'],
+    ];
+    const bases: [string, Record<string, unknown>][] = [
+      ['/v1/chat/completions', { ...hello, max_tokens: 3, temperature: 0 }],
+      ['/v1/chat/completions', { ...hello, max_tokens: 3, stream: true }],
+      ['/v1/completions', { model: 'tiny', prompt: 'Once', max_tokens: 3 }],
+      ['/v1/embeddings', { model: 'tiny', input: ['a fox', 'a dog'] }],
+    ];
+    const fields = [
+      'model',
+      'messages',
+      'max_tokens',
+      'temperature',
+      'top_p',
+      'stream',
+      'stop',
+      'seed',
+      'n',
+      'presence_penalty',
+      'frequency_penalty',
+      'response_format',
+      'tools',
+      'tool_choice',
+      'prompt',
+      'input',
+      'encoding_format',
+      'stream_options',
+      'logit_bias',
+      'user',
+    ];
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < fuzzCases; i++) {
+      const [path, base] = pick(bases);
+      const body: Record<string, unknown> = structuredClone(base);
+      for (let n = rng.int(1, 3); n > 0; n--) {
+        const field = pick(fields);
+        const op = rng.int(0, 5);
+        if (op === 0) delete body[field];
+        else if (op === 1 && Array.isArray(body.messages)) {
+          const message = { ...(body.messages[0] as object) } as Record<string, unknown>;
+          message[pick(['role', 'content', 'tool_calls', 'name', 'tool_call_id'])] = pick(values);
+          body.messages = [message];
+        } else if (op === 2) {
+          body.response_format = pick([
+            { type: 'json_object' },
+            { type: 'json_schema', json_schema: { name: 's', schema: pick(values) } },
+            {
+              type: 'json_schema',
+              json_schema: { schema: { type: 'object', properties: pick(values) } },
+            },
+            {
+              type: 'json_schema',
+              json_schema: { schema: { type: 'array', items: pick(values), maxItems: 2 } },
+            },
+          ]);
+          body.max_tokens = 4;
+        } else if (op === 3) {
+          // A malformed tool, or a well-formed one whose schema is anything, with a choice.
+          const name = rng.int(0, 1) ? 'lookup' : pick(values);
+          const properties = { a: pick(values), b: { type: 'integer', maximum: pick(values) } };
+          const parameters = rng.int(0, 1) ? { type: 'object', properties } : pick(values);
+          body.tools = [{ type: 'function', function: { name, parameters } }];
+          body.tool_choice = pick([
+            'auto',
+            'required',
+            'none',
+            { type: 'function', function: { name } },
+            pick(values),
+          ]);
+          body.max_tokens = 6;
+        } else body[field] = pick(values);
+      }
+      if (rng.int(0, 3) === 0 && body.max_tokens === undefined) body.max_tokens = 2;
+      const res = await post(path, body);
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      const text = await res.text();
+      const what = `${path} ${JSON.stringify(body).slice(0, 300)} -> ${text.slice(0, 300)}`;
+      expect(res.status, what).toBeLessThan(500);
+      if (res.status !== 200) {
+        const error = (JSON.parse(text) as { error: { message: string; type: string } }).error;
+        expect(typeof error.message, what).toBe('string');
+        expect(error.type, what).toBe('invalid_request_error');
+      } else if (body.stream !== true) {
+        expect(JSON.parse(text), what).toBeTypeOf('object');
+      }
+    }
+    console.log(`request fuzz, ${fuzzCases} cases, statuses:`, Object.fromEntries(statuses));
+    expect(statuses.get(200) ?? 0).toBeGreaterThan(fuzzCases / 20);
+    expect(statuses.get(400) ?? 0).toBeGreaterThan(fuzzCases / 3);
+    const ok = await post('/v1/chat/completions', { ...hello, ...greedy });
+    expect(ok.status).toBe(200);
+    expect(server.active).toBe(0);
   });
 
   it('stops the embeddings of a client that goes away', async () => {
