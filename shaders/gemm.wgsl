@@ -1,20 +1,19 @@
 // Matrix multiply for prefill: out = X · Wᵀ, weights in any format of include/weights.wgsl.
 // X (M, K) act, W (N, K) rows `row_bytes` apart -> out (M, out_stride) at column col_offset + n.
-// A workgroup of 8 x 8 invocations computes a 32 x 32 output tile, 4 x 4 per invocation,
-// stepping over K in 32-value units: each step stages 32 rows of X and 32 dequantized rows of
-// W in workgroup memory (8 KiB), so every weight is decoded once per tile, not once per output.
-// 4 x 4 per invocation reads 8 staged values for 16 multiply-adds (2 x 2 read 4 for 4), and 64
-// invocations meet at each barrier: on a CPU device (SwiftShader), where a barrier switches
-// between every invocation's stack and a workgroup-memory read costs more than the arithmetic,
-// that took a 64 x 1024 x 1024 product from ~0.37 to ~0.85 GFLOP/s. The accumulators are four
-// named vectors, not an array: indexed in a loop, an array lives in memory there.
+// main, for a GPU: a workgroup of (TILE / 4)² invocations computes a TILE x TILE output tile,
+// 4 x 4 per invocation, stepping over K in 32-value units: each step stages TILE rows of X and
+// TILE dequantized rows of W in workgroup memory, so every weight is decoded once per tile, not
+// once per output, and each staged value serves TILE outputs. TILE 64 (tuning.ts, 16 KiB staged,
+// 256 invocations) is the default on a GPU; 32 (8 KiB, 64) where q8_1 sums must fit beside.
+// 4 x 4 per invocation reads 8 staged values for 16 multiply-adds. On a CPU device
+// (SwiftShader), where a barrier switches between every invocation's stack and a
+// workgroup-memory read costs more than the arithmetic, that took a 64 x 1024 x 1024 product
+// from ~0.37 to ~0.85 GFLOP/s at TILE 32. The accumulators are four named vectors, not an array:
+// indexed in a loop, an array lives in memory there.
 // main_cpu, for a CPU device: 4 x 4 invocations of 8 x 8 outputs each (10 staged reads for 64
 // multiply-adds, 16 invocations at a barrier) and whole units decoded at once (unit_weights):
 // ~1.15 GFLOP/s at 64 x 1024 x 1024 on SwiftShader, where a 16-invocation workgroup would
 // leave most of a GPU's SIMD lanes idle.
-// main_wide, for a GPU: 16 x 16 invocations of 4 x 4 outputs, a 64 x 64 tile (16 KiB staged):
-// each weight and x value read from memory serves 64 outputs, twice main's 32, and a workgroup
-// of 256 keeps a GPU's SIMD lanes busy. Not with Q8_1_SUMS (its sums would pass 16 KiB).
 // Q8_1_SUMS (Q4_1, Q5_1 weights, x rounded to q8_1 by dot_input.wgsl): each unit also adds
 // x's correction for the block times the weight block's offset, as llama.cpp's q8_1 dot
 // products multiply the offset by the block's f16 sum.
@@ -37,14 +36,15 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<act>;
 @group(0) @binding(3) var<storage, read_write> out: array<act>;
 
-const TILE: u32 = 32u;
-var<workgroup> xs: array<array<f32, 32>, 32>; // [row of X][k]
-var<workgroup> ws: array<array<f32, 32>, 32>; // [row of W][k]
+// Output rows and columns a workgroup computes: 32 or 64 for main, 32 for main_cpu.
+override TILE: u32 = 32u;
+var<workgroup> xs: array<array<f32, 32>, TILE>; // [row of X][k]
+var<workgroup> ws: array<array<f32, 32>, TILE>; // [row of W][k]
 
 #if Q8_1_SUMS
 @group(0) @binding(4) var<storage, read> corrections: array<f32>; // (m, k / 32)
-var<workgroup> xc: array<f32, 32>; // [row of X]: this unit's correction
-var<workgroup> wo: array<f32, 32>; // [row of W]: this unit's block offset
+var<workgroup> xc: array<f32, TILE>; // [row of X]: this unit's correction
+var<workgroup> wo: array<f32, TILE>; // [row of W]: this unit's block offset
 
 // Row r's x correction and weight block offset for unit u (zeros past the matrices).
 fn stage_sums(r: u32, xm: u32, wn: u32, u: u32) {
@@ -61,7 +61,7 @@ fn stage_sums(r: u32, xm: u32, wn: u32, u: u32) {
 }
 #endif
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(TILE / 4u, TILE / 4u)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
         @builtin(local_invocation_index) t: u32) {
   let n0 = wg.x * TILE;
@@ -71,28 +71,37 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   var acc1 = vec4<f32>(0.0);
   var acc2 = vec4<f32>(0.0);
   var acc3 = vec4<f32>(0.0);
-  // Staging roles: invocation t stages half a unit (16 values) of row t / 2, of X and of W.
-  let r = t / 2u;
-  let half = 16u * (t % 2u);
+  // Staging roles: invocation t stages `per` values of a unit (16 at TILE 32, 8 at 64) of row
+  // r, of X and of W.
+  let per = 512u / TILE;
+  let r = t / (UNIT_VALUES / per);
+  let start = per * (t % (UNIT_VALUES / per));
   let xm = m0 + r;
   let wn = n0 + r;
   let row = 4u * lid.y;
   let col = 4u * lid.x;
   for (var u = 0u; u < units; u++) {
     let k0 = u * UNIT_VALUES;
-    stage_x(r, xm, k0, half, 16u);
+    stage_x(r, xm, k0, start, per);
     if (w_whole_unit(wn, k0)) {
-      stage_half(wn * params.row_bytes, u, r, half);
+      let unit = unit_at(wn * params.row_bytes, u);
+      for (var i = start / 4u; i < (start + per) / 4u; i++) {
+        let v = unit_w4(unit, i);
+        ws[r][4u * i] = v.x;
+        ws[r][4u * i + 1u] = v.y;
+        ws[r][4u * i + 2u] = v.z;
+        ws[r][4u * i + 3u] = v.w;
+      }
     } else {
-      stage_w_values(r, wn, k0, half, 16u);
+      stage_w_values(r, wn, k0, start, per);
     }
 #if Q8_1_SUMS
-    if (half == 0u) {
+    if (start == 0u) {
       stage_sums(r, xm, wn, u);
     }
 #endif
     workgroupBarrier();
-    for (var k = 0u; k < TILE; k++) {
+    for (var k = 0u; k < UNIT_VALUES; k++) {
       let a = vec4<f32>(xs[row][k], xs[row + 1u][k], xs[row + 2u][k], xs[row + 3u][k]);
       let b = vec4<f32>(ws[col][k], ws[col + 1u][k], ws[col + 2u][k], ws[col + 3u][k]);
       acc0 += a.x * b;
@@ -157,94 +166,6 @@ fn w_value(wn: u32, kk: u32) -> f32 {
   return 0.0;
 }
 
-// Values half .. half + 15 of unit u of the weight row at `row_byte`, dequantized into ws[r].
-fn stage_half(row_byte: u32, u: u32, r: u32, half: u32) {
-  let unit = unit_at(row_byte, u);
-  let first = half / 4u;
-  let w0 = unit_w4(unit, first);
-  let w1 = unit_w4(unit, first + 1u);
-  let w2 = unit_w4(unit, first + 2u);
-  let w3 = unit_w4(unit, first + 3u);
-  ws[r][half] = w0.x;
-  ws[r][half + 1u] = w0.y;
-  ws[r][half + 2u] = w0.z;
-  ws[r][half + 3u] = w0.w;
-  ws[r][half + 4u] = w1.x;
-  ws[r][half + 5u] = w1.y;
-  ws[r][half + 6u] = w1.z;
-  ws[r][half + 7u] = w1.w;
-  ws[r][half + 8u] = w2.x;
-  ws[r][half + 9u] = w2.y;
-  ws[r][half + 10u] = w2.z;
-  ws[r][half + 11u] = w2.w;
-  ws[r][half + 12u] = w3.x;
-  ws[r][half + 13u] = w3.y;
-  ws[r][half + 14u] = w3.z;
-  ws[r][half + 15u] = w3.w;
-}
-
-const WIDE: u32 = 64u;
-var<workgroup> xw: array<array<f32, 32>, 64>; // [row of X][k]
-var<workgroup> ww: array<array<f32, 32>, 64>; // [row of W][k]
-
-#if !Q8_1_SUMS
-@compute @workgroup_size(16, 16)
-fn main_wide(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
-        @builtin(local_invocation_index) t: u32) {
-  let n0 = wg.x * WIDE;
-  let m0 = wg.y * WIDE;
-  let units = (params.k + UNIT_VALUES - 1u) / UNIT_VALUES;
-  var acc0 = vec4<f32>(0.0);
-  var acc1 = vec4<f32>(0.0);
-  var acc2 = vec4<f32>(0.0);
-  var acc3 = vec4<f32>(0.0);
-  // Staging roles: invocation t stages a quarter unit (8 values) of row t / 4, of X and of W.
-  let r = t / 4u;
-  let quarter = 8u * (t % 4u);
-  let xm = m0 + r;
-  let wn = n0 + r;
-  let row = 4u * lid.y;
-  let col = 4u * lid.x;
-  for (var u = 0u; u < units; u++) {
-    let k0 = u * UNIT_VALUES;
-    for (var j = 0u; j < 8u; j++) {
-      xw[r][quarter + j] = x_value(xm, k0 + quarter + j);
-    }
-    if (w_whole_unit(wn, k0)) {
-      let unit = unit_at(wn * params.row_bytes, u);
-      let lo = unit_w4(unit, quarter / 4u);
-      let hi = unit_w4(unit, quarter / 4u + 1u);
-      ww[r][quarter] = lo.x;
-      ww[r][quarter + 1u] = lo.y;
-      ww[r][quarter + 2u] = lo.z;
-      ww[r][quarter + 3u] = lo.w;
-      ww[r][quarter + 4u] = hi.x;
-      ww[r][quarter + 5u] = hi.y;
-      ww[r][quarter + 6u] = hi.z;
-      ww[r][quarter + 7u] = hi.w;
-    } else {
-      for (var j = 0u; j < 8u; j++) {
-        ww[r][quarter + j] = w_value(wn, k0 + quarter + j);
-      }
-    }
-    workgroupBarrier();
-    for (var k = 0u; k < TILE; k++) {
-      let a = vec4<f32>(xw[row][k], xw[row + 1u][k], xw[row + 2u][k], xw[row + 3u][k]);
-      let b = vec4<f32>(ww[col][k], ww[col + 1u][k], ww[col + 2u][k], ww[col + 3u][k]);
-      acc0 += a.x * b;
-      acc1 += a.y * b;
-      acc2 += a.z * b;
-      acc3 += a.w * b;
-    }
-    workgroupBarrier();
-  }
-  store_row(m0 + row, n0 + col, acc0);
-  store_row(m0 + row + 1u, n0 + col, acc1);
-  store_row(m0 + row + 2u, n0 + col, acc2);
-  store_row(m0 + row + 3u, n0 + col, acc3);
-}
-#endif
-
 @compute @workgroup_size(4, 4)
 fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
         @builtin(local_invocation_index) t: u32) {
@@ -285,7 +206,7 @@ fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
 #endif
     }
     workgroupBarrier();
-    for (var k = 0u; k < TILE; k++) {
+    for (var k = 0u; k < UNIT_VALUES; k++) {
       let b = vec4<f32>(ws[col][k], ws[col + 1u][k], ws[col + 2u][k], ws[col + 3u][k]);
       let d = vec4<f32>(ws[col + 4u][k], ws[col + 5u][k], ws[col + 6u][k], ws[col + 7u][k]);
       var x = xs[row][k];

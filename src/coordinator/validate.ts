@@ -107,22 +107,27 @@ export function checkChatParams(params: unknown): void {
   }
 }
 
+/** Whether `list` is an array of { function: { name, ... } } whose functions pass `check`. */
+function namedFunctions(list: unknown, check: (f: Record<string, unknown>) => boolean): boolean {
+  return (
+    Array.isArray(list) &&
+    list.every(
+      (item) =>
+        isObject(item) &&
+        isObject(item.function) &&
+        typeof item.function.name === 'string' &&
+        check(item.function),
+    )
+  );
+}
+
 /** tools, OpenAI's function definitions, and tool_choice. */
 function tools(params: Record<string, unknown>): void {
   const list = params.tools;
   if (list != null) {
-    const valid =
-      Array.isArray(list) &&
-      list.every(
-        (t) =>
-          isObject(t) &&
-          isObject(t.function) &&
-          typeof t.function.name === 'string' &&
-          (t.function.parameters == null ||
-            isObject(t.function.parameters) ||
-            typeof t.function.parameters === 'boolean'),
-      );
-    if (!valid) {
+    const schema = (f: Record<string, unknown>) =>
+      f.parameters == null || isObject(f.parameters) || typeof f.parameters === 'boolean';
+    if (!namedFunctions(list, schema)) {
       throw new RequestError(
         'tools must be an array of { type: "function", function: { name, description, ' +
           'parameters } }, parameters a JSON schema',
@@ -145,16 +150,9 @@ function tools(params: Record<string, unknown>): void {
 function toolCalls(m: Record<string, unknown>, at: string): void {
   const calls = m.tool_calls;
   if (calls == null) return;
-  const valid =
-    Array.isArray(calls) &&
-    calls.every(
-      (c) =>
-        isObject(c) &&
-        isObject(c.function) &&
-        typeof c.function.name === 'string' &&
-        (typeof c.function.arguments === 'string' || isObject(c.function.arguments)),
-    );
-  if (!valid) {
+  const args = (f: Record<string, unknown>) =>
+    typeof f.arguments === 'string' || isObject(f.arguments);
+  if (!namedFunctions(calls, args)) {
     throw new RequestError(
       `${at}.tool_calls must be an array of { id, type: "function", function: { name, ` +
         'arguments } }, arguments a JSON string',

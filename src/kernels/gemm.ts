@@ -30,7 +30,7 @@ export interface GemmOptions extends KernelOptions {
   /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
   bindingLimit?: number;
   /**
-   * The entry point: 'wide' (16 x 16 invocations of 4 x 4 outputs, 64 x 64 tiles), 'gpu' (8 x 8
+   * The shape: 'wide' (main at 64 x 64 tiles, 16 x 16 invocations of 4 x 4 outputs), 'gpu' (8 x 8
    * of 4 x 4, 32 x 32 tiles) or 'cpu' (4 x 4 of 8 x 8); by default tuning.ts's gemmShape for
    * the adapter. 'wide' takes no q8_1 inputs. The checks run all of them everywhere.
    */
@@ -70,14 +70,14 @@ export class Gemm {
       throw new RangeError("gemm: the 'wide' shape takes no q8_1 inputs: use 'gpu'");
     }
     const tile = shape === 'wide' ? GEMM_WIDE_TILE : GEMM_TILE;
-    const entryPoint = { wide: 'main_wide', gpu: 'main', cpu: 'main_cpu' }[shape];
     const { key, pipeline } = await loadVariant(gpu, {
       family: 'gemm',
       weights: format,
       activations: options.activations,
       shape: `t${tile}${shape === 'cpu' ? '_cpu' : ''}${input === 'q8_1' ? '_inq81' : ''}`,
       defines: { Q8_1_SUMS: input === 'q8_1' },
-      ...(shape !== 'gpu' && { entryPoint }),
+      overrides: { TILE: tile },
+      ...(shape === 'cpu' && { entryPoint: 'main_cpu' }),
     });
     return new Gemm(
       key,

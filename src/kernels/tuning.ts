@@ -89,7 +89,7 @@ export const ARGMAX_WORKGROUP = 256;
 export const GEMM_TILE = 32;
 
 /**
- * gemm.wgsl's main_wide tile: 64 x 64 outputs, 16 x 16 invocations of 4 x 4. Each value staged
+ * gemm.wgsl's main at TILE 64: 64 x 64 outputs, 16 x 16 invocations of 4 x 4. Each value staged
  * from memory serves twice the outputs of the 32 x 32 tile, which measured 3.1-3.3 TFLOP/s on
  * an H200 (8% of its f32 peak, issue 20); its own GPU figure is not measured yet.
  */

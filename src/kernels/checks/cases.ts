@@ -474,7 +474,7 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     },
     seed: next(),
   });
-  // gemm.wgsl's main_wide: 64 x 64 tiles, on, under and over their edges, every format.
+  // gemm.wgsl's main at TILE 64 ('wide'): on, under and over its tile edges, every format.
   for (const format of Object.keys(quantFormats) as QuantName[]) {
     const block = Math.max(32, quantFormats[format].blockValues);
     const shapes: [number, number, number][] = [
