@@ -408,6 +408,8 @@ export class LayerStack {
         eps: c.rmsEps,
       });
       const qkvIn = this.roundInputs(batch, s.h, T * E, T, [layer.q, layer.k, layer.v]);
+      // Where q and k are when attention and the KV write read them.
+      let [q, kNew] = [s.q, s.k];
       // Gemma 3's local layers turn by a RoPE of their own.
       const angles = layer.local && c.ropeLocalBase ? step.ropeLocal : step.rope;
       if (layer.qkv && T <= MATVEC_MAX_BATCH) {
@@ -437,29 +439,31 @@ export class LayerStack {
         await this.project(batch, layer.k, qkvIn(layer.k), s.k, T, layer.kBias);
         await this.project(batch, layer.v, qkvIn(layer.v), s.v, T, layer.vBias);
         if (layer.qNorm && layer.kNorm) {
-          // Per-head RMSNorm of q and k (qwen3): rows are (token, head).
-          const heads: [GPUBuffer, GpuTensor, number][] = [
-            [s.q, layer.qNorm, c.heads],
-            [s.k, layer.kNorm, c.kvHeads],
+          // Per-head RMSNorm of q and k (qwen3): rows are (token, head), into buffers free until
+          // attention (a copy back would end the pass): q into proj, k into attn, which the
+          // KV write reads before attention writes its output there.
+          const heads: [GPUBuffer, GpuTensor, number, GPUBuffer][] = [
+            [s.q, layer.qNorm, c.heads, s.proj],
+            [s.k, layer.kNorm, c.kvHeads, s.attn],
           ];
-          for (const [x, weight, count] of heads) {
+          for (const [x, weight, count, out] of heads) {
             k.norm.encode(batch, {
               x,
               weight: at(weight),
-              out: s.attn,
+              out,
               rows: T * count,
               n: c.headDim,
               eps: c.rmsEps,
             });
-            batch.copy(s.attn, 0, x, 0, T * count * c.headDim * 4);
           }
+          [q, kNew] = [s.proj, s.attn];
         }
-        k.ropeQ.encode(batch, { x: s.q, cache: angles, tokens: T });
-        k.ropeK.encode(batch, { x: s.k, cache: angles, tokens: T });
+        k.ropeQ.encode(batch, { x: q, cache: angles, tokens: T });
+        k.ropeK.encode(batch, { x: kNew, cache: angles, tokens: T });
       }
       // Every entry's new rows into its own blocks, in one dispatch.
       k.kvWrite.encode(batch, {
-        kNew: s.k,
+        kNew,
         vNew: s.v,
         table: step.table,
         queries: step.queries,
@@ -468,7 +472,7 @@ export class LayerStack {
         tokens: T,
       });
       (layer.local ? k.attentionLocal! : k.attention).encode(batch, {
-        q: s.q,
+        q,
         kCache: layer.kCache,
         vCache: layer.vCache,
         table: step.table,
