@@ -18,11 +18,17 @@ describe('a decode step’s WebGPU calls (null backend)', () => {
   });
   afterAll(() => gpu?.destroy());
 
-  // qwen3's q/k norms keep q, k and v apart (14 dispatches a layer), but not its pass.
+  // Every architecture decodes in one pass; qwen3's q/k norms keep q, k and v apart (14
+  // dispatches a layer), Gemma's post-norms and soft-caps add theirs.
   const models = [
     ['llama', 'Q4_0', 8],
     ['llama', 'Q4_K', 8],
     ['qwen3', 'Q4_K', 14],
+    ['qwen2', 'Q8_0', 8],
+    ['phi3', 'Q4_K', 8],
+    ['gemma2', 'Q4_K', 12],
+    ['gemma3', 'Q4_K', 18],
+    ['exaone', 'Q4_0', 8],
   ] as const;
   for (const [architecture, weights, perLayer] of models) {
     it(`${architecture} ${weights}: a prefill chunk and a decode step are one pass and one submit; a decode step creates nothing and runs ≤ ${perLayer} dispatches a layer`, async () => {
@@ -62,9 +68,12 @@ describe('a decode step’s WebGPU calls (null backend)', () => {
             bindGroupsCreated: 0,
             buffersCreated: 0,
           });
-          // Embedding, output norm, output projection and the draw run once a step.
-          expect(step.dispatches - 4).toBeLessThanOrEqual(perLayer * LAYERS);
-          expect(step.writes).toBeLessThanOrEqual(2);
+          // Embedding, output norm, output projection and the draw run once a step (Gemma's
+          // embedding scale and logit soft-cap too).
+          const perStep = architecture.startsWith('gemma') ? 6 : 4;
+          expect(step.dispatches - perStep).toBeLessThanOrEqual(perLayer * LAYERS);
+          // Gemma 3's local RoPE angles are a write of their own.
+          expect(step.writes).toBeLessThanOrEqual(architecture === 'gemma3' ? 3 : 2);
           expect(step.bytesRead).toBe(4);
         }
       } finally {
