@@ -366,6 +366,20 @@ describe('edge server', () => {
       ],
       ['embedding empty input', () => post('/v1/embeddings', { model: 'tiny', input: [] }), 400],
       ['embedding number input', () => post('/v1/embeddings', { model: 'tiny', input: 7 }), 400],
+      [
+        'embeddings past 65,536 tokens',
+        () =>
+          post('/v1/embeddings', {
+            model: 'tiny',
+            input: Array(2048).fill('a fox ran '.repeat(10)),
+          }),
+        400,
+      ],
+      [
+        'embeddings of 2,049 inputs',
+        () => post('/v1/embeddings', { model: 'tiny', input: Array(2049).fill('a') }),
+        400,
+      ],
       ['embedding unknown model', () => post('/v1/embeddings', { model: 'nope', input: 'x' }), 404],
       [
         'embedding bad format',
@@ -452,6 +466,12 @@ describe('edge server', () => {
     // An empty prompt for a model without BOS tokens (Qwen's): a 400, not a crash.
     const empty = await post('/v1/completions', { model: 'tiny', prompt: '', max_tokens: 2 });
     expect(await error(empty)).toEqual([400, expect.stringMatching(/the prompt is empty/)]);
+    // Embeddings past the inputs × tokens a request may hold.
+    const many = Array(2048).fill('a fox ran '.repeat(10));
+    expect(await error(await post('/v1/embeddings', { model: 'tiny', input: many }))).toEqual([
+      400,
+      expect.stringMatching(/one embeddings request takes at most 65536: split it/),
+    ]);
     // A malformed percent-escape in a model id.
     const escape = await raw('/v1/models/%E0%A4%A', { host: new URL(base).host, ...auth });
     expect(escape.status).toBe(400);
