@@ -14,10 +14,14 @@
 // multiply-adds, 16 invocations at a barrier) and whole units decoded at once (unit_weights):
 // ~1.15 GFLOP/s at 64 x 1024 x 1024 on SwiftShader, where a 16-invocation workgroup would
 // leave most of a GPU's SIMD lanes idle.
+// ROUND_Q8, ROUND_F16, ROUND_BF16: x rounded as llama.cpp rounds it for the weights, as it is
+// staged (a q8_0 block is one 32-value unit: its largest |x| is read first), so no dot_input
+// pass runs before the product.
 // Q8_1_SUMS (Q4_1, Q5_1 weights, x rounded to q8_1 by dot_input.wgsl): each unit also adds
 // x's correction for the block times the weight block's offset, as llama.cpp's q8_1 dot
 // products multiply the offset by the block's f16 sum.
 #include "include/enables.wgsl"
+#include "include/rounding.wgsl"
 #include "include/weights.wgsl"
 
 struct Params {
@@ -124,10 +128,28 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   store_row(m0 + row + 3u, n0 + col, acc3);
 }
 
-// Values k0 + start .. k0 + start + count - 1 of row xm of X into xs[r] (zeros past the matrix).
+// Values k0 + start .. k0 + start + count - 1 of row xm of X into xs[r] (zeros past the matrix),
+// rounded as the weights' dot products take them (ROUND_*).
 fn stage_x(r: u32, xm: u32, k0: u32, start: u32, count: u32) {
+#if ROUND_Q8
+  var amax = 0.0;
+  for (var j = 0u; j < UNIT_VALUES; j++) {
+    amax = max(amax, abs(x_value(xm, k0 + j)));
+  }
+  let s = q8_0_scales(amax);
+#endif
   for (var j = 0u; j < count; j++) {
-    xs[r][start + j] = x_value(xm, k0 + start + j);
+    var v = x_value(xm, k0 + start + j);
+#if ROUND_Q8
+    v = s.x * round(v * s.y);
+#endif
+#if ROUND_F16
+    v = nearest_f16(v);
+#endif
+#if ROUND_BF16
+    v = nearest_bf16(v);
+#endif
+    xs[r][start + j] = v;
   }
 }
 

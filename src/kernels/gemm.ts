@@ -36,10 +36,12 @@ export interface GemmOptions extends KernelOptions {
    */
   shape?: GemmShape;
   /**
-   * 'q8_1': x was rounded to q8_1 (Q4_1, Q5_1 weights, as llama.cpp does), and each block's
-   * offset meets the block's sum through GemmArgs.corrections. Default 'f32'.
+   * What x is rounded to, as llama.cpp rounds a matmul's input for the weights (default 'f32':
+   * taken as it is). 'q8_0', 'f16', 'bf16': rounded as it is staged, no pass before. 'q8_1': x
+   * was rounded to q8_1 by DotInputRounding (Q4_1, Q5_1 weights), and each block's offset meets
+   * the block's sum through GemmArgs.corrections.
    */
-  input?: 'f32' | 'q8_1';
+  input?: 'f32' | 'q8_0' | 'q8_1' | 'f16' | 'bf16';
 }
 
 /**
@@ -51,7 +53,7 @@ export class Gemm {
     readonly key: PipelineKey,
     private readonly pipeline: GPUComputePipeline,
     readonly format: QuantName,
-    readonly input: 'f32' | 'q8_1',
+    readonly input: NonNullable<GemmOptions['input']>,
     private readonly bindingLimit: number,
     private readonly alignment: number,
     private readonly maxWorkgroups: number,
@@ -74,8 +76,13 @@ export class Gemm {
       family: 'gemm',
       weights: format,
       activations: options.activations,
-      shape: `t${tile}${shape === 'cpu' ? '_cpu' : ''}${input === 'q8_1' ? '_inq81' : ''}`,
-      defines: { Q8_1_SUMS: input === 'q8_1' },
+      shape: `t${tile}${shape === 'cpu' ? '_cpu' : ''}${input === 'f32' ? '' : `_in${input.replace('_', '')}`}`,
+      defines: {
+        Q8_1_SUMS: input === 'q8_1',
+        ROUND_Q8: input === 'q8_0',
+        ROUND_F16: input === 'f16',
+        ROUND_BF16: input === 'bf16',
+      },
       overrides: { TILE: tile },
       ...(shape === 'cpu' && { entryPoint: 'main_cpu' }),
     });

@@ -99,10 +99,7 @@ export const GEMM_WIDE_TILE = 64;
  * The prefill GEMM's entry point for an adapter: 'cpu' on a software adapter (see GEMM_TILE),
  * else 'wide', or 'gpu' for q8_1 inputs (their per-unit sums do not fit beside the wide tile).
  */
-export function gemmShape(
-  facts: { software: boolean },
-  input: 'f32' | 'q8_1',
-): 'wide' | 'gpu' | 'cpu' {
+export function gemmShape(facts: { software: boolean }, input: string): 'wide' | 'gpu' | 'cpu' {
   if (facts.software) return 'cpu';
   return input === 'q8_1' ? 'gpu' : 'wide';
 }

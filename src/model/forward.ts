@@ -32,14 +32,23 @@ import type { GpuTensor, WeightStore } from './weights.js';
 /** The kernels of ForwardKernels every model has (the optional ones, and the set, aside). */
 const FIXED_KERNELS = 10;
 
-/** The kinds of dot input the matmuls round to (f32 aside). */
+/**
+ * The kinds of dot input a rounding pass makes for the matmuls: those a decode matvec or a
+ * prefill GEMM does not round itself as it loads x (q8_k's 256-value blocks, q8_1 with its
+ * corrections for the GEMM).
+ */
 function roundingKinds(
   layers: readonly Layer[],
   output: GpuTensor,
   inputs: MatmulInputs,
 ): Set<Exclude<DotInput, 'f32'>> {
-  const kinds = [...layers.flatMap(matmulWeights), output].map((t) => inputs.inputKind(t));
-  return new Set(kinds.filter((kind): kind is Exclude<DotInput, 'f32'> => kind !== 'f32'));
+  const kinds = new Set<Exclude<DotInput, 'f32'>>();
+  for (const t of [...layers.flatMap(matmulWeights), output]) {
+    const kind = inputs.inputKind(t);
+    const passed = [1, MATVEC_MAX_BATCH + 1].some((rows) => !inputs.roundsOnLoad(t.format, rows));
+    if (kind !== 'f32' && passed) kinds.add(kind);
+  }
+  return kinds;
 }
 
 /** The kernels a step's model runs besides the weight-reading ones (KernelSet). */
@@ -265,10 +274,7 @@ export class LayerStack {
     for (const w of weights) {
       const kind = this.inputs.inputKind(w);
       if (rounded.has(kind)) continue;
-      if (
-        kind === 'f32' ||
-        (tokens <= MATVEC_MAX_BATCH && this.inputs.loadRounding(w.format) !== 'f32')
-      ) {
+      if (kind === 'f32' || this.inputs.roundsOnLoad(w.format, tokens)) {
         rounded.set(kind, x);
         continue;
       }

@@ -1,7 +1,12 @@
 import type { Binding } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { Gemm, type GemmOptions } from '../kernels/gemm.js';
-import { Matvec, type MatvecFusion, type MatvecOptions } from '../kernels/matvec.js';
+import {
+  Matvec,
+  MATVEC_MAX_BATCH,
+  type MatvecFusion,
+  type MatvecOptions,
+} from '../kernels/matvec.js';
 import { dotInput, type DotInput, type QuantName } from '../quant/index.js';
 import { isLocalLayer, type ModelConfig } from './config.js';
 import type { GpuTensor, WeightStore } from './weights.js';
@@ -127,9 +132,21 @@ export class MatmulInputs {
     return kind === 'q8_k' && !this.q8kOnLoad ? 'f32' : kind;
   }
 
-  /** What the prefill GEMM over weights in `format` takes: q8_1 goes with its corrections. */
+  /**
+   * What the prefill GEMM over weights in `format` takes: x it rounds as it stages it (q8_0,
+   * f16, bf16: a unit or a value at a time), q8_1 rounded by its pass with the corrections, or
+   * 'f32': x as it is (q8_k's 256-value blocks are rounded by a pass first).
+   */
   gemmInput(format: QuantName): GemmInput {
-    return this.inputKind({ format }) === 'q8_1' ? 'q8_1' : 'f32';
+    const kind = this.inputKind({ format });
+    return kind === 'q8_k' ? 'f32' : kind;
+  }
+
+  /** Whether `tokens` rows of x meet weights in `format` unrounded: the kernel rounds them. */
+  roundsOnLoad(format: QuantName, tokens: number): boolean {
+    if (tokens <= MATVEC_MAX_BATCH) return this.loadRounding(format) !== 'f32';
+    const input = this.gemmInput(format);
+    return input !== 'f32' && input !== 'q8_1';
   }
 }
 

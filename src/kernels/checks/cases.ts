@@ -71,8 +71,8 @@ export type KernelCase =
       shape: [number, number, number];
       /** The entry point (GemmOptions.shape): all of them run on every adapter. */
       entry: 'wide' | 'gpu' | 'cpu';
-      /** x rounded to q8_1 first (GemmOptions.input; default f32). */
-      input?: 'q8_1';
+      /** x rounded to q8_1 first, or as staged (GemmOptions.input; default f32). */
+      input?: 'q8_1' | 'q8_0' | 'f16' | 'bf16';
       seed: number;
     }
   | {
@@ -474,6 +474,24 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     },
     seed: next(),
   });
+  // x rounded as the GEMM stages it, for the formats whose input rounds a unit or a value at a
+  // time (q8_0, f16, bf16), on every entry point.
+  for (const format of Object.keys(quantFormats) as QuantName[]) {
+    const input = dotInput[format];
+    if (input !== 'q8_0' && input !== 'f16' && input !== 'bf16') continue;
+    const block = Math.max(32, quantFormats[format].blockValues);
+    // (the 32 x 32 tile is the same code as the 64 x 64 one: TILE is an override)
+    for (const entry of ['wide', 'cpu'] as const) {
+      cases.push({
+        kernel: 'gemm',
+        format,
+        input,
+        shape: [37, 70, 2 * block],
+        entry,
+        seed: next(),
+      });
+    }
+  }
   // gemm.wgsl's main at TILE 64 ('wide'): on, under and over its tile edges, every format.
   for (const format of Object.keys(quantFormats) as QuantName[]) {
     const block = Math.max(32, quantFormats[format].blockValues);

@@ -196,9 +196,10 @@ export async function checkGemm(
   const x = asActivations(rng.floats(m * k), options.activations);
   const dense = quantFormats[format].dequantize(weights, n * k);
   const kernel = await Gemm.load(gpu, options);
+  // q8_1: x rounded by its pass (with the corrections); the others as the GEMM stages it.
   const rounded = input === 'q8_1';
   return checkAgainstReference(gpu, {
-    kernel: `gemm ${format}${rounded ? ' in q8_1' : ''}`,
+    kernel: `gemm ${format}${input === 'f32' ? '' : ` in ${input}`}`,
     variant: kernel.key.name,
     shape: `${m}x${n}x${k}`,
     inputs: rounded

@@ -84,7 +84,7 @@ export function caseName(c: KernelCase): string {
     case 'embedding':
       return `${c.kernel} ${c.format} ${shape}`;
     case 'gemm':
-      return `gemm ${c.format}${c.input ? ` in ${c.input}` : ''} ${shape}`;
+      return `gemm ${c.format}${c.input ? ` in ${c.input}` : ''} ${shape} ${c.entry}`;
     case 'rope': {
       const r = c.rope;
       const extra = (r.yarn ? ' yarn' : '') + (c.freqFactors ? ' freq-factors' : '');
