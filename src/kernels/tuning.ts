@@ -70,6 +70,16 @@ export function matvecRoundsQ8K(facts: { software: boolean }): boolean {
 }
 
 /**
+ * Whether the prefill GEMM rounds x to q8_0/f16/bf16 as it stages it, rather than after a
+ * dot_input pass. On SwiftShader the staging reads each unit of x twice (its largest |x|, then
+ * its values) for every tile: S Q4_0 prefill went from 27.2-27.3 to 23.3-24.9 tok/s, so software
+ * adapters keep the pass. On a GPU it saves a pass per matmul input; its speed is unmeasured.
+ */
+export function gemmRoundsInput(facts: { software: boolean }): boolean {
+  return !facts.software;
+}
+
+/**
  * Invocations per workgroup of the one-item-per-invocation kernels (elementwise, RoPE,
  * embedding rows): enough for full occupancy, no shared memory, so the portable maximum.
  */

@@ -115,6 +115,8 @@ export class MatmulInputs {
     private readonly mode: 'llama.cpp' | 'f32',
     /** Decode matvecs round q8_k inputs as they load them (matvecRoundsQ8K, short rows). */
     readonly q8kOnLoad: boolean,
+    /** Prefill GEMMs round q8_0, f16 and bf16 inputs as they stage them (gemmRoundsInput). */
+    readonly gemmOnLoad: boolean,
   ) {}
 
   /** What a matmul's input is rounded to before meeting `w` (f32: not rounded). */
@@ -134,12 +136,13 @@ export class MatmulInputs {
 
   /**
    * What the prefill GEMM over weights in `format` takes: x it rounds as it stages it (q8_0,
-   * f16, bf16: a unit or a value at a time), q8_1 rounded by its pass with the corrections, or
-   * 'f32': x as it is (q8_k's 256-value blocks are rounded by a pass first).
+   * f16, bf16: a unit or a value at a time, where gemmOnLoad), q8_1 rounded by its pass with
+   * the corrections, or 'f32': x as it is (rounded by a pass first where it must be).
    */
   gemmInput(format: QuantName): GemmInput {
     const kind = this.inputKind({ format });
-    return kind === 'q8_k' ? 'f32' : kind;
+    if (kind === 'q8_1' || (this.gemmOnLoad && kind !== 'q8_k')) return kind;
+    return 'f32';
   }
 
   /** Whether `tokens` rows of x meet weights in `format` unrounded: the kernel rounds them. */
