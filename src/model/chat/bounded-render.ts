@@ -31,12 +31,15 @@ class BoundedInterpreter extends Interpreter {
     super(env);
   }
 
-  /** Counts `n` steps against the bound (range() counts the items it would make first). */
-  spend(n: number, what: string): void {
+  /**
+   * Counts `n` steps against the bound (range() counts the items it would make first); `what`
+   * names the step for the error, made only then (every evaluation passes through here).
+   */
+  spend(n: number, what: () => string): void {
     this.steps += n;
     if (this.steps > this.bounds.steps) {
       throw new RenderBoundError(
-        `it ran past ${this.bounds.steps.toLocaleString('en')} evaluation steps (${what})`,
+        `it ran past ${this.bounds.steps.toLocaleString('en')} evaluation steps (${what()})`,
       );
     }
   }
@@ -44,7 +47,7 @@ class BoundedInterpreter extends Interpreter {
   override evaluate(
     ...args: Parameters<Interpreter['evaluate']>
   ): ReturnType<Interpreter['evaluate']> {
-    this.spend(1, `at a ${args[0]?.type ?? 'statement'}`);
+    this.spend(1, () => `at a ${args[0]?.type ?? 'statement'}`);
     const value = super.evaluate(...args);
     if (typeof value.value === 'string' && value.value.length > this.bounds.textLength) {
       throw new RenderBoundError(
@@ -82,7 +85,7 @@ export function renderBounded(
       if (stop === undefined) [start, stop] = [0, start];
       if (step === 0) throw new Error('range() step must not be zero');
       const count = Math.max(0, Math.ceil((stop - start) / step));
-      interpreter.spend(count, `range() of ${count.toLocaleString('en')} items`);
+      interpreter.spend(count, () => `range() of ${count.toLocaleString('en')} items`);
       return Array.from({ length: count }, (_, i) => start + i * step);
     },
     strftime_now: (format: string) => strftime(new Date(), format),
