@@ -190,10 +190,10 @@ describe('decoding matches llama.cpp', () => {
 });
 
 // Structural twins of the files models.json offers (and of Llama-3.2-1B and Mistral-7B), two
-// layers deep, each in Q8_0 and in llama.cpp's Q4_K_M mix: the real widths, heads, head dims,
-// ff, RoPE settings, tokenizer model and pre, and tensor types, wider models cut to fewer
-// heads at their ratios and large vocabularies cut to 32,000 where the name says so, for the
-// suite's time. Qwen2.5-0.5B's Q4_K_M keeps its 151,936-row vocabulary, tied.
+// layers deep, each in Q8_0 and in llama.cpp's Q4_K_M mix (the suite runs one of the two, see
+// suiteTwins): the real widths, heads, head dims, ff, RoPE settings, tokenizer model and pre,
+// and tensor types, wider models cut to fewer heads at their ratios and large vocabularies cut
+// to 32,000 where the name says so, for the suite's time. Qwen2.5-0.5B's Q4_K_M keeps its 151,936-row vocabulary, tied.
 describe('files shaped like the demo models match llama.cpp', () => {
   // llama.cpp's Q4_K_M on rows that are not whole 256-value blocks (576, 896 and 960 wide): the
   // quantizer falls back to Q5_0 for Q4_K and to Q8_0 for Q6_K (the tied embedding, the first
@@ -434,7 +434,30 @@ describe('files shaped like the demo models match llama.cpp', () => {
   // full length, with time to match: every twin stayed within 1.5e-5 NMSE of llama.cpp.
   const TWIN_STEPS = Number(process.env.TWIN_STEPS ?? 8);
   const timeout = Math.max(120_000, TWIN_STEPS * 10_000);
-  for (const [name, options] of shapes) {
+  // One format a twin in the suite (each twin ~10 s here): the file models.json offers, and for
+  // the four it does not, Q4_K_M for two and Q8_0 for two, so every architecture and mix still
+  // runs. TWIN_FORMATS=all runs both formats of every twin.
+  const suiteTwins = new Set([
+    'Qwen2.5-0.5B-Instruct Q4_K_M',
+    'SmolLM2-135M-Instruct Q8_0',
+    'Qwen3-0.6B Q8_0, cut vocabulary',
+    'Gemma-3-1B-it Q4_K_M, cut',
+    'Gemma-2-2B-it Q4_K_M, cut to 4 heads',
+    'Phi-3.5-mini-instruct Q4_K_M, cut to 8 heads, long RoPE factors',
+    'EXAONE-3.5-2.4B-Instruct Q4_K_M, cut to 16 heads',
+    'SmolLM2-360M-Instruct Q4_K_M',
+    'Qwen2.5-1.5B-Instruct Q8_0, cut to 6 heads',
+    'Llama-3.2-1B-Instruct Q4_K_M, cut to 16 heads',
+    'Mistral-7B-Instruct-v0.2 Q8_0, cut to 8 heads',
+  ]);
+  const everyTwin = process.env.TWIN_FORMATS === 'all';
+  it('the suite runs one format of every twin', () => {
+    const missing = [...suiteTwins].filter((n) => !shapes.some(([name]) => name === n));
+    expect(missing).toEqual([]);
+    const models = new Set(shapes.map(([name]) => name.split(' ')[0]));
+    expect(new Set([...suiteTwins].map((n) => n.split(' ')[0]))).toEqual(models);
+  });
+  for (const [name, options] of shapes.filter(([n]) => everyTwin || suiteTwins.has(n))) {
     it(`${name} (2 layers)`, { timeout }, async () => {
       const { bytes } = tinyModel({ ...options, layers: 2 });
       const file = parseGguf(bytes);

@@ -20,4 +20,11 @@ export {
 } from './elementwise.js';
 export { checkArgmax, checkSample, checkPenalties, checkTokenMask } from './sampling.js';
 export { type KernelCase, kernelCases } from './cases.js';
-export { representativeCases, needsF16, caseName, runKernelCase, runKernelChecks } from './run.js';
+export {
+  REDUCTION_KERNELS,
+  representativeCases,
+  needsF16,
+  caseName,
+  runKernelCase,
+  runKernelChecks,
+} from './run.js';

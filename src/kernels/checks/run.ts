@@ -38,6 +38,20 @@ export function representativeCases(
   });
 }
 
+/**
+ * The kernels whose shaders take the subgroup or the workgroup-memory reduction path by the
+ * device's features (their variant names say '_sg' or '_wg_'): the rest compile the same code
+ * on either, so a run on a device without subgroups needs only these.
+ */
+export const REDUCTION_KERNELS: readonly KernelCase['kernel'][] = [
+  'matvec',
+  'matvec_qkv',
+  'rms_norm',
+  'softmax',
+  'attention',
+  'sample',
+];
+
 /** Whether the case compiles f16 code (f16 activations, or an f16 KV cache). */
 export function needsF16(c: KernelCase, options: KernelOptions = {}): boolean {
   if (options.activations === 'f16') return true;
