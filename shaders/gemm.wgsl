@@ -5,12 +5,12 @@
 // TILE dequantized rows of W in workgroup memory, so every weight is decoded once per tile, not
 // once per output, and each staged value serves TILE outputs. TILE 64 (tuning.ts, 16 KiB staged,
 // 256 invocations) is the default on a GPU; 32 (8 KiB, 64) where q8_1 sums must fit beside.
-// 4 x 4 per invocation reads 8 staged values for 16 multiply-adds. On a CPU device
+// 4 x 4 per invocation reads 2 staged vec4s for 16 multiply-adds. On a CPU device
 // (SwiftShader), where a barrier switches between every invocation's stack and a
 // workgroup-memory read costs more than the arithmetic, that took a 64 x 1024 x 1024 product
 // from ~0.37 to ~0.85 GFLOP/s at TILE 32. The accumulators are four named vectors, not an array:
 // indexed in a loop, an array lives in memory there.
-// main_cpu, for a CPU device: 4 x 4 invocations of 8 x 8 outputs each (10 staged reads for 64
+// main_cpu, for a CPU device: 4 x 4 invocations of 8 x 8 outputs each (4 staged vec4s for 64
 // multiply-adds, 16 invocations at a barrier) and whole units decoded at once (unit_weights):
 // ~1.15 GFLOP/s at 64 x 1024 x 1024 on SwiftShader, where a 16-invocation workgroup would
 // leave most of a GPU's SIMD lanes idle.
@@ -42,8 +42,21 @@ struct Params {
 
 // Output rows and columns a workgroup computes: 32 or 64 for main, 32 for main_cpu.
 override TILE: u32 = 32u;
-var<workgroup> xs: array<array<f32, 32>, TILE>; // [row of X][k]
-var<workgroup> ws: array<array<f32, 32>, TILE>; // [row of W][k]
+// The staged unit, k-major: four rows at one k are one vec4, at [k * TILE / 4 + row / 4]. The
+// product reads an invocation's four (main_cpu: eight) rows at a k in one 16-byte load, and the
+// invocations of a subgroup read neighbouring vec4s, in different banks. (Row-major, [row][k],
+// put rows 32 words apart: the four loads were scalar, and every column a subgroup read at one
+// k sat in the same bank.)
+var<workgroup> xs: array<vec4<f32>, 8u * TILE>; // X: [k][row of X / 4]
+var<workgroup> ws: array<vec4<f32>, 8u * TILE>; // W: [k][row of W / 4]
+
+// Staged value k of row r.
+fn put_x(r: u32, k: u32, v: f32) {
+  xs[k * (TILE / 4u) + r / 4u][r % 4u] = v;
+}
+fn put_w(r: u32, k: u32, v: f32) {
+  ws[k * (TILE / 4u) + r / 4u][r % 4u] = v;
+}
 
 #if Q8_1_SUMS
 @group(0) @binding(4) var<storage, read> corrections: array<f32>; // (m, k / 32)
@@ -90,11 +103,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     if (w_whole_unit(wn, k0)) {
       let unit = unit_at(wn * params.row_bytes, u);
       for (var i = start / 4u; i < (start + per) / 4u; i++) {
-        let v = unit_w4(unit, i);
-        ws[r][4u * i] = v.x;
-        ws[r][4u * i + 1u] = v.y;
-        ws[r][4u * i + 2u] = v.z;
-        ws[r][4u * i + 3u] = v.w;
+        stage4(r, 4u * i, unit_w4(unit, i));
       }
     } else {
       stage_w_values(r, wn, k0, start, per);
@@ -106,8 +115,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 #endif
     workgroupBarrier();
     for (var k = 0u; k < UNIT_VALUES; k++) {
-      let a = vec4<f32>(xs[row][k], xs[row + 1u][k], xs[row + 2u][k], xs[row + 3u][k]);
-      let b = vec4<f32>(ws[col][k], ws[col + 1u][k], ws[col + 2u][k], ws[col + 3u][k]);
+      // Rows row .. row + 3 of X and columns col .. col + 3 (row = 4 lid.y, col = 4 lid.x).
+      let a = xs[k * (TILE / 4u) + lid.y];
+      let b = ws[k * (TILE / 4u) + lid.x];
       acc0 += a.x * b;
       acc1 += a.y * b;
       acc2 += a.z * b;
@@ -128,7 +138,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   store_row(m0 + row + 3u, n0 + col, acc3);
 }
 
-// Values k0 + start .. k0 + start + count - 1 of row xm of X into xs[r] (zeros past the matrix),
+// Values k0 + start .. k0 + start + count - 1 of row xm of X as row r (zeros past the matrix),
 // rounded as the weights' dot products take them (ROUND_*).
 fn stage_x(r: u32, xm: u32, k0: u32, start: u32, count: u32) {
 #if ROUND_Q8
@@ -149,7 +159,7 @@ fn stage_x(r: u32, xm: u32, k0: u32, start: u32, count: u32) {
 #if ROUND_BF16
     v = nearest_bf16(v);
 #endif
-    xs[r][start + j] = v;
+    put_x(r, start + j, v);
   }
 }
 
@@ -171,10 +181,10 @@ fn w_whole_unit(wn: u32, k0: u32) -> bool {
 #endif
 }
 
-// Values k0 + start .. of weight row wn into ws[r], one at a time, zeros past the matrix.
+// Values k0 + start .. of weight row wn as row r, one at a time, zeros past the matrix.
 fn stage_w_values(r: u32, wn: u32, k0: u32, start: u32, count: u32) {
   for (var j = 0u; j < count; j++) {
-    ws[r][start + j] = w_value(wn, k0 + start + j);
+    put_w(r, start + j, w_value(wn, k0 + start + j));
   }
 }
 
@@ -229,24 +239,20 @@ fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
     }
     workgroupBarrier();
     for (var k = 0u; k < UNIT_VALUES; k++) {
-      let b = vec4<f32>(ws[col][k], ws[col + 1u][k], ws[col + 2u][k], ws[col + 3u][k]);
-      let d = vec4<f32>(ws[col + 4u][k], ws[col + 5u][k], ws[col + 6u][k], ws[col + 7u][k]);
-      var x = xs[row][k];
-      a0 += x * b; c0 += x * d;
-      x = xs[row + 1u][k];
-      a1 += x * b; c1 += x * d;
-      x = xs[row + 2u][k];
-      a2 += x * b; c2 += x * d;
-      x = xs[row + 3u][k];
-      a3 += x * b; c3 += x * d;
-      x = xs[row + 4u][k];
-      a4 += x * b; c4 += x * d;
-      x = xs[row + 5u][k];
-      a5 += x * b; c5 += x * d;
-      x = xs[row + 6u][k];
-      a6 += x * b; c6 += x * d;
-      x = xs[row + 7u][k];
-      a7 += x * b; c7 += x * d;
+      // Columns col .. col + 7 and rows row .. row + 7 (col = 8 lid.x, row = 8 lid.y).
+      let at = k * (TILE / 4u);
+      let b = ws[at + 2u * lid.x];
+      let d = ws[at + 2u * lid.x + 1u];
+      let xa = xs[at + 2u * lid.y];
+      let xb = xs[at + 2u * lid.y + 1u];
+      a0 += xa.x * b; c0 += xa.x * d;
+      a1 += xa.y * b; c1 += xa.y * d;
+      a2 += xa.z * b; c2 += xa.z * d;
+      a3 += xa.w * b; c3 += xa.w * d;
+      a4 += xb.x * b; c4 += xb.x * d;
+      a5 += xb.y * b; c5 += xb.y * d;
+      a6 += xb.z * b; c6 += xb.z * d;
+      a7 += xb.w * b; c7 += xb.w * d;
     }
 #if Q8_1_SUMS
     let ob = vec4<f32>(wo[col], wo[col + 1u], wo[col + 2u], wo[col + 3u]);
@@ -288,7 +294,7 @@ fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
   store_row(m0 + row + 7u, n0 + col + 4u, c7);
 }
 
-// A unit's 32 dequantized values into ws[r].
+// A unit's 32 dequantized values as row r of W.
 fn stage_w(v: Unit32, r: u32) {
   stage4(r, 0u, v.w0);
   stage4(r, 4u, v.w1);
@@ -300,11 +306,12 @@ fn stage_w(v: Unit32, r: u32) {
   stage4(r, 28u, v.w7);
 }
 
+// Values at .. at + 3 of row r of W.
 fn stage4(r: u32, at: u32, v: vec4<f32>) {
-  ws[r][at] = v.x;
-  ws[r][at + 1u] = v.y;
-  ws[r][at + 2u] = v.z;
-  ws[r][at + 3u] = v.w;
+  put_w(r, at, v.x);
+  put_w(r, at + 1u, v.y);
+  put_w(r, at + 2u, v.z);
+  put_w(r, at + 3u, v.w);
 }
 
 // Output row m, columns n .. n + 3 (those inside the matrix).
