@@ -71,11 +71,13 @@ async function main(): Promise<void> {
   const activations = params.get('activations') === 'f16' ? 'f16' : 'f32';
   // ?in=page runs the same host on the page's own device, to compare with the worker.
   const inPage = params.get('in') === 'page';
-  // ?cases=variants: one case per kernel, format and variant; ?cases=kernels: one per kernel.
+  // ?cases=variants: one case per kernel, format and variant; ?cases=formats: one per kernel
+  // and weight format; ?cases=kernels: one per kernel.
+  const subsets = { variants: 'variant', formats: 'format', kernels: 'kernel' } as const;
   const subset = params.get('cases');
   const cases =
-    subset === 'variants' || subset === 'kernels'
-      ? representativeCases(subset === 'variants' ? 'variant' : 'kernel')
+    subset !== null && Object.hasOwn(subsets, subset)
+      ? representativeCases(subsets[subset as keyof typeof subsets])
       : undefined;
   const lostDevice = (lost: DeviceLostMessage) =>
     showError(new Error(`GPU device lost (${lost.reason}): ${lost.message}`));

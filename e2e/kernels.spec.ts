@@ -1,13 +1,14 @@
 import { expect, test } from '@playwright/test';
 
 // The same kernel checks as the vitest suite, run by the demo page inside its model-host
-// Web Worker on Chromium's WebGPU: one case per kernel, format and variant with subgroups (every
-// shader the cases compile, through Chromium's Tint; vitest runs every case, whose other shapes
-// only change the grid and the data, in Node: all of them here took 2.5 minutes of the suite),
-// then one case per kernel on the workgroup reduction path, and one per kernel on the page's own
-// device (`?in=page`; the page's generation has tests of its own).
+// Web Worker on Chromium's WebGPU: one case per kernel and weight format with subgroups (every
+// weight decode in every kernel that reads weights, through Chromium's Tint; vitest runs every
+// case, variant and shape in Node: here each variant is a compile, and one case per variant
+// took 2.7 minutes of the suite, every case 2.5, one per format 25 s), then one case per kernel on the workgroup
+// reduction path, and one per kernel on the page's own device (`?in=page`; the page's
+// generation has tests of its own).
 const runs = [
-  { where: 'worker', subgroups: 'on', cases: 'variants' },
+  { where: 'worker', subgroups: 'on', cases: 'formats' },
   { where: 'worker', subgroups: 'off', cases: 'kernels' },
   { where: 'page', subgroups: 'on', cases: 'kernels' },
 ];

@@ -19,10 +19,11 @@ import { type KernelCase, kernelCases } from './cases.js';
  * For a second run on the same adapter, where the shapes are already covered: 'variant' keeps
  * the first case of each kernel × format × variant (fusion, input rounding, entry point,
  * rounding kind), every weight decode and every fused or rounding path, a third of the cases;
- * 'kernel' the first case of each kernel.
+ * 'format' the first of each kernel × weight format, every weight decode in each kernel that
+ * reads weights; 'kernel' the first case of each kernel.
  */
 export function representativeCases(
-  per: 'variant' | 'kernel',
+  per: 'variant' | 'format' | 'kernel',
   cases: readonly KernelCase[] = kernelCases(),
 ): KernelCase[] {
   const seen = new Set<string>();
@@ -31,7 +32,9 @@ export function representativeCases(
     const key =
       per === 'kernel'
         ? c.kernel
-        : [c.kernel, v.format, v.fusion, v.input, v.entry, v.kind].join('|');
+        : per === 'format'
+          ? [c.kernel, v.format].join('|')
+          : [c.kernel, v.format, v.fusion, v.input, v.entry, v.kind].join('|');
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
