@@ -4,9 +4,9 @@ import { expect, test } from '@playwright/test';
 // Web Worker on Chromium's WebGPU: one case per kernel and weight format with subgroups (every
 // weight decode in every kernel that reads weights, through Chromium's Tint; vitest runs every
 // case, variant and shape in Node: here each variant is a compile, and one case per variant
-// took 2.7 minutes of the suite, every case 2.5, one per format 25 s), then one case per kernel on the workgroup
-// reduction path, and one per kernel on the page's own device (`?in=page`; the page's
-// generation has tests of its own).
+// took 2.7 minutes of the suite, every case 2.5, one per format 25 s), then one case per kernel
+// on the workgroup reduction path, and one per kernel on the page's own device (`?in=page`; the
+// page's generation has tests of its own).
 const runs = [
   { where: 'worker', subgroups: 'on', cases: 'formats' },
   { where: 'worker', subgroups: 'off', cases: 'kernels' },
