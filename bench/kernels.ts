@@ -355,8 +355,9 @@ async function main(): Promise<void> {
       const peak = await flopCeiling(gpu);
       results.push(peak);
       const m = software ? 64 : 512;
-      // On a GPU both GPU tiles, 64 x 64 (wide, the default) and 32 x 32, side by side.
-      const shapes: (GemmShape | undefined)[] = software ? [undefined] : ['wide', 'gpu'];
+      // On a GPU the GPU tiles side by side: 64 x 64 as 4 x 4 (wide, the default) and 8 x 8 an
+      // invocation (wide8), and 32 x 32.
+      const shapes: (GemmShape | undefined)[] = software ? [undefined] : ['wide', 'wide8', 'gpu'];
       for (const format of ['F32', 'Q4_K', 'Q8_0'] as const) {
         for (const shape of shapes) {
           const size = software ? 1024 : 4096;

@@ -10,10 +10,11 @@
 // workgroup-memory read costs more than the arithmetic, that took a 64 x 1024 x 1024 product
 // from ~0.37 to ~0.85 GFLOP/s at TILE 32. The accumulators are four named vectors, not an array:
 // indexed in a loop, an array lives in memory there.
-// main_cpu, for a CPU device: 4 x 4 invocations of 8 x 8 outputs each (4 staged vec4s for 64
-// multiply-adds, 16 invocations at a barrier) and whole units decoded at once (unit_weights):
-// ~1.15 GFLOP/s at 64 x 1024 x 1024 on SwiftShader, where a 16-invocation workgroup would
-// leave most of a GPU's SIMD lanes idle.
+// main_8x8: (TILE / 8)² invocations of 8 x 8 outputs each (4 staged vec4s for 64 multiply-adds)
+// and whole units decoded at once (unit_weights). At TILE 32, for a CPU device: 16 invocations
+// at a barrier, ~1.15 GFLOP/s at 64 x 1024 x 1024 on SwiftShader, where a 16-invocation
+// workgroup would leave most of a GPU's SIMD lanes idle. At TILE 64 ('wide8', 64 invocations),
+// for a GPU: twice main's multiply-adds per staged load, in a quarter of its invocations.
 // ROUND_Q8, ROUND_F16, ROUND_BF16: x rounded as llama.cpp rounds it for the weights, as it is
 // staged (a q8_0 block is one 32-value unit: its largest |x| is read first), so no dot_input
 // pass runs before the product.
@@ -40,10 +41,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<act>;
 @group(0) @binding(3) var<storage, read_write> out: array<act>;
 
-// Output rows and columns a workgroup computes: 32 or 64 for main, 32 for main_cpu.
+// Output rows and columns a workgroup computes: 32 or 64 (the 16 KiB of workgroup memory every
+// adapter has holds 64 x 32 values of X and of W).
 override TILE: u32 = 32u;
 // The staged unit, k-major: four rows at one k are one vec4, at [k * TILE / 4 + row / 4]. The
-// product reads an invocation's four (main_cpu: eight) rows at a k in one 16-byte load, and the
+// product reads an invocation's four (main_8x8: eight) rows at a k in one 16-byte load, and the
 // invocations of a subgroup read neighbouring vec4s, in different banks. (Row-major, [row][k],
 // put rows 32 words apart: the four loads were scalar, and every column a subgroup read at one
 // k sat in the same bank.)
@@ -198,8 +200,8 @@ fn w_value(wn: u32, kk: u32) -> f32 {
   return 0.0;
 }
 
-@compute @workgroup_size(4, 4)
-fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
+@compute @workgroup_size(TILE / 8u, TILE / 8u)
+fn main_8x8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
         @builtin(local_invocation_index) t: u32) {
   let n0 = wg.x * TILE;
   let m0 = wg.y * TILE;
@@ -224,8 +226,8 @@ fn main_cpu(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
   let col = 8u * lid.x;
   for (var u = 0u; u < units; u++) {
     let k0 = u * UNIT_VALUES;
-    for (var h = 0u; h < 2u; h++) {
-      let r = 2u * t + h;
+    // TILE rows of X and of W over (TILE / 8)² invocations: two each at 32, one at 64.
+    for (var r = t; r < TILE; r += (TILE / 8u) * (TILE / 8u)) {
       stage_x(r, m0 + r, k0, 0u, 32u);
       let wn = n0 + r;
       if (w_whole_unit(wn, k0)) {

@@ -56,7 +56,7 @@ for (const subgroups of [true, false]) {
           if (input !== 'f32' && input !== 'q8_k') {
             add((await Matvec.load(gpu, { format, input, activations })).variant.key.name);
           }
-          for (const shape of ['wide', 'gpu', 'cpu'] as const) {
+          for (const shape of ['wide', 'wide8', 'gpu', 'cpu'] as const) {
             add((await Gemm.load(gpu, { format, activations, shape })).key.name);
           }
           add((await Embedding.load(gpu, format, options)).key.name);
@@ -92,7 +92,7 @@ for (const subgroups of [true, false]) {
         }
         // The cache in the activations' type is the same variant as its format named.
         const rounded = formats.filter((f) => !['f32', 'q8_k'].includes(dotInput[f])).length;
-        expect(names.size).toBe(formats.length * 12 + rounded + 23);
+        expect(names.size).toBe(formats.length * 13 + rounded + 23);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }

@@ -7,7 +7,7 @@ import { GEMM_TILE, GEMM_WIDE_TILE, gemmShape } from './tuning.js';
 import { loadVariant, type KernelOptions } from './variant.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 
-export type GemmShape = 'wide' | 'gpu' | 'cpu';
+export type GemmShape = 'wide' | 'wide8' | 'gpu' | 'cpu';
 
 /** x (m, k) f32, w (n, k) in the kernel's format -> out (m, n) f32 = x · wᵀ. */
 export interface GemmArgs {
@@ -30,9 +30,10 @@ export interface GemmOptions extends KernelOptions {
   /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
   bindingLimit?: number;
   /**
-   * The shape: 'wide' (main at 64 x 64 tiles, 16 x 16 invocations of 4 x 4 outputs), 'gpu' (8 x 8
-   * of 4 x 4, 32 x 32 tiles) or 'cpu' (4 x 4 of 8 x 8); by default tuning.ts's gemmShape for
-   * the adapter. 'wide' takes no q8_1 inputs. The checks run all of them everywhere.
+   * The shape: 'wide' (main at 64 x 64 tiles, 16 x 16 invocations of 4 x 4 outputs), 'wide8'
+   * (main_8x8 at 64 x 64, 8 x 8 invocations of 8 x 8), 'gpu' (main at 32 x 32, 8 x 8 of 4 x 4)
+   * or 'cpu' (main_8x8 at 32 x 32, 4 x 4 of 8 x 8); by default tuning.ts's gemmShape for the
+   * adapter. The 64-wide tiles take no q8_1 inputs. The checks run all of them everywhere.
    */
   shape?: GemmShape;
   /**
@@ -45,8 +46,9 @@ export interface GemmOptions extends KernelOptions {
 }
 
 /**
- * shaders/gemm.wgsl: prefill matrix multiply, 32 x 32 output tiles staged through workgroup
- * memory, weights dequantized once per tile. Weights past one binding split like matvec's.
+ * shaders/gemm.wgsl: prefill matrix multiply, 32 x 32 or 64 x 64 output tiles staged through
+ * workgroup memory, weights dequantized once per tile. Weights past one binding split like
+ * matvec's.
  */
 export class Gemm {
   private constructor(
@@ -68,15 +70,17 @@ export class Gemm {
     }
     const limits = gpu.facts.limits;
     const shape = options.shape ?? gemmShape(gpu.facts, input);
-    if (shape === 'wide' && input === 'q8_1') {
-      throw new RangeError("gemm: the 'wide' shape takes no q8_1 inputs: use 'gpu'");
+    const wide = shape === 'wide' || shape === 'wide8';
+    if (wide && input === 'q8_1') {
+      throw new RangeError(`gemm: the '${shape}' shape takes no q8_1 inputs: use 'gpu'`);
     }
-    const tile = shape === 'wide' ? GEMM_WIDE_TILE : GEMM_TILE;
+    const tile = wide ? GEMM_WIDE_TILE : GEMM_TILE;
+    const eights = shape === 'cpu' || shape === 'wide8';
     const { key, pipeline } = await loadVariant(gpu, {
       family: 'gemm',
       weights: format,
       activations: options.activations,
-      shape: `t${tile}${shape === 'cpu' ? '_cpu' : ''}${input === 'f32' ? '' : `_in${input.replace('_', '')}`}`,
+      shape: `t${tile}${eights ? '_8x8' : ''}${input === 'f32' ? '' : `_in${input.replace('_', '')}`}`,
       defines: {
         Q8_1_SUMS: input === 'q8_1',
         ROUND_Q8: input === 'q8_0',
@@ -84,7 +88,7 @@ export class Gemm {
         ROUND_BF16: input === 'bf16',
       },
       overrides: { TILE: tile },
-      ...(shape === 'cpu' && { entryPoint: 'main_cpu' }),
+      ...(eights && { entryPoint: 'main_8x8' }),
     });
     return new Gemm(
       key,

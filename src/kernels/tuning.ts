@@ -89,25 +89,28 @@ export const ELEMENTWISE_WORKGROUP = 256;
 export const ARGMAX_WORKGROUP = 256;
 
 /**
- * Output tile of the prefill GEMM (gemm.wgsl hard-codes it with its 8 x 8 workgroup): 32 x 32
+ * Output tile of the prefill GEMM on a software adapter, and for q8_1 inputs on a GPU: 32 x 32
  * outputs, 4 x 4 per invocation, 8 KiB of staged X and W per 32-value step, half the 16 KiB
  * every adapter offers. 4 x 4 halves the staged reads per multiply-add of 2 x 2 and quarters the
  * invocations at each barrier: 2.2x on SwiftShader (0.39 -> 0.85 GFLOP/s at 64 x 1024 x 1024).
- * A software adapter takes gemm.wgsl's main_cpu instead (same tile, 4 x 4 invocations of 8 x 8
+ * A software adapter takes gemm.wgsl's main_8x8 instead (same tile, 4 x 4 invocations of 8 x 8
  * outputs: ~1.15 GFLOP/s there). Larger tiles come with a benchmark on a real GPU.
  */
 export const GEMM_TILE = 32;
 
 /**
- * gemm.wgsl's main at TILE 64: 64 x 64 outputs, 16 x 16 invocations of 4 x 4. Each value staged
- * from memory serves twice the outputs of the 32 x 32 tile, which measured 3.1-3.3 TFLOP/s on
- * an H200 (8% of its f32 peak, issue 20); its own GPU figure is not measured yet.
+ * The GPU tile of the prefill GEMM: 64 x 64 outputs, as 'wide' (main: 16 x 16 invocations of
+ * 4 x 4) or 'wide8' (main_8x8: 8 x 8 of 8 x 8, twice the multiply-adds per staged load). Each
+ * value staged from memory serves twice the outputs of the 32 x 32 tile, which measured
+ * 3.1-3.3 TFLOP/s on an H200 (8% of its f32 peak, issue 20, before the staged values were laid
+ * out k-major); neither 64-wide figure is measured yet. bench:kernels times both beside 'gpu'.
  */
 export const GEMM_WIDE_TILE = 64;
 
 /**
  * The prefill GEMM's entry point for an adapter: 'cpu' on a software adapter (see GEMM_TILE),
  * else 'wide', or 'gpu' for q8_1 inputs (their per-unit sums do not fit beside the wide tile).
+ * 'wide' until a GPU run shows whether 'wide8' beats it.
  */
 export function gemmShape(facts: { software: boolean }, input: string): 'wide' | 'gpu' | 'cpu' {
   if (facts.software) return 'cpu';

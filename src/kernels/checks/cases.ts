@@ -4,6 +4,7 @@ import { quantFormats, type QuantName } from '../../quant/index.js';
 import { type AttentionConfig, type KvShiftConfig } from '../attention.js';
 import { type ElementwiseOp, type UnaryOp } from '../elementwise.js';
 import { type MatvecFusion, type MatvecOptions } from '../matvec.js';
+import { type GemmShape } from '../gemm.js';
 import { type RopeConfig } from '../rope.js';
 import { type SamplingSettings } from '../sample.js';
 import { type PenaltySettings } from '../penalties.js';
@@ -70,7 +71,7 @@ export type KernelCase =
       /** (m, n, k) */
       shape: [number, number, number];
       /** The entry point (GemmOptions.shape): all of them run on every adapter. */
-      entry: 'wide' | 'gpu' | 'cpu';
+      entry: GemmShape;
       /** x rounded to q8_1 first, or as staged (GemmOptions.input; default f32). */
       input?: 'q8_1' | 'q8_0' | 'f16' | 'bf16';
       seed: number;
@@ -503,6 +504,35 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     if (quantFormats[format].blockValues === 1) shapes.push([40, 70, 100]);
     for (const shape of shapes) {
       cases.push({ kernel: 'gemm', format, shape, entry: 'wide', seed: next() });
+    }
+  }
+  // main_8x8 at TILE 64 ('wide8'): its weight decode is the 'cpu' entry's, checked above for
+  // every format, so a float row with a partial unit, a 32-value and a 256-value block format,
+  // and x rounded as staged, on, under and over its tile edges.
+  const wide8: [QuantName, ('q8_0' | 'f16')?][] = [
+    ['F32'],
+    ['Q4_0'],
+    ['Q4_K'],
+    ['Q8_0', 'q8_0'],
+    ['F16', 'f16'],
+  ];
+  for (const [format, input] of wide8) {
+    const block = Math.max(32, quantFormats[format].blockValues);
+    const shapes: [number, number, number][] = [
+      [5, 37, 2 * block],
+      [64, 64, block],
+      [70, 131, 2 * block],
+    ];
+    if (format === 'F32') shapes.push([40, 70, 100]);
+    for (const shape of shapes) {
+      cases.push({
+        kernel: 'gemm',
+        format,
+        shape,
+        entry: 'wide8',
+        ...(input && { input }),
+        seed: next(),
+      });
     }
   }
   return cases;
