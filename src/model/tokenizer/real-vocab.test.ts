@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import llamaTokenizer from 'llama-tokenizer-js';
 import llama3Tokenizer from 'llama3-tokenizer-js';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Llama } from 'node-llama-cpp';
 import { Rng } from '../../util/rng.js';
 import { parseGguf } from '../gguf/reader.js';
 import { writeGguf, type GgufWriteValue } from '../gguf/writer.js';
@@ -39,6 +40,14 @@ function vocabGguf(tokenizer: Record<string, GgufWriteValue>): Uint8Array {
     },
     [],
   );
+}
+
+/** node-llama-cpp's CPU build, loaded once for the file (0.5-1 s a call). */
+let llamaLoading: Promise<Llama> | undefined;
+function llamaCpp(): Promise<Llama> {
+  return (llamaLoading ??= import('node-llama-cpp').then(({ getLlama }) =>
+    getLlama({ gpu: false, build: 'never' }),
+  ));
 }
 
 /** Llama 3's vocabulary and merges, in merge order, as a byte-level BPE GGUF. */
@@ -288,8 +297,7 @@ describe('tokenization on real vocabularies, against llama.cpp', () => {
       expect(template.rendersBos).toBe(true);
       const path = join(dir, `${c.name.replace(/\W+/g, '-')}.gguf`);
       writeFileSync(path, bytes);
-      const { getLlama } = await import('node-llama-cpp');
-      const llama = await getLlama({ gpu: false, build: 'never' });
+      const llama = await llamaCpp();
       const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
       try {
         const texts = hardStrings(1000, 7);
