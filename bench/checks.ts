@@ -16,6 +16,7 @@ import {
   needsF16,
   representativeCases,
   runKernelCase,
+  runsOn,
 } from '../src/kernels/checks/index.js';
 import type { Activations } from '../src/kernels/variant.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
@@ -50,6 +51,7 @@ for (const subgroups of [true, false]) {
     let count = 0;
     for (const c of cases) {
       if (needsF16(c, { activations: act }) && !gpu.facts.features.shaderF16) continue;
+      if (!runsOn(c, gpu.facts)) continue;
       const name = caseName(c);
       try {
         const r = await runKernelCase(gpu, c, { activations: act });

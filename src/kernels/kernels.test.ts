@@ -8,6 +8,7 @@ import {
   REDUCTION_KERNELS,
   representativeCases,
   runKernelCase,
+  runsOn,
 } from './checks/index.js';
 import type { Activations } from './variant.js';
 
@@ -40,6 +41,7 @@ for (const [activations, subgroups] of variants) {
     for (const c of cases) {
       it(caseName(c), async (ctx) => {
         if (needsF16(c, { activations }) && !gpu.facts.features.shaderF16) ctx.skip();
+        if (!runsOn(c, gpu.facts)) ctx.skip();
         const result = await runKernelCase(gpu, c, { activations });
         // The reduction kernels pick their path from the device's features; no other kernel
         // has one to pick (else the workgroup path above would leave it out).

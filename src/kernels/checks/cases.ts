@@ -74,6 +74,11 @@ export type KernelCase =
       entry: GemmShape;
       /** x rounded to q8_1 first, or as staged (GemmOptions.input; default f32). */
       input?: 'q8_1' | 'q8_0' | 'f16' | 'bf16';
+      /**
+       * Checked where a hardware adapter runs it by default, skipped on software adapters
+       * (runsOn), where its code is checked at other formats and compiling it costs seconds.
+       */
+      hardwareOnly?: true;
       seed: number;
     }
   | {
@@ -493,31 +498,50 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       });
     }
   }
-  // The 64-wide tiles: main at TILE 64 ('wide') and main_8x8 at 64 ('wide8'), on, under and over
-  // their tile edges. Their weight decode is the 32-wide entries' (the same code: TILE is an
-  // override), checked above for every format, and x rounded as staged is checked above on
-  // 'wide' for every format that rounds so; here a float row with a partial unit, a 32-value
-  // and a 256-value block format, and x rounded to q8_0 and to f16. (Every format on 'wide'
-  // took ~2 s of compiling each on SwiftShader; checks:kernels on a GPU runs these cases there.)
-  const wideFormats: [QuantName, ('q8_0' | 'f16')?][] = [
-    ['F32'],
-    ['Q4_0'],
-    ['Q4_K'],
-    ['Q8_0', 'q8_0'],
-    ['F16', 'f16'],
+  // The 64-wide tiles: main at TILE 64 ('wide', a GPU's default) and main_8x8 at 64 ('wide8'),
+  // on, under and over their tile edges. Their weight decode is the 32-wide entries' (the same
+  // code: TILE is an override), checked above for every format, and x rounded as staged is
+  // checked above on 'wide' for every format that rounds so. On a software adapter: a float
+  // row with a partial unit, a 32-value and a 256-value block format, and x rounded to q8_0 and
+  // to f16 (each format more is ~2 s of compiling on SwiftShader). Where a hardware adapter
+  // runs the checks, every format on 'wide', the entry its prefill takes.
+  const wideFormats: { format: QuantName; input?: 'q8_0' | 'f16' }[] = [
+    { format: 'F32' },
+    { format: 'Q4_0' },
+    { format: 'Q4_K' },
+    { format: 'Q8_0', input: 'q8_0' },
+    { format: 'F16', input: 'f16' },
   ];
-  for (const entry of ['wide', 'wide8'] as const) {
-    for (const [format, input] of wideFormats) {
-      const block = Math.max(32, quantFormats[format].blockValues);
-      const shapes: [number, number, number][] = [
-        [5, 37, 2 * block],
-        [64, 64, block],
-        [70, 131, 2 * block],
-      ];
-      if (format === 'F32') shapes.push([40, 70, 100]);
-      for (const shape of shapes) {
-        cases.push({ kernel: 'gemm', format, shape, entry, ...(input && { input }), seed: next() });
-      }
+  const wide: {
+    entry: 'wide' | 'wide8';
+    format: QuantName;
+    input?: 'q8_0' | 'f16';
+    hardwareOnly?: true;
+  }[] = [
+    ...wideFormats.map((c) => ({ ...c, entry: 'wide' as const })),
+    ...(Object.keys(quantFormats) as QuantName[])
+      .filter((format) => !wideFormats.some((c) => c.format === format))
+      .map((format) => ({ format, entry: 'wide' as const, hardwareOnly: true as const })),
+    ...wideFormats.map((c) => ({ ...c, entry: 'wide8' as const })),
+  ];
+  for (const { entry, format, input, hardwareOnly } of wide) {
+    const block = Math.max(32, quantFormats[format].blockValues);
+    const shapes: [number, number, number][] = [
+      [5, 37, 2 * block],
+      [64, 64, block],
+      [70, 131, 2 * block],
+    ];
+    if (quantFormats[format].blockValues === 1) shapes.push([40, 70, 100]);
+    for (const shape of shapes) {
+      cases.push({
+        kernel: 'gemm',
+        format,
+        shape,
+        entry,
+        ...(input && { input }),
+        ...(hardwareOnly && { hardwareOnly }),
+        seed: next(),
+      });
     }
   }
   return cases;

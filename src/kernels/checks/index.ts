@@ -24,6 +24,7 @@ export {
   REDUCTION_KERNELS,
   representativeCases,
   needsF16,
+  runsOn,
   caseName,
   runKernelCase,
   runKernelChecks,

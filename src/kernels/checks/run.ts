@@ -55,6 +55,14 @@ export const REDUCTION_KERNELS: readonly KernelCase['kernel'][] = [
   'sample',
 ];
 
+/**
+ * Whether the case runs on this adapter: cases marked hardwareOnly (every format on the GEMM
+ * entry GPUs take by default) are skipped on software adapters.
+ */
+export function runsOn(c: KernelCase, facts: { software: boolean }): boolean {
+  return !(c.kernel === 'gemm' && c.hardwareOnly && facts.software);
+}
+
 /** Whether the case compiles f16 code (f16 activations, or an f16 KV cache). */
 export function needsF16(c: KernelCase, options: KernelOptions = {}): boolean {
   if (options.activations === 'f16') return true;
@@ -185,6 +193,7 @@ export async function runKernelChecks(
   const results: KernelCheckResult[] = [];
   for (const c of cases) {
     if (needsF16(c, options) && !gpu.facts.features.shaderF16) continue;
+    if (!runsOn(c, gpu.facts)) continue;
     results.push(await runKernelCase(gpu, c, options));
   }
   return results;
