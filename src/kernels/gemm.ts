@@ -33,7 +33,8 @@ export interface GemmOptions extends KernelOptions {
    * The shape: 'wide' (main at 64 x 64 tiles, 16 x 16 invocations of 4 x 4 outputs), 'wide8'
    * (main_8x8 at 64 x 64, 8 x 8 invocations of 8 x 8), 'gpu' (main at 32 x 32, 8 x 8 of 4 x 4)
    * or 'cpu' (main_8x8 at 32 x 32, 4 x 4 of 8 x 8); by default tuning.ts's gemmShape for the
-   * adapter. The 64-wide tiles take no q8_1 inputs. The checks run all of them everywhere.
+   * adapter. The 64-wide tiles take no q8_1 inputs. The checks run every shape on every
+   * adapter ('wide' at every format only on hardware ones: KernelCase hardwareOnly).
    */
   shape?: GemmShape;
   /**

@@ -193,7 +193,8 @@ describe('decoding matches llama.cpp', () => {
 // layers deep, each in Q8_0 and in llama.cpp's Q4_K_M mix (the suite runs one of the two, see
 // suiteTwins): the real widths, heads, head dims, ff, RoPE settings, tokenizer model and pre,
 // and tensor types, wider models cut to fewer heads at their ratios and large vocabularies cut
-// to 32,000 where the name says so, for the suite's time. Qwen2.5-0.5B's Q4_K_M keeps its 151,936-row vocabulary, tied.
+// to 32,000 where the name says so, for the suite's time. Qwen2.5-0.5B's Q4_K_M keeps its
+// 151,936-row vocabulary, tied.
 describe('files shaped like the demo models match llama.cpp', () => {
   // llama.cpp's Q4_K_M on rows that are not whole 256-value blocks (576, 896 and 960 wide): the
   // quantizer falls back to Q5_0 for Q4_K and to Q8_0 for Q6_K (the tied embedding, the first

@@ -70,7 +70,7 @@ export type KernelCase =
       format: QuantName;
       /** (m, n, k) */
       shape: [number, number, number];
-      /** The entry point (GemmOptions.shape): all of them run on every adapter. */
+      /** The entry point (GemmOptions.shape): each runs on every adapter. */
       entry: GemmShape;
       /** x rounded to q8_1 first, or as staged (GemmOptions.input; default f32). */
       input?: 'q8_1' | 'q8_0' | 'f16' | 'bf16';
