@@ -104,8 +104,9 @@ async function benchMatvec(
   fusion: MatvecFusion = 'none',
   input: DotInput = 'f32',
   workgroup?: number,
+  integerDot?: boolean,
 ): Promise<KernelRow> {
-  const kernel = await Matvec.load(gpu, { format, batch, fusion, input, workgroup });
+  const kernel = await Matvec.load(gpu, { format, batch, fusion, input, workgroup, integerDot });
   const matrices = fusion === 'gate_up' ? 2 : 1;
   const weights = randomBlocks(quantFormats[format], matrices * rows * cols, 1);
   const w = await gpu.upload(weights, 'bench:w');
@@ -123,7 +124,8 @@ async function benchMatvec(
     kernel:
       `matvec ${format}` +
       (fusion === 'none' ? '' : ` ${fusion}`) +
-      (input === 'f32' ? '' : ` in ${input}`),
+      (input === 'f32' ? '' : ` in ${input}`) +
+      (kernel.variant.key.name.includes('_idot') ? ' idot' : ''),
     variant: kernel.variant.key.name,
     shape: `${batch}x${rows}x${cols}`,
     ms,
@@ -317,6 +319,31 @@ async function main(): Promise<void> {
           results.push(
             await benchMatvec(gpu, format, 1, 4096, 4096, copy.gbPerS, 'none', input, workgroup),
           );
+        }
+      }
+    }
+    if (gpu.facts.features.packedIntegerDot) {
+      // Float and 8-bit integer products side by side (x rounded as it is loaded, both), one
+      // vector and batches.
+      for (const format of ['Q4_0', 'Q8_0', 'Q4_K', 'Q6_K'] as const) {
+        const input = dotInput[format];
+        for (const batch of software ? [1] : [1, 4, 8]) {
+          for (const integerDot of [false, true]) {
+            results.push(
+              await benchMatvec(
+                gpu,
+                format,
+                batch,
+                4096,
+                4096,
+                copy.gbPerS,
+                'none',
+                input,
+                undefined,
+                integerDot,
+              ),
+            );
+          }
         }
       }
     }

@@ -22,6 +22,8 @@
 // ROUND_Q8_K (K-quant weights): 256-value blocks, each scaled by its value of largest magnitude,
 // span eight units; the workgroup finds every block's scale first (stage_q8_k), into workgroup
 // memory, and each unit is then rounded as it is loaded.
+// INT_DOT (with ROUND_Q8 or ROUND_Q8_K): x's units rounded to 8-bit integers and the weights
+// decoded to theirs (unit_ints), products by dot4I8Packed, scaled once per unit half.
 // x (M, cols) act, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
@@ -135,6 +137,60 @@ fn x_unit(at: u32) -> XUnit {
   return XUnit(v, correction);
 }
 
+#if INT_DOT
+// x[at .. at + 31] rounded to 8 bits (ROUND_Q8: q8_0; ROUND_Q8_K: with its block's iscale from
+// stage_q8_k) as integers for dot4I8Packed: q[i] packs values 4i .. 4i+3, x = d * integer, and
+// sums holds the integers' sum over each half, for the weights' offsets.
+struct XInts {
+  q: array<u32, 8>,
+  d: f32,
+  sums: vec2<f32>,
+}
+
+fn x_ints(at: u32) -> XInts {
+  var v = array<vec4<f32>, 8>(
+    x4(at), x4(at + 4u), x4(at + 8u), x4(at + 12u),
+    x4(at + 16u), x4(at + 20u), x4(at + 24u), x4(at + 28u),
+  );
+  var q: array<u32, 8>;
+#if ROUND_Q8
+  let m4 = max(max(max(abs(v[0]), abs(v[1])), max(abs(v[2]), abs(v[3]))),
+    max(max(abs(v[4]), abs(v[5])), max(abs(v[6]), abs(v[7]))));
+  let s = q8_0_scales(max(max(m4.x, m4.y), max(m4.z, m4.w)));
+  let d = s.x;
+  for (var i = 0u; i < 8u; i++) {
+    q[i] = pack4xI8(vec4<i32>(round(v[i] * s.y)));
+  }
+#endif
+#if ROUND_Q8_K
+  let iscale = partials[WG + at / 256u];
+  let d = select(0.0, 1.0 / iscale, iscale != 0.0);
+  for (var i = 0u; i < 8u; i++) {
+    q[i] = pack4xI8(vec4<i32>(min(vec4<f32>(127.0), round(iscale * v[i]))));
+  }
+#endif
+  let lo = dot4I8Packed(q[0], LOW1) + dot4I8Packed(q[1], LOW1) + dot4I8Packed(q[2], LOW1) +
+    dot4I8Packed(q[3], LOW1);
+  let hi = dot4I8Packed(q[4], LOW1) + dot4I8Packed(q[5], LOW1) + dot4I8Packed(q[6], LOW1) +
+    dot4I8Packed(q[7], LOW1);
+  return XInts(q, d, vec2<f32>(f32(lo), f32(hi)));
+}
+
+// One row's unit times x's: each half's integer sum, scaled, less the weights' offsets times
+// x's sums, all times x's d.
+fn int_dot(wu: UnitInts, xi: XInts) -> f32 {
+  let lo = dot4I8Packed(wu.q[0], xi.q[0]) + dot4I8Packed(wu.q[1], xi.q[1]) +
+    dot4I8Packed(wu.q[2], xi.q[2]) + dot4I8Packed(wu.q[3], xi.q[3]);
+  let hi = dot4I8Packed(wu.q[4], xi.q[4]) + dot4I8Packed(wu.q[5], xi.q[5]) +
+    dot4I8Packed(wu.q[6], xi.q[6]) + dot4I8Packed(wu.q[7], xi.q[7]);
+  return xi.d * (dot(wu.scale, vec2<f32>(f32(lo), f32(hi))) - dot(wu.offset, xi.sums));
+}
+
+fn int_dot2(sum: vec2<f32>, a: UnitInts, b: UnitInts, xi: XInts) -> vec2<f32> {
+  return sum + vec2<f32>(int_dot(a, xi), int_dot(b, xi));
+}
+#endif
+
 #if DENSE
 // One x value past the last whole unit (dense rows), rounded like the rest.
 fn x_one(at: u32) -> f32 {
@@ -176,6 +232,21 @@ fn unit_dot2(sum: vec2<f32>, a: Unit32, b: Unit32, offsets: vec2<f32>, xu: XUnit
 fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> {
   var acc: array<vec2<f32>, MAX_M>;
   let units = params.cols / UNIT_VALUES;
+#if INT_DOT
+  for (var u = lane; u < units; u += T) {
+    let ua = unit_ints(a_byte, u);
+    let ub = unit_ints(b_byte, u);
+    let k = u * UNIT_VALUES;
+    acc[0] = int_dot2(acc[0], ua, ub, x_ints(k));
+    if (M > 1u) { acc[1] = int_dot2(acc[1], ua, ub, x_ints(params.cols + k)); }
+    if (M > 2u) { acc[2] = int_dot2(acc[2], ua, ub, x_ints(2u * params.cols + k)); }
+    if (M > 3u) { acc[3] = int_dot2(acc[3], ua, ub, x_ints(3u * params.cols + k)); }
+    if (M > 4u) { acc[4] = int_dot2(acc[4], ua, ub, x_ints(4u * params.cols + k)); }
+    if (M > 5u) { acc[5] = int_dot2(acc[5], ua, ub, x_ints(5u * params.cols + k)); }
+    if (M > 6u) { acc[6] = int_dot2(acc[6], ua, ub, x_ints(6u * params.cols + k)); }
+    if (M > 7u) { acc[7] = int_dot2(acc[7], ua, ub, x_ints(7u * params.cols + k)); }
+  }
+#else
   for (var u = lane; u < units; u += T) {
     let ua = unit_weights(a_byte, u);
     let ub = unit_weights(b_byte, u);
@@ -194,6 +265,7 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
     if (M > 6u) { acc[6] = unit_dot2(acc[6], ua, ub, offsets, x_unit(6u * params.cols + k)); }
     if (M > 7u) { acc[7] = unit_dot2(acc[7], ua, ub, offsets, x_unit(7u * params.cols + k)); }
   }
+#endif
 #if DENSE
   for (var j = units * UNIT_VALUES + lane; j < params.cols; j += T) {
     // Float rows need not be whole units: the tail, one value per invocation.

@@ -351,9 +351,10 @@ fn funnel(lo: u32, hi: u32, byte: u32) -> u32 {
 }
 
 #if Q4_0
-fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
+// A Q4_0 unit's d and its 16 bytes of nibbles as four words, each 32-bit word read once.
+fn q4_0_words(row_byte: u32, u: u32, d: ptr<function, f32>) -> vec4<u32> {
   let b0 = row_byte + 18u * u;
-  let d = load_f16(b0);
+  *d = load_f16(b0);
   let q = b0 + 2u;
   let i = q >> 2u;
   let a0 = w[i];
@@ -365,23 +366,26 @@ fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
   if ((q & 3u) != 0u) {
     a4 = w[i + 4u];
   }
-  let v0 = funnel(a0, a1, q);
-  let v1 = funnel(a1, a2, q);
-  let v2 = funnel(a2, a3, q);
-  let v3 = funnel(a3, a4, q);
+  return vec4<u32>(funnel(a0, a1, q), funnel(a1, a2, q), funnel(a2, a3, q), funnel(a3, a4, q));
+}
+
+fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
+  var d: f32;
+  let v = q4_0_words(row_byte, u, &d);
   let eight = vec4<f32>(8.0);
   return Unit32(
-    d * (nibbles(v0, 0u) - eight), d * (nibbles(v1, 0u) - eight),
-    d * (nibbles(v2, 0u) - eight), d * (nibbles(v3, 0u) - eight),
-    d * (nibbles(v0, 4u) - eight), d * (nibbles(v1, 4u) - eight),
-    d * (nibbles(v2, 4u) - eight), d * (nibbles(v3, 4u) - eight),
+    d * (nibbles(v[0], 0u) - eight), d * (nibbles(v[1], 0u) - eight),
+    d * (nibbles(v[2], 0u) - eight), d * (nibbles(v[3], 0u) - eight),
+    d * (nibbles(v[0], 4u) - eight), d * (nibbles(v[1], 4u) - eight),
+    d * (nibbles(v[2], 4u) - eight), d * (nibbles(v[3], 4u) - eight),
   );
 }
 #else
 #if Q8_0
-fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
+// A Q8_0 unit's d and its 32 int8 values as eight words, each 32-bit word read once.
+fn q8_0_words(row_byte: u32, u: u32, d: ptr<function, f32>) -> array<u32, 8> {
   let b0 = row_byte + 34u * u;
-  let d = load_f16(b0);
+  *d = load_f16(b0);
   let q = b0 + 2u;
   let i = q >> 2u;
   let a0 = w[i];
@@ -396,11 +400,18 @@ fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
   if ((q & 3u) != 0u) {
     a8 = w[i + 8u];
   }
+  return array<u32, 8>(
+    funnel(a0, a1, q), funnel(a1, a2, q), funnel(a2, a3, q), funnel(a3, a4, q),
+    funnel(a4, a5, q), funnel(a5, a6, q), funnel(a6, a7, q), funnel(a7, a8, q),
+  );
+}
+
+fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
+  var d: f32;
+  let v = q8_0_words(row_byte, u, &d);
   return Unit32(
-    d * unpack_i8x4(funnel(a0, a1, q)), d * unpack_i8x4(funnel(a1, a2, q)),
-    d * unpack_i8x4(funnel(a2, a3, q)), d * unpack_i8x4(funnel(a3, a4, q)),
-    d * unpack_i8x4(funnel(a4, a5, q)), d * unpack_i8x4(funnel(a5, a6, q)),
-    d * unpack_i8x4(funnel(a6, a7, q)), d * unpack_i8x4(funnel(a7, a8, q)),
+    d * unpack_i8x4(v[0]), d * unpack_i8x4(v[1]), d * unpack_i8x4(v[2]), d * unpack_i8x4(v[3]),
+    d * unpack_i8x4(v[4]), d * unpack_i8x4(v[5]), d * unpack_i8x4(v[6]), d * unpack_i8x4(v[7]),
   );
 }
 #else
@@ -410,6 +421,158 @@ fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
     unit_w4(unit, 0u), unit_w4(unit, 1u), unit_w4(unit, 2u), unit_w4(unit, 3u),
     unit_w4(unit, 4u), unit_w4(unit, 5u), unit_w4(unit, 6u), unit_w4(unit, 7u),
   );
+}
+#endif
+#endif
+
+#if INT_DOT
+// A unit's 32 values as 8-bit integers, for products with x rounded to 8 bits by
+// dot4I8Packed (packed_4x8_integer_dot_product): q[i] packs the integers of values 4i .. 4i+3,
+// and value j is scale[h] * its integer - offset[h], h the unit's half j / 16. The integers are
+// exact and their sums over a unit too (|sum| < 2^24), so a unit's product is two integer sums
+// scaled, as llama.cpp's CPU dot products have it, in a quarter of the float path's operations.
+// For the formats whose input is q8_0 or q8_k (not Q4_1 and Q5_1: q8_1 adds its block sums).
+struct UnitInts {
+  q: array<u32, 8>,
+  scale: vec2<f32>,
+  offset: vec2<f32>,
+}
+
+// Masks of the low bits of each byte of a word.
+const LOW4: u32 = 0x0f0f0f0fu;
+const LOW2: u32 = 0x03030303u;
+const LOW1: u32 = 0x01010101u;
+
+// Four bits (values j .. j + 3's fifth bits) to bit 0 of each byte.
+fn spread_bits4(b: u32) -> u32 {
+  return (b & 1u) | ((b & 2u) << 7u) | ((b & 4u) << 14u) | ((b & 8u) << 21u);
+}
+
+// IQ4_VALUES as integers, and four codebook indices' values packed.
+const IQ4_INTS = array<i32, 16>(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+fn iq4_ints(base: u32, i: u32) -> u32 {
+  let v = load_u32_at(base + 4u * (i & 3u)) >> ((i >> 2u) * 4u);
+  return pack4xI8(vec4<i32>(
+    IQ4_INTS[v & 0xfu], IQ4_INTS[(v >> 8u) & 0xfu], IQ4_INTS[(v >> 16u) & 0xfu], IQ4_INTS[(v >> 24u) & 0xfu],
+  ));
+}
+
+#if Q8_0
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  var d: f32;
+  let q = q8_0_words(row_byte, u, &d);
+  return UnitInts(q, vec2<f32>(d), vec2<f32>(0.0));
+}
+#endif
+
+#if Q4_0
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  var d: f32;
+  let v = q4_0_words(row_byte, u, &d);
+  let lo = v & vec4<u32>(LOW4);
+  let hi = (v >> vec4<u32>(4u)) & vec4<u32>(LOW4);
+  return UnitInts(
+    array<u32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w),
+    vec2<f32>(d),
+    vec2<f32>(8.0 * d),
+  );
+}
+#endif
+
+#if Q5_0
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  let unit = unit_at(row_byte, u);
+  let fifth = load_u32_at(unit.hbase);
+  var q: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    let low = (load_u32_at(unit.base + 4u * (i & 3u)) >> ((i >> 2u) * 4u)) & LOW4;
+    q[i] = low | (spread_bits4(fifth >> (4u * i)) << 4u);
+  }
+  return UnitInts(q, vec2<f32>(unit.scale), vec2<f32>(16.0 * unit.scale));
+}
+#endif
+
+fn iq4_unit_ints(unit: Unit) -> UnitInts {
+  var q: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    q[i] = iq4_ints(unit.base, i);
+  }
+  return UnitInts(q, vec2<f32>(unit.scale), vec2<f32>(0.0));
+}
+
+#if IQ4_NL
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  return iq4_unit_ints(unit_at(row_byte, u));
+}
+#endif
+
+#if IQ4_XS
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  return iq4_unit_ints(unit_at(row_byte, u));
+}
+#endif
+
+#if Q2_K
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  let unit = unit_at(row_byte, u);
+  var q: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    q[i] = (w[(unit.base >> 2u) + i] >> unit.shift) & LOW2;
+  }
+  return UnitInts(q, vec2<f32>(unit.scale, unit.scale_hi), vec2<f32>(unit.min, unit.min_hi));
+}
+#endif
+
+#if Q3_K
+// low - 4 with the high bit clear, low with it set: (low | high << 2) - 4.
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  let unit = unit_at(row_byte, u);
+  var q: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    let low = (load_u32_at(unit.base + 4u * i) >> unit.shift) & LOW2;
+    let high = (load_u32_at(unit.hbase + 4u * i) >> unit.hshift) & LOW1;
+    q[i] = low | (high << 2u);
+  }
+  let scale = vec2<f32>(unit.scale, unit.scale_hi);
+  return UnitInts(q, scale, 4.0 * scale);
+}
+#endif
+
+#if Q4_K
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  let unit = unit_at(row_byte, u);
+  var q: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    q[i] = (w[(unit.base >> 2u) + i] >> unit.shift) & LOW4;
+  }
+  return UnitInts(q, vec2<f32>(unit.scale), vec2<f32>(unit.min));
+}
+#endif
+
+#if Q5_K
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  let unit = unit_at(row_byte, u);
+  var q: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    let low = (w[(unit.base >> 2u) + i] >> unit.shift) & LOW4;
+    let high = (w[(unit.hbase >> 2u) + i] >> unit.hshift) & LOW1;
+    q[i] = low | (high << 4u);
+  }
+  return UnitInts(q, vec2<f32>(unit.scale), vec2<f32>(unit.min));
+}
+#endif
+
+#if Q6_K
+fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
+  let unit = unit_at(row_byte, u);
+  var q: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    let low = (load_u32_at(unit.base + 4u * i) >> unit.shift) & LOW4;
+    let high = (load_u32_at(unit.hbase + 4u * i) >> unit.hshift) & LOW2;
+    q[i] = low | (high << 4u);
+  }
+  let scale = vec2<f32>(unit.scale, unit.scale_hi);
+  return UnitInts(q, scale, 32.0 * scale);
 }
 #endif
 #endif

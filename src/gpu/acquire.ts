@@ -31,5 +31,8 @@ export async function acquireBrowserGpu(
         'or add --use-webgpu-adapter=swiftshader to run on the CPU',
     );
   }
-  return GpuContext.fromAdapter(adapter, bundledShaders, options);
+  return GpuContext.fromAdapter(adapter, bundledShaders, {
+    ...options,
+    wgslLanguageFeatures: gpu.wgslLanguageFeatures,
+  });
 }

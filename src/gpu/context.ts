@@ -8,8 +8,18 @@ import type { ShaderSource } from './shader-library.js';
 
 export interface GpuContextOptions {
   /** Turn an optional feature off even when the adapter has it (tests cover both paths). */
-  features?: { shaderF16?: boolean; subgroups?: boolean };
+  features?: { shaderF16?: boolean; subgroups?: boolean; packedIntegerDot?: boolean };
+  /**
+   * The WGSL language features of the GPU object the adapter came from
+   * (`navigator.gpu.wgslLanguageFeatures`): what shaders may use beyond WGSL's core.
+   */
+  wgslLanguageFeatures?: ReadonlySet<string>;
   powerPreference?: GPUPowerPreference;
+  /**
+   * Choose kernels as for this kind of adapter rather than the kind found (facts.software):
+   * checks run the hardware choices on SwiftShader with 'hardware'.
+   */
+  tuneFor?: 'hardware' | 'software';
   /** Notes gathered while finding the adapter (fallbacks taken), carried into facts.notes. */
   notes?: string[];
   label?: string;
@@ -89,6 +99,9 @@ export class GpuContext extends EventTarget {
     const want = options.features ?? {};
     const shaderF16 = adapter.features.has('shader-f16') && want.shaderF16 !== false;
     const subgroups = adapter.features.has('subgroups') && want.subgroups !== false;
+    const packedIntegerDot =
+      (options.wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') ?? false) &&
+      want.packedIntegerDot !== false;
     const requiredFeatures: GPUFeatureName[] = [];
     if (shaderF16) requiredFeatures.push('shader-f16');
     if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
@@ -117,10 +130,11 @@ export class GpuContext extends EventTarget {
       architecture: info.architecture,
       device: info.device,
       description: info.description,
-      software:
-        text.includes('swiftshader') ||
-        (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
-      features: { shaderF16, subgroups },
+      software: options.tuneFor
+        ? options.tuneFor === 'software'
+        : text.includes('swiftshader') ||
+          (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
+      features: { shaderF16, subgroups, packedIntegerDot },
       subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
       subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
       limits: readLimits(device.limits),

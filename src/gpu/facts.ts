@@ -4,13 +4,21 @@ export interface GpuFacts {
   architecture: string;
   device: string;
   description: string;
-  /** True for CPU implementations (SwiftShader): correct, but ~1 GB/s. */
+  /**
+   * True for CPU implementations (SwiftShader): correct, but ~1 GB/s. Kernels are chosen by it
+   * (tuning.ts); GpuContextOptions.tuneFor sets it.
+   */
   software: boolean;
   features: {
     /** `shader-f16`: f16 arithmetic and storage in WGSL. */
     shaderF16: boolean;
     /** `subgroups`: subgroupAdd and friends for reductions. */
     subgroups: boolean;
+    /**
+     * WGSL's `packed_4x8_integer_dot_product` language feature: dot4I8Packed, four 8-bit
+     * products and their sum in one operation (DP4a where the hardware has it).
+     */
+    packedIntegerDot: boolean;
   };
   subgroupMinSize: number;
   subgroupMaxSize: number;

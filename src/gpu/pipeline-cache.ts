@@ -30,6 +30,11 @@ export class PipelineCache {
     return this.pipelines.size;
   }
 
+  /** The names of the variants built or being built: which kernels a model chose. */
+  names(): string[] {
+    return [...this.pipelines.keys()];
+  }
+
   get(key: PipelineKey): Promise<GPUComputePipeline> {
     let pipeline = this.pipelines.get(key.name);
     if (!pipeline) {

@@ -3,7 +3,7 @@ import { ShaderError } from '../errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { PipelineCache } from '../gpu/pipeline-cache.js';
 import { tableShaderSource } from '../gpu/shader-library.js';
-import { dotInput, quantFormats, type QuantName } from '../quant/index.js';
+import { dotInput, integerDotFormat, quantFormats, type QuantName } from '../quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { Argmax } from './argmax.js';
 import { Attention, KvShift, KvWrite } from './attention.js';
@@ -54,7 +54,17 @@ for (const subgroups of [true, false]) {
           // x rounded as it is loaded (q8_k takes a pass of its own).
           const input = dotInput[format];
           if (input !== 'f32' && input !== 'q8_k') {
-            add((await Matvec.load(gpu, { format, input, activations })).variant.key.name);
+            const integerDot = false;
+            add(
+              (await Matvec.load(gpu, { format, input, activations, integerDot })).variant.key.name,
+            );
+          }
+          // ... and multiplied as 8-bit integers (q8_k's block scales found first).
+          if (integerDotFormat(format, input)) {
+            const integerDot = true;
+            add(
+              (await Matvec.load(gpu, { format, input, activations, integerDot })).variant.key.name,
+            );
           }
           for (const shape of ['wide', 'wide8', 'gpu', 'cpu'] as const) {
             add((await Gemm.load(gpu, { format, activations, shape })).key.name);
@@ -92,7 +102,8 @@ for (const subgroups of [true, false]) {
         }
         // The cache in the activations' type is the same variant as its format named.
         const rounded = formats.filter((f) => !['f32', 'q8_k'].includes(dotInput[f])).length;
-        expect(names.size).toBe(formats.length * 13 + rounded + 23);
+        const integer = formats.filter((f) => integerDotFormat(f, dotInput[f])).length;
+        expect(names.size).toBe(formats.length * 13 + rounded + integer + 23);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }

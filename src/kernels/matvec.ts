@@ -2,7 +2,8 @@ import type { Binding, ComputeBatch } from '../gpu/batch.js';
 import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { quantFormats, rowBytes, type DotInput, type QuantName } from '../quant/index.js';
-import { matvecThreadsPerRow, MATVEC_WORKGROUP } from './tuning.js';
+import { dotInput, integerDotFormat } from '../quant/dot-input.js';
+import { matvecIntegerDot, matvecThreadsPerRow, MATVEC_WORKGROUP } from './tuning.js';
 import { GpuValidationError } from '../errors.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
@@ -76,6 +77,13 @@ export interface MatvecOptions extends KernelOptions {
    * divide (default MATVEC_WORKGROUP): benchmarks compare sizes with it.
    */
   workgroup?: number;
+  /**
+   * Products of 8-bit integers (dot4I8Packed): x rounded to q8_0 or q8_k as it is loaded (the
+   * format's own `input`, which this needs) and the weights decoded to their integers, scaled
+   * once per 16 or 32 values. Needs the adapter's packed_4x8_integer_dot_product; for every
+   * format whose input is q8_0 or q8_k. Default: tuning.ts's matvecIntegerDot.
+   */
+  integerDot?: boolean;
 }
 
 /** The longest rows a matvec rounds to q8_k as it loads them (Q8_K_MAX_BLOCKS in matvec.wgsl). */
@@ -117,6 +125,19 @@ export class Matvec {
       throw new RangeError(`matvec batch must be 1..${MATVEC_MAX_BATCH}, got ${batch}`);
     }
     const { limits, features, subgroupMinSize, subgroupMaxSize } = gpu.facts;
+    const integerDot = options.integerDot ?? matvecIntegerDot(gpu.facts, format, input);
+    if (integerDot && !integerDotFormat(format, input)) {
+      throw new RangeError(
+        `matvec: integer products are for x rounded to q8_0 or q8_k as the weights' format ` +
+          `has it (${format}'s is ${dotInput[format]}), not ${format} with ${input} inputs`,
+      );
+    }
+    if (integerDot && !features.packedIntegerDot) {
+      throw new RangeError(
+        "matvec: integer products need WGSL's packed_4x8_integer_dot_product, which this " +
+          'adapter lacks: leave integerDot off',
+      );
+    }
     const workgroup = options.workgroup ?? MATVEC_WORKGROUP;
     if (![32, 64, 128, 256].includes(workgroup)) {
       throw new RangeError(`matvec workgroup must be 32, 64, 128 or 256, got ${workgroup}`);
@@ -141,7 +162,8 @@ export class Matvec {
           `m${batch}_r${perRow}` +
           (fusion === 'none' ? '' : `_${fusion.replaceAll('_', '')}`) +
           (input === 'f32' ? '' : `_in${input.replace('_', '')}`) +
-          (gelu ? '_gelu' : ''),
+          (gelu ? '_gelu' : '') +
+          (integerDot ? '_idot' : ''),
         subgroups: subgroupRows,
         workgroupSize: workgroup,
         defines: {
@@ -155,6 +177,7 @@ export class Matvec {
           ROUND_Q8_K: input === 'q8_k',
           ROUND_F16: input === 'f16',
           ROUND_BF16: input === 'bf16',
+          INT_DOT: integerDot,
           // Block formats' rows are whole 32-value units: x loads four values at a time.
           X_VEC4: quantFormats[format].blockValues !== 1,
         },

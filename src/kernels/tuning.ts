@@ -1,4 +1,6 @@
 // Tuning constants, one place, a reason each. Change them with a benchmark in hand.
+import { integerDotFormat, type DotInput } from '../quant/dot-input.js';
+import type { QuantName } from '../quant/index.js';
 
 /**
  * Invocations per workgroup for the row-reduction kernels (RMSNorm, softmax). 256 is the
@@ -67,6 +69,23 @@ export function matvecThreadsPerRow(facts: { software: boolean }): number {
  */
 export function matvecRoundsQ8K(facts: { software: boolean }): boolean {
   return !facts.software;
+}
+
+/**
+ * Whether decode matvecs multiply 8-bit integers (dot4I8Packed) where the weights' input is
+ * q8_0 or q8_k, rounded as x is loaded: 8 dot4I8Packed and a few masks per row and 32 values,
+ * where the float path decodes each weight to f32 (~40 operations) and takes 32 multiply-adds;
+ * a decode matvec on a GPU is bound by those operations, not by memory (issue 20's reading).
+ * On SwiftShader (where dot4I8Packed is emulated) S Q4_0 decode measured the same either way,
+ * 4.6-5.3 tok/s, and batches of 2-8 slower (5.2-5.9 against 6.8-8.4 tok/s at 2-8): software
+ * adapters keep the float path. The GPU figure is unmeasured.
+ */
+export function matvecIntegerDot(
+  facts: { software: boolean; features: { packedIntegerDot: boolean } },
+  format: QuantName,
+  input: DotInput,
+): boolean {
+  return !facts.software && facts.features.packedIntegerDot && integerDotFormat(format, input);
 }
 
 /**

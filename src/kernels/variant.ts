@@ -89,6 +89,8 @@ export function weightDefines(format: QuantName): ShaderDefines {
   const defines: Record<string, boolean> = {};
   for (const name of Object.keys(quantFormats)) defines[name] = name === format;
   defines.DENSE = quantFormats[format].blockValues === 1;
+  // The integer products' decode (unit_ints): off unless the kernel asks for it.
+  defines.INT_DOT = false;
   return defines;
 }
 

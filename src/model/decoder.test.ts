@@ -92,10 +92,10 @@ async function llamaCpp(path: string, vocabSize: number, steps: number): Promise
 }
 
 /** Ours along `forced`, llama.cpp's tokens: each step's logits and argmax. */
-async function ours(bytes: Uint8Array, forced: number[]): Promise<Steps> {
+async function ours(bytes: Uint8Array, forced: number[], on = gpu): Promise<Steps> {
   const tokenizer = tokenizerFromGguf(parseGguf(bytes).metadata);
   const prompt = tokenizer.encode(PROMPT);
-  const decoder = await Decoder.load(gpu, bytesSource(bytes), {
+  const decoder = await Decoder.load(on, bytesSource(bytes), {
     contextSize: 256,
     maxBatch: 64,
     kv: 'f32',
@@ -125,6 +125,35 @@ function marginBelowTop(logits: Float32Array, token: number): number {
     squares += v * v;
   }
   return (top - logits[token]) / Math.sqrt(squares / logits.length);
+}
+
+/**
+ * Our steps against llama.cpp's: the same prompt tokens, every step's logits within
+ * LOGITS_NMSE, and our argmax its token except at near ties.
+ */
+function expectSameSteps(label: string, mine: Steps, reference: Steps): void {
+  expect(mine.prompt).toEqual(reference.prompt);
+  const prompt = compareToReference(mine.logits[0], reference.logits[0], LOGITS_NMSE);
+  let worst = prompt;
+  const nearTies: number[] = [];
+  for (let step = 0; step < STEPS; step++) {
+    const logits = compareToReference(mine.logits[step], reference.logits[step], LOGITS_NMSE);
+    expect(logits.nonFinite, `step ${step}`).toBe(0);
+    expect(logits.nmse, `logits NMSE at step ${step}`).toBeLessThanOrEqual(LOGITS_NMSE);
+    if (logits.nmse > worst.nmse) worst = logits;
+    if (mine.tokens[step] !== reference.tokens[step]) {
+      const margin = marginBelowTop(reference.logits[step], mine.tokens[step]);
+      expect(margin, `step ${step}: llama.cpp chose ${reference.tokens[step]}`).toBeLessThan(
+        NEAR_TIE,
+      );
+      nearTies.push(step);
+    }
+  }
+  console.log(
+    `${label}: prompt logits NMSE ${prompt.nmse.toExponential(2)}, ` +
+      `worst step ${worst.nmse.toExponential(2)} (max |err| ${worst.maxAbsError.toExponential(2)}), ` +
+      `${new Set(reference.tokens).size} distinct tokens, near ties at [${nearTies.join(', ')}]`,
+  );
 }
 
 // Float weights on the models as generated. Quantized weights on models whose residual branches
@@ -162,29 +191,33 @@ describe('decoding matches llama.cpp', () => {
       const path = join(dir, `${architecture}-${weights}.gguf`);
       writeFileSync(path, bytes);
       const reference = await llamaCpp(path, vocab.length, STEPS);
-      const mine = await ours(bytes, reference.tokens);
-      expect(mine.prompt).toEqual(reference.prompt);
-      const prompt = compareToReference(mine.logits[0], reference.logits[0], LOGITS_NMSE);
-      let worst = prompt;
-      const nearTies: number[] = [];
-      for (let step = 0; step < STEPS; step++) {
-        const logits = compareToReference(mine.logits[step], reference.logits[step], LOGITS_NMSE);
-        expect(logits.nonFinite, `step ${step}`).toBe(0);
-        expect(logits.nmse, `logits NMSE at step ${step}`).toBeLessThanOrEqual(LOGITS_NMSE);
-        if (logits.nmse > worst.nmse) worst = logits;
-        if (mine.tokens[step] !== reference.tokens[step]) {
-          const margin = marginBelowTop(reference.logits[step], mine.tokens[step]);
-          expect(margin, `step ${step}: llama.cpp chose ${reference.tokens[step]}`).toBeLessThan(
-            NEAR_TIE,
-          );
-          nearTies.push(step);
-        }
-      }
-      console.log(
-        `${architecture} ${weights}: prompt logits NMSE ${prompt.nmse.toExponential(2)}, ` +
-          `worst step ${worst.nmse.toExponential(2)} (max |err| ${worst.maxAbsError.toExponential(2)}), ` +
-          `${new Set(reference.tokens).size} distinct tokens, near ties at [${nearTies.join(', ')}]`,
-      );
+      expectSameSteps(`${architecture} ${weights}`, await ours(bytes, reference.tokens), reference);
+    });
+  }
+});
+
+// The kernels a hardware adapter takes (tuning.ts: 8-bit integer products, q8_k rounded as the
+// matvec loads x, the 64-wide GEMM rounding x as it stages it, attention split to fill a GPU),
+// run on SwiftShader: nothing else in the suite checks them end to end against llama.cpp.
+describe('the hardware kernel choices match llama.cpp', () => {
+  let hardware: GpuContext;
+  beforeAll(async () => {
+    hardware = await acquireNodeGpu({ tuneFor: 'hardware' });
+  });
+  afterAll(() => hardware?.destroy());
+  for (const weights of ['Q4_0', 'Q4_K'] as const) {
+    it(`llama ${weights} (2 layers)`, async () => {
+      expect(hardware.facts.software).toBe(false);
+      const { bytes, vocab } = tinyModel({ weights, layers: 2, residualScale: 0.1 });
+      const path = join(dir, `hardware-${weights}.gguf`);
+      writeFileSync(path, bytes);
+      const reference = await llamaCpp(path, vocab.length, STEPS);
+      const mine = await ours(bytes, reference.tokens, hardware);
+      expectSameSteps(`llama ${weights} as on hardware`, mine, reference);
+      const names = hardware.pipelines.names();
+      const input = weights === 'Q4_0' ? 'inq80' : 'inq8k';
+      expect(names).toContainEqual(expect.stringMatching(`^matvec_.*_${input}_idot_`));
+      expect(names).toContainEqual(expect.stringMatching(/^gemm_.*_t64(_|$)/));
     });
   }
 });

@@ -96,6 +96,7 @@ export async function acquireNodeGpu(options: NodeGpuOptions = {}): Promise<GpuC
       ...options,
       notes,
       owner: instance,
+      wgslLanguageFeatures: instance.wgslLanguageFeatures,
       executesNothing: true,
     });
   }
@@ -136,5 +137,6 @@ export async function acquireNodeGpu(options: NodeGpuOptions = {}): Promise<GpuC
     ...options,
     notes,
     owner: instance,
+    wgslLanguageFeatures: instance?.wgslLanguageFeatures,
   });
 }

@@ -31,3 +31,11 @@ export const dotInput: Readonly<Record<QuantName, DotInput>> = {
 
 /** Values per scale block of the 8-bit inputs. */
 export const DOT_INPUT_BLOCK = { q8_0: 32, q8_1: 32, q8_k: 256 } as const;
+
+/**
+ * Whether the matvec's integer products (MatvecOptions.integerDot) take weights in `format` with x
+ * rounded to `input` as it loads: the format's own 8-bit input, q8_0 or q8_k.
+ */
+export function integerDotFormat(format: QuantName, input: DotInput): boolean {
+  return (input === 'q8_0' || input === 'q8_k') && dotInput[format] === input;
+}

@@ -14,7 +14,7 @@ import { Q6_K } from './q6_k.js';
 import { Q8_0 } from './q8_0.js';
 
 export * from './format.js';
-export { dotInput, DOT_INPUT_BLOCK, type DotInput } from './dot-input.js';
+export { dotInput, DOT_INPUT_BLOCK, integerDotFormat, type DotInput } from './dot-input.js';
 export {
   BF16,
   F16,

@@ -23,6 +23,8 @@ export type KernelCase =
       activation?: 'gelu';
       /** How the kernel rounds x as it loads it (default f32: not at all). */
       input?: MatvecOptions['input'];
+      /** MatvecOptions.integerDot (default: the adapter's, tuning.ts). */
+      integerDot?: boolean;
       /** (rows, cols) */
       shape: [number, number];
       seed: number;
@@ -33,6 +35,7 @@ export type KernelCase =
       batch: number;
       bias: boolean;
       input?: MatvecOptions['input'];
+      integerDot?: boolean;
       qkv: QkvShape;
       cols: number;
       seed: number;
@@ -544,6 +547,58 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       });
     }
   }
+  // x rounded to 8 bits as it is loaded and multiplied as integers (dot4I8Packed, a GPU's
+  // matvec where the adapter has it): every format whose input is q8_0 or q8_k, each with one
+  // of the epilogues, full batches (the q8_k block scales of eight rows of x) and the fused
+  // q/k/v. The float path's cases above take the adapter's default.
+  const fusions: MatvecFusion[] = ['residual', 'gate_up', 'none'];
+  let f = 0;
+  for (const format of Object.keys(quantFormats) as QuantName[]) {
+    const input = dotInput[format];
+    if (input !== 'q8_0' && input !== 'q8_k') continue;
+    const block = Math.max(32, quantFormats[format].blockValues);
+    const fusion = fusions[f++ % fusions.length];
+    const shape: [number, number] = [fusion === 'gate_up' ? 70 : 37, 2 * block];
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch: 3,
+      ...(fusion !== 'none' && { fusion }),
+      input,
+      integerDot: true,
+      shape,
+      seed: next(),
+    });
+  }
+  cases.push({
+    kernel: 'matvec',
+    format: 'Q4_0',
+    batch: 8,
+    input: 'q8_0',
+    integerDot: true,
+    shape: [19, 96],
+    seed: next(),
+  });
+  cases.push({
+    kernel: 'matvec',
+    format: 'Q6_K',
+    batch: 8,
+    input: 'q8_k',
+    integerDot: true,
+    shape: [20, 512],
+    seed: next(),
+  });
+  cases.push({
+    kernel: 'matvec_qkv',
+    format: 'Q4_K',
+    batch: 2,
+    bias: true,
+    input: 'q8_k',
+    integerDot: true,
+    qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 32, neox: true },
+    cols: 512,
+    seed: next(),
+  });
   return cases;
 }
 

@@ -57,10 +57,18 @@ export const REDUCTION_KERNELS: readonly KernelCase['kernel'][] = [
 
 /**
  * Whether the case runs on this adapter: cases marked hardwareOnly (every format on the GEMM
- * entry GPUs take by default) are skipped on software adapters.
+ * entry GPUs take by default) are skipped on software adapters, and integer products where
+ * WGSL lacks packed_4x8_integer_dot_product.
  */
-export function runsOn(c: KernelCase, facts: { software: boolean }): boolean {
-  return !(c.kernel === 'gemm' && c.hardwareOnly && facts.software);
+export function runsOn(
+  c: KernelCase,
+  facts: { software: boolean; features: { packedIntegerDot: boolean } },
+): boolean {
+  if (c.kernel === 'gemm') return !(c.hardwareOnly && facts.software);
+  if (c.kernel === 'matvec' || c.kernel === 'matvec_qkv') {
+    return !c.integerDot || facts.features.packedIntegerDot;
+  }
+  return true;
 }
 
 /** Whether the case compiles f16 code (f16 activations, or an f16 KV cache). */
@@ -87,7 +95,7 @@ export function caseName(c: KernelCase): string {
   }
   if (c.kernel === 'matvec_qkv') {
     const q = c.qkv;
-    return `matvec ${c.format} qkv${c.bias ? '_bias' : ''}${c.input ? ` in ${c.input}` : ''} m${c.batch} ${q.heads}+2x${q.kvHeads}x${q.headDim}/${q.ropeDims}${q.neox ? ' neox' : ''} cols ${c.cols}`;
+    return `matvec ${c.format} qkv${c.bias ? '_bias' : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''} m${c.batch} ${q.heads}+2x${q.kvHeads}x${q.headDim}/${q.ropeDims}${q.neox ? ' neox' : ''} cols ${c.cols}`;
   }
   if (c.kernel === 'kv_shift') {
     const k = c.config;
@@ -104,7 +112,7 @@ export function caseName(c: KernelCase): string {
     case 'kv_write':
       return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kv ? ` ${c.config.kv}` : ''}`;
     case 'matvec':
-      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''} m${c.batch} ${shape}`;
+      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''} m${c.batch} ${shape}`;
 
     case 'embedding':
       return `${c.kernel} ${c.format} ${shape}`;
@@ -134,6 +142,7 @@ export function runKernelCase(
         fusion: c.fusion,
         input: c.input,
         activation: c.activation,
+        integerDot: c.integerDot,
       });
     case 'matvec_qkv':
       return checkMatvecQkv(gpu, c.qkv, c.cols, c.seed, {
@@ -142,6 +151,7 @@ export function runKernelCase(
         batch: c.batch,
         fusion: c.bias ? 'qkv_bias' : 'qkv',
         input: c.input,
+        integerDot: c.integerDot,
       });
     case 'rms_norm':
       return checkRmsNorm(gpu, c.shape[0], c.shape[1], c.seed, options);
