@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/context.js';
 import { PeakFlops } from '../src/kernels/testing/ceilings.js';
 import { Gemm, type GemmShape } from '../src/kernels/gemm.js';
-import { Matvec, type MatvecFusion } from '../src/kernels/matvec.js';
+import { Matvec, type MatvecOptions } from '../src/kernels/matvec.js';
 import { Attention } from '../src/kernels/attention.js';
 import { Sampler } from '../src/kernels/sample.js';
 import { RmsNorm } from '../src/kernels/rms-norm.js';
@@ -20,7 +20,6 @@ import {
   quantFormats,
   randomBlocks,
   rowBytes,
-  type DotInput,
   type QuantName,
 } from '../src/quant/index.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
@@ -101,12 +100,10 @@ async function benchMatvec(
   rows: number,
   cols: number,
   ceiling: number,
-  fusion: MatvecFusion = 'none',
-  input: DotInput = 'f32',
-  workgroup?: number,
-  integerDot?: boolean,
+  options: MatvecOptions = {},
 ): Promise<KernelRow> {
-  const kernel = await Matvec.load(gpu, { format, batch, fusion, input, workgroup, integerDot });
+  const { fusion = 'none', input = 'f32' } = options;
+  const kernel = await Matvec.load(gpu, { ...options, format, batch, cols });
   const matrices = fusion === 'gate_up' ? 2 : 1;
   const weights = randomBlocks(quantFormats[format], matrices * rows * cols, 1);
   const w = await gpu.upload(weights, 'bench:w');
@@ -125,7 +122,8 @@ async function benchMatvec(
       `matvec ${format}` +
       (fusion === 'none' ? '' : ` ${fusion}`) +
       (input === 'f32' ? '' : ` in ${input}`) +
-      (kernel.variant.key.name.includes('_idot') ? ' idot' : ''),
+      (kernel.variant.key.name.includes('_idot') ? ' idot' : '') +
+      (options.subgroupsPerRow ? ` x${options.subgroupsPerRow}` : ''),
     variant: kernel.variant.key.name,
     shape: `${batch}x${rows}x${cols}`,
     ms,
@@ -317,8 +315,27 @@ async function main(): Promise<void> {
         for (const workgroup of MATVEC_WORKGROUP_CHOICES) {
           const input = dotInput[format];
           results.push(
-            await benchMatvec(gpu, format, 1, 4096, 4096, copy.gbPerS, 'none', input, workgroup),
+            await benchMatvec(gpu, format, 1, 4096, 4096, copy.gbPerS, { input, workgroup }),
           );
+        }
+      }
+    }
+    if (!software && gpu.facts.features.subgroups) {
+      // Subgroups per lane group side by side (the default is by row length: tuning.ts).
+      for (const format of ['Q4_0', 'Q4_K'] as const) {
+        for (const [rows, cols] of [
+          [4096, 4096],
+          [4096, 14336],
+        ]) {
+          for (const subgroupsPerRow of [1, 2, 4]) {
+            const input = dotInput[format];
+            results.push(
+              await benchMatvec(gpu, format, 1, rows, cols, copy.gbPerS, {
+                input,
+                subgroupsPerRow,
+              }),
+            );
+          }
         }
       }
     }
@@ -330,18 +347,7 @@ async function main(): Promise<void> {
         for (const batch of software ? [1] : [1, 4, 8]) {
           for (const integerDot of [false, true]) {
             results.push(
-              await benchMatvec(
-                gpu,
-                format,
-                batch,
-                4096,
-                4096,
-                copy.gbPerS,
-                'none',
-                input,
-                undefined,
-                integerDot,
-              ),
+              await benchMatvec(gpu, format, batch, 4096, 4096, copy.gbPerS, { input, integerDot }),
             );
           }
         }
@@ -350,7 +356,9 @@ async function main(): Promise<void> {
     for (const batch of [4, 8])
       results.push(await benchMatvec(gpu, 'Q4_K', batch, 4096, 4096, copy.gbPerS));
     // The SwiGLU gate of a 4096 -> 11008 feed-forward: gate and up rows in one pass.
-    results.push(await benchMatvec(gpu, 'Q4_K', 1, 11008, 4096, copy.gbPerS, 'gate_up'));
+    results.push(
+      await benchMatvec(gpu, 'Q4_K', 1, 11008, 4096, copy.gbPerS, { fusion: 'gate_up' }),
+    );
     if (!software) {
       // Decode's matvecs at the shapes of real models (rows x cols), x rounded as llama.cpp
       // rounds it, as decode does: Qwen2.5-0.5B's 896 (Q5_0 and Q8_0 where rows are not whole
@@ -372,7 +380,7 @@ async function main(): Promise<void> {
           cols % 256 === 0 ? (['Q4_K', 'Q6_K', 'Q8_0'] as const) : (['Q5_0', 'Q8_0'] as const);
         for (const format of formats) {
           const input = dotInput[format];
-          results.push(await benchMatvec(gpu, format, 1, rows, cols, copy.gbPerS, 'none', input));
+          results.push(await benchMatvec(gpu, format, 1, rows, cols, copy.gbPerS, { input }));
         }
       }
     }

@@ -2,7 +2,8 @@
 // out[m] = W · x[m]. Each pair of rows belongs to a group of T invocations that stride over it
 // in 32-value units, dequantizing in registers and loading each x value once for both rows; a
 // workgroup holds 2 * WG / T rows, and every weight is read once for all M vectors.
-//   SUBGROUPS: T is the subgroup size, so a row's sum is one subgroupAdd and no barrier.
+//   SUBGROUPS: T is the subgroup size, so a row's sum is one subgroupAdd and no barrier, or a
+//            few subgroups (more loads in flight on a GPU), their sums met after one barrier.
 //   otherwise: partial sums meet in workgroup memory after a single barrier.
 // Fused variants:
 //   BIAS:    out = W · x + bias                  (Qwen2's q/k/v projections)
@@ -73,8 +74,10 @@ struct Params {
 // Batch size; the accumulators are sized for the largest.
 override M: u32 = 1u;
 const MAX_M: u32 = 8u;
-// Invocations per row: a power of two dividing WG (the subgroup size when SUBGROUPS).
+// Invocations per lane group (its two rows): a power of two dividing WG; with SUBGROUPS a
+// multiple of the subgroup size SG, each subgroup's sums met in workgroup memory when T > SG.
 override T: u32 = 32u;
+override SG: u32 = 32u;
 // Dot products reduced per batch entry: two rows (or a gate row and its up row).
 const PARTS: u32 = 2u;
 
@@ -304,11 +307,17 @@ fn finish(m: u32, row: u32, dots: vec2<f32>) {
 // The workgroup reduction's partial sums (without subgroups), and for ROUND_Q8_K first the
 // block scales: the largest magnitude of each 32-value part at [0, WG), then each block's
 // iscale at WG + block (block b of row m of x at m * cols / 256 + b).
+// With SUBGROUPS, each subgroup's sums at row_parts[(group * M + m) * (T / SG) + subgroup].
 const Q8_K_MAX_BLOCKS: u32 = 128u; // per row of x: cols ≤ 32768
+#if SUBGROUPS
+#if ROUND_Q8_K
+var<workgroup> partials: array<f32, WG + Q8_K_MAX_BLOCKS * M>;
+#endif
+var<workgroup> row_parts: array<vec2<f32>, (WG / SG) * M>;
+#else
 #if ROUND_Q8_K
 var<workgroup> partials: array<f32, max(WG * M * PARTS, WG + Q8_K_MAX_BLOCKS * M)>;
 #else
-#if !SUBGROUPS
 var<workgroup> partials: array<f32, WG * M * PARTS>;
 #endif
 #endif
@@ -384,8 +393,25 @@ fn main(inv: Invocation) {
 #if SUBGROUPS
   for (var m = 0u; m < M; m++) {
     let dots = vec2<f32>(subgroupAdd(acc[m].x), subgroupAdd(acc[m].y));
+    if (T == SG) {
+      if (row < params.rows && lane == 0u) {
+        write(m, row, second, dots);
+      }
+    } else if (lane % SG == 0u) {
+      row_parts[(group * M + m) * (T / SG) + lane / SG] = dots;
+    }
+  }
+  if (T > SG) {
+    // Several subgroups a lane group: their sums meet after one barrier.
+    workgroupBarrier();
     if (row < params.rows && lane == 0u) {
-      write(m, row, second, dots);
+      for (var m = 0u; m < M; m++) {
+        var dots = vec2<f32>(0.0);
+        for (var p = 0u; p < T / SG; p++) {
+          dots += row_parts[(group * M + m) * (T / SG) + p];
+        }
+        write(m, row, second, dots);
+      }
     }
   }
 #else

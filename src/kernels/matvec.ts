@@ -3,7 +3,12 @@ import { workgroupGrid } from '../gpu/batch.js';
 import type { GpuContext } from '../gpu/context.js';
 import { quantFormats, rowBytes, type DotInput, type QuantName } from '../quant/index.js';
 import { dotInput, integerDotFormat } from '../quant/dot-input.js';
-import { matvecIntegerDot, matvecThreadsPerRow, MATVEC_WORKGROUP } from './tuning.js';
+import {
+  matvecIntegerDot,
+  matvecSubgroupsPerRow,
+  matvecThreadsPerRow,
+  MATVEC_WORKGROUP,
+} from './tuning.js';
 import { GpuValidationError } from '../errors.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
@@ -84,6 +89,17 @@ export interface MatvecOptions extends KernelOptions {
    * format whose input is q8_0 or q8_k. Default: tuning.ts's matvecIntegerDot.
    */
   integerDot?: boolean;
+  /**
+   * The row length the variant is for: with subgroups on a GPU, long rows take several
+   * subgroups per lane group (tuning.ts's matvecSubgroupsPerRow). Any length runs on any variant.
+   */
+  cols?: number;
+  /**
+   * Subgroups per lane group (two rows), 1, 2 or 4: their sums meet in workgroup memory.
+   * Without subgroups of one fixed size, the invocations per row times this. Default: from
+   * tuning.ts, for `cols`.
+   */
+  subgroupsPerRow?: number;
 }
 
 /** The longest rows a matvec rounds to q8_k as it loads them (Q8_K_MAX_BLOCKS in matvec.wgsl). */
@@ -148,7 +164,14 @@ export class Matvec {
       subgroupMinSize === subgroupMaxSize &&
       subgroupMinSize > 0 &&
       workgroup % subgroupMinSize === 0;
-    const perRow = subgroupRows ? subgroupMinSize : matvecThreadsPerRow(gpu.facts);
+    const subgroupsPerRow =
+      options.subgroupsPerRow ??
+      (subgroupRows ? matvecSubgroupsPerRow(gpu.facts, options.cols ?? 0, subgroupMinSize) : 1);
+    if (![1, 2, 4].includes(subgroupsPerRow)) {
+      throw new RangeError(`matvec subgroupsPerRow must be 1, 2 or 4, got ${subgroupsPerRow}`);
+    }
+    const perRow =
+      subgroupsPerRow * (subgroupRows ? subgroupMinSize : matvecThreadsPerRow(gpu.facts));
     if (workgroup % perRow !== 0) {
       throw new RangeError(`matvec workgroup ${workgroup} is not whole rows of ${perRow}`);
     }
@@ -181,7 +204,7 @@ export class Matvec {
           // Block formats' rows are whole 32-value units: x loads four values at a time.
           X_VEC4: quantFormats[format].blockValues !== 1,
         },
-        overrides: { M: batch, T: perRow },
+        overrides: { M: batch, T: perRow, SG: subgroupRows ? subgroupMinSize : perRow },
       },
       options,
     );

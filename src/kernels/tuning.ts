@@ -50,6 +50,33 @@ export const MATVEC_WORKGROUP_CHOICES = [64, 128, 256] as const;
 export const MATVEC_THREADS_PER_ROW = 32;
 
 /**
+ * Subgroups per matvec lane group (two rows) for rows of `cols` values on an adapter whose
+ * subgroups are `subgroupSize` wide: 1 on a software adapter (a barrier there costs more than
+ * the loads it spreads); on a GPU as many as give each invocation two or more 32-value units,
+ * up to 4. One subgroup per two rows puts only rows / 2 subgroups in flight (2,048 for 4,096
+ * rows, ~15 a 132-SM GPU's SM: each with a few loads out, too few bytes in flight to cover
+ * memory latency); llama.cpp's CUDA mmvq takes four warps per row. 4096-wide rows get 2
+ * subgroups, 8192 and wider 4, 2048 and narrower 1. Unmeasured on a GPU: bench:kernels
+ * compares 1, 2 and 4.
+ */
+export function matvecSubgroupsPerRow(
+  facts: { software: boolean },
+  cols: number,
+  subgroupSize: number,
+): number {
+  if (facts.software) return 1;
+  const units = Math.ceil(cols / 32);
+  let subgroups = 1;
+  while (subgroups < MATVEC_MAX_SUBGROUPS_PER_ROW && 2 * subgroups * subgroupSize * 2 <= units) {
+    subgroups *= 2;
+  }
+  return subgroups;
+}
+
+/** The most subgroups a matvec lane group takes (matvecSubgroupsPerRow). */
+export const MATVEC_MAX_SUBGROUPS_PER_ROW = 4;
+
+/**
  * Invocations per matvec row on a software adapter without subgroups: each row's partial sums
  * are read back serially by its first invocation, and SwiftShader pays per read, so 4 (its
  * SIMD width) rather than 32: about 3x faster there.

@@ -9,7 +9,7 @@ import { MATVEC_MAX_BATCH, type MatvecFusion } from '../kernels/matvec.js';
 import { RmsNorm } from '../kernels/rms-norm.js';
 import { Rope } from '../kernels/rope.js';
 import type { RopeConfig } from '../kernels/rope-angles.js';
-import type { DotInput, QuantName } from '../quant/index.js';
+import type { DotInput } from '../quant/index.js';
 import type { ModelConfig } from './config.js';
 import {
   at,
@@ -229,11 +229,11 @@ export class LayerStack {
           }),
         });
       }
-      for (const { format, fusion, input } of weightKernels(layers, output, inputs)) {
+      for (const { format, fusion, input, cols } of weightKernels(layers, output, inputs)) {
         await built<unknown>(
           fusion === 'gemm'
             ? set.gemm(format, inputs.gemmInput(format))
-            : set.matvec(format, fusion, 1, input),
+            : set.matvec(format, fusion, 1, input, cols),
         );
       }
       return new LayerStack(c, weights, layers, kernels, scratch, rounding, inputs, buffers);
@@ -253,9 +253,10 @@ export class LayerStack {
     for (const b of this.buffers) b.destroy();
   }
 
-  /** The decode matvec over weights in `format`, rounding x as it loads it (loadRounding). */
-  private decodeMatvec(format: QuantName, fusion: MatvecFusion, tokens: number): Promise<Matvec> {
-    return this.kernels.set.matvec(format, fusion, tokens, this.inputs.loadRounding(format));
+  /** The decode matvec over `w`'s format and rows, rounding x as it loads it (loadRounding). */
+  private decodeMatvec(w: GpuTensor, fusion: MatvecFusion, tokens: number): Promise<Matvec> {
+    const input = this.inputs.loadRounding(w.format);
+    return this.kernels.set.matvec(w.format, fusion, tokens, input, w.info.dims[0]);
   }
 
   /**
@@ -302,7 +303,7 @@ export class LayerStack {
     const set = this.kernels.set;
     // Up to MATVEC_MAX_BATCH rows (decode steps of several sequences): one pass over the weights.
     if (tokens <= MATVEC_MAX_BATCH) {
-      const k = await this.decodeMatvec(w.format, bias ? 'bias' : 'none', tokens);
+      const k = await this.decodeMatvec(w, bias ? 'bias' : 'none', tokens);
       k.encode(batch, {
         w: { buffer: w.buffer, offset: w.offset },
         x,
@@ -367,7 +368,7 @@ export class LayerStack {
       return;
     }
     if (tokens <= MATVEC_MAX_BATCH) {
-      const k = await this.decodeMatvec(w.format, 'residual', tokens);
+      const k = await this.decodeMatvec(w, 'residual', tokens);
       k.encode(batch, { w: { buffer: w.buffer, offset: w.offset }, x, out, rows, cols, residual });
       return;
     }
@@ -421,7 +422,7 @@ export class LayerStack {
       if (layer.qkv && T <= MATVEC_MAX_BATCH) {
         // Decode: q, k and v in one pass, q and k rotated as they are written.
         const fusion = layer.qkv.bias ? 'qkv_bias' : 'qkv';
-        const fused = await this.decodeMatvec(layer.q.format, fusion, T);
+        const fused = await this.decodeMatvec(layer.q, fusion, T);
         fused.encode(batch, {
           w: layer.qkv.w,
           x: qkvIn(layer.q),
@@ -501,7 +502,7 @@ export class LayerStack {
       });
       const ffnIn = this.roundInputs(batch, s.h, T * E, T, [layer.gate, layer.up]);
       if (T <= MATVEC_MAX_BATCH && layer.gateUpFused) {
-        const fused = await this.decodeMatvec(layer.gate.format, 'gate_up', T);
+        const fused = await this.decodeMatvec(layer.gate, 'gate_up', T);
         fused.encode(batch, {
           w: { buffer: layer.gate.buffer, offset: layer.gate.offset },
           x: ffnIn(layer.gate),

@@ -25,19 +25,21 @@ export class KernelSet {
     private readonly activation: 'silu' | 'gelu',
   ) {}
 
+  /** `cols`: the rows' length, which a GPU's matvec is shaped by (MatvecOptions.cols). */
   matvec(
     format: QuantName,
     fusion: MatvecFusion = 'none',
     batch = 1,
     input: MatvecInput = 'f32',
+    cols = 0,
   ): Promise<Matvec> {
-    const key = `${format}:${fusion}:${batch}:${input}`;
+    const key = `${format}:${fusion}:${batch}:${input}:${cols}`;
     let k = this.matvecs.get(key);
     const activation = this.activation;
     if (!k) {
       this.matvecs.set(
         key,
-        (k = Matvec.load(this.gpu, { format, fusion, batch, input, activation })),
+        (k = Matvec.load(this.gpu, { format, fusion, batch, input, activation, cols })),
       );
     }
     return k;
@@ -62,6 +64,8 @@ export interface WeightKernel {
   format: QuantName;
   fusion: MatvecFusion | 'gemm';
   input: MatvecInput;
+  /** The weights' row length (a matvec's shape on a GPU; 0 for a GEMM). */
+  cols: number;
 }
 
 /** The weights a layer multiplies by. */
@@ -160,23 +164,26 @@ export function weightKernels(
   inputs: MatmulInputs,
 ): WeightKernel[] {
   const kernels = new Map<string, WeightKernel>();
-  const add = (format: QuantName, fusion: WeightKernel['fusion']) => {
-    const input = fusion === 'gemm' ? inputs.gemmInput(format) : inputs.loadRounding(format);
-    kernels.set(`${format}:${fusion}:${input}`, { format, fusion, input });
+  const add = (t: GpuTensor, fusion: WeightKernel['fusion']) => {
+    const { format } = t;
+    const gemm = fusion === 'gemm';
+    const input = gemm ? inputs.gemmInput(format) : inputs.loadRounding(format);
+    const cols = gemm ? 0 : t.info.dims[0];
+    kernels.set(`${format}:${fusion}:${input}:${cols}`, { format, fusion, input, cols });
   };
   for (const layer of layers) {
     for (const t of matmulWeights(layer)) {
-      add(t.format, 'none');
-      add(t.format, 'gemm');
+      add(t, 'none');
+      add(t, 'gemm');
     }
-    if (layer.qBias) add(layer.q.format, 'bias');
-    if (layer.qkv) add(layer.q.format, layer.qkv.bias ? 'qkv_bias' : 'qkv');
-    if (layer.gateUpFused) add(layer.gate.format, 'gate_up');
+    if (layer.qBias) add(layer.q, 'bias');
+    if (layer.qkv) add(layer.q, layer.qkv.bias ? 'qkv_bias' : 'qkv');
+    if (layer.gateUpFused) add(layer.gate, 'gate_up');
     // A post-norm (Gemma) comes between the projection and the residual add.
-    if (!layer.attnPostNorm) add(layer.o.format, 'residual');
-    if (!layer.ffnPostNorm) add(layer.down.format, 'residual');
+    if (!layer.attnPostNorm) add(layer.o, 'residual');
+    if (!layer.ffnPostNorm) add(layer.down, 'residual');
   }
-  add(output.format, 'none');
+  add(output, 'none');
   return [...kernels.values()];
 }
 

@@ -25,6 +25,8 @@ export type KernelCase =
       input?: MatvecOptions['input'];
       /** MatvecOptions.integerDot (default: the adapter's, tuning.ts). */
       integerDot?: boolean;
+      /** MatvecOptions.subgroupsPerRow (default 1: the cases give no cols hint). */
+      subgroupsPerRow?: number;
       /** (rows, cols) */
       shape: [number, number];
       seed: number;
@@ -36,6 +38,7 @@ export type KernelCase =
       bias: boolean;
       input?: MatvecOptions['input'];
       integerDot?: boolean;
+      subgroupsPerRow?: number;
       qkv: QkvShape;
       cols: number;
       seed: number;
@@ -597,6 +600,40 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     integerDot: true,
     qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 32, neox: true },
     cols: 512,
+    seed: next(),
+  });
+  // Lane groups of several subgroups (a GPU's long rows), their sums met in workgroup memory:
+  // a float row with a tail, rounded inputs as floats and as integers, the gate and q/k/v.
+  const split: [QuantName, number, MatvecFusion, MatvecOptions['input'], boolean, number][] = [
+    ['F32', 1, 'none', undefined, false, 300],
+    ['Q4_0', 8, 'gate_up', 'q8_0', false, 96],
+    ['Q4_K', 3, 'residual', 'q8_k', true, 512],
+  ];
+  for (const [format, batch, fusion, input, integerDot, cols] of split) {
+    for (const subgroupsPerRow of [2, 4]) {
+      cases.push({
+        kernel: 'matvec',
+        format,
+        batch,
+        ...(fusion !== 'none' && { fusion }),
+        ...(input && { input }),
+        ...(integerDot && { integerDot }),
+        subgroupsPerRow,
+        shape: [fusion === 'gate_up' ? 70 : 45, cols],
+        seed: next(),
+      });
+    }
+  }
+  cases.push({
+    kernel: 'matvec_qkv',
+    format: 'Q8_0',
+    batch: 2,
+    bias: false,
+    input: 'q8_0',
+    integerDot: true,
+    subgroupsPerRow: 2,
+    qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 64, neox: false },
+    cols: 128,
     seed: next(),
   });
   return cases;

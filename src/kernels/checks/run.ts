@@ -28,13 +28,27 @@ export function representativeCases(
 ): KernelCase[] {
   const seen = new Set<string>();
   return cases.filter((c) => {
-    const v = c as Partial<Record<'format' | 'fusion' | 'input' | 'entry' | 'kind', string>>;
+    const v = c as Partial<
+      Record<'format' | 'fusion' | 'input' | 'entry' | 'kind', string> &
+        Record<'integerDot' | 'subgroupsPerRow', unknown>
+    >;
     const key =
       per === 'kernel'
         ? c.kernel
         : per === 'format'
           ? [c.kernel, v.format].join('|')
-          : [c.kernel, v.format, v.fusion, v.input, v.entry, v.kind].join('|');
+          : [
+              c.kernel,
+              v.format,
+              v.fusion,
+              v.input,
+              v.entry,
+              v.kind,
+              v.integerDot,
+              v.subgroupsPerRow,
+            ]
+              .map(String)
+              .join('|');
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
@@ -95,7 +109,7 @@ export function caseName(c: KernelCase): string {
   }
   if (c.kernel === 'matvec_qkv') {
     const q = c.qkv;
-    return `matvec ${c.format} qkv${c.bias ? '_bias' : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''} m${c.batch} ${q.heads}+2x${q.kvHeads}x${q.headDim}/${q.ropeDims}${q.neox ? ' neox' : ''} cols ${c.cols}`;
+    return `matvec ${c.format} qkv${c.bias ? '_bias' : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${q.heads}+2x${q.kvHeads}x${q.headDim}/${q.ropeDims}${q.neox ? ' neox' : ''} cols ${c.cols}`;
   }
   if (c.kernel === 'kv_shift') {
     const k = c.config;
@@ -112,7 +126,7 @@ export function caseName(c: KernelCase): string {
     case 'kv_write':
       return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kv ? ` ${c.config.kv}` : ''}`;
     case 'matvec':
-      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''} m${c.batch} ${shape}`;
+      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${shape}`;
 
     case 'embedding':
       return `${c.kernel} ${c.format} ${shape}`;
@@ -143,6 +157,7 @@ export function runKernelCase(
         input: c.input,
         activation: c.activation,
         integerDot: c.integerDot,
+        subgroupsPerRow: c.subgroupsPerRow,
       });
     case 'matvec_qkv':
       return checkMatvecQkv(gpu, c.qkv, c.cols, c.seed, {
@@ -152,6 +167,7 @@ export function runKernelCase(
         fusion: c.bias ? 'qkv_bias' : 'qkv',
         input: c.input,
         integerDot: c.integerDot,
+        subgroupsPerRow: c.subgroupsPerRow,
       });
     case 'rms_norm':
       return checkRmsNorm(gpu, c.shape[0], c.shape[1], c.seed, options);
