@@ -17,7 +17,9 @@
 // for a GPU: twice main's multiply-adds per staged load, in a quarter of its invocations.
 // ROUND_Q8, ROUND_F16, ROUND_BF16: x rounded as llama.cpp rounds it for the weights, as it is
 // staged (a q8_0 block is one 32-value unit: its largest |x| is read first), so no dot_input
-// pass runs before the product.
+// pass runs before the product. ROUND_Q8_K (K-quant weights): a q8_k block spans 256 values,
+// eight units; at its first unit each invocation that stages a row of X reads the row's whole
+// block for its largest |x| (q8k_iscale) and keeps the scale in a register for the eight.
 // Q8_1_SUMS (Q4_1, Q5_1 weights, x rounded to q8_1 by dot_input.wgsl): each unit also adds
 // x's correction for the block times the weight block's offset, as llama.cpp's q8_1 dot
 // products multiply the offset by the block's f16 sum.
@@ -99,9 +101,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let wn = n0 + r;
   let row = 4u * lid.y;
   let col = 4u * lid.x;
+  var iscale = 0.0;
   for (var u = 0u; u < units; u++) {
     let k0 = u * UNIT_VALUES;
-    stage_x(r, xm, k0, start, per);
+#if ROUND_Q8_K
+    if (u % 8u == 0u) {
+      iscale = q8k_iscale(xm, k0);
+    }
+#endif
+    stage_x(r, xm, k0, start, per, iscale);
     if (w_whole_unit(wn, k0)) {
       let unit = unit_at(wn * params.row_bytes, u);
       for (var i = start / 4u; i < (start + per) / 4u; i++) {
@@ -140,9 +148,19 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   store_row(m0 + row + 3u, n0 + col, acc3);
 }
 
+// The iscale of the q8_k block of row xm of X at k0 (a multiple of 256): 127 / its largest
+// |x|, 0 for a block of zeros, as matvec.wgsl's stage_q8_k finds it.
+fn q8k_iscale(xm: u32, k0: u32) -> f32 {
+  var amax = 0.0;
+  for (var j = 0u; j < 256u; j++) {
+    amax = max(amax, abs(x_value(xm, k0 + j)));
+  }
+  return select(0.0, 127.0 / amax, amax != 0.0);
+}
+
 // Values k0 + start .. k0 + start + count - 1 of row xm of X as row r (zeros past the matrix),
-// rounded as the weights' dot products take them (ROUND_*).
-fn stage_x(r: u32, xm: u32, k0: u32, start: u32, count: u32) {
+// rounded as the weights' dot products take them (ROUND_*; `iscale`: the q8_k block's).
+fn stage_x(r: u32, xm: u32, k0: u32, start: u32, count: u32, iscale: f32) {
 #if ROUND_Q8
   var amax = 0.0;
   for (var j = 0u; j < UNIT_VALUES; j++) {
@@ -154,6 +172,9 @@ fn stage_x(r: u32, xm: u32, k0: u32, start: u32, count: u32) {
     var v = x_value(xm, k0 + start + j);
 #if ROUND_Q8
     v = s.x * round(v * s.y);
+#endif
+#if ROUND_Q8_K
+    v = select(0.0, 1.0 / iscale, iscale != 0.0) * min(127.0, round(iscale * v));
 #endif
 #if ROUND_F16
     v = nearest_f16(v);
@@ -224,11 +245,19 @@ fn main_8x8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
   var c7 = vec4<f32>(0.0);
   let row = 8u * lid.y;
   let col = 8u * lid.x;
+  // The q8_k iscales of this invocation's rows of X (ROUND_Q8_K).
+  var iscales = array<f32, 2>(0.0, 0.0);
   for (var u = 0u; u < units; u++) {
     let k0 = u * UNIT_VALUES;
     // TILE rows of X and of W over (TILE / 8)² invocations: two each at 32, one at 64.
     for (var r = t; r < TILE; r += (TILE / 8u) * (TILE / 8u)) {
-      stage_x(r, m0 + r, k0, 0u, 32u);
+      let i = r / ((TILE / 8u) * (TILE / 8u));
+#if ROUND_Q8_K
+      if (u % 8u == 0u) {
+        iscales[i] = q8k_iscale(m0 + r, k0);
+      }
+#endif
+      stage_x(r, m0 + r, k0, 0u, 32u, iscales[i]);
       let wn = n0 + r;
       if (w_whole_unit(wn, k0)) {
         stage_w(unit_weights(wn * params.row_bytes, u), r);

@@ -39,11 +39,12 @@ export interface GemmOptions extends KernelOptions {
   shape?: GemmShape;
   /**
    * What x is rounded to, as llama.cpp rounds a matmul's input for the weights (default 'f32':
-   * taken as it is). 'q8_0', 'f16', 'bf16': rounded as it is staged, no pass before. 'q8_1': x
+   * taken as it is). 'q8_0', 'q8_k', 'f16', 'bf16': rounded as it is staged, no pass before
+   * ('q8_k' for weights of 256-value blocks, k a multiple of 256). 'q8_1': x
    * was rounded to q8_1 by DotInputRounding (Q4_1, Q5_1 weights), and each block's offset meets
    * the block's sum through GemmArgs.corrections.
    */
-  input?: 'f32' | 'q8_0' | 'q8_1' | 'f16' | 'bf16';
+  input?: 'f32' | 'q8_0' | 'q8_1' | 'q8_k' | 'f16' | 'bf16';
 }
 
 /**
@@ -69,6 +70,9 @@ export class Gemm {
     if (input === 'q8_1' && !quantFormats[format].blockOffsets) {
       throw new RangeError(`gemm: q8_1 inputs are for weights with block offsets, not ${format}`);
     }
+    if (input === 'q8_k' && quantFormats[format].blockValues !== 256) {
+      throw new RangeError(`gemm: q8_k input rounding is for 256-value blocks, not ${format}`);
+    }
     const limits = gpu.facts.limits;
     const shape = options.shape ?? gemmShape(gpu.facts, input);
     const wide = shape === 'wide' || shape === 'wide8';
@@ -85,6 +89,7 @@ export class Gemm {
       defines: {
         Q8_1_SUMS: input === 'q8_1',
         ROUND_Q8: input === 'q8_0',
+        ROUND_Q8_K: input === 'q8_k',
         ROUND_F16: input === 'f16',
         ROUND_BF16: input === 'bf16',
       },

@@ -119,7 +119,7 @@ export class MatmulInputs {
     private readonly mode: 'llama.cpp' | 'f32',
     /** Decode matvecs round q8_k inputs as they load them (matvecRoundsQ8K, short rows). */
     readonly q8kOnLoad: boolean,
-    /** Prefill GEMMs round q8_0, f16 and bf16 inputs as they stage them (gemmRoundsInput). */
+    /** Prefill GEMMs round their inputs as they stage them (gemmRoundsInput), q8_1 aside. */
     readonly gemmOnLoad: boolean,
   ) {}
 
@@ -145,7 +145,7 @@ export class MatmulInputs {
    */
   gemmInput(format: QuantName): GemmInput {
     const kind = this.inputKind({ format });
-    if (kind === 'q8_1' || (this.gemmOnLoad && kind !== 'q8_k')) return kind;
+    if (kind === 'q8_1' || this.gemmOnLoad) return kind;
     return 'f32';
   }
 

@@ -79,7 +79,7 @@ export type KernelCase =
       /** The entry point (GemmOptions.shape): each runs on every adapter. */
       entry: GemmShape;
       /** x rounded to q8_1 first, or as staged (GemmOptions.input; default f32). */
-      input?: 'q8_1' | 'q8_0' | 'f16' | 'bf16';
+      input?: 'q8_1' | 'q8_0' | 'q8_k' | 'f16' | 'bf16';
       /**
        * Checked where a hardware adapter runs it by default, skipped on software adapters
        * (runsOn), where its code is checked at other formats and compiling it costs seconds.
@@ -636,6 +636,17 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     cols: 128,
     seed: next(),
   });
+  // x rounded to q8_k as the GEMM stages it (each row's 256-value block scale found at its first
+  // unit): both entry points at both tiles, over one block and several, rows past a tile.
+  const q8kGemm: [QuantName, GemmShape, [number, number, number]][] = [
+    ['Q4_K', 'wide', [37, 70, 512]],
+    ['Q4_K', 'cpu', [37, 70, 512]],
+    ['Q6_K', 'gpu', [70, 33, 768]],
+    ['IQ4_XS', 'wide8', [5, 37, 256]],
+  ];
+  for (const [format, entry, shape] of q8kGemm) {
+    cases.push({ kernel: 'gemm', format, input: 'q8_k', shape, entry, seed: next() });
+  }
   return cases;
 }
 

@@ -193,7 +193,7 @@ export async function checkGemm(
   const { format = 'F32', input = 'f32' } = options;
   const rng = new Rng(seed);
   const weights = randomWeights(quantFormats[format], rng, n * k);
-  const x = asActivations(rng.floats(m * k), options.activations);
+  const x = asActivations(q8kEdges(rng.floats(m * k), input), options.activations);
   const dense = quantFormats[format].dequantize(weights, n * k);
   const kernel = await Gemm.load(gpu, options);
   // q8_1: x rounded by its pass (with the corrections); the others as the GEMM stages it.
