@@ -41,6 +41,7 @@ describe('agentgpu CLI', () => {
     expect(report.adapter.features).toEqual({
       shaderF16: expect.any(Boolean),
       subgroups: expect.any(Boolean),
+      packedIntegerDot: expect.any(Boolean),
     });
     expect(report.adapter.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
     expect(report.adapter.limits.maxComputeWorkgroupStorageSize).toBeGreaterThan(0);
@@ -57,6 +58,7 @@ describe('agentgpu CLI', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^adapter /m);
     expect(stdout).toMatch(/^subgroups +(yes|no)/m);
+    expect(stdout).toMatch(/^int8 dot +(yes|no)/m);
     expect(stdout).toMatch(/^self-check +matvec 256x1024 .* PASS$/m);
   });
 

@@ -67,6 +67,7 @@ function describe(facts: GpuFacts, check: KernelCheckResult): string {
       (facts.features.subgroups
         ? ` (size ${facts.subgroupMinSize}..${facts.subgroupMaxSize})`
         : ''),
+    `int8 dot      ${yes(facts.features.packedIntegerDot)} (packed_4x8_integer_dot_product)`,
     'limits',
     ...limits,
     `self-check    ${check.kernel} ${check.shape} [${check.variant}]: nmse ${check.nmse.toExponential(2)} ` +
