@@ -552,8 +552,8 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   }
   // x rounded to 8 bits as it is loaded and multiplied as integers (dot4I8Packed, a GPU's
   // matvec where the adapter has it): every format whose input is q8_0 or q8_k, each with one
-  // of the epilogues, full batches (the q8_k block scales of eight rows of x) and the fused
-  // q/k/v. The float path's cases above take the adapter's default.
+  // of the epilogues, two of them in full batches (for q8_k, the block scales of eight rows of
+  // x), and the fused q/k/v. The float path's cases above take the adapter's default.
   const fusions: MatvecFusion[] = ['residual', 'gate_up', 'none'];
   let f = 0;
   for (const format of Object.keys(quantFormats) as QuantName[]) {
@@ -561,36 +561,18 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     if (input !== 'q8_0' && input !== 'q8_k') continue;
     const block = Math.max(32, quantFormats[format].blockValues);
     const fusion = fusions[f++ % fusions.length];
-    const shape: [number, number] = [fusion === 'gate_up' ? 70 : 37, 2 * block];
+    const batch = format === 'Q4_0' || format === 'Q6_K' ? 8 : 3;
     cases.push({
       kernel: 'matvec',
       format,
-      batch: 3,
+      batch,
       ...(fusion !== 'none' && { fusion }),
       input,
       integerDot: true,
-      shape,
+      shape: [fusion === 'gate_up' ? 70 : 37, 2 * block],
       seed: next(),
     });
   }
-  cases.push({
-    kernel: 'matvec',
-    format: 'Q4_0',
-    batch: 8,
-    input: 'q8_0',
-    integerDot: true,
-    shape: [19, 96],
-    seed: next(),
-  });
-  cases.push({
-    kernel: 'matvec',
-    format: 'Q6_K',
-    batch: 8,
-    input: 'q8_k',
-    integerDot: true,
-    shape: [20, 512],
-    seed: next(),
-  });
   cases.push({
     kernel: 'matvec_qkv',
     format: 'Q4_K',
@@ -603,46 +585,31 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     seed: next(),
   });
   // Lane groups of several subgroups (a GPU's long rows), their sums met in workgroup memory:
-  // a float row with a tail, rounded inputs as floats and as integers, the gate and q/k/v.
+  // a float row with a tail, x rounded as floats and as integers, the gate and q/k/v.
   const split: [QuantName, number, MatvecFusion, MatvecOptions['input'], boolean, number][] = [
     ['F32', 1, 'none', undefined, false, 300],
     ['Q4_0', 8, 'gate_up', 'q8_0', false, 96],
     ['Q4_K', 3, 'residual', 'q8_k', true, 512],
   ];
-  for (const [format, batch, fusion, input, integerDot, cols] of split) {
-    for (const subgroupsPerRow of [2, 4]) {
-      cases.push({
-        kernel: 'matvec',
-        format,
-        batch,
-        ...(fusion !== 'none' && { fusion }),
-        ...(input && { input }),
-        ...(integerDot && { integerDot }),
-        subgroupsPerRow,
-        shape: [fusion === 'gate_up' ? 70 : 45, cols],
-        seed: next(),
-      });
-    }
-  }
-  cases.push({
-    kernel: 'matvec_qkv',
-    format: 'Q8_0',
-    batch: 2,
-    bias: false,
-    input: 'q8_0',
-    integerDot: true,
-    subgroupsPerRow: 2,
-    qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 64, neox: false },
-    cols: 128,
-    seed: next(),
+  split.forEach(([format, batch, fusion, input, integerDot, cols], i) => {
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch,
+      ...(fusion !== 'none' && { fusion }),
+      ...(input && { input }),
+      ...(integerDot && { integerDot }),
+      subgroupsPerRow: i === 1 ? 4 : 2,
+      shape: [fusion === 'gate_up' ? 70 : 45, cols],
+      seed: next(),
+    });
   });
   // x rounded to q8_k as the GEMM stages it (each row's 256-value block scale found at its first
-  // unit): both entry points at both tiles, over one block and several, rows past a tile.
+  // unit): both entry points (main at 64, main_8x8 at 32: two rows an invocation), over
+  // several blocks, rows past a tile.
   const q8kGemm: [QuantName, GemmShape, [number, number, number]][] = [
-    ['Q4_K', 'wide', [37, 70, 512]],
-    ['Q4_K', 'cpu', [37, 70, 512]],
-    ['Q6_K', 'gpu', [70, 33, 768]],
-    ['IQ4_XS', 'wide8', [5, 37, 256]],
+    ['Q4_K', 'wide', [70, 33, 768]],
+    ['IQ4_XS', 'cpu', [37, 70, 512]],
   ];
   for (const [format, entry, shape] of q8kGemm) {
     cases.push({ kernel: 'gemm', format, input: 'q8_k', shape, entry, seed: next() });

@@ -28,27 +28,13 @@ export function representativeCases(
 ): KernelCase[] {
   const seen = new Set<string>();
   return cases.filter((c) => {
-    const v = c as Partial<
-      Record<'format' | 'fusion' | 'input' | 'entry' | 'kind', string> &
-        Record<'integerDot' | 'subgroupsPerRow', unknown>
-    >;
+    const v = c as Partial<Record<'format' | 'fusion' | 'input' | 'entry' | 'kind', string>>;
     const key =
       per === 'kernel'
         ? c.kernel
         : per === 'format'
           ? [c.kernel, v.format].join('|')
-          : [
-              c.kernel,
-              v.format,
-              v.fusion,
-              v.input,
-              v.entry,
-              v.kind,
-              v.integerDot,
-              v.subgroupsPerRow,
-            ]
-              .map(String)
-              .join('|');
+          : [c.kernel, v.format, v.fusion, v.input, v.entry, v.kind].join('|');
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
