@@ -25,6 +25,9 @@
 // memory, and each unit is then rounded as it is loaded.
 // INT_DOT (with ROUND_Q8 or ROUND_Q8_K): x's units rounded to 8-bit integers and the weights
 // decoded to theirs (unit_ints), products by dot4I8Packed, scaled once per unit half.
+// X_STAGED (with INT_DOT): the workgroup rounds all of x once into workgroup memory (stage_x,
+// rows of XS_UNITS units), and every lane group reads its units from there: without it each
+// lane group rounds every unit it meets, about as many operations as its two rows' products.
 // x (M, cols) act, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
@@ -192,6 +195,37 @@ fn int_dot(wu: UnitInts, xi: XInts) -> f32 {
 fn int_dot2(sum: vec2<f32>, a: UnitInts, b: UnitInts, xi: XInts) -> vec2<f32> {
   return sum + vec2<f32>(int_dot(a, xi), int_dot(b, xi));
 }
+
+#if X_STAGED
+// Units per row of x staged (cols / 32: the variant is for one row length).
+override XS_UNITS: u32 = 128u;
+// Unit u of row m of x at m * XS_UNITS + u: its integers (two vec4s), and d with the sums.
+var<workgroup> xs_q: array<vec4<u32>, 2u * XS_UNITS * M>;
+var<workgroup> xs_d: array<vec4<f32>, XS_UNITS * M>;
+
+// Every unit of every row of x rounded once, by the whole workgroup.
+fn stage_x(lid: u32) {
+  let units = params.cols / UNIT_VALUES;
+  for (var i = lid; i < M * units; i += WG) {
+    let m = i / units;
+    let xi = x_ints(m * params.cols + (i % units) * UNIT_VALUES);
+    let at = m * XS_UNITS + i % units;
+    xs_q[2u * at] = vec4<u32>(xi.q[0], xi.q[1], xi.q[2], xi.q[3]);
+    xs_q[2u * at + 1u] = vec4<u32>(xi.q[4], xi.q[5], xi.q[6], xi.q[7]);
+    xs_d[at] = vec4<f32>(xi.d, xi.sums, 0.0);
+  }
+  workgroupBarrier();
+}
+
+// Unit u of row m of x, as stage_x left it.
+fn staged_x(m: u32, u: u32) -> XInts {
+  let at = m * XS_UNITS + u;
+  let lo = xs_q[2u * at];
+  let hi = xs_q[2u * at + 1u];
+  let d = xs_d[at];
+  return XInts(array<u32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w), d.x, d.yz);
+}
+#endif
 #endif
 
 #if DENSE
@@ -239,6 +273,16 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
   for (var u = lane; u < units; u += T) {
     let ua = unit_ints(a_byte, u);
     let ub = unit_ints(b_byte, u);
+#if X_STAGED
+    acc[0] = int_dot2(acc[0], ua, ub, staged_x(0u, u));
+    if (M > 1u) { acc[1] = int_dot2(acc[1], ua, ub, staged_x(1u, u)); }
+    if (M > 2u) { acc[2] = int_dot2(acc[2], ua, ub, staged_x(2u, u)); }
+    if (M > 3u) { acc[3] = int_dot2(acc[3], ua, ub, staged_x(3u, u)); }
+    if (M > 4u) { acc[4] = int_dot2(acc[4], ua, ub, staged_x(4u, u)); }
+    if (M > 5u) { acc[5] = int_dot2(acc[5], ua, ub, staged_x(5u, u)); }
+    if (M > 6u) { acc[6] = int_dot2(acc[6], ua, ub, staged_x(6u, u)); }
+    if (M > 7u) { acc[7] = int_dot2(acc[7], ua, ub, staged_x(7u, u)); }
+#else
     let k = u * UNIT_VALUES;
     acc[0] = int_dot2(acc[0], ua, ub, x_ints(k));
     if (M > 1u) { acc[1] = int_dot2(acc[1], ua, ub, x_ints(params.cols + k)); }
@@ -248,6 +292,7 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
     if (M > 5u) { acc[5] = int_dot2(acc[5], ua, ub, x_ints(5u * params.cols + k)); }
     if (M > 6u) { acc[6] = int_dot2(acc[6], ua, ub, x_ints(6u * params.cols + k)); }
     if (M > 7u) { acc[7] = int_dot2(acc[7], ua, ub, x_ints(7u * params.cols + k)); }
+#endif
   }
 #else
   for (var u = lane; u < units; u += T) {
@@ -358,6 +403,9 @@ fn stage_q8_k(lid: u32) {
 fn main(inv: Invocation) {
 #if ROUND_Q8_K
   stage_q8_k(inv.lid);
+#endif
+#if X_STAGED
+  stage_x(inv.lid);
 #endif
   let group = inv.lid / T;
   let lane = inv.lid % T;

@@ -5,6 +5,7 @@ import { quantFormats, rowBytes, type DotInput, type QuantName } from '../quant/
 import { dotInput, integerDotFormat } from '../quant/dot-input.js';
 import {
   matvecIntegerDot,
+  matvecStagesX,
   matvecSubgroupsPerRow,
   matvecThreadsPerRow,
   MATVEC_WORKGROUP,
@@ -100,6 +101,30 @@ export interface MatvecOptions extends KernelOptions {
    * tuning.ts, for `cols`.
    */
   subgroupsPerRow?: number;
+  /**
+   * Round x once per workgroup into workgroup memory, for the integer products (the variant
+   * then takes rows of exactly `cols` values, and M x cols must fit the workgroup memory:
+   * matvecStagedXFits). Default: tuning.ts's matvecStagesX where it fits.
+   */
+  stageX?: boolean;
+}
+
+/** Workgroup memory a staged unit of x takes: 32 integers, its scale and its two sums. */
+const STAGED_UNIT_BYTES = 48;
+
+/**
+ * Whether a matvec of `workgroup` invocations can stage `batch` rows of `cols` values of x in
+ * `limit` bytes of workgroup memory, beside the largest of its other workgroup arrays (q8_k's
+ * block scales, the workgroup path's sums).
+ */
+export function matvecStagedXFits(
+  cols: number,
+  batch: number,
+  workgroup: number,
+  limit: number,
+): boolean {
+  const others = 4 * (2 * workgroup * batch + workgroup + 128 * batch);
+  return cols > 0 && cols % 32 === 0 && others + STAGED_UNIT_BYTES * batch * (cols / 32) <= limit;
 }
 
 /** The longest rows a matvec rounds to q8_k as it loads them (Q8_K_MAX_BLOCKS in matvec.wgsl). */
@@ -121,6 +146,8 @@ export class Matvec {
     readonly rowsPerWorkgroup: number,
     private readonly bindingLimit: number,
     private readonly offsetAlignment: number,
+    /** The row length x is staged for (stageX), else 0: any. */
+    readonly stagedCols: number,
   ) {}
 
   static async load(gpu: GpuContext, options: MatvecOptions = {}): Promise<Matvec> {
@@ -175,6 +202,16 @@ export class Matvec {
     if (workgroup % perRow !== 0) {
       throw new RangeError(`matvec workgroup ${workgroup} is not whole rows of ${perRow}`);
     }
+    const cols = options.cols ?? 0;
+    const fits = matvecStagedXFits(cols, batch, workgroup, limits.maxComputeWorkgroupStorageSize);
+    const stageX = options.stageX ?? (integerDot && fits && matvecStagesX(gpu.facts));
+    if (stageX && (!integerDot || !fits)) {
+      throw new RangeError(
+        `matvec: x is staged for the integer products, in rows of a known length (cols) whose ` +
+          `${batch} rows fit the workgroup memory (${limits.maxComputeWorkgroupStorageSize} ` +
+          `bytes), not ${integerDot ? `${batch} x ${cols} values` : 'float products'}`,
+      );
+    }
     const variant = await loadVariant(
       gpu,
       {
@@ -186,7 +223,8 @@ export class Matvec {
           (fusion === 'none' ? '' : `_${fusion.replaceAll('_', '')}`) +
           (input === 'f32' ? '' : `_in${input.replace('_', '')}`) +
           (gelu ? '_gelu' : '') +
-          (integerDot ? '_idot' : ''),
+          (integerDot ? '_idot' : '') +
+          (stageX ? `_xs${cols / 32}` : ''),
         subgroups: subgroupRows,
         workgroupSize: workgroup,
         defines: {
@@ -201,10 +239,16 @@ export class Matvec {
           ROUND_F16: input === 'f16',
           ROUND_BF16: input === 'bf16',
           INT_DOT: integerDot,
+          X_STAGED: stageX,
           // Block formats' rows are whole 32-value units: x loads four values at a time.
           X_VEC4: quantFormats[format].blockValues !== 1,
         },
-        overrides: { M: batch, T: perRow, SG: subgroupRows ? subgroupMinSize : perRow },
+        overrides: {
+          M: batch,
+          T: perRow,
+          SG: subgroupRows ? subgroupMinSize : perRow,
+          ...(stageX && { XS_UNITS: cols / 32 }),
+        },
       },
       options,
     );
@@ -222,6 +266,7 @@ export class Matvec {
       (fusion === 'gate_up' ? 1 : 2) * (workgroup / perRow),
       bindingLimit,
       limits.minStorageBufferOffsetAlignment,
+      stageX ? cols : 0,
     );
   }
 
@@ -254,6 +299,11 @@ export class Matvec {
   encode(batch: ComputeBatch, { w, x, out, rows, cols, bias, residual, qkv }: MatvecArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
     const bytesPerRow = rowBytes(quantFormats[this.format], cols);
+    if (this.stagedCols && cols !== this.stagedCols) {
+      throw new RangeError(
+        `${this.variant.key.name}: stages x for rows of ${this.stagedCols} values, not ${cols}`,
+      );
+    }
     if (this.input === 'q8_k' && cols > MATVEC_Q8_K_MAX_COLS) {
       throw new RangeError(
         `${this.variant.key.name}: rounds rows of up to ${MATVEC_Q8_K_MAX_COLS} values to q8_k, ` +

@@ -196,8 +196,8 @@ describe('decoding matches llama.cpp', () => {
   }
 });
 
-// The kernels a hardware adapter takes (tuning.ts: 8-bit integer products, q8_k rounded as the
-// matvec loads x, long rows over several subgroups, the 64-wide GEMM rounding x (q8_0, q8_k)
+// The kernels a hardware adapter takes (tuning.ts: 8-bit integer products with x rounded once
+// per workgroup, q8_k rounded as the matvec loads x, long rows over several subgroups, the 64-wide GEMM rounding x (q8_0, q8_k)
 // as it stages it, attention split to fill a GPU),
 // run on SwiftShader: nothing else in the suite checks them end to end against llama.cpp.
 describe('the hardware kernel choices match llama.cpp', () => {
@@ -217,7 +217,7 @@ describe('the hardware kernel choices match llama.cpp', () => {
       expectSameSteps(`llama ${weights} as on hardware`, mine, reference);
       const names = hardware.pipelines.names();
       const input = weights === 'Q4_0' ? 'inq80' : 'inq8k';
-      expect(names).toContainEqual(expect.stringMatching(`^matvec_.*_${input}_idot_`));
+      expect(names).toContainEqual(expect.stringMatching(`^matvec_.*_${input}_idot_xs\\d+_`));
       expect(names).toContainEqual(expect.stringMatching(`^gemm_.*_t64_${input}$`));
       // ffn_down's 512-value rows: two subgroups a lane group.
       const twoSubgroups = `_r${2 * hardware.facts.subgroupMinSize}_`;

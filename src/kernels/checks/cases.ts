@@ -25,8 +25,10 @@ export type KernelCase =
       input?: MatvecOptions['input'];
       /** MatvecOptions.integerDot (default: the adapter's, tuning.ts). */
       integerDot?: boolean;
-      /** MatvecOptions.subgroupsPerRow (default 1: the cases give no cols hint). */
+      /** MatvecOptions.subgroupsPerRow (default: the adapter's for the case's cols). */
       subgroupsPerRow?: number;
+      /** MatvecOptions.stageX (default: the adapter's). */
+      stageX?: boolean;
       /** (rows, cols) */
       shape: [number, number];
       seed: number;
@@ -39,6 +41,7 @@ export type KernelCase =
       input?: MatvecOptions['input'];
       integerDot?: boolean;
       subgroupsPerRow?: number;
+      stageX?: boolean;
       qkv: QkvShape;
       cols: number;
       seed: number;
@@ -603,6 +606,39 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       shape: [fusion === 'gate_up' ? 70 : 45, cols],
       seed: next(),
     });
+  });
+  // x rounded once per workgroup into workgroup memory for the integer products: q8_0 and q8_k
+  // (its block scales found first), batches, several subgroups a lane group, the q/k/v.
+  const staged: [QuantName, number, MatvecFusion, [number, number], number?][] = [
+    ['Q4_0', 3, 'residual', [37, 96]],
+    ['Q6_K', 2, 'none', [33, 768], 2],
+    ['IQ4_XS', 1, 'gate_up', [70, 512]],
+  ];
+  for (const [format, batch, fusion, shape, subgroupsPerRow] of staged) {
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch,
+      ...(fusion !== 'none' && { fusion }),
+      input: dotInput[format],
+      integerDot: true,
+      stageX: true,
+      ...(subgroupsPerRow && { subgroupsPerRow }),
+      shape,
+      seed: next(),
+    });
+  }
+  cases.push({
+    kernel: 'matvec_qkv',
+    format: 'Q8_0',
+    batch: 2,
+    bias: true,
+    input: 'q8_0',
+    integerDot: true,
+    stageX: true,
+    qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 64, neox: true },
+    cols: 256,
+    seed: next(),
   });
   // x rounded to q8_k as the GEMM stages it (each row's 256-value block scale found at its first
   // unit): both entry points (main at 64, main_8x8 at 32: two rows an invocation), over

@@ -95,7 +95,7 @@ export function caseName(c: KernelCase): string {
   }
   if (c.kernel === 'matvec_qkv') {
     const q = c.qkv;
-    return `matvec ${c.format} qkv${c.bias ? '_bias' : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${q.heads}+2x${q.kvHeads}x${q.headDim}/${q.ropeDims}${q.neox ? ' neox' : ''} cols ${c.cols}`;
+    return `matvec ${c.format} qkv${c.bias ? '_bias' : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.stageX ? ' staged' : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${q.heads}+2x${q.kvHeads}x${q.headDim}/${q.ropeDims}${q.neox ? ' neox' : ''} cols ${c.cols}`;
   }
   if (c.kernel === 'kv_shift') {
     const k = c.config;
@@ -112,7 +112,7 @@ export function caseName(c: KernelCase): string {
     case 'kv_write':
       return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kv ? ` ${c.config.kv}` : ''}`;
     case 'matvec':
-      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${shape}`;
+      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.stageX ? ' staged' : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${shape}`;
 
     case 'embedding':
       return `${c.kernel} ${c.format} ${shape}`;
@@ -144,6 +144,8 @@ export function runKernelCase(
         activation: c.activation,
         integerDot: c.integerDot,
         subgroupsPerRow: c.subgroupsPerRow,
+        stageX: c.stageX,
+        cols: c.shape[1],
       });
     case 'matvec_qkv':
       return checkMatvecQkv(gpu, c.qkv, c.cols, c.seed, {
@@ -154,6 +156,8 @@ export function runKernelCase(
         input: c.input,
         integerDot: c.integerDot,
         subgroupsPerRow: c.subgroupsPerRow,
+        stageX: c.stageX,
+        cols: c.cols,
       });
     case 'rms_norm':
       return checkRmsNorm(gpu, c.shape[0], c.shape[1], c.seed, options);
