@@ -92,7 +92,9 @@ export interface MatvecOptions extends KernelOptions {
   integerDot?: boolean;
   /**
    * The row length the variant is for: with subgroups on a GPU, long rows take several
-   * subgroups per lane group (tuning.ts's matvecSubgroupsPerRow). Any length runs on any variant.
+   * subgroups per lane group (tuning.ts's matvecSubgroupsPerRow), and x staged in workgroup
+   * memory (stageX) is sized by it: such a variant takes rows of this length only. Without
+   * staging, any length runs on any variant.
    */
   cols?: number;
   /**
@@ -114,8 +116,8 @@ const STAGED_UNIT_BYTES = 48;
 
 /**
  * Whether a matvec of `workgroup` invocations can stage `batch` rows of `cols` values of x in
- * `limit` bytes of workgroup memory, beside the largest of its other workgroup arrays (q8_k's
- * block scales, the workgroup path's sums).
+ * `limit` bytes of workgroup memory, beside its other workgroup arrays (counted at the most
+ * any variant declares: q8_k's block scales, the workgroup path's or the subgroups' sums).
  */
 export function matvecStagedXFits(
   cols: number,
@@ -191,9 +193,15 @@ export class Matvec {
       subgroupMinSize === subgroupMaxSize &&
       subgroupMinSize > 0 &&
       workgroup % subgroupMinSize === 0;
+    // By default as many as the row length wants (tuning.ts) and the workgroup holds.
     const subgroupsPerRow =
       options.subgroupsPerRow ??
-      (subgroupRows ? matvecSubgroupsPerRow(gpu.facts, options.cols ?? 0, subgroupMinSize) : 1);
+      (subgroupRows
+        ? Math.min(
+            matvecSubgroupsPerRow(gpu.facts, options.cols ?? 0, subgroupMinSize),
+            workgroup / subgroupMinSize,
+          )
+        : 1);
     if (![1, 2, 4].includes(subgroupsPerRow)) {
       throw new RangeError(`matvec subgroupsPerRow must be 1, 2 or 4, got ${subgroupsPerRow}`);
     }

@@ -120,7 +120,8 @@ export function matvecIntegerDot(
  * memory (where M rows of it fit: matvecStagedXFits), rather than in every lane group for each
  * unit it meets: rounding a unit (8 vector loads, its largest |x|, 32 roundings, packing and
  * two sums: ~55 operations) costs about what the lane group's two rows' products of it do, so
- * staging it once for the workgroup's 8-16 rows takes about a third of the operations. A GPU's
+ * staging it once for the workgroup's rows (4 to 16 at 256 invocations, by how many subgroups
+ * a lane group takes) takes a half to a fifth of the operations. A GPU's
  * figure is unmeasured (bench:kernels compares both); on a software adapter the integer
  * products are off (matvecIntegerDot).
  */
@@ -129,8 +130,8 @@ export function matvecStagesX(facts: { software: boolean }): boolean {
 }
 
 /**
- * Whether the prefill GEMM rounds x to q8_0/f16/bf16 as it stages it, rather than after a
- * dot_input pass. On SwiftShader the staging reads each unit of x twice (its largest |x|, then
+ * Whether the prefill GEMM rounds x to q8_0/q8_k/f16/bf16 as it stages it, rather than after
+ * a dot_input pass. On SwiftShader the staging reads each unit of x twice (its largest |x|, then
  * its values) for every tile: S Q4_0 prefill went from 27.2-27.3 to 23.3-24.9 tok/s, so software
  * adapters keep the pass. On a GPU it saves a pass per matmul input; its speed is unmeasured.
  */

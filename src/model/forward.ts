@@ -33,9 +33,10 @@ import type { GpuTensor, WeightStore } from './weights.js';
 const FIXED_KERNELS = 10;
 
 /**
- * The kinds of dot input a rounding pass makes for the matmuls: those a decode matvec or a
- * prefill GEMM does not round itself as it loads x (q8_k's 256-value blocks, q8_1 with its
- * corrections for the GEMM).
+ * The kinds of dot input a rounding pass makes for the matmuls: those some decode matvec or
+ * prefill GEMM does not round itself as it loads x (on a software adapter the GEMM's, and
+ * q8_k's for the matvec too; q8_k for rows too long for the matvec's block scales; q8_1 with
+ * its corrections for the GEMM).
  */
 function roundingKinds(
   layers: readonly Layer[],

@@ -140,7 +140,7 @@ export class MatmulInputs {
 
   /**
    * What the prefill GEMM over weights in `format` takes: x it rounds as it stages it (q8_0,
-   * f16, bf16: a unit or a value at a time, where gemmOnLoad), q8_1 rounded by its pass with
+   * q8_k, f16, bf16, where gemmOnLoad), q8_1 rounded by its pass with
    * the corrections, or 'f32': x as it is (rounded by a pass first where it must be).
    */
   gemmInput(format: QuantName): GemmInput {
@@ -177,6 +177,8 @@ export function weightKernels(
       add(t, 'gemm');
     }
     if (layer.qBias) add(layer.q, 'bias');
+    if (layer.kBias) add(layer.k, 'bias');
+    if (layer.vBias) add(layer.v, 'bias');
     if (layer.qkv) add(layer.q, layer.qkv.bias ? 'qkv_bias' : 'qkv');
     if (layer.gateUpFused) add(layer.gate, 'gate_up');
     // A post-norm (Gemma) comes between the projection and the residual add.

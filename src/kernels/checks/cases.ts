@@ -588,7 +588,8 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     seed: next(),
   });
   // Lane groups of several subgroups (a GPU's long rows), their sums met in workgroup memory:
-  // a float row with a tail, x rounded as floats and as integers, the gate and q/k/v.
+  // a float row with a tail, x rounded to q8_0 as floats, to q8_k as integers, the gate
+  // (the q/k/v: with staged x below).
   const split: [QuantName, number, MatvecFusion, MatvecOptions['input'], boolean, number][] = [
     ['F32', 1, 'none', undefined, false, 300],
     ['Q4_0', 8, 'gate_up', 'q8_0', false, 96],
@@ -601,7 +602,7 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       batch,
       ...(fusion !== 'none' && { fusion }),
       ...(input && { input }),
-      ...(integerDot && { integerDot }),
+      ...(input && { integerDot }),
       subgroupsPerRow: i === 1 ? 4 : 2,
       shape: [fusion === 'gate_up' ? 70 : 45, cols],
       seed: next(),
