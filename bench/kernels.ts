@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/context.js';
 import { PeakFlops } from '../src/kernels/testing/ceilings.js';
-import { Gemm, type GemmShape } from '../src/kernels/gemm.js';
+import { Gemm, type GemmOptions, type GemmShape } from '../src/kernels/gemm.js';
 import { Matvec, matvecStagedXFits, type MatvecOptions } from '../src/kernels/matvec.js';
 import { Attention } from '../src/kernels/attention.js';
 import { Sampler } from '../src/kernels/sample.js';
@@ -69,8 +69,9 @@ async function benchGemm(
   k: number,
   ceiling: number,
   shape?: GemmShape,
+  options: Pick<GemmOptions, 'input' | 'integerDot'> = {},
 ): Promise<KernelRow> {
-  const kernel = await Gemm.load(gpu, { format, shape });
+  const kernel = await Gemm.load(gpu, { format, shape, ...options });
   const w = await gpu.upload(randomBlocks(quantFormats[format], n * k, 5), 'bench:w');
   const x = await gpu.upload(new Rng(6).floats(m * k), 'bench:x');
   const out = await gpu.createBuffer(m * n * 4, GPUBufferUsage.STORAGE, 'bench:out');
@@ -82,7 +83,10 @@ async function benchGemm(
   out.destroy();
   const gflopPerS = (2 * m * n * k) / (ms * 1e6);
   return {
-    kernel: `gemm ${format}`,
+    kernel:
+      `gemm ${format}` +
+      (options.input ? ` in ${options.input}` : '') +
+      (kernel.key.name.endsWith('_idot') ? ' idot' : ''),
     variant: kernel.key.name,
     shape: `${m}x${n}x${k}`,
     ms,
@@ -406,6 +410,20 @@ async function main(): Promise<void> {
         for (const shape of shapes) {
           const size = software ? 1024 : 4096;
           results.push(await benchGemm(gpu, format, m, size, size, peak.gflopPerS, shape));
+        }
+      }
+      if (gpu.facts.features.packedIntegerDot && !software) {
+        // x rounded as staged, as a GPU's prefill takes it: float and integer products.
+        for (const format of ['Q4_0', 'Q8_0', 'Q4_K', 'Q6_K'] as const) {
+          const input = dotInput[format] as 'q8_0' | 'q8_k';
+          for (const integerDot of [false, true]) {
+            results.push(
+              await benchGemm(gpu, format, m, 4096, 4096, peak.gflopPerS, 'wide', {
+                input,
+                integerDot,
+              }),
+            );
+          }
         }
       }
     }

@@ -20,6 +20,12 @@
 // pass runs before the product. ROUND_Q8_K (K-quant weights): a q8_k block spans 256 values,
 // eight units; at its first unit each invocation that stages a row of X reads the row's whole
 // block for its largest |x| (q8k_iscale) and keeps the scale in a register for the eight.
+// main_idot (INT_DOT, with ROUND_Q8 or ROUND_Q8_K; the formats of unit_ints): main's tile and
+// 4 x 4 outputs an invocation, but each unit staged as 8-bit integers, a row of X rounded and
+// packed with its scale and sums, a row of W decoded to its integers with its scales and
+// offsets (48 bytes a row either way), and each output's unit one integer product (8
+// dot4I8Packed) scaled: a quarter of the float product's operations and staged bytes, and
+// exactly llama.cpp's arithmetic.
 // Q8_1_SUMS (Q4_1, Q5_1 weights, x rounded to q8_1 by dot_input.wgsl): each unit also adds
 // x's correction for the block times the weight block's offset, as llama.cpp's q8_1 dot
 // products multiply the offset by the block's f16 sum.
@@ -356,3 +362,151 @@ fn store_row(m: u32, n: u32, v: vec4<f32>) {
   if (n + 2u < params.n) { out[base + 2u] = act(v.z); }
   if (n + 3u < params.n) { out[base + 3u] = act(v.w); }
 }
+
+#if INT_DOT
+// Row r's staged unit: its integers at [r] (values 0..15) and [TILE + r] (16..31) and, for X,
+// (d, the sum of each half's integers, 0), for W (each half's scale, each half's offset). An
+// invocation's four columns are TILE / 4 apart, so the lanes of a subgroup read neighbouring
+// rows of W at once: no two in one bank.
+var<workgroup> xq: array<vec4<u32>, 2u * TILE>;
+var<workgroup> xd: array<vec4<f32>, TILE>;
+var<workgroup> wq: array<vec4<u32>, 2u * TILE>;
+var<workgroup> wd: array<vec4<f32>, TILE>;
+
+// Values k0 .. k0 + 31 of row xm of X rounded to 8 bits as integers (zeros past the matrix),
+// as row r; `iscale`: the q8_k block's.
+fn stage_x_ints(r: u32, xm: u32, k0: u32, iscale: f32) {
+  var v: array<vec4<f32>, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    let at = k0 + 4u * i;
+    v[i] = vec4<f32>(x_value(xm, at), x_value(xm, at + 1u), x_value(xm, at + 2u), x_value(xm, at + 3u));
+  }
+  var q: array<u32, 8>;
+#if ROUND_Q8
+  var m4 = vec4<f32>(0.0);
+  for (var i = 0u; i < 8u; i++) {
+    m4 = max(m4, abs(v[i]));
+  }
+  let s = q8_0_scales(max(max(m4.x, m4.y), max(m4.z, m4.w)));
+  let d = s.x;
+  for (var i = 0u; i < 8u; i++) {
+    q[i] = pack4xI8(vec4<i32>(round(v[i] * s.y)));
+  }
+#endif
+#if ROUND_Q8_K
+  let d = select(0.0, 1.0 / iscale, iscale != 0.0);
+  for (var i = 0u; i < 8u; i++) {
+    q[i] = pack4xI8(vec4<i32>(min(vec4<f32>(127.0), round(iscale * v[i]))));
+  }
+#endif
+  let lo = dot4I8Packed(q[0], LOW1) + dot4I8Packed(q[1], LOW1) + dot4I8Packed(q[2], LOW1) +
+    dot4I8Packed(q[3], LOW1);
+  let hi = dot4I8Packed(q[4], LOW1) + dot4I8Packed(q[5], LOW1) + dot4I8Packed(q[6], LOW1) +
+    dot4I8Packed(q[7], LOW1);
+  xq[r] = vec4<u32>(q[0], q[1], q[2], q[3]);
+  xq[TILE + r] = vec4<u32>(q[4], q[5], q[6], q[7]);
+  xd[r] = vec4<f32>(d, f32(lo), f32(hi), 0.0);
+}
+
+// Unit u of weight row wn as row r (zeros past the matrix).
+fn stage_w_ints(r: u32, wn: u32, u: u32) {
+  var lo = vec4<u32>(0u);
+  var hi = vec4<u32>(0u);
+  var sd = vec4<f32>(0.0);
+  if (wn < params.n) {
+    let unit = unit_ints(wn * params.row_bytes, u);
+    lo = vec4<u32>(unit.q[0], unit.q[1], unit.q[2], unit.q[3]);
+    hi = vec4<u32>(unit.q[4], unit.q[5], unit.q[6], unit.q[7]);
+    sd = vec4<f32>(unit.scale, unit.offset);
+  }
+  wq[r] = lo;
+  wq[TILE + r] = hi;
+  wd[r] = sd;
+}
+
+// A staged row of W: its integers' halves and its scales and offsets.
+struct WRow {
+  lo: vec4<u32>,
+  hi: vec4<u32>,
+  sd: vec4<f32>,
+}
+
+fn w_row(r: u32) -> WRow {
+  return WRow(wq[r], wq[TILE + r], wd[r]);
+}
+
+// Staged row a of X's unit times four staged rows of W.
+fn x_row_dot4(a: u32, w0: WRow, w1: WRow, w2: WRow, w3: WRow) -> vec4<f32> {
+  let xl = xq[a];
+  let xh = xq[TILE + a];
+  let xs = xd[a];
+  return vec4<f32>(unit_dot(xl, xh, xs, w0), unit_dot(xl, xh, xs, w1), unit_dot(xl, xh, xs, w2),
+    unit_dot(xl, xh, xs, w3));
+}
+
+fn unit_dot(xl: vec4<u32>, xh: vec4<u32>, xs: vec4<f32>, w: WRow) -> f32 {
+  let lo = dot4I8Packed(xl.x, w.lo.x) + dot4I8Packed(xl.y, w.lo.y) + dot4I8Packed(xl.z, w.lo.z) +
+    dot4I8Packed(xl.w, w.lo.w);
+  let hi = dot4I8Packed(xh.x, w.hi.x) + dot4I8Packed(xh.y, w.hi.y) + dot4I8Packed(xh.z, w.hi.z) +
+    dot4I8Packed(xh.w, w.hi.w);
+  return xs.x * (dot(w.sd.xy, vec2<f32>(f32(lo), f32(hi))) - dot(w.sd.zw, xs.yz));
+}
+
+@compute @workgroup_size(TILE / 4u, TILE / 4u)
+fn main_idot(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
+        @builtin(local_invocation_index) t: u32) {
+  let n0 = wg.x * TILE;
+  let m0 = wg.y * TILE;
+  let units = params.k / UNIT_VALUES;
+  // Rows row .. row + 3 of X, columns lid.x + j * TILE / 4 of W (j < 4): acc_i[j].
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  let row = 4u * lid.y;
+  let step = TILE / 4u;
+  // Staging roles: invocations 0 .. TILE - 1 stage a row of X each, the next TILE a row of W.
+  var iscale = 0.0;
+  for (var u = 0u; u < units; u++) {
+    let k0 = u * UNIT_VALUES;
+    if (t < TILE) {
+#if ROUND_Q8_K
+      if (u % 8u == 0u) {
+        iscale = q8k_iscale(m0 + t, k0);
+      }
+#endif
+      stage_x_ints(t, m0 + t, k0, iscale);
+    } else if (t < 2u * TILE) {
+      stage_w_ints(t - TILE, n0 + t - TILE, u);
+    }
+    workgroupBarrier();
+    let w0 = w_row(lid.x);
+    let w1 = w_row(lid.x + step);
+    let w2 = w_row(lid.x + 2u * step);
+    let w3 = w_row(lid.x + 3u * step);
+    acc0 += x_row_dot4(row, w0, w1, w2, w3);
+    acc1 += x_row_dot4(row + 1u, w0, w1, w2, w3);
+    acc2 += x_row_dot4(row + 2u, w0, w1, w2, w3);
+    acc3 += x_row_dot4(row + 3u, w0, w1, w2, w3);
+    workgroupBarrier();
+  }
+  store_spread(m0 + row, n0 + lid.x, acc0);
+  store_spread(m0 + row + 1u, n0 + lid.x, acc1);
+  store_spread(m0 + row + 2u, n0 + lid.x, acc2);
+  store_spread(m0 + row + 3u, n0 + lid.x, acc3);
+}
+
+// Output row m at columns n, n + TILE / 4, n + TILE / 2, n + 3 TILE / 4 (those inside).
+fn store_spread(m: u32, n: u32, v: vec4<f32>) {
+  if (m >= params.m) {
+    return;
+  }
+  let base = m * params.out_stride + params.col_offset;
+  for (var j = 0u; j < 4u; j++) {
+    let c = n + j * (TILE / 4u);
+    if (c < params.n) {
+      out[base + c] = act(v[j]);
+    }
+  }
+}
+#endif

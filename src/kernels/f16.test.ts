@@ -65,6 +65,8 @@ for (const subgroups of [true, false]) {
             add(
               (await Matvec.load(gpu, { format, input, activations, integerDot })).variant.key.name,
             );
+            const wide = { input, activations, integerDot, shape: 'wide' as const };
+            add((await Gemm.load(gpu, { format, ...wide })).key.name);
             // x rounded once per workgroup, over two subgroups a lane group.
             const staged = { integerDot, stageX: true, cols: 1024, subgroupsPerRow: 2 };
             add(
@@ -108,7 +110,7 @@ for (const subgroups of [true, false]) {
         // The cache in the activations' type is the same variant as its format named.
         const rounded = formats.filter((f) => !['f32', 'q8_k'].includes(dotInput[f])).length;
         const integer = formats.filter((f) => integerDotFormat(f, dotInput[f])).length;
-        expect(names.size).toBe(formats.length * 13 + rounded + 2 * integer + 23);
+        expect(names.size).toBe(formats.length * 13 + rounded + 3 * integer + 23);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }

@@ -3,7 +3,8 @@ import type { GpuContext } from '../gpu/context.js';
 import { GpuValidationError } from '../errors.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { quantFormats, rowBytes, type QuantName } from '../quant/index.js';
-import { GEMM_TILE, GEMM_WIDE_TILE, gemmShape } from './tuning.js';
+import { integerDotFormat } from '../quant/dot-input.js';
+import { GEMM_TILE, GEMM_WIDE_TILE, gemmIntegerDot, gemmShape } from './tuning.js';
 import { loadVariant, type KernelOptions } from './variant.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 
@@ -45,6 +46,13 @@ export interface GemmOptions extends KernelOptions {
    * the block's sum through GemmArgs.corrections.
    */
   input?: 'f32' | 'q8_0' | 'q8_1' | 'q8_k' | 'f16' | 'bf16';
+  /**
+   * Products of 8-bit integers (gemm.wgsl's main_idot): x rounded to the weights' own q8_0 or
+   * q8_k as it is staged, the weights staged as their integers. Needs WGSL's
+   * packed_4x8_integer_dot_product and main's tile ('wide' or 'gpu'). Default: tuning.ts's
+   * gemmIntegerDot.
+   */
+  integerDot?: boolean;
 }
 
 /**
@@ -81,20 +89,37 @@ export class Gemm {
     }
     const tile = wide ? GEMM_WIDE_TILE : GEMM_TILE;
     const eights = shape === 'cpu' || shape === 'wide8';
+    const integerDot = options.integerDot ?? (!eights && gemmIntegerDot(gpu.facts, format, input));
+    if (integerDot && (!integerDotFormat(format, input) || eights)) {
+      throw new RangeError(
+        `gemm: integer products are for x rounded to the weights' own q8_0 or q8_k as staged, ` +
+          `on the 'wide' or 'gpu' shape, not ${format} with ${input} inputs on '${shape}'`,
+      );
+    }
+    if (integerDot && !gpu.facts.features.packedIntegerDot) {
+      throw new RangeError(
+        "gemm: integer products need WGSL's packed_4x8_integer_dot_product, which this " +
+          'adapter lacks: leave integerDot off',
+      );
+    }
     const { key, pipeline } = await loadVariant(gpu, {
       family: 'gemm',
       weights: format,
       activations: options.activations,
-      shape: `t${tile}${eights ? '_8x8' : ''}${input === 'f32' ? '' : `_in${input.replace('_', '')}`}`,
+      shape:
+        `t${tile}${eights ? '_8x8' : ''}${input === 'f32' ? '' : `_in${input.replace('_', '')}`}` +
+        (integerDot ? '_idot' : ''),
       defines: {
         Q8_1_SUMS: input === 'q8_1',
         ROUND_Q8: input === 'q8_0',
         ROUND_Q8_K: input === 'q8_k',
         ROUND_F16: input === 'f16',
         ROUND_BF16: input === 'bf16',
+        INT_DOT: integerDot,
       },
       overrides: { TILE: tile },
       ...(eights && { entryPoint: 'main_8x8' }),
+      ...(integerDot && { entryPoint: 'main_idot' }),
     });
     return new Gemm(
       key,

@@ -130,6 +130,27 @@ export function matvecStagesX(facts: { software: boolean }): boolean {
 }
 
 /**
+ * Whether the prefill GEMM multiplies 8-bit integers (gemm.wgsl's main_idot) where x is rounded
+ * to the weights' q8_0 or q8_k as staged: per unit of 32 values an output takes 8
+ * dot4I8Packed where the float product takes 32 multiply-adds and 16 staged loads, and the
+ * staged unit is 48 bytes a row, not 128. On hardware adapters with the language feature; the
+ * GPU figure is unmeasured (bench:kernels compares both). Software adapters stage no rounding
+ * (gemmRoundsInput), so the float path.
+ */
+export function gemmIntegerDot(
+  facts: { software: boolean; features: { packedIntegerDot: boolean } },
+  format: QuantName,
+  input: string,
+): boolean {
+  return (
+    !facts.software &&
+    facts.features.packedIntegerDot &&
+    (input === 'q8_0' || input === 'q8_k') &&
+    integerDotFormat(format, input)
+  );
+}
+
+/**
  * Whether the prefill GEMM rounds x to q8_0/q8_k/f16/bf16 as it stages it, rather than after
  * a dot_input pass. On SwiftShader the staging reads each unit of x twice (its largest |x|, then
  * its values) for every tile: S Q4_0 prefill went from 27.2-27.3 to 23.3-24.9 tok/s, so software

@@ -196,10 +196,10 @@ describe('decoding matches llama.cpp', () => {
   }
 });
 
-// The kernels a hardware adapter takes (tuning.ts: 8-bit integer products with x rounded once
-// per workgroup, q8_k rounded as the matvec loads x, long rows over several subgroups, the 64-wide GEMM rounding x (q8_0, q8_k)
-// as it stages it, attention split to fill a GPU),
-// run on SwiftShader: nothing else in the suite checks them end to end against llama.cpp.
+// The kernels a hardware adapter takes (tuning.ts): the matvec's 8-bit integer products with x
+// rounded once per workgroup (q8_k too) and long rows over several subgroups, the 64-wide GEMM
+// rounding x to q8_0 or q8_k as it stages it and multiplying integers, attention split to fill
+// a GPU. Run on SwiftShader: nothing else in the suite checks them end to end against llama.cpp.
 describe('the hardware kernel choices match llama.cpp', () => {
   let hardware: GpuContext;
   beforeAll(async () => {
@@ -218,7 +218,7 @@ describe('the hardware kernel choices match llama.cpp', () => {
       const names = hardware.pipelines.names();
       const input = weights === 'Q4_0' ? 'inq80' : 'inq8k';
       expect(names).toContainEqual(expect.stringMatching(`^matvec_.*_${input}_idot_xs\\d+_`));
-      expect(names).toContainEqual(expect.stringMatching(`^gemm_.*_t64_${input}$`));
+      expect(names).toContainEqual(expect.stringMatching(`^gemm_.*_t64_${input}_idot$`));
       // ffn_down's 512-value rows: two subgroups a lane group.
       const twoSubgroups = `_r${2 * hardware.facts.subgroupMinSize}_`;
       expect(names).toContainEqual(expect.stringMatching(`^matvec_.*${twoSubgroups}`));

@@ -83,6 +83,8 @@ export type KernelCase =
       entry: GemmShape;
       /** x rounded to q8_1 first, or as staged (GemmOptions.input; default f32). */
       input?: 'q8_1' | 'q8_0' | 'q8_k' | 'f16' | 'bf16';
+      /** GemmOptions.integerDot (default: the adapter's, tuning.ts). */
+      integerDot?: boolean;
       /**
        * Checked where a hardware adapter runs it by default, skipped on software adapters
        * (runsOn), where its code is checked at other formats and compiling it costs seconds.
@@ -650,6 +652,17 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   ];
   for (const [format, entry, shape] of q8kGemm) {
     cases.push({ kernel: 'gemm', format, input: 'q8_k', shape, entry, seed: next() });
+  }
+  // Integer products on main's tiles (gemm.wgsl's main_idot; each format's decode is the
+  // matvec's, checked above): x rounded to q8_0 and to q8_k, over and under both tiles' edges.
+  const idotGemm: [QuantName, GemmShape, [number, number, number]][] = [
+    ['Q4_0', 'wide', [70, 131, 64]],
+    ['Q6_K', 'gpu', [37, 70, 512]],
+    ['Q4_K', 'wide', [5, 37, 768]],
+  ];
+  for (const [format, entry, shape] of idotGemm) {
+    const input = dotInput[format] as 'q8_0' | 'q8_k';
+    cases.push({ kernel: 'gemm', format, input, integerDot: true, shape, entry, seed: next() });
   }
   return cases;
 }

@@ -64,7 +64,11 @@ export function runsOn(
   c: KernelCase,
   facts: { software: boolean; features: { packedIntegerDot: boolean } },
 ): boolean {
-  if (c.kernel === 'gemm') return !(c.hardwareOnly && facts.software);
+  if (c.kernel === 'gemm') {
+    return (
+      !(c.hardwareOnly && facts.software) && (!c.integerDot || facts.features.packedIntegerDot)
+    );
+  }
   if (c.kernel === 'matvec' || c.kernel === 'matvec_qkv') {
     return !c.integerDot || facts.features.packedIntegerDot;
   }
@@ -117,7 +121,7 @@ export function caseName(c: KernelCase): string {
     case 'embedding':
       return `${c.kernel} ${c.format} ${shape}`;
     case 'gemm':
-      return `gemm ${c.format}${c.input ? ` in ${c.input}` : ''} ${shape} ${c.entry}`;
+      return `gemm ${c.format}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''} ${shape} ${c.entry}`;
     case 'rope': {
       const r = c.rope;
       const extra = (r.yarn ? ' yarn' : '') + (c.freqFactors ? ' freq-factors' : '');
@@ -183,6 +187,7 @@ export function runKernelCase(
         format: c.format,
         shape: c.entry,
         input: c.input,
+        integerDot: c.integerDot,
       });
     case 'attention':
       return checkAttention(gpu, c.scenario, c.seed, options);
