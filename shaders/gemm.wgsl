@@ -23,9 +23,10 @@
 // main_idot (INT_DOT, with ROUND_Q8 or ROUND_Q8_K; the formats of unit_ints): main's tile and
 // 4 x 4 outputs an invocation, but each unit staged as 8-bit integers, a row of X rounded and
 // packed with its scale and sums, a row of W decoded to its integers with its scales and
-// offsets (48 bytes a row either way), and each output's unit one integer product (8
-// dot4I8Packed) scaled: a quarter of the float product's operations and staged bytes, and
-// exactly llama.cpp's arithmetic.
+// offsets (48 bytes a row either way, 128 as floats), and each output's unit one integer
+// product (8 dot4I8Packed) scaled, where the float tile takes 32 multiply-adds and 4 staged
+// vec4 loads: integer sums as llama.cpp's CPU dot products take them (scaled in another order,
+// so equal to the last bits only).
 // Q8_1_SUMS (Q4_1, Q5_1 weights, x rounded to q8_1 by dot_input.wgsl): each unit also adds
 // x's correction for the block times the weight block's offset, as llama.cpp's q8_1 dot
 // products multiply the offset by the block's f16 sum.
@@ -367,7 +368,7 @@ fn store_row(m: u32, n: u32, v: vec4<f32>) {
 // Row r's staged unit: its integers at [r] (values 0..15) and [TILE + r] (16..31) and, for X,
 // (d, the sum of each half's integers, 0), for W (each half's scale, each half's offset). An
 // invocation's four columns are TILE / 4 apart, so the lanes of a subgroup read neighbouring
-// rows of W at once: no two in one bank.
+// rows of W at once (16-byte reads of consecutive vec4s, not rows 4 vec4s apart).
 var<workgroup> xq: array<vec4<u32>, 2u * TILE>;
 var<workgroup> xd: array<vec4<f32>, TILE>;
 var<workgroup> wq: array<vec4<u32>, 2u * TILE>;

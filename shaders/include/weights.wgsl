@@ -430,7 +430,8 @@ fn unit_weights(row_byte: u32, u: u32) -> Unit32 {
 // dot4I8Packed (packed_4x8_integer_dot_product): q[i] packs the integers of values 4i .. 4i+3,
 // and value j is scale[h] * its integer - offset[h], h the unit's half j / 16. The integers are
 // exact and their sums over a unit too (|sum| < 2^24), so a unit's product is two integer sums
-// scaled, as llama.cpp's CPU dot products have it, in a quarter of the float path's operations.
+// scaled (llama.cpp's CPU dot products scale theirs too, in another order), in a quarter of
+// the float path's operations.
 // For the formats whose input is q8_0 or q8_k (not Q4_1 and Q5_1: q8_1 adds its block sums).
 struct UnitInts {
   q: array<u32, 8>,

@@ -132,8 +132,8 @@ export function matvecStagesX(facts: { software: boolean }): boolean {
 /**
  * Whether the prefill GEMM multiplies 8-bit integers (gemm.wgsl's main_idot) where x is rounded
  * to the weights' q8_0 or q8_k as staged: per unit of 32 values an output takes 8
- * dot4I8Packed where the float product takes 32 multiply-adds and 16 staged loads, and the
- * staged unit is 48 bytes a row, not 128. On hardware adapters with the language feature; the
+ * dot4I8Packed where the float product takes 32 multiply-adds and 8 staged 16-byte loads
+ * (shared by 4 outputs), and the staged unit is 48 bytes a row, not 128. On hardware adapters with the language feature; the
  * GPU figure is unmeasured (bench:kernels compares both). Software adapters stage no rounding
  * (gemmRoundsInput), so the float path.
  */

@@ -503,6 +503,8 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
         kernel: 'gemm',
         format,
         input,
+        // Float products (a GPU's default for q8_0 on 'wide' is integers: checked below).
+        ...(input === 'q8_0' && { integerDot: false }),
         shape: [37, 70, 2 * block],
         entry,
         seed: next(),
@@ -644,14 +646,15 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
     seed: next(),
   });
   // x rounded to q8_k as the GEMM stages it (each row's 256-value block scale found at its first
-  // unit): both entry points (main at 64, main_8x8 at 32: two rows an invocation), over
-  // several blocks, rows past a tile.
+  // unit), float products (a GPU's default is integers, below): both entry points (main at 64,
+  // main_8x8 at 32: two rows an invocation), over several blocks, rows past a tile.
   const q8kGemm: [QuantName, GemmShape, [number, number, number]][] = [
     ['Q4_K', 'wide', [70, 33, 768]],
     ['IQ4_XS', 'cpu', [37, 70, 512]],
   ];
   for (const [format, entry, shape] of q8kGemm) {
-    cases.push({ kernel: 'gemm', format, input: 'q8_k', shape, entry, seed: next() });
+    const input = 'q8_k';
+    cases.push({ kernel: 'gemm', format, input, integerDot: false, shape, entry, seed: next() });
   }
   // Integer products on main's tiles (gemm.wgsl's main_idot; each format's decode is the
   // matvec's, checked above): x rounded to q8_0 and to q8_k, over and under both tiles' edges.
