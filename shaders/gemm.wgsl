@@ -382,31 +382,15 @@ fn stage_x_ints(r: u32, xm: u32, k0: u32, iscale: f32) {
     let at = k0 + 4u * i;
     v[i] = vec4<f32>(x_value(xm, at), x_value(xm, at + 1u), x_value(xm, at + 2u), x_value(xm, at + 3u));
   }
-  var q: array<u32, 8>;
 #if ROUND_Q8
-  var m4 = vec4<f32>(0.0);
-  for (var i = 0u; i < 8u; i++) {
-    m4 = max(m4, abs(v[i]));
-  }
-  let s = q8_0_scales(max(max(m4.x, m4.y), max(m4.z, m4.w)));
-  let d = s.x;
-  for (var i = 0u; i < 8u; i++) {
-    q[i] = pack4xI8(vec4<i32>(round(v[i] * s.y)));
-  }
+  let s = q8_0_ints_scales(v);
+  let xi = x_ints_of(v, s.y, s.x);
+#else
+  let xi = x_ints_of(v, iscale, select(0.0, 1.0 / iscale, iscale != 0.0));
 #endif
-#if ROUND_Q8_K
-  let d = select(0.0, 1.0 / iscale, iscale != 0.0);
-  for (var i = 0u; i < 8u; i++) {
-    q[i] = pack4xI8(vec4<i32>(min(vec4<f32>(127.0), round(iscale * v[i]))));
-  }
-#endif
-  let lo = dot4I8Packed(q[0], LOW1) + dot4I8Packed(q[1], LOW1) + dot4I8Packed(q[2], LOW1) +
-    dot4I8Packed(q[3], LOW1);
-  let hi = dot4I8Packed(q[4], LOW1) + dot4I8Packed(q[5], LOW1) + dot4I8Packed(q[6], LOW1) +
-    dot4I8Packed(q[7], LOW1);
-  xq[r] = vec4<u32>(q[0], q[1], q[2], q[3]);
-  xq[TILE + r] = vec4<u32>(q[4], q[5], q[6], q[7]);
-  xd[r] = vec4<f32>(d, f32(lo), f32(hi), 0.0);
+  xq[r] = vec4<u32>(xi.q[0], xi.q[1], xi.q[2], xi.q[3]);
+  xq[TILE + r] = vec4<u32>(xi.q[4], xi.q[5], xi.q[6], xi.q[7]);
+  xd[r] = vec4<f32>(xi.d, xi.sums, 0.0);
 }
 
 // Unit u of weight row wn as row r (zeros past the matrix).

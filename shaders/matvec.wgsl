@@ -144,42 +144,20 @@ fn x_unit(at: u32) -> XUnit {
 }
 
 #if INT_DOT
-// x[at .. at + 31] rounded to 8 bits (ROUND_Q8: q8_0; ROUND_Q8_K: with its block's iscale from
-// stage_q8_k) as integers for dot4I8Packed: q[i] packs values 4i .. 4i+3, x = d * integer, and
-// sums holds the integers' sum over each half, for the weights' offsets.
-struct XInts {
-  q: array<u32, 8>,
-  d: f32,
-  sums: vec2<f32>,
-}
-
+// x[at .. at + 31] rounded to 8 bits as integers (ROUND_Q8: q8_0; ROUND_Q8_K: with its block's
+// iscale from stage_q8_k).
 fn x_ints(at: u32) -> XInts {
-  var v = array<vec4<f32>, 8>(
+  let v = array<vec4<f32>, 8>(
     x4(at), x4(at + 4u), x4(at + 8u), x4(at + 12u),
     x4(at + 16u), x4(at + 20u), x4(at + 24u), x4(at + 28u),
   );
-  var q: array<u32, 8>;
 #if ROUND_Q8
-  let m4 = max(max(max(abs(v[0]), abs(v[1])), max(abs(v[2]), abs(v[3]))),
-    max(max(abs(v[4]), abs(v[5])), max(abs(v[6]), abs(v[7]))));
-  let s = q8_0_scales(max(max(m4.x, m4.y), max(m4.z, m4.w)));
-  let d = s.x;
-  for (var i = 0u; i < 8u; i++) {
-    q[i] = pack4xI8(vec4<i32>(round(v[i] * s.y)));
-  }
-#endif
-#if ROUND_Q8_K
+  let s = q8_0_ints_scales(v);
+  return x_ints_of(v, s.y, s.x);
+#else
   let iscale = partials[WG + at / 256u];
-  let d = select(0.0, 1.0 / iscale, iscale != 0.0);
-  for (var i = 0u; i < 8u; i++) {
-    q[i] = pack4xI8(vec4<i32>(min(vec4<f32>(127.0), round(iscale * v[i]))));
-  }
+  return x_ints_of(v, iscale, select(0.0, 1.0 / iscale, iscale != 0.0));
 #endif
-  let lo = dot4I8Packed(q[0], LOW1) + dot4I8Packed(q[1], LOW1) + dot4I8Packed(q[2], LOW1) +
-    dot4I8Packed(q[3], LOW1);
-  let hi = dot4I8Packed(q[4], LOW1) + dot4I8Packed(q[5], LOW1) + dot4I8Packed(q[6], LOW1) +
-    dot4I8Packed(q[7], LOW1);
-  return XInts(q, d, vec2<f32>(f32(lo), f32(hi)));
 }
 
 // One row's unit times x's: each half's integer sum, scaled, less the weights' offsets times

@@ -444,6 +444,35 @@ const LOW4: u32 = 0x0f0f0f0fu;
 const LOW2: u32 = 0x03030303u;
 const LOW1: u32 = 0x01010101u;
 
+// 32 values of x rounded to 8 bits as integers: q[i] packs values 4i .. 4i+3, x = d * integer,
+// and sums holds the integers' sum over each half, for the weights' offsets.
+struct XInts {
+  q: array<u32, 8>,
+  d: f32,
+  sums: vec2<f32>,
+}
+
+// The 32 values of `v` as round(iscale * v) (q8_0 and q8_k alike: at most 127 in magnitude,
+// which only q8_k's rounding can reach past), with their scale d.
+fn x_ints_of(v: array<vec4<f32>, 8>, iscale: f32, d: f32) -> XInts {
+  var q: array<u32, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    q[i] = pack4xI8(vec4<i32>(min(vec4<f32>(127.0), round(iscale * v[i]))));
+  }
+  let lo = dot4I8Packed(q[0], LOW1) + dot4I8Packed(q[1], LOW1) + dot4I8Packed(q[2], LOW1) +
+    dot4I8Packed(q[3], LOW1);
+  let hi = dot4I8Packed(q[4], LOW1) + dot4I8Packed(q[5], LOW1) + dot4I8Packed(q[6], LOW1) +
+    dot4I8Packed(q[7], LOW1);
+  return XInts(q, d, vec2<f32>(f32(lo), f32(hi)));
+}
+
+// q8_0's (d, iscale) for 32 values: from their largest |x|.
+fn q8_0_ints_scales(v: array<vec4<f32>, 8>) -> vec2<f32> {
+  let m4 = max(max(max(abs(v[0]), abs(v[1])), max(abs(v[2]), abs(v[3]))),
+    max(max(abs(v[4]), abs(v[5])), max(abs(v[6]), abs(v[7]))));
+  return q8_0_scales(max(max(m4.x, m4.y), max(m4.z, m4.w)));
+}
+
 // Four bits (values j .. j + 3's fifth bits) to bit 0 of each byte.
 fn spread_bits4(b: u32) -> u32 {
   return (b & 1u) | ((b & 2u) << 7u) | ((b & 4u) << 14u) | ((b & 8u) << 21u);
