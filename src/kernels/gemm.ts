@@ -4,7 +4,7 @@ import { GpuValidationError } from '../errors.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { quantFormats, rowBytes, type QuantName } from '../quant/index.js';
 import { integerDotFormat } from '../quant/dot-input.js';
-import { GEMM_TILE, GEMM_WIDE_TILE, gemmIntegerDot, gemmShape } from './tuning.js';
+import { GEMM_TILE, GEMM_WIDE_TILE, gemmShape, integerProducts } from './tuning.js';
 import { loadVariant, type KernelOptions } from './variant.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 
@@ -50,7 +50,7 @@ export interface GemmOptions extends KernelOptions {
    * Products of 8-bit integers (gemm.wgsl's main_idot): x rounded to the weights' own q8_0 or
    * q8_k as it is staged, the weights staged as their integers. Needs WGSL's
    * packed_4x8_integer_dot_product and main's tile ('wide' or 'gpu'). Default: tuning.ts's
-   * gemmIntegerDot.
+   * integerProducts.
    */
   integerDot?: boolean;
 }
@@ -89,7 +89,7 @@ export class Gemm {
     }
     const tile = wide ? GEMM_WIDE_TILE : GEMM_TILE;
     const eights = shape === 'cpu' || shape === 'wide8';
-    const integerDot = options.integerDot ?? (!eights && gemmIntegerDot(gpu.facts, format, input));
+    const integerDot = options.integerDot ?? (!eights && integerProducts(gpu.facts, format, input));
     if (integerDot && (!integerDotFormat(format, input) || eights)) {
       throw new RangeError(
         `gemm: integer products are for x rounded to the weights' own q8_0 or q8_k as staged, ` +

@@ -4,7 +4,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { quantFormats, rowBytes, type DotInput, type QuantName } from '../quant/index.js';
 import { dotInput, integerDotFormat } from '../quant/dot-input.js';
 import {
-  matvecIntegerDot,
+  integerProducts,
   matvecStagesX,
   matvecSubgroupsPerRow,
   matvecThreadsPerRow,
@@ -87,7 +87,7 @@ export interface MatvecOptions extends KernelOptions {
    * Products of 8-bit integers (dot4I8Packed): x rounded to q8_0 or q8_k as it is loaded (the
    * format's own `input`, which this needs) and the weights decoded to their integers, scaled
    * once per 16 or 32 values. Needs the adapter's packed_4x8_integer_dot_product; for every
-   * format whose input is q8_0 or q8_k. Default: tuning.ts's matvecIntegerDot.
+   * format whose input is q8_0 or q8_k. Default: tuning.ts's integerProducts.
    */
   integerDot?: boolean;
   /**
@@ -170,7 +170,7 @@ export class Matvec {
       throw new RangeError(`matvec batch must be 1..${MATVEC_MAX_BATCH}, got ${batch}`);
     }
     const { limits, features, subgroupMinSize, subgroupMaxSize } = gpu.facts;
-    const integerDot = options.integerDot ?? matvecIntegerDot(gpu.facts, format, input);
+    const integerDot = options.integerDot ?? integerProducts(gpu.facts, format, input);
     if (integerDot && !integerDotFormat(format, input)) {
       throw new RangeError(
         `matvec: integer products are for x rounded to q8_0 or q8_k as the weights' format ` +

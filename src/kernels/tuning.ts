@@ -99,15 +99,19 @@ export function matvecRoundsQ8K(facts: { software: boolean }): boolean {
 }
 
 /**
- * Whether decode matvecs multiply 8-bit integers (dot4I8Packed) where the weights' input is
- * q8_0 or q8_k, rounded as x is loaded: 8 dot4I8Packed and a few masks per row and 32 values,
- * where the float path decodes each weight to f32 (~40 operations) and takes 32 multiply-adds;
- * a decode matvec on a GPU is bound by those operations, not by memory (issue 20's reading).
- * On SwiftShader (where dot4I8Packed is emulated) S Q4_0 decode measured the same either way,
- * 4.6-5.3 tok/s, and batches of 2-8 slower (5.2-5.9 against 6.8-8.4 tok/s at 2-8): software
- * adapters keep the float path. The GPU figure is unmeasured.
+ * Whether the matmuls multiply 8-bit integers (dot4I8Packed) where the weights' input is q8_0
+ * or q8_k, rounded as x is loaded (matvec) or staged (GEMM's main_idot). A decode matvec takes
+ * 8 dot4I8Packed and a few masks per row and 32 values, where the float path decodes each
+ * weight to f32 (~40 operations) and takes 32 multiply-adds: on a GPU it is bound by those
+ * operations, not by memory (issue 20's reading). A GEMM output takes 8 dot4I8Packed a unit
+ * where the float tile takes 32 multiply-adds and 8 staged 16-byte loads (shared by 4
+ * outputs), and its staged unit is 48 bytes a row, not 128. On SwiftShader (where
+ * dot4I8Packed is emulated) S Q4_0 decode measured the same either way, 4.6-5.3 tok/s, and
+ * batches of 2-8 slower (5.2-5.9 against 6.8-8.4 tok/s): software adapters keep the float
+ * path (their GEMM stages no rounding anyway: gemmRoundsInput). The GPU figures are
+ * unmeasured; bench:kernels compares both.
  */
-export function matvecIntegerDot(
+export function integerProducts(
   facts: { software: boolean; features: { packedIntegerDot: boolean } },
   format: QuantName,
   input: DotInput,
@@ -123,31 +127,10 @@ export function matvecIntegerDot(
  * staging it once for the workgroup's rows (4 to 16 at 256 invocations, by how many subgroups
  * a lane group takes) takes a half to a fifth of the operations. A GPU's
  * figure is unmeasured (bench:kernels compares both); on a software adapter the integer
- * products are off (matvecIntegerDot).
+ * products are off (integerProducts).
  */
 export function matvecStagesX(facts: { software: boolean }): boolean {
   return !facts.software;
-}
-
-/**
- * Whether the prefill GEMM multiplies 8-bit integers (gemm.wgsl's main_idot) where x is rounded
- * to the weights' q8_0 or q8_k as staged: per unit of 32 values an output takes 8
- * dot4I8Packed where the float product takes 32 multiply-adds and 8 staged 16-byte loads
- * (shared by 4 outputs), and the staged unit is 48 bytes a row, not 128. On hardware adapters with the language feature; the
- * GPU figure is unmeasured (bench:kernels compares both). Software adapters stage no rounding
- * (gemmRoundsInput), so the float path.
- */
-export function gemmIntegerDot(
-  facts: { software: boolean; features: { packedIntegerDot: boolean } },
-  format: QuantName,
-  input: string,
-): boolean {
-  return (
-    !facts.software &&
-    facts.features.packedIntegerDot &&
-    (input === 'q8_0' || input === 'q8_k') &&
-    integerDotFormat(format, input)
-  );
 }
 
 /**
