@@ -96,12 +96,6 @@ export class Gemm {
           `on the 'wide' or 'gpu' shape, not ${format} with ${input} inputs on '${shape}'`,
       );
     }
-    if (integerDot && !gpu.facts.features.packedIntegerDot) {
-      throw new RangeError(
-        "gemm: integer products need WGSL's packed_4x8_integer_dot_product, which this " +
-          'adapter lacks: leave integerDot off',
-      );
-    }
     const { key, pipeline } = await loadVariant(gpu, {
       family: 'gemm',
       weights: format,

@@ -3,6 +3,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { Q4_K, randomBlocks, rowBytes } from '../quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { checkEmbedding, checkGemm, checkMatvec } from './checks/index.js';
+import { Gemm } from './gemm.js';
 import { Matvec } from './matvec.js';
 import { weightChunks } from './weight-binding.js';
 import { matvecReference } from './reference/matvec.js';
@@ -54,6 +55,19 @@ describe('matvec and gemm past one binding and one grid dimension', () => {
     for (const { format, rows, cols, bindingLimit } of cases) {
       const result = await checkGemm(gpu, 35, rows, cols, 4, { format, bindingLimit });
       expect(result.passed, `gemm ${format}`).toBe(true);
+    }
+  });
+
+  it('refuses integer products where WGSL lacks the packed dot product, saying so', async () => {
+    const plain = await acquireNodeGpu({ features: { packedIntegerDot: false } });
+    try {
+      expect(plain.facts.features.packedIntegerDot).toBe(false);
+      const integer = { format: 'Q4_0', input: 'q8_0', integerDot: true } as const;
+      const why = /packed_4x8_integer_dot_product, which .* lacks: leave integerDot off/;
+      await expect(Matvec.load(plain, integer)).rejects.toThrow(why);
+      await expect(Gemm.load(plain, { ...integer, shape: 'wide' })).rejects.toThrow(why);
+    } finally {
+      plain.destroy();
     }
   });
 

@@ -177,12 +177,6 @@ export class Matvec {
           `has it (${format}'s is ${dotInput[format]}), not ${format} with ${input} inputs`,
       );
     }
-    if (integerDot && !features.packedIntegerDot) {
-      throw new RangeError(
-        "matvec: integer products need WGSL's packed_4x8_integer_dot_product, which this " +
-          'adapter lacks: leave integerDot off',
-      );
-    }
     const workgroup = options.workgroup ?? MATVEC_WORKGROUP;
     if (![32, 64, 128, 256].includes(workgroup)) {
       throw new RangeError(`matvec workgroup must be 32, 64, 128 or 256, got ${workgroup}`);

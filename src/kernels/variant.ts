@@ -60,6 +60,12 @@ export function pipelineKey(facts: GpuFacts, spec: VariantSpec): PipelineKey {
         `${facts.vendor} ${facts.architecture} lacks: use kv 'f32' or 'int8'`,
     );
   }
+  if (spec.defines?.INT_DOT === true && !facts.features.packedIntegerDot) {
+    throw new ShaderError(
+      `${spec.family}: integer products need WGSL's packed_4x8_integer_dot_product, which ` +
+        `${facts.vendor} ${facts.architecture} lacks: leave integerDot off`,
+    );
+  }
   const parts = [spec.family];
   if (spec.weights) parts.push(spec.weights.toLowerCase());
   parts.push(activations);
