@@ -388,8 +388,8 @@ fn stage_x_ints(r: u32, xm: u32, k0: u32, iscale: f32) {
 #else
   let xi = x_ints_of(v, iscale, select(0.0, 1.0 / iscale, iscale != 0.0));
 #endif
-  xq[r] = vec4<u32>(xi.q[0], xi.q[1], xi.q[2], xi.q[3]);
-  xq[TILE + r] = vec4<u32>(xi.q[4], xi.q[5], xi.q[6], xi.q[7]);
+  xq[r] = ints_lo(xi.q);
+  xq[TILE + r] = ints_hi(xi.q);
   xd[r] = vec4<f32>(xi.d, xi.sums, 0.0);
 }
 
@@ -400,8 +400,8 @@ fn stage_w_ints(r: u32, wn: u32, u: u32) {
   var sd = vec4<f32>(0.0);
   if (wn < params.n) {
     let unit = unit_ints(wn * params.row_bytes, u);
-    lo = vec4<u32>(unit.q[0], unit.q[1], unit.q[2], unit.q[3]);
-    hi = vec4<u32>(unit.q[4], unit.q[5], unit.q[6], unit.q[7]);
+    lo = ints_lo(unit.q);
+    hi = ints_hi(unit.q);
     sd = vec4<f32>(unit.scale, unit.offset);
   }
   wq[r] = lo;
@@ -430,11 +430,7 @@ fn x_row_dot4(a: u32, w0: WRow, w1: WRow, w2: WRow, w3: WRow) -> vec4<f32> {
 }
 
 fn unit_dot(xl: vec4<u32>, xh: vec4<u32>, xs: vec4<f32>, w: WRow) -> f32 {
-  let lo = dot4I8Packed(xl.x, w.lo.x) + dot4I8Packed(xl.y, w.lo.y) + dot4I8Packed(xl.z, w.lo.z) +
-    dot4I8Packed(xl.w, w.lo.w);
-  let hi = dot4I8Packed(xh.x, w.hi.x) + dot4I8Packed(xh.y, w.hi.y) + dot4I8Packed(xh.z, w.hi.z) +
-    dot4I8Packed(xh.w, w.hi.w);
-  return xs.x * (dot(w.sd.xy, vec2<f32>(f32(lo), f32(hi))) - dot(w.sd.zw, xs.yz));
+  return ints_dot(xl, xh, xs.x, xs.yz, w.lo, w.hi, w.sd.xy, w.sd.zw);
 }
 
 @compute @workgroup_size(TILE / 4u, TILE / 4u)

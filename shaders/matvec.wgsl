@@ -107,9 +107,7 @@ fn x_unit(at: u32) -> XUnit {
   );
   var correction = 0.0;
 #if ROUND_Q8
-  let m4 = max(max(max(abs(v[0]), abs(v[1])), max(abs(v[2]), abs(v[3]))),
-    max(max(abs(v[4]), abs(v[5])), max(abs(v[6]), abs(v[7]))));
-  let amax = max(max(m4.x, m4.y), max(m4.z, m4.w));
+  let amax = amax8(v);
   let s = q8_0_scales(amax);
   var qsum = vec4<f32>(0.0);
   for (var i = 0u; i < 8u; i++) {
@@ -160,14 +158,11 @@ fn x_ints(at: u32) -> XInts {
 #endif
 }
 
-// One row's unit times x's: each half's integer sum, scaled, less the weights' offsets times
-// x's sums, all times x's d.
+// One row's unit times x's, by ints_dot.
 fn int_dot(wu: UnitInts, xi: XInts) -> f32 {
-  let lo = dot4I8Packed(wu.q[0], xi.q[0]) + dot4I8Packed(wu.q[1], xi.q[1]) +
-    dot4I8Packed(wu.q[2], xi.q[2]) + dot4I8Packed(wu.q[3], xi.q[3]);
-  let hi = dot4I8Packed(wu.q[4], xi.q[4]) + dot4I8Packed(wu.q[5], xi.q[5]) +
-    dot4I8Packed(wu.q[6], xi.q[6]) + dot4I8Packed(wu.q[7], xi.q[7]);
-  return xi.d * (dot(wu.scale, vec2<f32>(f32(lo), f32(hi))) - dot(wu.offset, xi.sums));
+  let x = xi.q;
+  let w = wu.q;
+  return ints_dot(ints_lo(x), ints_hi(x), xi.d, xi.sums, ints_lo(w), ints_hi(w), wu.scale, wu.offset);
 }
 
 fn int_dot2(sum: vec2<f32>, a: UnitInts, b: UnitInts, xi: XInts) -> vec2<f32> {
@@ -188,8 +183,8 @@ fn stage_x(lid: u32) {
     let m = i / units;
     let xi = x_ints(m * params.cols + (i % units) * UNIT_VALUES);
     let at = m * XS_UNITS + i % units;
-    xs_q[2u * at] = vec4<u32>(xi.q[0], xi.q[1], xi.q[2], xi.q[3]);
-    xs_q[2u * at + 1u] = vec4<u32>(xi.q[4], xi.q[5], xi.q[6], xi.q[7]);
+    xs_q[2u * at] = ints_lo(xi.q);
+    xs_q[2u * at + 1u] = ints_hi(xi.q);
     xs_d[at] = vec4<f32>(xi.d, xi.sums, 0.0);
   }
   workgroupBarrier();

@@ -24,6 +24,13 @@ fn nearest_bf16(v: f32) -> f32 {
   return bitcast<f32>((bits + 0x7fffu + ((bits >> 16u) & 1u)) & 0xffff0000u);
 }
 
+// The largest magnitude of 32 values.
+fn amax8(v: array<vec4<f32>, 8>) -> f32 {
+  let m4 = max(max(max(abs(v[0]), abs(v[1])), max(abs(v[2]), abs(v[3]))),
+    max(max(abs(v[4]), abs(v[5])), max(abs(v[6]), abs(v[7]))));
+  return max(max(m4.x, m4.y), max(m4.z, m4.w));
+}
+
 // A q8_0 block's (d, 1 / step) from its largest |x|: values become d * round(x * id).
 fn q8_0_scales(amax: f32) -> vec2<f32> {
   return vec2<f32>(nearest_f16(amax / 127.0), select(0.0, 127.0 / amax, amax != 0.0));

@@ -468,9 +468,27 @@ fn x_ints_of(v: array<vec4<f32>, 8>, iscale: f32, d: f32) -> XInts {
 
 // q8_0's (d, iscale) for 32 values: from their largest |x|.
 fn q8_0_ints_scales(v: array<vec4<f32>, 8>) -> vec2<f32> {
-  let m4 = max(max(max(abs(v[0]), abs(v[1])), max(abs(v[2]), abs(v[3]))),
-    max(max(abs(v[4]), abs(v[5])), max(abs(v[6]), abs(v[7]))));
-  return q8_0_scales(max(max(m4.x, m4.y), max(m4.z, m4.w)));
+  return q8_0_scales(amax8(v));
+}
+
+// A unit's integers of values 0..15 and of 16..31, four to a word.
+fn ints_lo(q: array<u32, 8>) -> vec4<u32> {
+  return vec4<u32>(q[0], q[1], q[2], q[3]);
+}
+fn ints_hi(q: array<u32, 8>) -> vec4<u32> {
+  return vec4<u32>(q[4], q[5], q[6], q[7]);
+}
+
+// One unit's product: x's integers (xl: values 0..15, xh: 16..31), its scale d and each half's
+// integer sum, times a row's integers (wl, wh) with each half's scale and offset: each half's
+// integer sum scaled, less the offsets times x's sums, all times d.
+fn ints_dot(xl: vec4<u32>, xh: vec4<u32>, d: f32, sums: vec2<f32>, wl: vec4<u32>, wh: vec4<u32>,
+            scale: vec2<f32>, offset: vec2<f32>) -> f32 {
+  let lo = dot4I8Packed(xl.x, wl.x) + dot4I8Packed(xl.y, wl.y) + dot4I8Packed(xl.z, wl.z) +
+    dot4I8Packed(xl.w, wl.w);
+  let hi = dot4I8Packed(xh.x, wh.x) + dot4I8Packed(xh.y, wh.y) + dot4I8Packed(xh.z, wh.z) +
+    dot4I8Packed(xh.w, wh.w);
+  return d * (dot(scale, vec2<f32>(f32(lo), f32(hi))) - dot(offset, sums));
 }
 
 // Four bits (values j .. j + 3's fifth bits) to bit 0 of each byte.
