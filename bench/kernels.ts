@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/context.js';
 import { PeakFlops } from '../src/kernels/testing/ceilings.js';
 import { Gemm, type GemmOptions, type GemmShape } from '../src/kernels/gemm.js';
-import { Matvec, matvecStagedXFits, type MatvecOptions } from '../src/kernels/matvec.js';
+import { Matvec, type MatvecOptions } from '../src/kernels/matvec.js';
 import { Attention } from '../src/kernels/attention.js';
 import { Sampler } from '../src/kernels/sample.js';
 import { RmsNorm } from '../src/kernels/rms-norm.js';
@@ -24,7 +24,7 @@ import {
 } from '../src/quant/index.js';
 import { acquireNodeGpu } from '../src/node/gpu.js';
 import { Rng } from '../src/util/rng.js';
-import { MATVEC_WORKGROUP, MATVEC_WORKGROUP_CHOICES } from '../src/kernels/tuning.js';
+import { MATVEC_WORKGROUP_CHOICES } from '../src/kernels/tuning.js';
 import { copyCeiling as measureCopy, timeKernel, type KernelRow } from './measure.js';
 
 const { values: flags } = parseArgs({
@@ -127,7 +127,7 @@ async function benchMatvec(
       (fusion === 'none' ? '' : ` ${fusion}`) +
       (input === 'f32' ? '' : ` in ${input}`) +
       (kernel.variant.key.name.includes('_idot') ? ' idot' : '') +
-      (kernel.stagedCols ? ' staged' : '') +
+      (kernel.stagedUnits ? ` staged ${kernel.stagedUnits}` : '') +
       (options.subgroupsPerRow ? ` x${options.subgroupsPerRow}` : ''),
     variant: kernel.variant.key.name,
     shape: `${batch}x${rows}x${cols}`,
@@ -346,17 +346,15 @@ async function main(): Promise<void> {
     }
     if (gpu.facts.features.packedIntegerDot) {
       // Float and 8-bit integer products side by side (x rounded as it is loaded, both), the
-      // integer ones also with x rounded once per workgroup where it fits; one vector and
-      // batches.
-      const storage = gpu.facts.limits.maxComputeWorkgroupStorageSize;
+      // integer ones also with x rounded once per workgroup (in as many units at a time as
+      // fit: the batches of 8 and 16 in several rounds); one vector and batches.
       for (const format of ['Q4_0', 'Q8_0', 'Q4_K', 'Q6_K'] as const) {
         const input = dotInput[format];
-        for (const batch of software ? [1] : [1, 4, 8]) {
-          const fits = matvecStagedXFits(4096, batch, MATVEC_WORKGROUP, storage);
+        for (const batch of software ? [1] : [1, 4, 8, 16]) {
           const ways: MatvecOptions[] = [
             { integerDot: false },
             { integerDot: true, stageX: false },
-            ...(fits ? [{ integerDot: true, stageX: true }] : []),
+            { integerDot: true, stageX: true },
           ];
           for (const way of ways) {
             results.push(

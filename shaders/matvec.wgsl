@@ -1,4 +1,4 @@
-// Matrix-vector product for decode, for a batch of M ≤ 8 vectors (sub-agents decoding at once):
+// Matrix-vector product for decode, for a batch of M ≤ 16 vectors (sub-agents decoding at once):
 // out[m] = W · x[m]. Each pair of rows belongs to a group of T invocations that stride over it
 // in 32-value units, dequantizing in registers and loading each x value once for both rows; a
 // workgroup holds 2 * WG / T rows, and every weight is read once for all M vectors.
@@ -25,9 +25,10 @@
 // memory, and each unit is then rounded as it is loaded.
 // INT_DOT (with ROUND_Q8 or ROUND_Q8_K): x's units rounded to 8-bit integers and the weights
 // decoded to theirs (unit_ints), products by dot4I8Packed, scaled once per unit half.
-// X_STAGED (with INT_DOT): the workgroup rounds all of x once into workgroup memory (stage_x,
-// rows of XS_UNITS units), and every lane group reads its units from there: without it each
-// lane group rounds every unit it meets, about as many operations as its two rows' products.
+// X_STAGED (with INT_DOT): the workgroup rounds x once into workgroup memory (stage_x, XS_UNITS
+// units of each row at a time: rows longer than that take several rounds, a barrier on either
+// side of each), and every lane group reads its units from there: without it each lane group
+// rounds every unit it meets, about as many operations as its two rows' products.
 // x (M, cols) act, W (rows, cols) in any format of include/weights.wgsl -> out (M, out_stride)
 #include "include/enables.wgsl"
 #include "include/reduce.wgsl"
@@ -74,9 +75,10 @@ struct Params {
 @group(0) @binding(4) var<storage, read> residual: array<act>; // (M, out_stride), like out
 #endif
 
-// Batch size; the accumulators are sized for the largest.
+// Batch size; the accumulators are sized for the largest. Entries 0..7 are written out one by
+// one below (a loop costs more on a CPU device), those past them (a GPU's batches) in a loop.
 override M: u32 = 1u;
-const MAX_M: u32 = 8u;
+const MAX_M: u32 = 16u;
 // Invocations per lane group (its two rows): a power of two dividing WG; with SUBGROUPS a
 // multiple of the subgroup size SG, each subgroup's sums met in workgroup memory when T > SG.
 override T: u32 = 32u;
@@ -170,33 +172,56 @@ fn int_dot2(sum: vec2<f32>, a: UnitInts, b: UnitInts, xi: XInts) -> vec2<f32> {
 }
 
 #if X_STAGED
-// Units per row of x staged (cols / 32: the variant is for one row length).
+// Units of each row of x staged at a time (the row's all, where they fit the workgroup memory).
 override XS_UNITS: u32 = 128u;
-// Unit u of row m of x at m * XS_UNITS + u: its integers (two vec4s), and d with the sums.
+// Unit c0 + u of row m of x at m * XS_UNITS + u: its integers (two vec4s), and d with the sums.
 var<workgroup> xs_q: array<vec4<u32>, 2u * XS_UNITS * M>;
 var<workgroup> xs_d: array<vec4<f32>, XS_UNITS * M>;
 
-// Every unit of every row of x rounded once, by the whole workgroup.
-fn stage_x(lid: u32) {
+// Units c0 .. c0 + XS_UNITS - 1 of every row of x rounded once, by the whole workgroup.
+fn stage_x(lid: u32, c0: u32) {
   let units = params.cols / UNIT_VALUES;
-  for (var i = lid; i < M * units; i += WG) {
-    let m = i / units;
-    let xi = x_ints(m * params.cols + (i % units) * UNIT_VALUES);
-    let at = m * XS_UNITS + i % units;
-    xs_q[2u * at] = ints_lo(xi.q);
-    xs_q[2u * at + 1u] = ints_hi(xi.q);
-    xs_d[at] = vec4<f32>(xi.d, xi.sums, 0.0);
+  for (var i = lid; i < M * XS_UNITS; i += WG) {
+    let m = i / XS_UNITS;
+    let u = c0 + i % XS_UNITS;
+    if (u < units) {
+      let xi = x_ints(m * params.cols + u * UNIT_VALUES);
+      xs_q[2u * i] = ints_lo(xi.q);
+      xs_q[2u * i + 1u] = ints_hi(xi.q);
+      xs_d[i] = vec4<f32>(xi.d, xi.sums, 0.0);
+    }
   }
   workgroupBarrier();
 }
 
-// Unit u of row m of x, as stage_x left it.
+// Unit c0 + u of row m of x, as stage_x left it.
 fn staged_x(m: u32, u: u32) -> XInts {
   let at = m * XS_UNITS + u;
   let lo = xs_q[2u * at];
   let hi = xs_q[2u * at + 1u];
   let d = xs_d[at];
   return XInts(array<u32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w), d.x, d.yz);
+}
+
+// `acc` plus this invocation's share of the two rows' products with the staged units c0 ...
+fn two_rows_staged(acc_in: array<vec2<f32>, MAX_M>, a_byte: u32, b_byte: u32, lane: u32, c0: u32)
+    -> array<vec2<f32>, MAX_M> {
+  var acc = acc_in;
+  let end = min(XS_UNITS, params.cols / UNIT_VALUES - c0);
+  for (var s = lane; s < end; s += T) {
+    let ua = unit_ints(a_byte, c0 + s);
+    let ub = unit_ints(b_byte, c0 + s);
+    acc[0] = int_dot2(acc[0], ua, ub, staged_x(0u, s));
+    if (M > 1u) { acc[1] = int_dot2(acc[1], ua, ub, staged_x(1u, s)); }
+    if (M > 2u) { acc[2] = int_dot2(acc[2], ua, ub, staged_x(2u, s)); }
+    if (M > 3u) { acc[3] = int_dot2(acc[3], ua, ub, staged_x(3u, s)); }
+    if (M > 4u) { acc[4] = int_dot2(acc[4], ua, ub, staged_x(4u, s)); }
+    if (M > 5u) { acc[5] = int_dot2(acc[5], ua, ub, staged_x(5u, s)); }
+    if (M > 6u) { acc[6] = int_dot2(acc[6], ua, ub, staged_x(6u, s)); }
+    if (M > 7u) { acc[7] = int_dot2(acc[7], ua, ub, staged_x(7u, s)); }
+    for (var m = 8u; m < M; m++) { acc[m] = int_dot2(acc[m], ua, ub, staged_x(m, s)); }
+  }
+  return acc;
 }
 #endif
 #endif
@@ -246,16 +271,6 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
   for (var u = lane; u < units; u += T) {
     let ua = unit_ints(a_byte, u);
     let ub = unit_ints(b_byte, u);
-#if X_STAGED
-    acc[0] = int_dot2(acc[0], ua, ub, staged_x(0u, u));
-    if (M > 1u) { acc[1] = int_dot2(acc[1], ua, ub, staged_x(1u, u)); }
-    if (M > 2u) { acc[2] = int_dot2(acc[2], ua, ub, staged_x(2u, u)); }
-    if (M > 3u) { acc[3] = int_dot2(acc[3], ua, ub, staged_x(3u, u)); }
-    if (M > 4u) { acc[4] = int_dot2(acc[4], ua, ub, staged_x(4u, u)); }
-    if (M > 5u) { acc[5] = int_dot2(acc[5], ua, ub, staged_x(5u, u)); }
-    if (M > 6u) { acc[6] = int_dot2(acc[6], ua, ub, staged_x(6u, u)); }
-    if (M > 7u) { acc[7] = int_dot2(acc[7], ua, ub, staged_x(7u, u)); }
-#else
     let k = u * UNIT_VALUES;
     acc[0] = int_dot2(acc[0], ua, ub, x_ints(k));
     if (M > 1u) { acc[1] = int_dot2(acc[1], ua, ub, x_ints(params.cols + k)); }
@@ -265,7 +280,7 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
     if (M > 5u) { acc[5] = int_dot2(acc[5], ua, ub, x_ints(5u * params.cols + k)); }
     if (M > 6u) { acc[6] = int_dot2(acc[6], ua, ub, x_ints(6u * params.cols + k)); }
     if (M > 7u) { acc[7] = int_dot2(acc[7], ua, ub, x_ints(7u * params.cols + k)); }
-#endif
+    for (var m = 8u; m < M; m++) { acc[m] = int_dot2(acc[m], ua, ub, x_ints(m * params.cols + k)); }
   }
 #else
   for (var u = lane; u < units; u += T) {
@@ -285,6 +300,7 @@ fn two_rows_dot(a_byte: u32, b_byte: u32, lane: u32) -> array<vec2<f32>, MAX_M> 
     if (M > 5u) { acc[5] = unit_dot2(acc[5], ua, ub, offsets, x_unit(5u * params.cols + k)); }
     if (M > 6u) { acc[6] = unit_dot2(acc[6], ua, ub, offsets, x_unit(6u * params.cols + k)); }
     if (M > 7u) { acc[7] = unit_dot2(acc[7], ua, ub, offsets, x_unit(7u * params.cols + k)); }
+    for (var m = 8u; m < M; m++) { acc[m] = unit_dot2(acc[m], ua, ub, offsets, x_unit(m * params.cols + k)); }
   }
 #endif
 #if DENSE
@@ -377,9 +393,6 @@ fn main(inv: Invocation) {
 #if ROUND_Q8_K
   stage_q8_k(inv.lid);
 #endif
-#if X_STAGED
-  stage_x(inv.lid);
-#endif
   let group = inv.lid / T;
   let lane = inv.lid % T;
 #if GATE_UP
@@ -401,16 +414,29 @@ fn main(inv: Invocation) {
 #endif
   // acc[m]: (the row, the second) — (gate, up) for GATE_UP.
   var acc: array<vec2<f32>, MAX_M>;
-  // Rows past the end still reach the reduction below; they just write nothing.
-  if (row < params.rows) {
-    let a_byte = row * params.row_bytes;
+  let a_byte = row * params.row_bytes;
 #if GATE_UP
-    let b_byte = params.up_offset + a_byte;
+  let b_byte = params.up_offset + a_byte;
 #else
-    let b_byte = select(a_byte, second * params.row_bytes, second < params.rows);
+  let b_byte = select(a_byte, second * params.row_bytes, second < params.rows);
 #endif
+  // Rows past the end still reach the reduction below (and the barriers); they just write
+  // nothing.
+#if X_STAGED
+  for (var c0 = 0u; c0 < params.cols / UNIT_VALUES; c0 += XS_UNITS) {
+    if (c0 > 0u) {
+      workgroupBarrier(); // every lane group is done with the units staged before
+    }
+    stage_x(inv.lid, c0);
+    if (row < params.rows) {
+      acc = two_rows_staged(acc, a_byte, b_byte, lane, c0);
+    }
+  }
+#else
+  if (row < params.rows) {
     acc = two_rows_dot(a_byte, b_byte, lane);
   }
+#endif
 #if SUBGROUPS
   for (var m = 0u; m < M; m++) {
     let dots = vec2<f32>(subgroupAdd(acc[m].x), subgroupAdd(acc[m].y));

@@ -4,7 +4,12 @@ import { Q4_K, randomBlocks, rowBytes } from '../quant/index.js';
 import { acquireNodeGpu } from '../node/gpu.js';
 import { checkEmbedding, checkGemm, checkMatvec } from './checks/index.js';
 import { Gemm } from './gemm.js';
-import { Matvec } from './matvec.js';
+import {
+  Matvec,
+  MATVEC_MIN_STAGED_UNITS,
+  matvecStagedUnits,
+  matvecWorkgroupBytes,
+} from './matvec.js';
 import { weightChunks } from './weight-binding.js';
 import { matvecReference } from './reference/matvec.js';
 import { compareToReference } from './testing/compare.js';
@@ -68,6 +73,42 @@ describe('matvec and gemm past one binding and one grid dimension', () => {
       await expect(Gemm.load(plain, { ...integer, shape: 'wide' })).rejects.toThrow(why);
     } finally {
       plain.destroy();
+    }
+  });
+
+  it('sizes its workgroup memory to the batch and the staged x, and says what does not fit', async () => {
+    await expect(Matvec.load(gpu, { batch: 17 })).rejects.toThrow(/batch must be 1\.\.16/);
+    const wg = await acquireNodeGpu({ features: { subgroups: false } });
+    try {
+      // Without subgroups 16 vectors' sums fill 32 KiB at 256 invocations: the default is 128.
+      const storage = wg.facts.limits.maxComputeWorkgroupStorageSize;
+      const sums = (workgroup: number) =>
+        matvecWorkgroupBytes({ workgroup, batch: 16, subgroupSize: 0, q8k: false, stagedUnits: 0 });
+      expect(sums(256)).toBeGreaterThanOrEqual(storage);
+      const staged = { format: 'Q4_0', input: 'q8_0', integerDot: true, stageX: true } as const;
+      const kernel = await Matvec.load(wg, { ...staged, batch: 16, cols: 4096 });
+      // ... and less, to hold a round of 32 units of x beside them: 4,096 values in rounds.
+      const workgroup = (kernel.rowsPerWorkgroup / 2) * 4;
+      const shape = { workgroup, batch: 16, subgroupSize: 0, q8k: false, stagedUnits: 0 };
+      expect(workgroup).toBe(64);
+      expect(kernel.stagedUnits).toBe(matvecStagedUnits(4096, storage, shape));
+      expect(kernel.stagedUnits).toBeGreaterThanOrEqual(MATVEC_MIN_STAGED_UNITS);
+      expect(kernel.stagedUnits).toBeLessThan(4096 / 32);
+      expect(
+        matvecWorkgroupBytes({ ...shape, stagedUnits: kernel.stagedUnits }),
+      ).toBeLessThanOrEqual(storage);
+      expect(kernel.variant.key.name).toContain(`_xs${kernel.stagedUnits}`);
+      await expect(
+        Matvec.load(wg, { ...staged, batch: 2, cols: 4096, stagedUnits: 10_000 }),
+      ).rejects.toThrow(/48 bytes a unit of each of 2 rows; \d+ units fit .* not 10000$/);
+      await expect(
+        Matvec.load(wg, { ...staged, batch: 16, cols: 4096, workgroup: 256 }),
+      ).rejects.toThrow(/0 units fit .*: take a smaller workgroup or batch/);
+      await expect(Matvec.load(wg, { format: 'Q4_0', stageX: true })).rejects.toThrow(
+        /staged for the integer products, not for float ones/,
+      );
+    } finally {
+      wg.destroy();
     }
   });
 

@@ -15,7 +15,7 @@ import { weightChunks, type WeightBinding } from './weight-binding.js';
 import { loadVariant, type KernelOptions, type LoadedVariant } from './variant.js';
 
 /** The largest batch one matvec dispatch serves (MAX_M in matvec.wgsl). */
-export const MATVEC_MAX_BATCH = 8;
+export const MATVEC_MAX_BATCH = 16;
 
 /**
  * x (batch, cols), w (rows, cols) in the kernel's format, rows `rowBytes(format, cols)` apart
@@ -65,7 +65,7 @@ export type MatvecFusion = 'none' | 'bias' | 'residual' | 'gate_up' | 'qkv' | 'q
 export interface MatvecOptions extends KernelOptions {
   /** Weight format as GGUF stores it (default F32). */
   format?: QuantName;
-  /** Vectors per dispatch, 1..8 (default 1). */
+  /** Vectors per dispatch, 1..16 (default 1). */
   batch?: number;
   /** Bytes one weight binding may span; defaults to maxStorageBufferBindingSize. */
   bindingLimit?: number;
@@ -93,8 +93,7 @@ export interface MatvecOptions extends KernelOptions {
   /**
    * The row length the variant is for: with subgroups on a GPU, long rows take several
    * subgroups per lane group (tuning.ts's matvecSubgroupsPerRow), and x staged in workgroup
-   * memory (stageX) is sized by it: such a variant takes rows of this length only. Without
-   * staging, any length runs on any variant.
+   * memory (stageX) takes no more of it than such a row needs. Any length runs on any variant.
    */
   cols?: number;
   /**
@@ -104,33 +103,72 @@ export interface MatvecOptions extends KernelOptions {
    */
   subgroupsPerRow?: number;
   /**
-   * Round x once per workgroup into workgroup memory, for the integer products (the variant
-   * then takes rows of exactly `cols` values, and M x cols must fit the workgroup memory:
-   * matvecStagedXFits). Default: tuning.ts's matvecStagesX where it fits.
+   * Round x once per workgroup into workgroup memory, for the integer products: `stagedUnits`
+   * 32-value units of each row at a time (rows longer than that take several rounds).
+   * Default: tuning.ts's matvecStagesX, where at least MATVEC_MIN_STAGED_UNITS units (or a
+   * whole row) fit.
    */
   stageX?: boolean;
+  /**
+   * Units of each row of x staged at a time (default: a whole row of `cols` where it fits the
+   * workgroup memory, else as many as fit: matvecStagedUnits).
+   */
+  stagedUnits?: number;
 }
+
+/** Blocks of a row of x the matvec keeps q8_k scales for (Q8_K_MAX_BLOCKS in matvec.wgsl). */
+const Q8_K_MAX_BLOCKS = 128;
 
 /** Workgroup memory a staged unit of x takes: 32 integers, its scale and its two sums. */
 const STAGED_UNIT_BYTES = 48;
 
-/**
- * Whether a matvec of `workgroup` invocations can stage `batch` rows of `cols` values of x in
- * `limit` bytes of workgroup memory, beside its other workgroup arrays (counted at the most
- * any variant declares: q8_k's block scales, the workgroup path's or the subgroups' sums).
- */
-export function matvecStagedXFits(
-  cols: number,
-  batch: number,
-  workgroup: number,
-  limit: number,
-): boolean {
-  const others = 4 * (2 * workgroup * batch + workgroup + 128 * batch);
-  return cols > 0 && cols % 32 === 0 && others + STAGED_UNIT_BYTES * batch * (cols / 32) <= limit;
+/** What sizes a matvec variant's workgroup memory (the arrays matvec.wgsl declares). */
+export interface MatvecMemoryShape {
+  workgroup: number;
+  batch: number;
+  /** The subgroup size where rows are reduced by subgroups, else 0 (workgroup memory). */
+  subgroupSize: number;
+  /** x rounded to q8_k as loaded: its block scales. */
+  q8k: boolean;
+  /** Units of each row of x staged at a time (X_STAGED), else 0. */
+  stagedUnits: number;
 }
 
+/** The workgroup memory a matvec variant declares, in bytes. */
+export function matvecWorkgroupBytes(s: MatvecMemoryShape): number {
+  const scales = s.q8k ? s.workgroup + Q8_K_MAX_BLOCKS * s.batch : 0;
+  const sums = s.subgroupSize
+    ? 4 * scales + 8 * (s.workgroup / s.subgroupSize) * s.batch
+    : 4 * Math.max(2 * s.workgroup * s.batch, scales);
+  return sums + matvecStagedBytes(s.batch, s.stagedUnits);
+}
+
+/** The workgroup memory `units` staged units of `batch` rows of x take. */
+function matvecStagedBytes(batch: number, units: number): number {
+  return STAGED_UNIT_BYTES * batch * units;
+}
+
+/**
+ * Units of each row of x a matvec stages at a time (X_STAGED): all of a row of `cols` values
+ * where they fit `limit` bytes beside the variant's other arrays, else as many as fit (the row
+ * then takes several rounds); 0 where not even one fits.
+ */
+export function matvecStagedUnits(cols: number, limit: number, shape: MatvecMemoryShape): number {
+  const free = limit - matvecWorkgroupBytes({ ...shape, stagedUnits: 0 });
+  return Math.max(
+    0,
+    Math.min(Math.ceil(cols / 32), Math.floor(free / matvecStagedBytes(shape.batch, 1))),
+  );
+}
+
+/**
+ * The fewest units of x a matvec stages at a time by default (short of a whole row): fewer
+ * leave most lanes of a lane group idle in each round, between two barriers.
+ */
+export const MATVEC_MIN_STAGED_UNITS = 32;
+
 /** The longest rows a matvec rounds to q8_k as it loads them (Q8_K_MAX_BLOCKS in matvec.wgsl). */
-export const MATVEC_Q8_K_MAX_COLS = 128 * 256;
+export const MATVEC_Q8_K_MAX_COLS = Q8_K_MAX_BLOCKS * 256;
 
 /**
  * shaders/matvec.wgsl: decode-time matrix-vector product with weights dequantized in
@@ -148,8 +186,8 @@ export class Matvec {
     readonly rowsPerWorkgroup: number,
     private readonly bindingLimit: number,
     private readonly offsetAlignment: number,
-    /** The row length x is staged for (stageX), else 0: any. */
-    readonly stagedCols: number,
+    /** Units of each row of x staged at a time (stageX), else 0: not staged. */
+    readonly stagedUnits: number,
   ) {}
 
   static async load(gpu: GpuContext, options: MatvecOptions = {}): Promise<Matvec> {
@@ -177,7 +215,7 @@ export class Matvec {
           `has it (${format}'s is ${dotInput[format]}), not ${format} with ${input} inputs`,
       );
     }
-    const workgroup = options.workgroup ?? MATVEC_WORKGROUP;
+    let workgroup = options.workgroup ?? MATVEC_WORKGROUP;
     if (![32, 64, 128, 256].includes(workgroup)) {
       throw new RangeError(`matvec workgroup must be 32, 64, 128 or 256, got ${workgroup}`);
     }
@@ -204,14 +242,56 @@ export class Matvec {
     if (workgroup % perRow !== 0) {
       throw new RangeError(`matvec workgroup ${workgroup} is not whole rows of ${perRow}`);
     }
+    const storage = limits.maxComputeWorkgroupStorageSize;
+    const memory: MatvecMemoryShape = {
+      workgroup,
+      batch,
+      subgroupSize: subgroupRows ? subgroupMinSize : 0,
+      q8k: input === 'q8_k',
+      stagedUnits: 0,
+    };
     const cols = options.cols ?? 0;
-    const fits = matvecStagedXFits(cols, batch, workgroup, limits.maxComputeWorkgroupStorageSize);
-    const stageX = options.stageX ?? (integerDot && fits && matvecStagesX(gpu.facts));
-    if (stageX && (!integerDot || !fits)) {
+    // Without subgroups, the sums of more than 8 vectors outgrow the workgroup memory at 256
+    // invocations: by default the workgroup halves until they fit (beside a round of staged x,
+    // where that is asked for).
+    const units = Math.ceil(cols / 32) || MATVEC_MIN_STAGED_UNITS;
+    const reserve = options.stageX
+      ? matvecStagedBytes(batch, Math.min(units, MATVEC_MIN_STAGED_UNITS))
+      : 0;
+    while (
+      options.workgroup === undefined &&
+      !subgroupRows &&
+      workgroup > perRow &&
+      matvecWorkgroupBytes(memory) + reserve > storage
+    ) {
+      memory.workgroup = workgroup /= 2;
+    }
+    if (matvecWorkgroupBytes(memory) > storage) {
       throw new RangeError(
-        `matvec: x is staged for the integer products, in rows of a known length (cols) whose ` +
-          `${batch} rows fit the workgroup memory (${limits.maxComputeWorkgroupStorageSize} ` +
-          `bytes), not ${integerDot ? `${batch} x ${cols} values` : 'float products'}`,
+        `matvec: ${batch} vectors' sums in a workgroup of ${workgroup} take ` +
+          `${matvecWorkgroupBytes(memory)} bytes of workgroup memory, over the adapter's ` +
+          `${storage}: take a smaller workgroup or batch`,
+      );
+    }
+    const fit = matvecStagedUnits(cols || Infinity, storage, memory);
+    const stageX =
+      options.stageX ??
+      (integerDot &&
+        matvecStagesX(gpu.facts) &&
+        fit >= Math.min(MATVEC_MIN_STAGED_UNITS, Math.ceil(cols / 32) || Infinity));
+    // Rounds short of a whole row: whole strides of the lane group where they fit, so each
+    // invocation takes the units it takes unstaged, in the same order.
+    const rounds = fit < Math.ceil(cols / 32) && fit >= perRow ? fit - (fit % perRow) : fit;
+    const stagedUnits = stageX ? (options.stagedUnits ?? rounds) : 0;
+    if (stageX && !integerDot) {
+      throw new RangeError('matvec: x is staged for the integer products, not for float ones');
+    }
+    if (stageX && !(Number.isInteger(stagedUnits) && stagedUnits >= 1 && stagedUnits <= fit)) {
+      throw new RangeError(
+        `matvec: staged x takes ${STAGED_UNIT_BYTES} bytes a unit of each of ${batch} rows; ` +
+          `${fit} units fit beside the sums in ${storage} bytes of workgroup memory, not ` +
+          `${stagedUnits}` +
+          (fit < 1 ? ': take a smaller workgroup or batch' : ''),
       );
     }
     const variant = await loadVariant(
@@ -226,7 +306,7 @@ export class Matvec {
           (input === 'f32' ? '' : `_in${input.replace('_', '')}`) +
           (gelu ? '_gelu' : '') +
           (integerDot ? '_idot' : '') +
-          (stageX ? `_xs${cols / 32}` : ''),
+          (stageX ? `_xs${stagedUnits}` : ''),
         subgroups: subgroupRows,
         workgroupSize: workgroup,
         defines: {
@@ -249,7 +329,7 @@ export class Matvec {
           M: batch,
           T: perRow,
           SG: subgroupRows ? subgroupMinSize : perRow,
-          ...(stageX && { XS_UNITS: cols / 32 }),
+          ...(stageX && { XS_UNITS: stagedUnits }),
         },
       },
       options,
@@ -268,7 +348,7 @@ export class Matvec {
       (fusion === 'gate_up' ? 1 : 2) * (workgroup / perRow),
       bindingLimit,
       limits.minStorageBufferOffsetAlignment,
-      stageX ? cols : 0,
+      stagedUnits,
     );
   }
 
@@ -301,11 +381,6 @@ export class Matvec {
   encode(batch: ComputeBatch, { w, x, out, rows, cols, bias, residual, qkv }: MatvecArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
     const bytesPerRow = rowBytes(quantFormats[this.format], cols);
-    if (this.stagedCols && cols !== this.stagedCols) {
-      throw new RangeError(
-        `${this.variant.key.name}: stages x for rows of ${this.stagedCols} values, not ${cols}`,
-      );
-    }
     if (this.input === 'q8_k' && cols > MATVEC_Q8_K_MAX_COLS) {
       throw new RangeError(
         `${this.variant.key.name}: rounds rows of up to ${MATVEC_Q8_K_MAX_COLS} values to q8_k, ` +

@@ -121,16 +121,29 @@ export function integerProducts(
 
 /**
  * Whether a decode matvec with integer products rounds x once per workgroup into workgroup
- * memory (where M rows of it fit: matvecStagedXFits), rather than in every lane group for each
- * unit it meets: rounding a unit (8 vector loads, its largest |x|, 32 roundings, packing and
- * two sums: ~55 operations) costs about what the lane group's two rows' products of it do, so
- * staging it once for the workgroup's rows (4 to 16 at 256 invocations, by how many subgroups
- * a lane group takes) takes a half to a fifth of the operations. A GPU's
+ * memory (as many units of each row at a time as fit: matvecStagedUnits), rather than in every
+ * lane group for each unit it meets: rounding a unit (8 vector loads, its largest |x|, 32
+ * roundings, packing and two sums: ~55 operations) costs about what the lane group's two rows'
+ * products of it do, so staging it once for the workgroup's rows (4 to 16 at 256 invocations,
+ * by how many subgroups a lane group takes) takes a half to a fifth of the operations. A GPU's
  * figure is unmeasured (bench:kernels compares both); on a software adapter the integer
  * products are off (integerProducts).
  */
 export function matvecStagesX(facts: { software: boolean }): boolean {
   return !facts.software;
+}
+
+/**
+ * The most rows of x (sequences decoding at once) a matmul takes as a matvec, past which it is
+ * a GEMM: each matvec reads every weight once for all its rows, so the weights' bytes are read
+ * once a step however many sequences decode; the GEMM's tiles re-read them per 32 or 64 rows but
+ * compute in tiles. On SwiftShader the GEMM past 8 rows is what was measured (batched decode at
+ * 9+ sequences); on a GPU, where decode is bound by reading the weights, matvecs up to 16 rows
+ * (llama.cpp's CUDA backend takes its mmvq up to 8, its Vulkan mul_mat_vec up to 8, MLC's GEMV
+ * up to 16 and more). Unmeasured on a GPU: bench:kernels times the matvec at 16 rows.
+ */
+export function matvecMaxRows(facts: { software: boolean }): number {
+  return facts.software ? 8 : 16;
 }
 
 /**

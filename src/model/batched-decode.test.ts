@@ -106,6 +106,52 @@ describe('batched decode', () => {
       decoder.destroy();
     }
   });
+  it('on a GPU, 10 sequences decode together as matvecs of 10 rows, each as it does alone', async () => {
+    // A GPU's decode takes up to 16 rows as matvecs (tuning.ts's matvecMaxRows; SwiftShader 8),
+    // with integer products and x staged per workgroup: chosen here as for a GPU.
+    const hardware = await acquireNodeGpu({ tuneFor: 'hardware' });
+    const { bytes } = tinyModel({ architecture: 'llama', weights: 'Q4_0', layers: 2, seed: 5 });
+    const decoder = await Decoder.load(hardware, bytesSource(bytes), {
+      contextSize: 32,
+      sequences: 10,
+    });
+    const steps = 3;
+    const starts = Array.from({ length: 10 }, (_, i) => 3 + 17 * i);
+    try {
+      const alone: number[][] = [];
+      const aloneLast: Float32Array[] = [];
+      for (const start of starts) {
+        decoder.reset();
+        const out = [start];
+        while (out.length <= steps) {
+          await decoder.forward([out[out.length - 1]]);
+          out.push(await decoder.argmax());
+        }
+        alone.push(out);
+        aloneLast.push(await decoder.logits());
+      }
+      decoder.reset();
+      const ids = [0, ...Array.from({ length: 9 }, () => decoder.addSequence())];
+      const together = starts.map((start) => [start]);
+      while (together[0].length <= steps) {
+        await decoder.forwardBatch(
+          together.map((out, i) => ({ sequence: ids[i], tokens: [out[out.length - 1]] })),
+        );
+        (await decoder.argmaxRows(10)).forEach((t, i) => together[i].push(t));
+      }
+      expect(together).toEqual(alone);
+      for (let i = 0; i < 10; i++) {
+        const c = compareToReference(await decoder.logits(i), aloneLast[i], 1e-12);
+        expect(c.nmse, `sequence ${i}`).toBeLessThanOrEqual(1e-12);
+      }
+      const names = hardware.pipelines.names();
+      expect(names).toContainEqual(expect.stringMatching(/^matvec_.*_m10_.*_idot_xs\d+_/));
+    } finally {
+      decoder.destroy();
+      hardware.destroy();
+    }
+  });
+
   it("a long prompt prefilled in chunks beside others' decode steps changes no one's tokens", async () => {
     const { bytes } = tinyModel({ architecture: 'llama', weights: 'Q4_0', layers: 2, seed: 12 });
     // Steps of more than 8 rows take the GEMM, whose sums differ from the matvec's in the last

@@ -4,7 +4,7 @@ import type { GpuContext } from '../gpu/context.js';
 import type { SamplingSettings } from '../kernels/sample.js';
 import { Attention } from '../kernels/attention.js';
 import { MATVEC_Q8_K_MAX_COLS } from '../kernels/matvec.js';
-import { gemmRoundsInput, matvecRoundsQ8K } from '../kernels/tuning.js';
+import { gemmRoundsInput, matvecMaxRows, matvecRoundsQ8K } from '../kernels/tuning.js';
 import { ropeCache, type RopeConfig } from '../kernels/rope-angles.js';
 import { architectures, splitFused } from './arch/index.js';
 import { modelConfig, type ModelConfig } from './config.js';
@@ -282,7 +282,12 @@ export class Decoder {
       [...this.layers.flatMap(matmulWeights), output].every(
         (t) => t.info.dims[0] <= MATVEC_Q8_K_MAX_COLS,
       );
-    const inputs = new MatmulInputs(this.matmulInputs, q8kOnLoad, gemmRoundsInput(gpu.facts));
+    const inputs = new MatmulInputs(
+      this.matmulInputs,
+      q8kOnLoad,
+      gemmRoundsInput(gpu.facts),
+      matvecMaxRows(gpu.facts),
+    );
     // Every kernel the model runs is built here, so the first token pays no compilation; they
     // are counted first, so the load can say how many of them are done.
     const total =

@@ -5,7 +5,7 @@ import { DotInputRounding } from '../kernels/dot-input.js';
 import { Elementwise, Unary } from '../kernels/elementwise.js';
 import { Embedding } from '../kernels/embedding.js';
 import type { Matvec } from '../kernels/matvec.js';
-import { MATVEC_MAX_BATCH, type MatvecFusion } from '../kernels/matvec.js';
+import type { MatvecFusion } from '../kernels/matvec.js';
 import { RmsNorm } from '../kernels/rms-norm.js';
 import { Rope } from '../kernels/rope.js';
 import type { RopeConfig } from '../kernels/rope-angles.js';
@@ -26,7 +26,7 @@ import type { GpuTensor, WeightStore } from './weights.js';
 // The model a step runs: the embedding, every layer's recipe (norms, q/k/v with RoPE, the KV
 // write, attention, the output projection back into the residual, the gated feed-forward, and
 // the post-norms, soft-capping and scales some architectures add), the final norm and the
-// output projection. Matmuls are matvecs up to MATVEC_MAX_BATCH rows (decode steps), GEMMs
+// output projection. Matmuls are matvecs up to 8 or 16 rows (decode steps: MatmulInputs.matvecRows), GEMMs
 // past them (prefill), their inputs rounded as llama.cpp rounds them for each weight format.
 
 /** The kernels of ForwardKernels every model has (the optional ones, and the set, aside). */
@@ -46,7 +46,7 @@ function roundingKinds(
   const kinds = new Set<Exclude<DotInput, 'f32'>>();
   for (const t of [...layers.flatMap(matmulWeights), output]) {
     const kind = inputs.inputKind(t);
-    const passed = [1, MATVEC_MAX_BATCH + 1].some((rows) => !inputs.roundsOnLoad(t.format, rows));
+    const passed = [1, inputs.matvecRows + 1].some((rows) => !inputs.roundsOnLoad(t.format, rows));
     if (kind !== 'f32' && passed) kinds.add(kind);
   }
   return kinds;
@@ -302,8 +302,8 @@ export class LayerStack {
   ): Promise<void> {
     const [cols, rows] = w.info.dims;
     const set = this.kernels.set;
-    // Up to MATVEC_MAX_BATCH rows (decode steps of several sequences): one pass over the weights.
-    if (tokens <= MATVEC_MAX_BATCH) {
+    // Up to matvecRows rows (decode steps of several sequences): one pass over the weights.
+    if (tokens <= this.inputs.matvecRows) {
       const k = await this.decodeMatvec(w, bias ? 'bias' : 'none', tokens);
       k.encode(batch, {
         w: { buffer: w.buffer, offset: w.offset },
@@ -338,7 +338,7 @@ export class LayerStack {
 
   /**
    * out = residual + W · x, for `tokens` rows: a projection back into the residual stream. Up to
-   * MATVEC_MAX_BATCH rows the matvec adds the residual as it writes (one dispatch); past that, the
+   * matvecRows rows the matvec adds the residual as it writes (one dispatch); past that, the
    * GEMM's result and an add. With a post-norm (Gemma 2) residual + RMSNorm(W · x): the
    * projection, its norm (into the gate's scratch: every such model's feed-forward is wider than
    * it), then the add.
@@ -368,7 +368,7 @@ export class LayerStack {
       this.kernels.add.encode(batch, { a: residual, b: s.gate, out, n: tokens * rows });
       return;
     }
-    if (tokens <= MATVEC_MAX_BATCH) {
+    if (tokens <= this.inputs.matvecRows) {
       const k = await this.decodeMatvec(w, 'residual', tokens);
       k.encode(batch, { w: { buffer: w.buffer, offset: w.offset }, x, out, rows, cols, residual });
       return;
@@ -420,7 +420,7 @@ export class LayerStack {
       let [q, kNew] = [s.q, s.k];
       // Gemma 3's local layers turn by a RoPE of their own.
       const angles = layer.local && c.ropeLocalBase ? step.ropeLocal : step.rope;
-      if (layer.qkv && T <= MATVEC_MAX_BATCH) {
+      if (layer.qkv && T <= this.inputs.matvecRows) {
         // Decode: q, k and v in one pass, q and k rotated as they are written.
         const fusion = layer.qkv.bias ? 'qkv_bias' : 'qkv';
         const fused = await this.decodeMatvec(layer.q, fusion, T);
@@ -502,7 +502,7 @@ export class LayerStack {
         eps: c.rmsEps,
       });
       const ffnIn = this.roundInputs(batch, s.h, T * E, T, [layer.gate, layer.up]);
-      if (T <= MATVEC_MAX_BATCH && layer.gateUpFused) {
+      if (T <= this.inputs.matvecRows && layer.gateUpFused) {
         const fused = await this.decodeMatvec(layer.gate, 'gate_up', T);
         fused.encode(batch, {
           w: { buffer: layer.gate.buffer, offset: layer.gate.offset },

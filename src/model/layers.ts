@@ -121,7 +121,13 @@ export class MatmulInputs {
     readonly q8kOnLoad: boolean,
     /** Prefill GEMMs round their inputs as they stage them (gemmRoundsInput), q8_1 aside. */
     readonly gemmOnLoad: boolean,
-  ) {}
+    /** The most rows a matmul takes as a matvec (matvecMaxRows), GEMMs past them. */
+    readonly matvecRows = 8,
+  ) {
+    if (matvecRows > MATVEC_MAX_BATCH) {
+      throw new RangeError(`matvecs take up to ${MATVEC_MAX_BATCH} rows, not ${matvecRows}`);
+    }
+  }
 
   /** What a matmul's input is rounded to before meeting `w` (f32: not rounded). */
   inputKind(w: Pick<GpuTensor, 'format'>): DotInput {
@@ -151,7 +157,7 @@ export class MatmulInputs {
 
   /** Whether `tokens` rows of x meet weights in `format` unrounded: the kernel rounds them. */
   roundsOnLoad(format: QuantName, tokens: number): boolean {
-    if (tokens <= MATVEC_MAX_BATCH) return this.loadRounding(format) !== 'f32';
+    if (tokens <= this.matvecRows) return this.loadRounding(format) !== 'f32';
     const input = this.gemmInput(format);
     return input !== 'f32' && input !== 'q8_1';
   }

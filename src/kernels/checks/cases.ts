@@ -16,7 +16,7 @@ export type KernelCase =
   | {
       kernel: 'matvec';
       format: QuantName;
-      /** Vectors multiplied at once (1..8). */
+      /** Vectors multiplied at once (1..16). */
       batch: number;
       fusion?: MatvecFusion;
       /** gate_up's activation (default silu). */
@@ -29,6 +29,8 @@ export type KernelCase =
       subgroupsPerRow?: number;
       /** MatvecOptions.stageX (default: the adapter's). */
       stageX?: boolean;
+      /** MatvecOptions.stagedUnits (default: as many as fit). */
+      stagedUnits?: number;
       /** (rows, cols) */
       shape: [number, number];
       seed: number;
@@ -666,6 +668,42 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   for (const [format, entry, shape] of idotGemm) {
     const input = dotInput[format] as 'q8_0' | 'q8_k';
     cases.push({ kernel: 'gemm', format, input, integerDot: true, shape, entry, seed: next() });
+  }
+  // Batches of 9 to 16 (a GPU's decode of that many sequences; entries past 8 in a loop of
+  // their own): float products, integer ones with x rounded as loaded and as staged (16 rows of
+  // x in rounds of as many units as fit). Rows of x staged in rounds (rows longer than the
+  // workgroup memory holds: Llama 3 8B's 14,336-wide down projection): several rounds, and a
+  // last round of fewer units.
+  type Way = Pick<MatvecOptions, 'input' | 'integerDot' | 'stageX' | 'stagedUnits'>;
+  const batches: [QuantName, number, MatvecFusion, [number, number], Way][] = [
+    ['Q8_0', 16, 'residual', [37, 64], {}],
+    ['Q4_K', 11, 'gate_up', [70, 512], { input: 'q8_k', integerDot: true, stageX: false }],
+    ['Q4_0', 16, 'none', [33, 96], { input: 'q8_0', integerDot: true, stageX: true }],
+    [
+      'Q4_K',
+      3,
+      'none',
+      [45, 768],
+      { input: 'q8_k', integerDot: true, stageX: true, stagedUnits: 8 },
+    ],
+    [
+      'Q4_0',
+      2,
+      'gate_up',
+      [70, 160],
+      { input: 'q8_0', integerDot: true, stageX: true, stagedUnits: 2 },
+    ],
+  ];
+  for (const [format, batch, fusion, shape, way] of batches) {
+    cases.push({
+      kernel: 'matvec',
+      format,
+      batch,
+      ...(fusion !== 'none' && { fusion }),
+      ...way,
+      shape,
+      seed: next(),
+    });
   }
   return cases;
 }

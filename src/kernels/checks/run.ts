@@ -116,7 +116,7 @@ export function caseName(c: KernelCase): string {
     case 'kv_write':
       return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kv ? ` ${c.config.kv}` : ''}`;
     case 'matvec':
-      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.stageX ? ' staged' : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${shape}`;
+      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.stageX ? ` staged${c.stagedUnits ? ` ${c.stagedUnits}` : ''}` : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${shape}`;
 
     case 'embedding':
       return `${c.kernel} ${c.format} ${shape}`;
@@ -149,6 +149,7 @@ export function runKernelCase(
         integerDot: c.integerDot,
         subgroupsPerRow: c.subgroupsPerRow,
         stageX: c.stageX,
+        stagedUnits: c.stagedUnits,
         cols: c.shape[1],
       });
     case 'matvec_qkv':
