@@ -17,6 +17,7 @@ import { Sampler } from '../src/kernels/sample.js';
 import { RmsNorm } from '../src/kernels/rms-norm.js';
 import {
   dotInput,
+  integerDotFormat,
   quantFormats,
   randomBlocks,
   rowBytes,
@@ -128,6 +129,7 @@ async function benchMatvec(
       (input === 'f32' ? '' : ` in ${input}`) +
       (kernel.variant.key.name.includes('_idot') ? ' idot' : '') +
       (kernel.stagedUnits ? ` staged ${kernel.stagedUnits}` : '') +
+      (kernel.wideLoads ? ' w16' : '') +
       (options.subgroupsPerRow ? ` x${options.subgroupsPerRow}` : ''),
     variant: kernel.variant.key.name,
     shape: `${batch}x${rows}x${cols}`,
@@ -361,6 +363,18 @@ async function main(): Promise<void> {
               await benchMatvec(gpu, format, batch, 4096, 4096, copy.gbPerS, { input, ...way }),
             );
           }
+        }
+      }
+    }
+    // Weights read 4 and 16 bytes a load side by side (x rounded as decode rounds it; the
+    // K-quants with float and integer products where the adapter has them).
+    for (const format of ['Q4_K', 'Q5_K', 'F16', 'F32'] as const) {
+      const input = dotInput[format];
+      const products = integerDotFormat(format, input) && gpu.facts.features.packedIntegerDot;
+      for (const integerDot of products ? [false, true] : [false]) {
+        for (const wideLoads of [false, true]) {
+          const way = { input, integerDot, wideLoads };
+          results.push(await benchMatvec(gpu, format, 1, 4096, 4096, copy.gbPerS, way));
         }
       }
     }

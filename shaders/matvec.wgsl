@@ -18,6 +18,8 @@
 //            group's two rows are a rotary pair (adjacent, or NeoX's i and i + rope_dims / 2).
 // The input as llama.cpp rounds it for the weights (ROUND_Q8: blocks of 32 to 8 bits and an
 // f16 scale; ROUND_F16, ROUND_BF16: each value), as each unit of x is loaded: no pass of its own.
+// W_VEC4: the weights bound as vec4s and read 16 bytes a load where blocks and rows are
+// 16-byte aligned (Q4_K, Q5_K, float rows of whole 16 bytes).
 // Q8_1_SUMS (Q4_1, Q5_1 weights, q8_1 input): each block's offset meets the input block's f16
 // sum, as llama.cpp's dot products have it, not the rounded values' exact sum.
 // ROUND_Q8_K (K-quant weights): 256-value blocks, each scaled by its value of largest magnitude,
@@ -51,7 +53,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
+#if W_VEC4
+@group(0) @binding(1) var<storage, read> w4: array<vec4<u32>>;
+#else
 @group(0) @binding(1) var<storage, read> w: array<u32>;
+#endif
 #if X_VEC4
 // Rows of whole 32-value units: x read four values a load.
 @group(0) @binding(2) var<storage, read> x: array<vec4<act>>;

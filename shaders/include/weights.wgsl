@@ -2,6 +2,10 @@
 // Exactly one of F32 F16 BF16 Q8_0 Q4_0 Q5_0 IQ4_NL Q4_1 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS
 // is defined true; DENSE is true for the three float formats. The including shader declares the weights as
 //   var<storage, read> w: array<u32>;   // GGUF bytes as they are, rows `row_bytes` apart
+// or, with W_VEC4 (rows and blocks 16-byte aligned: Q4_K, Q5_K, and float rows of whole 16
+// bytes), as
+//   var<storage, read> w4: array<vec4<u32>>;   // the same bytes, read 16 a load (w_word)
+// and reads them through w_at and w_word.
 //
 // A row is read in units of 32 values: unit_at(row_byte, u) finds unit u's bytes and scales,
 // unit_w4(unit, i) gives its values 4i .. 4i+3. Byte layouts: src/model/quant/*.ts. Q4_1 and
@@ -21,8 +25,27 @@ struct Unit {
   min_hi: f32, // Q2_K: the min of values 16..31
 }
 
+// Word i of the weights.
+fn w_at(i: u32) -> u32 {
+#if W_VEC4
+  return w4[i >> 2u][i & 3u];
+#else
+  return w[i];
+#endif
+}
+
+// Word i of the bytes at `base` (4-byte aligned; 16-byte aligned with W_VEC4, where a unit's
+// words come in 16-byte loads: the words of one vec4, read for constant i, are one load).
+fn w_word(base: u32, i: u32) -> u32 {
+#if W_VEC4
+  return w4[(base >> 4u) + (i >> 2u)][i & 3u];
+#else
+  return w[(base >> 2u) + i];
+#endif
+}
+
 fn load_u8(byte: u32) -> u32 {
-  return (w[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xffu;
+  return (w_at(byte >> 2u) >> ((byte & 3u) * 8u)) & 0xffu;
 }
 
 // Four bytes starting at any byte offset, little-endian.
@@ -30,14 +53,14 @@ fn load_u32_at(byte: u32) -> u32 {
   let word = byte >> 2u;
   let shift = (byte & 3u) * 8u;
   if (shift == 0u) {
-    return w[word];
+    return w_at(word);
   }
-  return (w[word] >> shift) | (w[word + 1u] << (32u - shift));
+  return (w_at(word) >> shift) | (w_at(word + 1u) << (32u - shift));
 }
 
 // An f16 at an even byte offset.
 fn load_f16(byte: u32) -> f32 {
-  return unpack2x16float(w[byte >> 2u] >> ((byte & 2u) * 8u)).x;
+  return unpack2x16float(w_at(byte >> 2u) >> ((byte & 2u) * 8u)).x;
 }
 
 fn i8_at(byte: u32) -> f32 {
@@ -60,14 +83,27 @@ fn byte_bits(v: u32, shift: u32, mask: u32) -> vec4<f32> {
   return vec4<f32>((vec4<u32>(v) >> (vec4<u32>(0u, 8u, 16u, 24u) + shift)) & vec4<u32>(mask));
 }
 
-// GGML's get_scale_min_k4: sub-block j's 6-bit scale and min from the 12 bytes at `o`.
-fn scale_min_k4(o: u32, j: u32) -> vec2<f32> {
+// Byte i of the 12 bytes `b`.
+fn byte_of(b: vec3<u32>, i: u32) -> u32 {
+  return (b[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu;
+}
+
+// GGML's get_scale_min_k4: sub-block j's 6-bit scale and min from the 12 scale bytes `b`.
+fn scale_min_k4(b: vec3<u32>, j: u32) -> vec2<f32> {
   if (j < 4u) {
-    return vec2<f32>(f32(load_u8(o + j) & 63u), f32(load_u8(o + j + 4u) & 63u));
+    return vec2<f32>(f32(byte_of(b, j) & 63u), f32(byte_of(b, j + 4u) & 63u));
   }
-  let sc = (load_u8(o + j + 4u) & 0xfu) | ((load_u8(o + j - 4u) >> 6u) << 4u);
-  let m = (load_u8(o + j + 4u) >> 4u) | ((load_u8(o + j) >> 6u) << 4u);
+  let sc = (byte_of(b, j + 4u) & 0xfu) | ((byte_of(b, j - 4u) >> 6u) << 4u);
+  let m = (byte_of(b, j + 4u) >> 4u) | ((byte_of(b, j) >> 6u) << 4u);
   return vec2<f32>(f32(sc), f32(m));
+}
+
+// A Q4_K or Q5_K super-block's d and dmin, and sub-block s's scale and min, from the block's
+// first 16 bytes (one load with W_VEC4).
+fn k4_scale_min(b0: u32, s: u32) -> vec4<f32> {
+  let dm = unpack2x16float(w_word(b0, 0u));
+  let sm = scale_min_k4(vec3<u32>(w_word(b0, 1u), w_word(b0, 2u), w_word(b0, 3u)), s);
+  return vec4<f32>(dm, sm);
 }
 
 #if F32
@@ -75,11 +111,14 @@ fn unit_at(row_byte: u32, u: u32) -> Unit {
   return Unit(row_byte + 128u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
-  let word = (unit.base >> 2u) + 4u * i;
-  return bitcast<vec4<f32>>(vec4<u32>(w[word], w[word + 1u], w[word + 2u], w[word + 3u]));
+  let b = unit.base;
+  let j = 4u * i;
+  return bitcast<vec4<f32>>(
+    vec4<u32>(w_word(b, j), w_word(b, j + 1u), w_word(b, j + 2u), w_word(b, j + 3u)),
+  );
 }
 fn dense_weight(row_byte: u32, j: u32) -> f32 {
-  return bitcast<f32>(w[(row_byte >> 2u) + j]);
+  return bitcast<f32>(w_word(row_byte, j));
 }
 #endif
 
@@ -88,8 +127,13 @@ fn unit_at(row_byte: u32, u: u32) -> Unit {
   return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+#if W_VEC4
+  let words = vec2<u32>(w_word(unit.base, 2u * i), w_word(unit.base, 2u * i + 1u));
+#else
   let b = unit.base + 8u * i;
-  return vec4<f32>(unpack2x16float(load_u32_at(b)), unpack2x16float(load_u32_at(b + 4u)));
+  let words = vec2<u32>(load_u32_at(b), load_u32_at(b + 4u));
+#endif
+  return vec4<f32>(unpack2x16float(words.x), unpack2x16float(words.y));
 }
 fn dense_weight(row_byte: u32, j: u32) -> f32 {
   return load_f16(row_byte + 2u * j);
@@ -104,12 +148,17 @@ fn unit_at(row_byte: u32, u: u32) -> Unit {
   return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
+#if W_VEC4
+  let words = vec2<u32>(w_word(unit.base, 2u * i), w_word(unit.base, 2u * i + 1u));
+#else
   let b = unit.base + 8u * i;
-  return vec4<f32>(bf16_pair(load_u32_at(b)), bf16_pair(load_u32_at(b + 4u)));
+  let words = vec2<u32>(load_u32_at(b), load_u32_at(b + 4u));
+#endif
+  return vec4<f32>(bf16_pair(words.x), bf16_pair(words.y));
 }
 fn dense_weight(row_byte: u32, j: u32) -> f32 {
   let b = row_byte + 2u * j;
-  return bitcast<f32>(((w[b >> 2u] >> ((b & 2u) * 8u)) & 0xffffu) << 16u);
+  return bitcast<f32>(((w_at(b >> 2u) >> ((b & 2u) * 8u)) & 0xffffu) << 16u);
 }
 #endif
 
@@ -280,12 +329,11 @@ fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
 fn unit_at(row_byte: u32, u: u32) -> Unit {
   let b0 = row_byte + 144u * (u >> 3u);
   let s = u & 7u;
-  let dm = unpack2x16float(w[b0 >> 2u]);
-  let sm = scale_min_k4(b0 + 4u, s);
-  return Unit(b0 + 16u + 32u * (s >> 1u), 0u, (s & 1u) * 4u, 0u, dm.x * sm.x, 0.0, dm.y * sm.y, 0.0);
+  let k = k4_scale_min(b0, s);
+  return Unit(b0 + 16u + 32u * (s >> 1u), 0u, (s & 1u) * 4u, 0u, k.x * k.z, 0.0, k.y * k.w, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
-  return unit.scale * nibbles(w[(unit.base >> 2u) + i], unit.shift) - vec4<f32>(unit.min);
+  return unit.scale * nibbles(w_word(unit.base, i), unit.shift) - vec4<f32>(unit.min);
 }
 #endif
 
@@ -294,13 +342,12 @@ fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
 fn unit_at(row_byte: u32, u: u32) -> Unit {
   let b0 = row_byte + 176u * (u >> 3u);
   let s = u & 7u;
-  let dm = unpack2x16float(w[b0 >> 2u]);
-  let sm = scale_min_k4(b0 + 4u, s);
-  return Unit(b0 + 48u + 32u * (s >> 1u), b0 + 16u, (s & 1u) * 4u, s, dm.x * sm.x, 0.0, dm.y * sm.y, 0.0);
+  let k = k4_scale_min(b0, s);
+  return Unit(b0 + 48u + 32u * (s >> 1u), b0 + 16u, (s & 1u) * 4u, s, k.x * k.z, 0.0, k.y * k.w, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
-  let low = nibbles(w[(unit.base >> 2u) + i], unit.shift);
-  let high = byte_bits(w[(unit.hbase >> 2u) + i], unit.hshift, 1u);
+  let low = nibbles(w_word(unit.base, i), unit.shift);
+  let high = byte_bits(w_word(unit.hbase, i), unit.hshift, 1u);
   return unit.scale * (low + 16.0 * high) - vec4<f32>(unit.min);
 }
 #endif
@@ -591,7 +638,7 @@ fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
   let unit = unit_at(row_byte, u);
   var q: array<u32, 8>;
   for (var i = 0u; i < 8u; i++) {
-    q[i] = (w[(unit.base >> 2u) + i] >> unit.shift) & LOW4;
+    q[i] = (w_word(unit.base, i) >> unit.shift) & LOW4;
   }
   return UnitInts(q, vec2<f32>(unit.scale), vec2<f32>(unit.min));
 }
@@ -602,8 +649,8 @@ fn unit_ints(row_byte: u32, u: u32) -> UnitInts {
   let unit = unit_at(row_byte, u);
   var q: array<u32, 8>;
   for (var i = 0u; i < 8u; i++) {
-    let low = (w[(unit.base >> 2u) + i] >> unit.shift) & LOW4;
-    let high = (w[(unit.hbase >> 2u) + i] >> unit.hshift) & LOW1;
+    let low = (w_word(unit.base, i) >> unit.shift) & LOW4;
+    let high = (w_word(unit.hbase, i) >> unit.hshift) & LOW1;
     q[i] = low | (high << 4u);
   }
   return UnitInts(q, vec2<f32>(unit.scale), vec2<f32>(unit.min));

@@ -6,6 +6,7 @@ import { dotInput, integerDotFormat } from '../quant/dot-input.js';
 import {
   integerProducts,
   matvecStagesX,
+  matvecWideLoads,
   matvecSubgroupsPerRow,
   matvecThreadsPerRow,
   MATVEC_WORKGROUP,
@@ -114,6 +115,11 @@ export interface MatvecOptions extends KernelOptions {
    * workgroup memory, else as many as fit: matvecStagedUnits).
    */
   stagedUnits?: number;
+  /**
+   * Read the weights 16 bytes a load, bound as vec4s: for rows matvecWideLoadRows allows (the variant then takes rows of whole 16 bytes only). Default:
+   * tuning.ts's matvecWideLoads where `cols` allows.
+   */
+  wideLoads?: boolean;
 }
 
 /** Blocks of a row of x the matvec keeps q8_k scales for (Q8_K_MAX_BLOCKS in matvec.wgsl). */
@@ -162,6 +168,20 @@ export function matvecStagedUnits(cols: number, limit: number, shape: MatvecMemo
 }
 
 /**
+ * Whether rows of `cols` values in `format` can be read 16 bytes a load (W_VEC4 in
+ * include/weights.wgsl): Q4_K and Q5_K, whose blocks and units are 16-byte aligned, and the
+ * float formats where a row is whole 16 bytes (`cols` 0: any row length, so no).
+ */
+export function matvecWideLoadRows(format: QuantName, cols: number): boolean {
+  if (format === 'Q4_K' || format === 'Q5_K') return true;
+  return (
+    quantFormats[format].blockValues === 1 &&
+    cols > 0 &&
+    rowBytes(quantFormats[format], cols) % 16 === 0
+  );
+}
+
+/**
  * The fewest units of x a matvec stages at a time by default (short of a whole row): fewer
  * leave most lanes of a lane group idle in each round, between two barriers.
  */
@@ -188,6 +208,8 @@ export class Matvec {
     private readonly offsetAlignment: number,
     /** Units of each row of x staged at a time (stageX), else 0: not staged. */
     readonly stagedUnits: number,
+    /** Reads the weights 16 bytes a load (their second, vec4 binding). */
+    readonly wideLoads: boolean,
   ) {}
 
   static async load(gpu: GpuContext, options: MatvecOptions = {}): Promise<Matvec> {
@@ -294,6 +316,14 @@ export class Matvec {
           (fit < 1 ? ': take a smaller workgroup or batch' : ''),
       );
     }
+    const wideLoads =
+      options.wideLoads ?? (matvecWideLoads(gpu.facts) && matvecWideLoadRows(format, cols));
+    if (wideLoads && !matvecWideLoadRows(format, cols || 16)) {
+      throw new RangeError(
+        `matvec: 16-byte weight loads are for Q4_K, Q5_K and float rows of whole 16 bytes, not ` +
+          `${format}${quantFormats[format].blockValues === 1 ? ` rows of ${cols} values` : ''}`,
+      );
+    }
     const variant = await loadVariant(
       gpu,
       {
@@ -306,7 +336,8 @@ export class Matvec {
           (input === 'f32' ? '' : `_in${input.replace('_', '')}`) +
           (gelu ? '_gelu' : '') +
           (integerDot ? '_idot' : '') +
-          (stageX ? `_xs${stagedUnits}` : ''),
+          (stageX ? `_xs${stagedUnits}` : '') +
+          (wideLoads ? '_w16' : ''),
         subgroups: subgroupRows,
         workgroupSize: workgroup,
         defines: {
@@ -322,6 +353,7 @@ export class Matvec {
           ROUND_BF16: input === 'bf16',
           INT_DOT: integerDot,
           X_STAGED: stageX,
+          W_VEC4: wideLoads,
           // Block formats' rows are whole 32-value units: x loads four values at a time.
           X_VEC4: quantFormats[format].blockValues !== 1,
         },
@@ -349,6 +381,7 @@ export class Matvec {
       bindingLimit,
       limits.minStorageBufferOffsetAlignment,
       stagedUnits,
+      wideLoads,
     );
   }
 
@@ -381,6 +414,11 @@ export class Matvec {
   encode(batch: ComputeBatch, { w, x, out, rows, cols, bias, residual, qkv }: MatvecArgs): void {
     const { pipeline, maxWorkgroups } = this.variant;
     const bytesPerRow = rowBytes(quantFormats[this.format], cols);
+    if (this.wideLoads && bytesPerRow % 16 !== 0) {
+      throw new RangeError(
+        `${this.variant.key.name}: reads rows of whole 16 bytes, not ${cols} ${this.format} values`,
+      );
+    }
     if (this.input === 'q8_k' && cols > MATVEC_Q8_K_MAX_COLS) {
       throw new RangeError(
         `${this.variant.key.name}: rounds rows of up to ${MATVEC_Q8_K_MAX_COLS} values to q8_k, ` +

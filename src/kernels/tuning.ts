@@ -134,6 +134,19 @@ export function matvecStagesX(facts: { software: boolean }): boolean {
 }
 
 /**
+ * Whether decode matvecs read their weights 16 bytes a load where the rows allow (Q4_K, Q5_K,
+ * float rows of whole 16 bytes: matvecWideLoadRows), bound as vec4s: a Q4_K unit's 8 words in 2 loads, its block's d, dmin and scales in 1 (4 before), an
+ * F32 unit in 8 loads, not 32; each load an instruction, an address and (Dawn's robustness) a
+ * bounds clamp, where a GPU's integer matvec is bound by instructions, not bytes. llama.cpp's
+ * Vulkan and CUDA mat-vec kernels read 16 bytes a load where blocks allow. Unmeasured on a GPU
+ * (bench:kernels compares both); software adapters keep 4-byte loads (their figures are the
+ * ones measured).
+ */
+export function matvecWideLoads(facts: { software: boolean }): boolean {
+  return !facts.software;
+}
+
+/**
  * The most rows of x (sequences decoding at once) a matmul takes as a matvec, past which it is
  * a GEMM: each matvec reads every weight once for all its rows, so the weights' bytes are read
  * once a step however many sequences decode; the GEMM's tiles re-read them per 32 or 64 rows but

@@ -95,8 +95,10 @@ export function weightDefines(format: QuantName): ShaderDefines {
   const defines: Record<string, boolean> = {};
   for (const name of Object.keys(quantFormats)) defines[name] = name === format;
   defines.DENSE = quantFormats[format].blockValues === 1;
-  // The integer products' decode (unit_ints): off unless the kernel asks for it.
+  // The integer products' decode (unit_ints) and the weights bound as vec4s: off unless the
+  // kernel asks for them.
   defines.INT_DOT = false;
+  defines.W_VEC4 = false;
   return defines;
 }
 

@@ -222,6 +222,10 @@ describe('the hardware kernel choices match llama.cpp', () => {
       // ffn_down's 512-value rows: two subgroups a lane group.
       const twoSubgroups = `_r${2 * hardware.facts.subgroupMinSize}_`;
       expect(names).toContainEqual(expect.stringMatching(`^matvec_.*${twoSubgroups}`));
+      // Q4_K's weights read 16 bytes a load.
+      if (weights === 'Q4_K') {
+        expect(names).toContainEqual(expect.stringMatching(/^matvec_q4_k_.*_idot_xs\d+_w16_/));
+      }
     });
   }
 });

@@ -31,6 +31,8 @@ export type KernelCase =
       stageX?: boolean;
       /** MatvecOptions.stagedUnits (default: as many as fit). */
       stagedUnits?: number;
+      /** MatvecOptions.wideLoads (default: the adapter's). */
+      wideLoads?: boolean;
       /** (rows, cols) */
       shape: [number, number];
       seed: number;
@@ -44,6 +46,7 @@ export type KernelCase =
       integerDot?: boolean;
       subgroupsPerRow?: number;
       stageX?: boolean;
+      wideLoads?: boolean;
       qkv: QkvShape;
       cols: number;
       seed: number;
@@ -674,7 +677,7 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   // x in rounds of as many units as fit). Rows of x staged in rounds (rows longer than the
   // workgroup memory holds: Llama 3 8B's 14,336-wide down projection): several rounds, and a
   // last round of fewer units.
-  type Way = Pick<MatvecOptions, 'input' | 'integerDot' | 'stageX' | 'stagedUnits'>;
+  type Way = Pick<MatvecOptions, 'input' | 'integerDot' | 'stageX' | 'stagedUnits' | 'wideLoads'>;
   const batches: [QuantName, number, MatvecFusion, [number, number], Way][] = [
     ['Q8_0', 16, 'residual', [37, 64], {}],
     ['Q4_K', 11, 'gate_up', [70, 512], { input: 'q8_k', integerDot: true, stageX: false }],
@@ -694,6 +697,18 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       { input: 'q8_0', integerDot: true, stageX: true, stagedUnits: 2 },
     ],
   ];
+  // Weights read 16 bytes a load (a second, vec4 binding of them, after each variant's other
+  // bindings): Q4_K and Q5_K with float and integer products, float rows of whole 16 bytes
+  // with a tail past the last unit, the q/k/v with and without biases.
+  batches.push(
+    ['Q4_K', 3, 'none', [37, 512], { input: 'q8_k', integerDot: false, wideLoads: true }],
+    ['Q4_K', 2, 'residual', [33, 768], { input: 'q8_k', integerDot: true, wideLoads: true }],
+    ['Q5_K', 1, 'gate_up', [70, 512], { input: 'q8_k', integerDot: true, wideLoads: true }],
+    ['Q5_K', 3, 'bias', [45, 256], { integerDot: false, wideLoads: true }],
+    ['F32', 2, 'none', [37, 300], { wideLoads: true }],
+    ['F16', 1, 'residual', [45, 264], { input: 'f16', wideLoads: true }],
+    ['BF16', 16, 'gate_up', [70, 72], { wideLoads: true }],
+  );
   for (const [format, batch, fusion, shape, way] of batches) {
     cases.push({
       kernel: 'matvec',
@@ -702,6 +717,20 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       ...(fusion !== 'none' && { fusion }),
       ...way,
       shape,
+      seed: next(),
+    });
+  }
+  for (const bias of [false, true]) {
+    cases.push({
+      kernel: 'matvec_qkv',
+      format: 'Q4_K',
+      batch: 2,
+      bias,
+      input: 'q8_k',
+      integerDot: bias,
+      wideLoads: true,
+      qkv: { heads: 4, kvHeads: 2, headDim: 64, ropeDims: 64, neox: false },
+      cols: 256,
       seed: next(),
     });
   }

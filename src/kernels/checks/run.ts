@@ -99,7 +99,7 @@ export function caseName(c: KernelCase): string {
   }
   if (c.kernel === 'matvec_qkv') {
     const q = c.qkv;
-    return `matvec ${c.format} qkv${c.bias ? '_bias' : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.stageX ? ' staged' : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${q.heads}+2x${q.kvHeads}x${q.headDim}/${q.ropeDims}${q.neox ? ' neox' : ''} cols ${c.cols}`;
+    return `matvec ${c.format} qkv${c.bias ? '_bias' : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.stageX ? ' staged' : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''}${c.wideLoads ? ' w16' : ''} m${c.batch} ${q.heads}+2x${q.kvHeads}x${q.headDim}/${q.ropeDims}${q.neox ? ' neox' : ''} cols ${c.cols}`;
   }
   if (c.kernel === 'kv_shift') {
     const k = c.config;
@@ -116,7 +116,7 @@ export function caseName(c: KernelCase): string {
     case 'kv_write':
       return `kv_write ${c.shape[1]} at ${c.shape[0]} ${c.config.kvHeads}x${c.config.headDim} bt${c.config.blockTokens}${c.config.kv ? ` ${c.config.kv}` : ''}`;
     case 'matvec':
-      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.stageX ? ` staged${c.stagedUnits ? ` ${c.stagedUnits}` : ''}` : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''} m${c.batch} ${shape}`;
+      return `matvec ${c.format}${c.fusion ? ` ${c.fusion}` : ''}${c.activation ? ` ${c.activation}` : ''}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.stageX ? ` staged${c.stagedUnits ? ` ${c.stagedUnits}` : ''}` : ''}${c.subgroupsPerRow ? ` x${c.subgroupsPerRow}` : ''}${c.wideLoads ? ' w16' : ''} m${c.batch} ${shape}`;
 
     case 'embedding':
       return `${c.kernel} ${c.format} ${shape}`;
@@ -150,6 +150,7 @@ export function runKernelCase(
         subgroupsPerRow: c.subgroupsPerRow,
         stageX: c.stageX,
         stagedUnits: c.stagedUnits,
+        wideLoads: c.wideLoads,
         cols: c.shape[1],
       });
     case 'matvec_qkv':
@@ -162,6 +163,7 @@ export function runKernelCase(
         integerDot: c.integerDot,
         subgroupsPerRow: c.subgroupsPerRow,
         stageX: c.stageX,
+        wideLoads: c.wideLoads,
         cols: c.cols,
       });
     case 'rms_norm':
