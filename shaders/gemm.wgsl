@@ -27,6 +27,8 @@
 // product (8 dot4I8Packed) scaled, where the float tile takes 32 multiply-adds and 4 staged
 // vec4 loads: integer sums as llama.cpp's CPU dot products take them (scaled in another order,
 // so equal to the last bits only).
+// STAGE_F16 (F16 weights with x rounded to f16, where the adapter has shader-f16): main's and
+// main_8x8's tiles staged as f16s, exactly the values the f32 tiles hold, in half the bytes.
 // Q8_1_SUMS (Q4_1, Q5_1 weights, x rounded to q8_1 by dot_input.wgsl): each unit also adds
 // x's correction for the block times the weight block's offset, as llama.cpp's q8_1 dot
 // products multiply the offset by the block's f16 sum.
@@ -58,15 +60,31 @@ override TILE: u32 = 32u;
 // invocations of a subgroup read neighbouring vec4s, in different banks. (Row-major, [row][k],
 // put rows 32 words apart: the four loads were scalar, and every column a subgroup read at one
 // k sat in the same bank.)
-var<workgroup> xs: array<vec4<f32>, 8u * TILE>; // X: [k][row of X / 4]
-var<workgroup> ws: array<vec4<f32>, 8u * TILE>; // W: [k][row of W / 4]
+// STAGE_F16 (F16 weights, x rounded to f16: every staged value is an f16 exactly): the tiles
+// hold f16s, half the workgroup memory and half the bytes a staged read, each read widened to
+// f32 for the multiply-adds, whose sums stay f32.
+#if STAGE_F16
+alias staged = f16;
+#else
+alias staged = f32;
+#endif
+var<workgroup> xs: array<vec4<staged>, 8u * TILE>; // X: [k][row of X / 4]
+var<workgroup> ws: array<vec4<staged>, 8u * TILE>; // W: [k][row of W / 4]
 
 // Staged value k of row r.
 fn put_x(r: u32, k: u32, v: f32) {
-  xs[k * (TILE / 4u) + r / 4u][r % 4u] = v;
+  xs[k * (TILE / 4u) + r / 4u][r % 4u] = staged(v);
 }
 fn put_w(r: u32, k: u32, v: f32) {
-  ws[k * (TILE / 4u) + r / 4u][r % 4u] = v;
+  ws[k * (TILE / 4u) + r / 4u][r % 4u] = staged(v);
+}
+
+// Four staged values, as f32.
+fn x4_at(i: u32) -> vec4<f32> {
+  return vec4<f32>(xs[i]);
+}
+fn w4_at(i: u32) -> vec4<f32> {
+  return vec4<f32>(ws[i]);
 }
 
 #if Q8_1_SUMS
@@ -133,8 +151,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     workgroupBarrier();
     for (var k = 0u; k < UNIT_VALUES; k++) {
       // Rows row .. row + 3 of X and columns col .. col + 3 (row = 4 lid.y, col = 4 lid.x).
-      let a = xs[k * (TILE / 4u) + lid.y];
-      let b = ws[k * (TILE / 4u) + lid.x];
+      let a = x4_at(k * (TILE / 4u) + lid.y);
+      let b = w4_at(k * (TILE / 4u) + lid.x);
       acc0 += a.x * b;
       acc1 += a.y * b;
       acc2 += a.z * b;
@@ -279,10 +297,10 @@ fn main_8x8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
     for (var k = 0u; k < UNIT_VALUES; k++) {
       // Columns col .. col + 7 and rows row .. row + 7 (col = 8 lid.x, row = 8 lid.y).
       let at = k * (TILE / 4u);
-      let b = ws[at + 2u * lid.x];
-      let d = ws[at + 2u * lid.x + 1u];
-      let xa = xs[at + 2u * lid.y];
-      let xb = xs[at + 2u * lid.y + 1u];
+      let b = w4_at(at + 2u * lid.x);
+      let d = w4_at(at + 2u * lid.x + 1u);
+      let xa = x4_at(at + 2u * lid.y);
+      let xb = x4_at(at + 2u * lid.y + 1u);
       a0 += xa.x * b; c0 += xa.x * d;
       a1 += xa.y * b; c1 += xa.y * d;
       a2 += xa.z * b; c2 += xa.z * d;

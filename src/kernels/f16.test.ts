@@ -44,8 +44,13 @@ for (const subgroups of [true, false]) {
         const names = new Set<string>();
         const add = (name: string) => names.add(name);
         for (const format of formats) {
-          for (const batch of [1, 3, 8])
+          for (const batch of [1, 3, 8, 16])
             add((await Matvec.load(gpu, { format, batch, activations })).variant.key.name);
+          // Float rows read 16 bytes a load (Q4_K's and Q5_K's are by default here).
+          if (quantFormats[format].blockValues === 1) {
+            const wide = { format, activations, wideLoads: true, cols: 1024 };
+            add((await Matvec.load(gpu, wide)).variant.key.name);
+          }
           for (const fusion of ['bias', 'gate_up', 'residual', 'qkv', 'qkv_bias'] as const) {
             add(
               (await Matvec.load(gpu, { format, batch: 8, fusion, activations })).variant.key.name,
@@ -75,6 +80,11 @@ for (const subgroups of [true, false]) {
           }
           for (const shape of ['wide', 'wide8', 'gpu', 'cpu'] as const) {
             add((await Gemm.load(gpu, { format, activations, shape })).key.name);
+            // F16 weights and f16 x in f16 tiles.
+            if (format === 'F16') {
+              const tiles = { format, activations, shape, input: 'f16', stageF16: true } as const;
+              add((await Gemm.load(gpu, tiles)).key.name);
+            }
           }
           add((await Embedding.load(gpu, format, options)).key.name);
         }
@@ -110,7 +120,8 @@ for (const subgroups of [true, false]) {
         // The cache in the activations' type is the same variant as its format named.
         const rounded = formats.filter((f) => !['f32', 'q8_k'].includes(dotInput[f])).length;
         const integer = formats.filter((f) => integerDotFormat(f, dotInput[f])).length;
-        expect(names.size).toBe(formats.length * 13 + rounded + 3 * integer + 23);
+        const dense = formats.filter((f) => quantFormats[f].blockValues === 1).length;
+        expect(names.size).toBe(formats.length * 14 + rounded + 3 * integer + dense + 4 + 23);
         for (const name of names) expect(name).toContain(`_${activations}`);
       });
     }

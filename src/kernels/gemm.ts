@@ -4,7 +4,7 @@ import { GpuValidationError } from '../errors.js';
 import type { PipelineKey } from '../gpu/pipeline-cache.js';
 import { quantFormats, rowBytes, type QuantName } from '../quant/index.js';
 import { integerDotFormat } from '../quant/dot-input.js';
-import { GEMM_TILE, GEMM_WIDE_TILE, gemmShape, integerProducts } from './tuning.js';
+import { GEMM_TILE, GEMM_WIDE_TILE, gemmShape, gemmStagesF16, integerProducts } from './tuning.js';
 import { loadVariant, type KernelOptions } from './variant.js';
 import { weightChunks, type WeightBinding } from './weight-binding.js';
 
@@ -53,6 +53,12 @@ export interface GemmOptions extends KernelOptions {
    * integerProducts.
    */
   integerDot?: boolean;
+  /**
+   * Stage the tiles as f16s (F16 weights with x rounded to f16: the same values exactly),
+   * multiplied in f32. Needs shader-f16; main's and main_8x8's tiles. Default: tuning.ts's
+   * gemmStagesF16.
+   */
+  stageF16?: boolean;
 }
 
 /**
@@ -96,13 +102,21 @@ export class Gemm {
           `on the 'wide' or 'gpu' shape, not ${format} with ${input} inputs on '${shape}'`,
       );
     }
+    const stageF16 = options.stageF16 ?? (!integerDot && gemmStagesF16(gpu.facts, format, input));
+    if (stageF16 && (format !== 'F16' || input !== 'f16' || integerDot)) {
+      throw new RangeError(
+        `gemm: f16 tiles are for F16 weights with x rounded to f16 (the values f16s exactly) ` +
+          `and float products, not ${format} with ${input} inputs${integerDot ? ' as integers' : ''}`,
+      );
+    }
     const { key, pipeline } = await loadVariant(gpu, {
       family: 'gemm',
       weights: format,
       activations: options.activations,
       shape:
         `t${tile}${eights ? '_8x8' : ''}${input === 'f32' ? '' : `_in${input.replace('_', '')}`}` +
-        (integerDot ? '_idot' : ''),
+        (integerDot ? '_idot' : '') +
+        (stageF16 ? '_s16' : ''),
       defines: {
         Q8_1_SUMS: input === 'q8_1',
         ROUND_Q8: input === 'q8_0',
@@ -110,6 +124,7 @@ export class Gemm {
         ROUND_F16: input === 'f16',
         ROUND_BF16: input === 'bf16',
         INT_DOT: integerDot,
+        STAGE_F16: stageF16,
       },
       overrides: { TILE: tile },
       ...(eights && { entryPoint: 'main_8x8' }),

@@ -112,6 +112,17 @@ describe('matvec and gemm past one binding and one grid dimension', () => {
     }
   });
 
+  it('stages f16 GEMM tiles only for f16 values, on adapters with shader-f16', async () => {
+    expect(gpu.facts.features.shaderF16).toBe(false); // SwiftShader
+    const f16 = { format: 'F16', input: 'f16', stageF16: true } as const;
+    await expect(Gemm.load(gpu, f16)).rejects.toThrow(
+      /f16 tiles need the adapter's shader-f16 feature, which .* lacks: leave stageF16 off/,
+    );
+    await expect(Gemm.load(gpu, { ...f16, format: 'Q4_0', input: 'q8_0' })).rejects.toThrow(
+      /f16 tiles are for F16 weights with x rounded to f16 .* not Q4_0 with q8_0 inputs/,
+    );
+  });
+
   it('gives the same products from every workgroup size', async () => {
     // bench:kernels compares sizes on a GPU; each must compute what the default does, rows
     // past a workgroup's end included (77 rows), with x rounded as it is loaded.

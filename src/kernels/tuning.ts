@@ -170,6 +170,23 @@ export function gemmRoundsInput(facts: { software: boolean }): boolean {
 }
 
 /**
+ * Whether the prefill GEMM over F16 weights, x rounded to f16 as llama.cpp rounds it for them,
+ * stages its tiles as f16s (gemm.wgsl's STAGE_F16: the same values, exactly, in half the
+ * workgroup memory and half the bytes a staged read, widened to f32 for the multiply-adds, the
+ * sums f32). Where the adapter has shader-f16, on a GPU: the tiles' reads are what a GPU's
+ * float GEMM waits on (4 x 4 outputs an invocation read 32 bytes for 16 multiply-adds), and a
+ * software adapter has no shader-f16 here. Unmeasured on a GPU: bench:kernels compares both.
+ * Other formats' dequantized weights (d times a small integer) are not f16s exactly.
+ */
+export function gemmStagesF16(
+  facts: { software: boolean; features: { shaderF16: boolean } },
+  format: QuantName,
+  input: DotInput,
+): boolean {
+  return !facts.software && facts.features.shaderF16 && format === 'F16' && input === 'f16';
+}
+
+/**
  * Invocations per workgroup of the one-item-per-invocation kernels (elementwise, RoPE,
  * embedding rows): enough for full occupancy, no shared memory, so the portable maximum.
  */

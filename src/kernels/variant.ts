@@ -60,6 +60,13 @@ export function pipelineKey(facts: GpuFacts, spec: VariantSpec): PipelineKey {
         `${facts.vendor} ${facts.architecture} lacks: use kv 'f32' or 'int8'`,
     );
   }
+  const stageF16 = spec.defines?.STAGE_F16 === true;
+  if (stageF16 && !facts.features.shaderF16) {
+    throw new ShaderError(
+      `${spec.family}: f16 tiles need the adapter's shader-f16 feature, which ` +
+        `${facts.vendor} ${facts.architecture} lacks: leave stageF16 off`,
+    );
+  }
   if (spec.defines?.INT_DOT === true && !facts.features.packedIntegerDot) {
     throw new ShaderError(
       `${spec.family}: integer products need WGSL's packed_4x8_integer_dot_product, which ` +
@@ -81,7 +88,7 @@ export function pipelineKey(facts: GpuFacts, spec: VariantSpec): PipelineKey {
       ...spec.defines,
       SUBGROUPS: spec.subgroups ?? false,
       ACT_F16: activations === 'f16',
-      ENABLE_F16: activations === 'f16' || kvF16,
+      ENABLE_F16: activations === 'f16' || kvF16 || stageF16,
     },
     overrides: {
       ...spec.overrides,

@@ -90,6 +90,8 @@ export type KernelCase =
       input?: 'q8_1' | 'q8_0' | 'q8_k' | 'f16' | 'bf16';
       /** GemmOptions.integerDot (default: the adapter's, tuning.ts). */
       integerDot?: boolean;
+      /** GemmOptions.stageF16 (default: the adapter's; needs shader-f16). */
+      stageF16?: boolean;
       /**
        * Checked where a hardware adapter runs it by default, skipped on software adapters
        * (runsOn), where its code is checked at other formats and compiling it costs seconds.
@@ -717,6 +719,20 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       ...(fusion !== 'none' && { fusion }),
       ...way,
       shape,
+      seed: next(),
+    });
+  }
+  // F16 weights and x rounded to f16 staged as f16s (where the adapter has shader-f16: a GPU's
+  // default), on main's tile and main_8x8's, over and under the tiles' edges.
+  for (const entry of ['wide', 'cpu'] as const) {
+    const shape: [number, number, number] = [70, 37, 96];
+    cases.push({
+      kernel: 'gemm',
+      format: 'F16',
+      input: 'f16',
+      stageF16: true,
+      shape,
+      entry,
       seed: next(),
     });
   }

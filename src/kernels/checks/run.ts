@@ -78,6 +78,7 @@ export function runsOn(
 /** Whether the case compiles f16 code (f16 activations, or an f16 KV cache). */
 export function needsF16(c: KernelCase, options: KernelOptions = {}): boolean {
   if (options.activations === 'f16') return true;
+  if (c.kernel === 'gemm' && c.stageF16) return true;
   const config =
     c.kernel === 'attention' ? c.scenario.config : 'config' in c ? c.config : undefined;
   return config?.kv === 'f16';
@@ -121,7 +122,7 @@ export function caseName(c: KernelCase): string {
     case 'embedding':
       return `${c.kernel} ${c.format} ${shape}`;
     case 'gemm':
-      return `gemm ${c.format}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''} ${shape} ${c.entry}`;
+      return `gemm ${c.format}${c.input ? ` in ${c.input}` : ''}${c.integerDot ? ' idot' : ''}${c.stageF16 ? ' f16 tiles' : ''} ${shape} ${c.entry}`;
     case 'rope': {
       const r = c.rope;
       const extra = (r.yarn ? ' yarn' : '') + (c.freqFactors ? ' freq-factors' : '');
@@ -191,6 +192,7 @@ export function runKernelCase(
         shape: c.entry,
         input: c.input,
         integerDot: c.integerDot,
+        stageF16: c.stageF16,
       });
     case 'attention':
       return checkAttention(gpu, c.scenario, c.seed, options);
