@@ -18,7 +18,7 @@ import type { Activations } from './variant.js';
 // differ there only in their shapes, which the subgroup path covers, and every case on both
 // took a minute and a half of the suite here; the other kernels compile the same code on
 // either device, and compiling them again took another minute and a half; the matvec's
-// integer products once, their code the same on both paths; batches past 8 on both), with f32 activations and, where
+// integer products once, their code the same on both paths; batches of 16 on both), with f32 activations and, where
 // the adapter has shader-f16, f16 ones. SwiftShader has no shader-f16: there the f16 cases are
 // skipped, and f16.test.ts compiles them instead.
 const variants: [Activations, boolean][] = [
@@ -42,10 +42,15 @@ for (const [activations, subgroups] of variants) {
           ...representativeCases('variant').filter((c) => REDUCTION_KERNELS.includes(c.kernel)),
           // The integer products' code does not depend on the path, but their q8_k block
           // scales share workgroup memory with this path's sums: once, in the fused q/k/v.
-          // Batches past 8, whose sums take this path's workgroup memory at 256 invocations.
+          // Batches of 16, whose sums fill this path's workgroup memory at 256 invocations (the
+          // workgroup halves): float products, and x staged beside them.
           ...kernelCases().filter(
             (c) =>
-              (c.kernel === 'matvec_qkv' && c.integerDot) || (c.kernel === 'matvec' && c.batch > 8),
+              (c.kernel === 'matvec_qkv' && c.integerDot) ||
+              (c.kernel === 'matvec' &&
+                c.batch === 16 &&
+                !c.wideLoads &&
+                (c.stageX || !c.integerDot)),
           ),
         ];
     for (const c of cases) {

@@ -682,10 +682,10 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
   type Way = Pick<MatvecOptions, 'input' | 'integerDot' | 'stageX' | 'stagedUnits' | 'wideLoads'>;
   const batches: [QuantName, number, MatvecFusion, [number, number], Way][] = [
     ['Q8_0', 16, 'residual', [37, 64], {}],
-    ['Q4_K', 11, 'gate_up', [70, 512], { input: 'q8_k', integerDot: true, stageX: false }],
-    ['Q4_0', 16, 'none', [33, 96], { input: 'q8_0', integerDot: true, stageX: true }],
+    ['Q4_K', 11, 'residual', [45, 512], { input: 'q8_k', integerDot: true, stageX: false }],
+    ['Q4_0', 16, 'residual', [33, 96], { input: 'q8_0', integerDot: true, stageX: true }],
     [
-      'Q4_K',
+      'Q6_K',
       3,
       'none',
       [45, 768],
@@ -699,11 +699,11 @@ export function kernelCases(seed = 1, random = 3): KernelCase[] {
       { input: 'q8_0', integerDot: true, stageX: true, stagedUnits: 2 },
     ],
   ];
-  // Weights read 16 bytes a load (a second, vec4 binding of them, after each variant's other
-  // bindings): Q4_K and Q5_K with float and integer products, float rows of whole 16 bytes
-  // with a tail past the last unit, the q/k/v with and without biases.
+  // Weights read 16 bytes a load (bound as vec4s): Q4_K and Q5_K with float and integer
+  // products, float rows of whole 16 bytes with a tail past the last unit, the q/k/v with and
+  // without biases.
   batches.push(
-    ['Q4_K', 3, 'none', [37, 512], { input: 'q8_k', integerDot: false, wideLoads: true }],
+    ['Q4_K', 3, 'residual', [37, 512], { input: 'q8_k', integerDot: false, wideLoads: true }],
     ['Q4_K', 2, 'residual', [33, 768], { input: 'q8_k', integerDot: true, wideLoads: true }],
     ['Q5_K', 1, 'gate_up', [70, 512], { input: 'q8_k', integerDot: true, wideLoads: true }],
     ['Q5_K', 3, 'bias', [45, 256], { integerDot: false, wideLoads: true }],
