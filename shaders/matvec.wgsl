@@ -209,7 +209,7 @@ fn staged_x(m: u32, u: u32) -> XInts {
   return XInts(array<u32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w), d.x, d.yz);
 }
 
-// `acc` plus this invocation's share of the two rows' products with the staged units c0 ...
+// `acc_in` plus this invocation's share of the two rows' products with the staged units c0 ...
 fn two_rows_staged(acc_in: array<vec2<f32>, MAX_M>, a_byte: u32, b_byte: u32, lane: u32, c0: u32)
     -> array<vec2<f32>, MAX_M> {
   var acc = acc_in;
@@ -217,15 +217,10 @@ fn two_rows_staged(acc_in: array<vec2<f32>, MAX_M>, a_byte: u32, b_byte: u32, la
   for (var s = lane; s < end; s += T) {
     let ua = unit_ints(a_byte, c0 + s);
     let ub = unit_ints(b_byte, c0 + s);
-    acc[0] = int_dot2(acc[0], ua, ub, staged_x(0u, s));
-    if (M > 1u) { acc[1] = int_dot2(acc[1], ua, ub, staged_x(1u, s)); }
-    if (M > 2u) { acc[2] = int_dot2(acc[2], ua, ub, staged_x(2u, s)); }
-    if (M > 3u) { acc[3] = int_dot2(acc[3], ua, ub, staged_x(3u, s)); }
-    if (M > 4u) { acc[4] = int_dot2(acc[4], ua, ub, staged_x(4u, s)); }
-    if (M > 5u) { acc[5] = int_dot2(acc[5], ua, ub, staged_x(5u, s)); }
-    if (M > 6u) { acc[6] = int_dot2(acc[6], ua, ub, staged_x(6u, s)); }
-    if (M > 7u) { acc[7] = int_dot2(acc[7], ua, ub, staged_x(7u, s)); }
-    for (var m = 8u; m < M; m++) { acc[m] = int_dot2(acc[m], ua, ub, staged_x(m, s)); }
+    // A GPU's path (software adapters keep the float products): a loop its compiler unrolls.
+    for (var m = 0u; m < M; m++) {
+      acc[m] = int_dot2(acc[m], ua, ub, staged_x(m, s));
+    }
   }
   return acc;
 }
