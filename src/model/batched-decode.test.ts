@@ -154,9 +154,10 @@ describe('batched decode', () => {
 
   it("a long prompt prefilled in chunks beside others' decode steps changes no one's tokens", async () => {
     const { bytes } = tinyModel({ architecture: 'llama', weights: 'Q4_0', layers: 2, seed: 12 });
-    // Steps of more than 8 rows take the GEMM, whose sums differ from the matvec's in the last
-    // bit; rounding matmul inputs to 8-bit blocks (llama.cpp's way) can turn that into a whole
-    // step of one input (5e-5 logits NMSE here) and flip a near tie. f32 inputs keep the two
+    // Steps of more than 8 rows take the GEMM (on a software adapter; 16 on a GPU), whose sums
+    // differ from the matvec's in the last bit; rounding matmul inputs to 8-bit blocks
+    // (llama.cpp's way) can turn that into a whole step of one input (5e-5 logits NMSE here) and
+    // flip a near tie. f32 inputs keep the two
     // paths within 1e-12, so equal tokens test the scheduling, not the rounding.
     const decoder = await Decoder.load(gpu, bytesSource(bytes), {
       contextSize: 160,

@@ -26,8 +26,9 @@ import type { GpuTensor, WeightStore } from './weights.js';
 // The model a step runs: the embedding, every layer's recipe (norms, q/k/v with RoPE, the KV
 // write, attention, the output projection back into the residual, the gated feed-forward, and
 // the post-norms, soft-capping and scales some architectures add), the final norm and the
-// output projection. Matmuls are matvecs up to 8 or 16 rows (decode steps: MatmulInputs.matvecRows), GEMMs
-// past them (prefill), their inputs rounded as llama.cpp rounds them for each weight format.
+// output projection. Matmuls are matvecs up to MatmulInputs.matvecRows rows (decode steps: 8 on
+// a software adapter, 16 on a GPU), GEMMs past them (prefill), their inputs rounded as llama.cpp
+// rounds them for each weight format.
 
 /** The kernels of ForwardKernels every model has (the optional ones, and the set, aside). */
 const FIXED_KERNELS = 10;

@@ -10,9 +10,9 @@ import { bytesSource } from './weights.js';
 // sequences the cache holds.
 
 const { bytes } = tinyModel({ architecture: 'llama', weights: 'Q8_0', layers: 2, seed: 21 });
-// f32 matmul inputs: steps of more than 8 rows take the GEMM, whose last bits differ from the
-// matvec's, and 8-bit input rounding could turn that into a flipped near tie (see
-// batched-decode.test.ts); here equal tokens test the scheduling.
+// f32 matmul inputs: steps of more than 8 rows take the GEMM (on a software adapter), whose last
+// bits differ from the matvec's, and 8-bit input rounding could turn that into a flipped near
+// tie (see batched-decode.test.ts); here equal tokens test the scheduling.
 const loadOptions = { contextSize: 256, maxBatch: 64, sequences: 4, matmulInputs: 'f32' } as const;
 const greedy = { temperature: 0, ignoreEos: true } satisfies GenerateOptions;
 const LONG = 'the quick brown fox jumps over the lazy dog '.repeat(4);
