@@ -79,7 +79,7 @@ fn dot_q8_k(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
     }
   }
   let iscale = select(0.0, -127.0 / m, amax != 0.0);
-  let d = select(0.0, 1.0 / iscale, amax != 0.0);
+  let d = int8_d(iscale);
   for (var j = 0u; j < 256u; j++) {
     out[start + j] = act(d * min(127.0, round(iscale * f32(x[start + j]))));
   }

@@ -180,7 +180,7 @@ fn q8k_iscale(xm: u32, k0: u32) -> f32 {
   for (var j = 0u; j < 256u; j++) {
     amax = max(amax, abs(x_value(xm, k0 + j)));
   }
-  return select(0.0, 127.0 / amax, amax != 0.0);
+  return int8_iscale(amax);
 }
 
 // Values k0 + start .. k0 + start + count - 1 of row xm of X as row r (zeros past the matrix),
@@ -199,7 +199,7 @@ fn stage_x(r: u32, xm: u32, k0: u32, start: u32, count: u32, iscale: f32) {
     v = s.x * round(v * s.y);
 #endif
 #if ROUND_Q8_K
-    v = select(0.0, 1.0 / iscale, iscale != 0.0) * min(127.0, round(iscale * v));
+    v = int8_d(iscale) * min(127.0, round(iscale * v));
 #endif
 #if ROUND_F16
     v = nearest_f16(v);
@@ -404,7 +404,7 @@ fn stage_x_ints(r: u32, xm: u32, k0: u32, iscale: f32) {
   let s = q8_0_ints_scales(v);
   let xi = x_ints_of(v, s.y, s.x);
 #else
-  let xi = x_ints_of(v, iscale, select(0.0, 1.0 / iscale, iscale != 0.0));
+  let xi = x_ints_of(v, iscale, int8_d(iscale));
 #endif
   xq[r] = ints_lo(xi.q);
   xq[TILE + r] = ints_hi(xi.q);

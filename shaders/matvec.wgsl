@@ -131,7 +131,7 @@ fn x_unit(at: u32) -> XUnit {
   // As dot_input.wgsl's dot_q8_k, with the block's iscale from stage_q8_k (rows are whole
   // blocks, so block at / 256 of all M rows of x).
   let iscale = partials[WG + at / 256u];
-  let d = select(0.0, 1.0 / iscale, iscale != 0.0);
+  let d = int8_d(iscale);
   for (var i = 0u; i < 8u; i++) {
     v[i] = d * min(vec4<f32>(127.0), round(iscale * v[i]));
   }
@@ -162,7 +162,7 @@ fn x_ints(at: u32) -> XInts {
   return x_ints_of(v, s.y, s.x);
 #else
   let iscale = partials[WG + at / 256u];
-  return x_ints_of(v, iscale, select(0.0, 1.0 / iscale, iscale != 0.0));
+  return x_ints_of(v, iscale, int8_d(iscale));
 #endif
 }
 
@@ -382,7 +382,7 @@ fn stage_q8_k(lid: u32) {
       for (var p = 1u; p < 8u; p++) {
         amax = max(amax, partials[lid + p]);
       }
-      partials[WG + b] = select(0.0, 127.0 / amax, amax != 0.0);
+      partials[WG + b] = int8_iscale(amax);
     }
     workgroupBarrier();
   }

@@ -31,9 +31,18 @@ fn amax8(v: array<vec4<f32>, 8>) -> f32 {
   return max(max(m4.x, m4.y), max(m4.z, m4.w));
 }
 
+// The scale that takes a block of largest |x| `amax` to 8-bit integers (127 / amax; 0 for a
+// block of zeros), and the step back from it (1 / iscale; 0 likewise).
+fn int8_iscale(amax: f32) -> f32 {
+  return select(0.0, 127.0 / amax, amax != 0.0);
+}
+fn int8_d(iscale: f32) -> f32 {
+  return select(0.0, 1.0 / iscale, iscale != 0.0);
+}
+
 // A q8_0 block's (d, 1 / step) from its largest |x|: values become d * round(x * id).
 fn q8_0_scales(amax: f32) -> vec2<f32> {
-  return vec2<f32>(nearest_f16(amax / 127.0), select(0.0, 127.0 / amax, amax != 0.0));
+  return vec2<f32>(nearest_f16(amax / 127.0), int8_iscale(amax));
 }
 
 // What a q8_1 block's sum adds beyond its rounded values' own: llama.cpp keeps

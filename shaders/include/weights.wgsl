@@ -106,6 +106,17 @@ fn k4_scale_min(b0: u32, s: u32) -> vec4<f32> {
   return vec4<f32>(dm, sm);
 }
 
+// The two words holding 16-bit values 4i .. 4i+3 of the unit at `base` (F16, BF16: rows of
+// any even length are only 2-byte aligned, except with W_VEC4).
+fn half_words(base: u32, i: u32) -> vec2<u32> {
+#if W_VEC4
+  return vec2<u32>(w_word(base, 2u * i), w_word(base, 2u * i + 1u));
+#else
+  let b = base + 8u * i;
+  return vec2<u32>(load_u32_at(b), load_u32_at(b + 4u));
+#endif
+}
+
 #if F32
 fn unit_at(row_byte: u32, u: u32) -> Unit {
   return Unit(row_byte + 128u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0, 0.0);
@@ -127,12 +138,7 @@ fn unit_at(row_byte: u32, u: u32) -> Unit {
   return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
-#if W_VEC4
-  let words = vec2<u32>(w_word(unit.base, 2u * i), w_word(unit.base, 2u * i + 1u));
-#else
-  let b = unit.base + 8u * i;
-  let words = vec2<u32>(load_u32_at(b), load_u32_at(b + 4u));
-#endif
+  let words = half_words(unit.base, i);
   return vec4<f32>(unpack2x16float(words.x), unpack2x16float(words.y));
 }
 fn dense_weight(row_byte: u32, j: u32) -> f32 {
@@ -148,12 +154,7 @@ fn unit_at(row_byte: u32, u: u32) -> Unit {
   return Unit(row_byte + 64u * u, 0u, 0u, 0u, 1.0, 1.0, 0.0, 0.0);
 }
 fn unit_w4(unit: Unit, i: u32) -> vec4<f32> {
-#if W_VEC4
-  let words = vec2<u32>(w_word(unit.base, 2u * i), w_word(unit.base, 2u * i + 1u));
-#else
-  let b = unit.base + 8u * i;
-  let words = vec2<u32>(load_u32_at(b), load_u32_at(b + 4u));
-#endif
+  let words = half_words(unit.base, i);
   return vec4<f32>(bf16_pair(words.x), bf16_pair(words.y));
 }
 fn dense_weight(row_byte: u32, j: u32) -> f32 {

@@ -116,8 +116,9 @@ export interface MatvecOptions extends KernelOptions {
    */
   stagedUnits?: number;
   /**
-   * Read the weights 16 bytes a load, bound as vec4s: for rows matvecWideLoadRows allows (the variant then takes rows of whole 16 bytes only). Default:
-   * tuning.ts's matvecWideLoads where `cols` allows.
+   * Read the weights 16 bytes a load, bound as vec4s: for rows matvecWideLoadRows allows (the
+   * variant then takes rows of whole 16 bytes only). Default: tuning.ts's matvecWideLoads where
+   * `cols` allows.
    */
   wideLoads?: boolean;
 }
@@ -208,7 +209,7 @@ export class Matvec {
     private readonly offsetAlignment: number,
     /** Units of each row of x staged at a time (stageX), else 0: not staged. */
     readonly stagedUnits: number,
-    /** Reads the weights 16 bytes a load (their second, vec4 binding). */
+    /** Reads the weights 16 bytes a load (bound as vec4s). */
     readonly wideLoads: boolean,
   ) {}
 
@@ -237,6 +238,9 @@ export class Matvec {
           `has it (${format}'s is ${dotInput[format]}), not ${format} with ${input} inputs`,
       );
     }
+    const cols = options.cols ?? 0;
+    // Units in a row: any number where the row length is not given.
+    const rowUnits = cols > 0 ? Math.ceil(cols / 32) : Infinity;
     let workgroup = options.workgroup ?? MATVEC_WORKGROUP;
     if (![32, 64, 128, 256].includes(workgroup)) {
       throw new RangeError(`matvec workgroup must be 32, 64, 128 or 256, got ${workgroup}`);
@@ -252,7 +256,7 @@ export class Matvec {
       options.subgroupsPerRow ??
       (subgroupRows
         ? Math.min(
-            matvecSubgroupsPerRow(gpu.facts, options.cols ?? 0, subgroupMinSize),
+            matvecSubgroupsPerRow(gpu.facts, cols, subgroupMinSize),
             workgroup / subgroupMinSize,
           )
         : 1);
@@ -272,14 +276,11 @@ export class Matvec {
       q8k: input === 'q8_k',
       stagedUnits: 0,
     };
-    const cols = options.cols ?? 0;
     // Without subgroups, the sums of more than 8 vectors outgrow the workgroup memory at 256
     // invocations: by default the workgroup halves until they fit (beside a round of staged x,
     // where that is asked for).
-    const units = Math.ceil(cols / 32) || MATVEC_MIN_STAGED_UNITS;
-    const reserve = options.stageX
-      ? matvecStagedBytes(batch, Math.min(units, MATVEC_MIN_STAGED_UNITS))
-      : 0;
+    const firstRound = Math.min(rowUnits, MATVEC_MIN_STAGED_UNITS);
+    const reserve = options.stageX ? matvecStagedBytes(batch, firstRound) : 0;
     while (
       options.workgroup === undefined &&
       !subgroupRows &&
@@ -296,14 +297,10 @@ export class Matvec {
       );
     }
     const fit = matvecStagedUnits(cols || Infinity, storage, memory);
-    const stageX =
-      options.stageX ??
-      (integerDot &&
-        matvecStagesX(gpu.facts) &&
-        fit >= Math.min(MATVEC_MIN_STAGED_UNITS, Math.ceil(cols / 32) || Infinity));
+    const stageX = options.stageX ?? (integerDot && matvecStagesX(gpu.facts) && fit >= firstRound);
     // Rounds short of a whole row: whole strides of the lane group where they fit, so each
     // invocation takes the units it takes unstaged, in the same order.
-    const rounds = fit < Math.ceil(cols / 32) && fit >= perRow ? fit - (fit % perRow) : fit;
+    const rounds = cols > 0 && fit < rowUnits && fit >= perRow ? fit - (fit % perRow) : fit;
     const stagedUnits = stageX ? (options.stagedUnits ?? rounds) : 0;
     if (stageX && !integerDot) {
       throw new RangeError('matvec: x is staged for the integer products, not for float ones');
@@ -318,6 +315,7 @@ export class Matvec {
     }
     const wideLoads =
       options.wideLoads ?? (matvecWideLoads(gpu.facts) && matvecWideLoadRows(format, cols));
+    // Float rows of a length not given: encode checks each row length.
     if (wideLoads && !matvecWideLoadRows(format, cols || 16)) {
       throw new RangeError(
         `matvec: 16-byte weight loads are for Q4_K, Q5_K and float rows of whole 16 bytes, not ` +

@@ -122,7 +122,7 @@ export class MatmulInputs {
     /** Prefill GEMMs round their inputs as they stage them (gemmRoundsInput), q8_1 aside. */
     readonly gemmOnLoad: boolean,
     /** The most rows a matmul takes as a matvec (matvecMaxRows), GEMMs past them. */
-    readonly matvecRows = 8,
+    readonly matvecRows: number,
   ) {
     if (matvecRows > MATVEC_MAX_BATCH) {
       throw new RangeError(`matvecs take up to ${MATVEC_MAX_BATCH} rows, not ${matvecRows}`);
