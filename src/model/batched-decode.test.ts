@@ -16,6 +16,21 @@ beforeAll(async () => {
 afterAll(() => gpu?.destroy());
 
 const STEPS = 24;
+
+/**
+ * One sequence alone in `decoder` (after a reset): its prompt at once, then greedy tokens until
+ * there are `steps`, and the logits of the last step.
+ */
+async function alone(decoder: Decoder, prompt: number[], steps: number) {
+  decoder.reset();
+  await decoder.forward(prompt);
+  const tokens = [await decoder.argmax()];
+  while (tokens.length < steps) {
+    await decoder.forward([tokens[tokens.length - 1]]);
+    tokens.push(await decoder.argmax());
+  }
+  return { tokens, logits: await decoder.logits() };
+}
 const prompts = [[1, 20, 30, 40, 50], [7, 8, 9], [100, 3, 200, 44, 61, 62, 63, 17, 5], [250]];
 
 describe('batched decode', () => {
@@ -27,19 +42,8 @@ describe('batched decode', () => {
     });
     try {
       // Alone: the decoder's own sequence, one prompt at a time.
-      const alone: number[][] = [];
-      const aloneLast: Float32Array[] = [];
-      for (const prompt of prompts) {
-        decoder.reset();
-        await decoder.forward(prompt);
-        const out = [await decoder.argmax()];
-        while (out.length < STEPS) {
-          await decoder.forward([out[out.length - 1]]);
-          out.push(await decoder.argmax());
-        }
-        alone.push(out);
-        aloneLast.push(await decoder.logits());
-      }
+      const runs = [];
+      for (const prompt of prompts) runs.push(await alone(decoder, prompt, STEPS));
       // Together: four sequences, one token each per step.
       decoder.reset();
       const ids = [0, decoder.addSequence(), decoder.addSequence(), decoder.addSequence()];
@@ -57,9 +61,9 @@ describe('batched decode', () => {
         );
         (await decoder.argmaxRows(4)).forEach((t, i) => together[i].push(t));
       }
-      expect(together).toEqual(alone);
+      expect(together).toEqual(runs.map((r) => r.tokens));
       for (let i = 0; i < 4; i++) {
-        const c = compareToReference(await decoder.logits(i), aloneLast[i], 1e-12);
+        const c = compareToReference(await decoder.logits(i), runs[i].logits, 1e-12);
         expect(c.nmse, `sequence ${i}`).toBeLessThanOrEqual(1e-12);
       }
       expect(decoder.kvStats()).toMatchObject({ sequences: 4, usedBlocks: 8 });
@@ -118,18 +122,8 @@ describe('batched decode', () => {
     const steps = 3;
     const starts = Array.from({ length: 10 }, (_, i) => 3 + 17 * i);
     try {
-      const alone: number[][] = [];
-      const aloneLast: Float32Array[] = [];
-      for (const start of starts) {
-        decoder.reset();
-        const out = [start];
-        while (out.length <= steps) {
-          await decoder.forward([out[out.length - 1]]);
-          out.push(await decoder.argmax());
-        }
-        alone.push(out);
-        aloneLast.push(await decoder.logits());
-      }
+      const runs = [];
+      for (const start of starts) runs.push(await alone(decoder, [start], steps));
       decoder.reset();
       const ids = [0, ...Array.from({ length: 9 }, () => decoder.addSequence())];
       const together = starts.map((start) => [start]);
@@ -139,9 +133,10 @@ describe('batched decode', () => {
         );
         (await decoder.argmaxRows(10)).forEach((t, i) => together[i].push(t));
       }
-      expect(together).toEqual(alone);
+      // Each sequence's tokens after its first.
+      expect(together.map((out) => out.slice(1))).toEqual(runs.map((r) => r.tokens));
       for (let i = 0; i < 10; i++) {
-        const c = compareToReference(await decoder.logits(i), aloneLast[i], 1e-12);
+        const c = compareToReference(await decoder.logits(i), runs[i].logits, 1e-12);
         expect(c.nmse, `sequence ${i}`).toBeLessThanOrEqual(1e-12);
       }
       const names = hardware.pipelines.names();
@@ -157,8 +152,8 @@ describe('batched decode', () => {
     // Steps of more than 8 rows take the GEMM (on a software adapter; 16 on a GPU), whose sums
     // differ from the matvec's in the last bit; rounding matmul inputs to 8-bit blocks
     // (llama.cpp's way) can turn that into a whole step of one input (5e-5 logits NMSE here) and
-    // flip a near tie. f32 inputs keep the two
-    // paths within 1e-12, so equal tokens test the scheduling, not the rounding.
+    // flip a near tie. f32 inputs keep the two paths within 1e-12, so equal tokens test the
+    // scheduling, not the rounding.
     const decoder = await Decoder.load(gpu, bytesSource(bytes), {
       contextSize: 160,
       sequences: 3,
@@ -167,18 +162,11 @@ describe('batched decode', () => {
     const long = Array.from({ length: 100 }, (_, i) => (i * 29 + 3) % 300);
     const CHUNK = 16;
     try {
-      /** Greedy tokens of one sequence alone: its prompt at once, then `steps` tokens. */
-      const alone = async (prompt: number[], steps: number) => {
-        decoder.reset();
-        await decoder.forward(prompt);
-        const out = [await decoder.argmax()];
-        while (out.length < steps) {
-          await decoder.forward([out[out.length - 1]]);
-          out.push(await decoder.argmax());
-        }
-        return out;
-      };
-      const want = [await alone(long, 8), await alone([7, 8, 9], 16), await alone([250], 16)];
+      const want = [
+        (await alone(decoder, long, 8)).tokens,
+        (await alone(decoder, [7, 8, 9], 16)).tokens,
+        (await alone(decoder, [250], 16)).tokens,
+      ];
       // Together: two conversations decode while the third's prompt goes in 16 tokens a step,
       // in the same steps (7 prefill chunks), then all three decode.
       decoder.reset();
